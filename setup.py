@@ -1,0 +1,34 @@
+"""Packaging for tsn-jax."""
+
+import setuptools
+
+setuptools.setup(
+    name="tsn-jax",
+    version="0.1.0",
+    description=(
+        "Temporal Segment Networks and spatio-temporal ConvNets for video "
+        "action recognition in JAX/Flax."
+    ),
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=setuptools.find_packages(include=["tsn_jax*", "input_pipeline*", "configs*"]),
+    install_requires=[
+        "jax",
+        "flax",
+        "optax",
+        "orbax-checkpoint",
+        "tensorflow-cpu",
+        "tensorflow-datasets",
+        "ml-collections",
+        "clu",
+        "tensorboard",
+        "av",
+        "numpy",
+        "absl-py",
+        # Real photographs used as backgrounds of the embedded demo videos.
+        "scikit-image",
+    ],
+    extras_require={
+        "test": ["pytest", "ruff", "nbformat", "nbconvert", "ipykernel", "matplotlib"],
+    },
+)
