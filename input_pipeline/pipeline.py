@@ -1,0 +1,264 @@
+"""The input pipeline: parse -> sample -> decode -> transform -> batch.
+
+Reads a prepared TFDS video dataset (frames JPEG-encoded, read with
+`SkipDecoding`) and yields numpy batches in the batch contract of DESIGN.md:
+
+  train: {'inputs': [B, K, T, H, W, C] float32, 'label': [B] int32}
+  eval:  the same plus 'mask': [B] float32 (0 for padding rows) and
+         'video_index': [B] int32 (position in the evaluated split, -1 for padding).
+
+B is the per-process batch. Each process reads its own contiguous part of a
+split (`tfds.even_splits`), so no jax import is needed here.
+
+Randomness is stateless: every training sample's sampling, crop and flip derive
+from (seed, position of the sample in the training stream), and the stream is
+a seeded shuffle, so step s of a resumed run sees exactly the samples of step s
+of an uninterrupted run (`start_step` skips encoded records before decoding).
+"""
+
+import dataclasses
+from collections.abc import Iterator
+
+import ml_collections
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from input_pipeline import modalities, sampling, transforms
+from input_pipeline.datasets import synthetic_actions
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What the trainer needs to know about a prepared dataset."""
+
+    class_names: tuple[str, ...]
+    num_train_examples: int
+    num_eval_examples: int
+    # Named groups of classes whose accuracy is reported separately (the demo
+    # data's appearance-only vs order-only classes); empty for real datasets.
+    class_groups: dict[str, tuple[str, ...]]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def get_dataset_info(builder: tfds.core.DatasetBuilder, config: ml_collections.ConfigDict):
+    """DatasetInfo of a prepared builder for the splits named in config.dataset."""
+    class_names = tuple(builder.info.features["label"].names)
+    groups = {}
+    if config.dataset.name == "synthetic_actions":
+        groups = {
+            "appearance": synthetic_actions.APPEARANCE_CLASSES,
+            "order": synthetic_actions.ORDER_CLASSES,
+        }
+    return DatasetInfo(
+        class_names=class_names,
+        num_train_examples=builder.info.splits[config.dataset.train_split].num_examples,
+        num_eval_examples=builder.info.splits[config.dataset.eval_split].num_examples,
+        class_groups=groups,
+    )
+
+
+def preprocess_example(
+    example: dict[str, tf.Tensor],
+    *,
+    data_config: ml_collections.ConfigDict,
+    training: bool,
+    seed: tf.Tensor | None = None,
+) -> dict[str, tf.Tensor]:
+    """One video -> one sample of K snippets.
+
+    Args:
+      example: {'video': [L] tf.string JPEG frames, 'label': int64 scalar, ...}.
+      data_config: config.data.
+      training: random sampling and augmentation if True, deterministic otherwise.
+      seed: [2] stateless seed of this sample (training only).
+
+    Returns:
+      {'inputs': [K, T, S, S, C] float32 normalized, 'label': int32 scalar},
+      S = data_config.crop_size.
+    """
+    num_segments = data_config.num_segments
+    frames_per_snippet = data_config.frames_per_snippet
+    channels = modalities.channels_per_frame(data_config.modality)
+    encoded = example["video"]
+    num_frames = tf.shape(encoded)[0]
+    if training:
+        sample_seed, transform_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    else:
+        sample_seed = transform_seed = None
+    # sample
+    indices = sampling.tsn_frame_indices(
+        num_frames,
+        num_segments=num_segments,
+        frames_per_snippet=frames_per_snippet,
+        training=training,
+        short_video=data_config.short_video,
+        seed=sample_seed,
+    )
+    # decode
+    frames = modalities.decode_frames(encoded, indices)
+    # transform
+    if training:
+        frames = transforms.train_transform(
+            frames,
+            crop_size=data_config.crop_size,
+            scales=tuple(data_config.scales),
+            max_distort=data_config.max_distort,
+            more_fixed_positions=data_config.more_fixed_positions,
+            flip=data_config.flip,
+            seed=transform_seed,
+        )
+    else:
+        frames = transforms.eval_transform(
+            frames, resize_short=data_config.eval_resize_short, crop_size=data_config.crop_size
+        )
+    frames = transforms.normalize(frames, data_config.mean, data_config.std)
+    size = data_config.crop_size
+    inputs = tf.reshape(frames, [num_segments, frames_per_snippet, size, size, channels])
+    return {"inputs": inputs, "label": tf.cast(example["label"], tf.int32)}
+
+
+def process_split(split: str, process_index: int, process_count: int) -> str:
+    """The part of `split` read by one process (contiguous, sizes differ by at most 1)."""
+    if process_count == 1:
+        return split
+    return tfds.even_splits(split, n=process_count)[process_index]
+
+
+def _read(builder: tfds.core.DatasetBuilder, split: str, shuffle_seed: int | None):
+    read_config = tfds.ReadConfig(
+        shuffle_seed=shuffle_seed,
+        shuffle_reshuffle_each_iteration=True,
+        interleave_cycle_length=4,
+    )
+    return builder.as_dataset(
+        split=split,
+        shuffle_files=shuffle_seed is not None,
+        decoders={"video": tfds.decode.SkipDecoding()},
+        read_config=read_config,
+    )
+
+
+def _options() -> tf.data.Options:
+    options = tf.data.Options()
+    options.deterministic = True
+    return options
+
+
+def create_train_dataset(
+    builder: tfds.core.DatasetBuilder,
+    config: ml_collections.ConfigDict,
+    *,
+    local_batch_size: int,
+    process_index: int = 0,
+    process_count: int = 1,
+    start_step: int = 0,
+) -> tf.data.Dataset:
+    """Endless, shuffled, augmented training batches of this process.
+
+    Args:
+      builder: a prepared video dataset builder.
+      config: the full config (uses config.dataset, config.data, config.seed).
+      local_batch_size: batch size of this process.
+      process_index, process_count: this process and how many read the split.
+      start_step: steps already trained; the stream resumes after them.
+
+    Returns:
+      tf.data.Dataset of {'inputs': [B, K, T, S, S, C], 'label': [B]}.
+    """
+    data_seed = config.seed + 1000 * process_index
+    split = process_split(config.dataset.train_split, process_index, process_count)
+    ds = _read(builder, split, shuffle_seed=data_seed)
+    ds = ds.repeat()
+    ds = ds.shuffle(config.data.shuffle_buffer_size, seed=data_seed)
+    ds = ds.enumerate()
+    # Skipping happens on encoded records, before any JPEG is decoded.
+    ds = ds.skip(start_step * local_batch_size)
+
+    def _process(position, example):
+        seed = tf.stack([tf.constant(data_seed, tf.int64), position])
+        return preprocess_example(example, data_config=config.data, training=True, seed=seed)
+
+    ds = ds.map(_process, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.batch(local_batch_size, drop_remainder=True)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    return ds.with_options(_options())
+
+
+def num_eval_batches(
+    builder: tfds.core.DatasetBuilder, split: str, local_batch_size: int, process_count: int
+) -> int:
+    """Batches every process runs so that all processes step together.
+
+    The largest process part sets the count; smaller parts add padding batches.
+    """
+    sizes = [
+        builder.info.splits[process_split(split, i, process_count)].num_examples
+        for i in range(process_count)
+    ]
+    return -(-max(sizes) // local_batch_size)
+
+
+def create_eval_iterator(
+    builder: tfds.core.DatasetBuilder,
+    config: ml_collections.ConfigDict,
+    *,
+    local_batch_size: int,
+    process_index: int = 0,
+    process_count: int = 1,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Every example of the evaluation split exactly once, padded and masked.
+
+    Yields `num_eval_batches(...)` numpy batches of exactly `local_batch_size`
+    rows; rows past the end of the split have mask 0, label 0 and
+    video_index -1.
+    """
+    split_name = config.dataset.eval_split
+    split = process_split(split_name, process_index, process_count)
+    offset = sum(
+        builder.info.splits[process_split(split_name, i, process_count)].num_examples
+        for i in range(process_index)
+    )
+    ds = _read(builder, split, shuffle_seed=None)
+    ds = ds.enumerate()
+
+    def _process(position, example):
+        sample = preprocess_example(example, data_config=config.data, training=False)
+        sample["video_index"] = tf.cast(position, tf.int32) + offset
+        sample["mask"] = tf.constant(1.0, tf.float32)
+        return sample
+
+    ds = ds.map(_process, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.batch(local_batch_size, drop_remainder=False)
+    ds = ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
+
+    num_batches = num_eval_batches(builder, split_name, local_batch_size, process_count)
+    batches = iter(tfds.as_numpy(ds))
+    template = None
+    for _ in range(num_batches):
+        batch = next(batches, None)
+        if batch is not None and template is None:
+            template = batch
+        if template is None:
+            raise ValueError(f"evaluation split {split!r} of this process is empty")
+        yield pad_batch(batch if batch is not None else template, local_batch_size, empty=batch is None)
+
+
+def pad_batch(
+    batch: dict[str, np.ndarray], batch_size: int, *, empty: bool = False
+) -> dict[str, np.ndarray]:
+    """Pads a batch to batch_size rows with mask 0 (or masks all of it if `empty`).
+
+    Padding rows are zeros with label 0 and video_index -1.
+    """
+    rows = 0 if empty else len(batch["mask"])
+    padded = {}
+    for key, value in batch.items():
+        out = np.zeros((batch_size,) + value.shape[1:], value.dtype)
+        out[:rows] = value[:rows]
+        padded[key] = out
+    padded["video_index"][rows:] = -1
+    return padded

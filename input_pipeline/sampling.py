@@ -1,0 +1,123 @@
+"""Which frames to read: frame indices of TSN segments, as TensorFlow ops.
+
+Every function here maps a video length (a scalar int32 tensor) to a vector of
+frame indices, so the pipeline can gather and decode only those frames.
+
+TSN (Wang et al., ECCV 2016, Sec. 3.1; TPAMI 2018, Sec. 3.2) divides a video into
+K segments of equal duration and takes one snippet of T consecutive frames from
+each: at a random position inside the segment when training, at the centre of
+the segment when testing.
+
+Segment boundaries are real numbers (segment k covers [k*L/K, (k+1)*L/K) of the
+L admissible snippet starts), as the paper's "segments of equal durations"
+reads. The public tsn-pytorch code uses integer segment lengths and falls back
+to sorted random starts (training) when a video has fewer frames than K*T; both
+agree whenever L is a multiple of K. For videos shorter than K snippets the
+real-valued segments repeat starts in temporal order instead of sorting random
+draws, which keeps the snippet order meaningful for order-sensitive models.
+"""
+
+import tensorflow as tf
+
+SHORT_VIDEO_MODES = ("clamp", "loop")
+
+
+def _num_starts(num_frames: tf.Tensor, frames_per_snippet: int) -> tf.Tensor:
+    """Number of admissible snippet starts (at least 1, for videos shorter than T)."""
+    return tf.maximum(num_frames - frames_per_snippet + 1, 1)
+
+
+def snippet_frame_indices(
+    starts: tf.Tensor, frames_per_snippet: int, num_frames: tf.Tensor, short_video: str
+) -> tf.Tensor:
+    """Expands snippet starts into the frame indices of every snippet.
+
+    Args:
+      starts: [K] int32 first frame of each snippet.
+      frames_per_snippet: T, consecutive frames per snippet.
+      num_frames: scalar int32, frames in the video (> 0).
+      short_video: what to do with indices past the end of a video shorter than
+        T frames: 'clamp' repeats the last frame (tsn-pytorch), 'loop' wraps
+        around to the first frame (Hara et al.'s loop padding).
+
+    Returns:
+      [K * T] int32 indices, snippet-major (snippet 0's T frames first).
+    """
+    if short_video not in SHORT_VIDEO_MODES:
+        raise ValueError(f"short_video must be one of {SHORT_VIDEO_MODES}, got {short_video!r}")
+    offsets = tf.range(frames_per_snippet, dtype=tf.int32)
+    indices = tf.reshape(starts[:, None] + offsets[None, :], [-1])
+    if short_video == "clamp":
+        return tf.minimum(indices, num_frames - 1)
+    return tf.math.floormod(indices, num_frames)
+
+
+def tsn_train_starts(
+    num_frames: tf.Tensor, num_segments: int, frames_per_snippet: int, seed: tf.Tensor
+) -> tf.Tensor:
+    """Random snippet start inside each of K equal segments (TSN training).
+
+    Args:
+      num_frames: scalar int32, frames in the video (> 0).
+      num_segments: K.
+      frames_per_snippet: T.
+      seed: [2] int32/int64 stateless random seed.
+
+    Returns:
+      [K] int32 non-decreasing starts, start k in segment k.
+    """
+    num_starts = tf.cast(_num_starts(num_frames, frames_per_snippet), tf.float32)
+    segment = num_starts / num_segments
+    u = tf.random.stateless_uniform([num_segments], seed=seed, minval=0.0, maxval=1.0)
+    k = tf.range(num_segments, dtype=tf.float32)
+    starts = tf.cast(tf.floor((k + u) * segment), tf.int32)
+    # floor((k+u)*seg) < num_starts holds mathematically; guard float rounding.
+    return tf.minimum(starts, tf.cast(num_starts, tf.int32) - 1)
+
+
+def tsn_eval_starts(
+    num_frames: tf.Tensor, num_segments: int, frames_per_snippet: int
+) -> tf.Tensor:
+    """Snippet start at the centre of each of K equal segments (TSN testing).
+
+    With K = 25 this is the paper's 25 evenly spaced test snippets.
+
+    Returns:
+      [K] int32 starts.
+    """
+    num_starts = tf.cast(_num_starts(num_frames, frames_per_snippet), tf.float32)
+    segment = num_starts / num_segments
+    k = tf.range(num_segments, dtype=tf.float32)
+    return tf.cast(tf.floor((k + 0.5) * segment), tf.int32)
+
+
+def tsn_frame_indices(
+    num_frames: tf.Tensor,
+    *,
+    num_segments: int,
+    frames_per_snippet: int,
+    training: bool,
+    short_video: str = "clamp",
+    seed: tf.Tensor | None = None,
+) -> tf.Tensor:
+    """Frame indices of the K snippets of a TSN sample.
+
+    Args:
+      num_frames: scalar int32, frames in the video (> 0).
+      num_segments: K.
+      frames_per_snippet: T.
+      training: random start inside each segment if True, centre otherwise.
+      short_video: 'clamp' or 'loop', see `snippet_frame_indices`.
+      seed: [2] stateless seed, required when training.
+
+    Returns:
+      [K * T] int32 frame indices in [0, num_frames), snippet-major.
+    """
+    num_frames = tf.convert_to_tensor(num_frames, tf.int32)
+    if training:
+        if seed is None:
+            raise ValueError("training sampling needs a seed")
+        starts = tsn_train_starts(num_frames, num_segments, frames_per_snippet, seed)
+    else:
+        starts = tsn_eval_starts(num_frames, num_segments, frames_per_snippet)
+    return snippet_frame_indices(starts, frames_per_snippet, num_frames, short_video)

@@ -1,0 +1,173 @@
+"""Spatial transforms of a clip [N, H, W, C], as TensorFlow ops.
+
+All frames of a clip (every snippet of a TSN sample) get the same crop and the
+same flip, as TSN's group transforms and DMVR's shared random state do; a
+per-frame crop would break the motion between frames.
+"""
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+# Grid points of the corner crop, in quarters of the free space (x, y): TSN
+# (ECCV 2016, Sec. 3.2) crops "from the corners or the center of the images".
+CORNER_AND_CENTRE_POSITIONS = ((0, 0), (4, 0), (0, 4), (4, 4), (2, 2))
+# tsn-pytorch's `more_fix_crop` adds the edge midpoints and the four quarter points.
+MORE_FIXED_POSITIONS = CORNER_AND_CENTRE_POSITIONS + (
+    (0, 2),
+    (4, 2),
+    (2, 4),
+    (2, 0),
+    (1, 1),
+    (3, 1),
+    (1, 3),
+    (3, 3),
+)
+
+
+def scale_pairs(num_scales: int, max_distort: int) -> tuple[tuple[int, int], ...]:
+    """(width index, height index) pairs of crop scales differing by at most max_distort."""
+    return tuple(
+        (i, j)
+        for j in range(num_scales)
+        for i in range(num_scales)
+        if abs(i - j) <= max_distort
+    )
+
+
+def multiscale_corner_crop_box(
+    height: tf.Tensor,
+    width: tf.Tensor,
+    *,
+    scales: Sequence[float],
+    max_distort: int,
+    more_fixed_positions: bool,
+    seed: tf.Tensor,
+) -> tf.Tensor:
+    """Draws the box of TSN's multi-scale corner crop (scale jittering).
+
+    Crop width and height are each `int(s * short_side)` for a scale s of
+    `scales` (TSN: 1, .875, .75, .66 of 256 = 256, 224, 192, 168), the two
+    scale indices differing by at most `max_distort`; the box sits at one of
+    the fixed grid points (corners and centre; 13 points with
+    `more_fixed_positions`, as tsn-pytorch's `more_fix_crop`).
+
+    tsn-pytorch additionally snaps crop sides within 3 pixels of the output
+    size to the output size; this follows the paper and does not.
+
+    Args:
+      height, width: scalar int32 frame size.
+      scales: crop sides as fractions of the short side.
+      max_distort: largest allowed difference of width and height scale indices.
+      more_fixed_positions: 13 grid points instead of 5.
+      seed: [2] stateless random seed.
+
+    Returns:
+      [4] int32 box (y, x, h, w).
+    """
+    pairs = tf.constant(scale_pairs(len(scales), max_distort), tf.int32)
+    positions = tf.constant(
+        MORE_FIXED_POSITIONS if more_fixed_positions else CORNER_AND_CENTRE_POSITIONS, tf.int32
+    )
+    pair_seed, position_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    pair = pairs[
+        tf.random.stateless_uniform([], pair_seed, 0, tf.shape(pairs)[0], dtype=tf.int32)
+    ]
+    position = positions[
+        tf.random.stateless_uniform([], position_seed, 0, tf.shape(positions)[0], dtype=tf.int32)
+    ]
+    short_side = tf.cast(tf.minimum(height, width), tf.float32)
+    sides = tf.cast(short_side * tf.constant(scales, tf.float32), tf.int32)
+    crop_w, crop_h = sides[pair[0]], sides[pair[1]]
+    x = position[0] * ((width - crop_w) // 4)
+    y = position[1] * ((height - crop_h) // 4)
+    return tf.stack([y, x, crop_h, crop_w])
+
+
+def crop(frames: tf.Tensor, box: tf.Tensor) -> tf.Tensor:
+    """Crops [N, H, W, C] frames to the box (y, x, h, w)."""
+    return frames[:, box[0] : box[0] + box[2], box[1] : box[1] + box[3], :]
+
+
+def resize(frames: tf.Tensor, height: int | tf.Tensor, width: int | tf.Tensor) -> tf.Tensor:
+    """Bilinear resize of [N, H, W, C] frames to float32 [N, height, width, C]."""
+    resized = tf.image.resize(frames, tf.stack([height, width]), method="bilinear", antialias=True)
+    return resized
+
+
+def resize_short_side(frames: tf.Tensor, short_side: int) -> tf.Tensor:
+    """Resizes [N, H, W, C] frames so that min(H, W) == short_side (aspect kept)."""
+    shape = tf.shape(frames)
+    height, width = tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
+    ratio = short_side / tf.minimum(height, width)
+    new_h = tf.cast(tf.round(height * ratio), tf.int32)
+    new_w = tf.cast(tf.round(width * ratio), tf.int32)
+    return resize(frames, new_h, new_w)
+
+
+def centre_crop_box(height: tf.Tensor, width: tf.Tensor, size: int) -> tf.Tensor:
+    """[4] int32 box (y, x, h, w) of a size x size crop at the centre of the frame."""
+    return tf.stack([(height - size) // 2, (width - size) // 2, size, size])
+
+
+def random_flip_left_right(frames: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Flips every frame of the clip horizontally with probability 1/2 (one coin per clip)."""
+    flip = tf.random.stateless_uniform([], seed) < 0.5
+    return tf.cond(flip, lambda: tf.reverse(frames, axis=[2]), lambda: frames)
+
+
+def normalize(frames: tf.Tensor, mean: Sequence[float], std: Sequence[float]) -> tf.Tensor:
+    """(frames - mean) / std per channel, frames in [0, 255]; returns float32."""
+    frames = tf.cast(frames, tf.float32)
+    return (frames - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
+
+
+def train_transform(
+    frames: tf.Tensor,
+    *,
+    crop_size: int,
+    scales: Sequence[float],
+    max_distort: int,
+    more_fixed_positions: bool,
+    flip: bool,
+    seed: tf.Tensor,
+) -> tf.Tensor:
+    """TSN training augmentation: multi-scale corner crop, resize, horizontal flip.
+
+    Args:
+      frames: [N, H, W, C] uint8 frames of one sample.
+      crop_size: output side.
+      seed: [2] stateless seed shared by every frame.
+
+    Returns:
+      [N, crop_size, crop_size, C] float32 in [0, 255].
+    """
+    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    shape = tf.shape(frames)
+    box = multiscale_corner_crop_box(
+        shape[1],
+        shape[2],
+        scales=scales,
+        max_distort=max_distort,
+        more_fixed_positions=more_fixed_positions,
+        seed=crop_seed,
+    )
+    frames = resize(crop(frames, box), crop_size, crop_size)
+    if flip:
+        frames = random_flip_left_right(frames, flip_seed)
+    return frames
+
+
+def eval_transform(frames: tf.Tensor, *, resize_short: int, crop_size: int) -> tf.Tensor:
+    """TSN evaluation: resize the short side, then a centre crop.
+
+    Args:
+      frames: [N, H, W, C] uint8.
+
+    Returns:
+      [N, crop_size, crop_size, C] float32 in [0, 255].
+    """
+    frames = resize_short_side(frames, resize_short)
+    shape = tf.shape(frames)
+    frames = crop(frames, centre_crop_box(shape[1], shape[2], crop_size))
+    return tf.ensure_shape(frames, [None, crop_size, crop_size, None])

@@ -1,0 +1,40 @@
+"""Trains and evaluates a model: `python main.py --config=configs/default.py --workdir=DIR`.
+
+Any config field can be overridden on the command line, e.g.
+`--config.batch_size=16 --config.model.backbone=resnet50`; a mistyped key is
+an error.
+"""
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and metrics.json.")
+config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    # TensorFlow only feeds the input pipeline: keep it off the accelerators.
+    import tensorflow as tf
+
+    tf.config.set_visible_devices([], "GPU")
+
+    import jax
+
+    from tsn_jax import train
+    from tsn_jax.config_checks import validate_config
+
+    validate_config(FLAGS.config)
+    logging.info("JAX process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())
+    summary = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    keys = ("step", "top1", "top5", "mean_class_accuracy", "num_eval_videos")
+    print("Final evaluation: " + ", ".join(f"{k}={summary[k]}" for k in keys))
+    for group, acc in summary["group_accuracy"].items():
+        print(f"  {group} classes: {acc}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,58 @@
+"""Checks of a training config that ml_collections' type locking cannot express.
+
+A wrong value fails here, at load time, with the key in the message, instead
+of deep inside tf.data or XLA.
+"""
+
+import ml_collections
+
+_POSITIVE_INTS = (
+    "data.num_segments",
+    "data.frames_per_snippet",
+    "data.crop_size",
+    "data.eval_resize_short",
+    "data.shuffle_buffer_size",
+    "batch_size",
+    "eval_batch_size",
+    "log_every_steps",
+    "checkpoint_every_steps",
+    "keep_checkpoints",
+)
+_NON_NEGATIVE_INTS = ("data.max_distort", "eval_every_steps")
+
+
+def _get(config: ml_collections.ConfigDict, dotted: str):
+    value = config
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """Raises ValueError naming the first key whose value is not allowed."""
+    for key in _POSITIVE_INTS:
+        value = _get(config, key)
+        if not _is_int(value) or value <= 0:
+            raise ValueError(f"config.{key} must be a positive integer, got {value!r}")
+    for key in _NON_NEGATIVE_INTS:
+        value = _get(config, key)
+        if not _is_int(value) or value < 0:
+            raise ValueError(f"config.{key} must be a non-negative integer, got {value!r}")
+    scales = tuple(config.data.scales)
+    if not scales or not all(0.0 < s <= 1.0 for s in scales):
+        raise ValueError(f"config.data.scales must be fractions in (0, 1], got {scales!r}")
+    if config.data.eval_resize_short < config.data.crop_size:
+        raise ValueError(
+            "config.data.eval_resize_short must be >= config.data.crop_size, got "
+            f"{config.data.eval_resize_short} < {config.data.crop_size}"
+        )
+    if len(config.data.mean) != len(config.data.std):
+        raise ValueError("config.data.mean and config.data.std must have the same length")
+    if config.num_train_steps <= 0 and config.num_epochs <= 0:
+        raise ValueError("set config.num_epochs > 0 or config.num_train_steps > 0")
+    if not 0.0 <= config.model.dropout_rate < 1.0:
+        raise ValueError(f"config.model.dropout_rate must be in [0, 1), got {config.model.dropout_rate}")

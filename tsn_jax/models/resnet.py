@@ -1,0 +1,269 @@
+"""2D ResNet family (He et al., "Deep Residual Learning for Image Recognition", CVPR 2016).
+
+The layout follows torchvision's ``torchvision.models.resnet`` ("ResNet v1.5": the stride
+of a bottleneck sits on its 3x3 convolution, not on the first 1x1), so that converting a
+torchvision ``state_dict`` is a mechanical renaming plus a transpose:
+
+* a numeric path component joins its parent with ``'_'``: ``layer1.0.conv1.weight`` is
+  ``params/layer1_0/conv1/kernel`` and ``layer2.0.downsample.1.running_mean`` is
+  ``batch_stats/layer2_0/downsample_1/mean``;
+* convolution weights are transposed OIHW -> HWIO, the ``fc`` weight [out, in] -> [in, out];
+* BatchNorm ``weight``/``bias`` are ``scale``/``bias`` in ``params`` and
+  ``running_mean``/``running_var`` are ``mean``/``var`` in ``batch_stats``
+  (``num_batches_tracked`` has no counterpart).
+
+Every convolution and pooling uses explicit padding identical to PyTorch's, never
+``'SAME'``: XLA's ``'SAME'`` pads asymmetrically for strided convolutions on even inputs
+(more on the bottom/right), which silently shifts every feature map of a converted model.
+
+Inputs are NHWC ``[N, H, W, C_in]`` with any ``C_in``: a TSN 2D backbone folds the T frames
+of a snippet into channels (``C_in = T * C``, e.g. 10 for 5 stacked flow x/y pairs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+__all__ = [
+    "BasicBlock",
+    "Bottleneck",
+    "ResNet",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+]
+
+Dtype = Any
+
+# torchvision: nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu"), i.e. an
+# untruncated normal with std sqrt(2 / (out_channels * kh * kw)). JAX's fan_out of an HWIO
+# kernel is O * H * W, the same quantity.
+conv_kernel_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+
+def _torch_linear_bias_init(fan_in: int) -> nn.initializers.Initializer:
+    """PyTorch's default ``nn.Linear`` bias init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: Dtype = jnp.float32) -> jax.Array:
+        bound = 1.0 / jnp.sqrt(fan_in)
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+def _conv(
+    features: int,
+    kernel: int,
+    stride: int,
+    dtype: Dtype,
+    name: str,
+) -> nn.Conv:
+    """A bias-free square convolution padded like PyTorch's ``padding=kernel // 2``."""
+    pad = kernel // 2
+    return nn.Conv(
+        features,
+        (kernel, kernel),
+        strides=(stride, stride),
+        padding=((pad, pad), (pad, pad)),
+        use_bias=False,
+        kernel_init=conv_kernel_init,
+        dtype=dtype,
+        param_dtype=jnp.float32,
+        name=name,
+    )
+
+
+def _batch_norm(train: bool, dtype: Dtype, name: str, zero_scale: bool = False) -> nn.BatchNorm:
+    """BatchNorm with PyTorch's defaults (eps 1e-5, momentum 0.1 == flax momentum 0.9).
+
+    Statistics are reduced over every axis but the last of the *global* array, so under
+    ``jit`` with a batch sharded over devices they are synchronized across devices (the
+    SyncBN behaviour of the original TSN multi-GPU training) without an ``axis_name``.
+
+    Note: flax updates ``var`` with the biased batch variance where PyTorch uses the
+    unbiased one; this only changes how running statistics accumulate during training,
+    not the forward pass of converted weights.
+    """
+    return nn.BatchNorm(
+        use_running_average=not train,
+        momentum=0.9,
+        epsilon=1e-5,
+        dtype=dtype,
+        param_dtype=jnp.float32,
+        scale_init=nn.initializers.zeros if zero_scale else nn.initializers.ones,
+        bias_init=nn.initializers.zeros,
+        name=name,
+    )
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with an identity (or 1x1 projection) shortcut; ResNet-18/34.
+
+    Shapes: ``[N, H, W, C_in] -> [N, ceil(H / stride), ceil(W / stride), planes]``.
+    """
+
+    expansion: ClassVar[int] = 1
+
+    planes: int
+    stride: int = 1
+    zero_init_residual: bool = False
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        out_features = self.planes * self.expansion
+        identity = x
+
+        y = _conv(self.planes, 3, self.stride, self.dtype, "conv1")(x)
+        y = _batch_norm(train, self.dtype, "bn1")(y)
+        y = nn.relu(y)
+        y = _conv(self.planes, 3, 1, self.dtype, "conv2")(y)
+        # zero_init_residual makes every block start as the identity (Goyal et al. 2017).
+        y = _batch_norm(train, self.dtype, "bn2", zero_scale=self.zero_init_residual)(y)
+
+        if self.stride != 1 or x.shape[-1] != out_features:
+            identity = _conv(out_features, 1, self.stride, self.dtype, "downsample_0")(x)
+            identity = _batch_norm(train, self.dtype, "downsample_1")(identity)
+
+        return nn.relu(y + identity)
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce, 3x3 (strided), 1x1 expand (x4) with a shortcut; ResNet-50/101/152.
+
+    The stride is on the 3x3 convolution (torchvision's "ResNet v1.5"), not on the first
+    1x1 as in the original paper and the Caffe models.
+
+    Shapes: ``[N, H, W, C_in] -> [N, ceil(H / stride), ceil(W / stride), 4 * planes]``.
+    """
+
+    expansion: ClassVar[int] = 4
+
+    planes: int
+    stride: int = 1
+    zero_init_residual: bool = False
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        out_features = self.planes * self.expansion
+        identity = x
+
+        y = _conv(self.planes, 1, 1, self.dtype, "conv1")(x)
+        y = _batch_norm(train, self.dtype, "bn1")(y)
+        y = nn.relu(y)
+        y = _conv(self.planes, 3, self.stride, self.dtype, "conv2")(y)
+        y = _batch_norm(train, self.dtype, "bn2")(y)
+        y = nn.relu(y)
+        y = _conv(out_features, 1, 1, self.dtype, "conv3")(y)
+        y = _batch_norm(train, self.dtype, "bn3", zero_scale=self.zero_init_residual)(y)
+
+        if self.stride != 1 or x.shape[-1] != out_features:
+            identity = _conv(out_features, 1, self.stride, self.dtype, "downsample_0")(x)
+            identity = _batch_norm(train, self.dtype, "downsample_1")(identity)
+
+        return nn.relu(y + identity)
+
+
+class ResNet(nn.Module):
+    """A ResNet: stem, four stages of residual blocks, global average pool, optional fc.
+
+    Layout (torchvision): ``conv1`` 7x7/2 pad 3 (no bias), ``bn1``, ReLU, max pool 3x3/2
+    pad 1, ``layer1`` .. ``layer4`` with ``base_width * (1, 2, 4, 8)`` planes and stride
+    (1, 2, 2, 2), average pool over space, ``fc``.
+
+    Attributes:
+      block_cls: ``BasicBlock`` or ``Bottleneck``.
+      stage_sizes: number of blocks in each of the four stages.
+      num_classes: size of ``fc``; ``None`` drops ``fc`` and returns the pooled features
+        ``[N, num_features]`` (the form a TSN wrapper uses).
+      base_width: channels of ``conv1`` and planes of ``layer1`` (64 in the paper; tests use
+        a tiny 8).
+      zero_init_residual: initialize the last BN scale of every block to zero.
+      dtype: computation dtype; parameters and batch statistics are always float32.
+
+    Shapes: ``[N, H, W, C_in]`` -> ``[N, num_classes]`` (or ``[N, num_features]``).
+    """
+
+    block_cls: type[nn.Module]
+    stage_sizes: Sequence[int]
+    num_classes: int | None = 1000
+    base_width: int = 64
+    zero_init_residual: bool = False
+    dtype: Dtype = jnp.float32
+
+    @property
+    def num_features(self) -> int:
+        """Width F of the pooled features: ``8 * base_width * expansion`` (512 / 2048)."""
+        return 8 * self.base_width * self.block_cls.expansion
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        """Runs the network; ``train=False`` normalizes with the BN running averages."""
+        x = jnp.asarray(x, self.dtype)
+        x = _conv(self.base_width, 7, 2, self.dtype, "conv1")(x)
+        x = _batch_norm(train, self.dtype, "bn1")(x)
+        x = nn.relu(x)
+        # PyTorch pads max pooling with -inf, as flax does: padding never wins the max.
+        x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+
+        for i, num_blocks in enumerate(self.stage_sizes):
+            planes = self.base_width * 2**i
+            for j in range(num_blocks):
+                stride = 2 if i > 0 and j == 0 else 1
+                x = self.block_cls(
+                    planes=planes,
+                    stride=stride,
+                    zero_init_residual=self.zero_init_residual,
+                    dtype=self.dtype,
+                    # torchvision's "layer1.0" becomes "layer1_0".
+                    name=f"layer{i + 1}_{j}",
+                )(x, train)
+
+        # nn.AdaptiveAvgPool2d((1, 1)) followed by flatten.
+        x = jnp.mean(x, axis=(1, 2))
+        if self.num_classes is None:
+            return x
+        # PyTorch's default nn.Linear init (torchvision does not override it for fc):
+        # kaiming_uniform(a=sqrt(5)) == U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for both.
+        return nn.Dense(
+            self.num_classes,
+            kernel_init=nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
+            bias_init=_torch_linear_bias_init(x.shape[-1]),
+            dtype=self.dtype,
+            param_dtype=jnp.float32,
+            name="fc",
+        )(x)
+
+
+def resnet18(**kwargs: Any) -> ResNet:
+    """ResNet-18: ``BasicBlock`` x [2, 2, 2, 2], 512 features."""
+    return ResNet(block_cls=BasicBlock, stage_sizes=(2, 2, 2, 2), **kwargs)
+
+
+def resnet34(**kwargs: Any) -> ResNet:
+    """ResNet-34: ``BasicBlock`` x [3, 4, 6, 3], 512 features."""
+    return ResNet(block_cls=BasicBlock, stage_sizes=(3, 4, 6, 3), **kwargs)
+
+
+def resnet50(**kwargs: Any) -> ResNet:
+    """ResNet-50: ``Bottleneck`` x [3, 4, 6, 3], 2048 features."""
+    return ResNet(block_cls=Bottleneck, stage_sizes=(3, 4, 6, 3), **kwargs)
+
+
+def resnet101(**kwargs: Any) -> ResNet:
+    """ResNet-101: ``Bottleneck`` x [3, 4, 23, 3], 2048 features."""
+    return ResNet(block_cls=Bottleneck, stage_sizes=(3, 4, 23, 3), **kwargs)
+
+
+def resnet152(**kwargs: Any) -> ResNet:
+    """ResNet-152: ``Bottleneck`` x [3, 8, 36, 3], 2048 features."""
+    return ResNet(block_cls=Bottleneck, stage_sizes=(3, 8, 36, 3), **kwargs)
+

@@ -1,0 +1,99 @@
+"""Temporal Segment Network wrapper (Wang et al., ECCV 2016 / TPAMI 2018).
+
+A video is split into K segments and one snippet is sampled from each; a single ConvNet
+(one set of weights) scores every snippet, and a segmental consensus aggregates the K
+snippet scores before the softmax (TPAMI Sec. 3.1-3.3). Following the public TSN code,
+the classifier is a new ``fc`` after dropout (0.8 for RGB in the paper) on the pooled
+backbone features.
+
+Batch contract (DESIGN.md): inputs ``[B, K, T, H, W, C]`` with K snippets, T frames per
+snippet and C channels per frame (RGB: T=1, C=3; optical flow: T=5, C=2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from tsn_jax.models.consensus import get_consensus
+
+__all__ = ["TSN", "fold_snippets"]
+
+Dtype = Any
+
+
+def fold_snippets(inputs: jax.Array) -> jax.Array:
+    """Folds snippets into the batch and frames into channels for a 2D backbone.
+
+    ``[B, K, T, H, W, C] -> [B * K, H, W, T * C]``. Row ``b * K + k`` is snippet k of video
+    b; channel ``t * C + c`` is channel c of frame t (frame-major: frame 0's C channels,
+    then frame 1's, ...), the stacking order of the TSN flow and RGB-difference inputs.
+    """
+    b, k, t, h, w, c = inputs.shape
+    x = jnp.transpose(inputs, (0, 1, 3, 4, 2, 5))  # [B, K, H, W, T, C]
+    return jnp.reshape(x, (b * k, h, w, t * c))
+
+
+class TSN(nn.Module):
+    """Temporal Segment Network on a 2D backbone.
+
+    Attributes:
+      backbone: a module built without its classifier (``num_classes=None``) mapping
+        ``[N, H, W, C']`` to pooled features ``[N, F]`` and called as
+        ``backbone(x, train=...)``; its parameters live under ``backbone``.
+      num_classes: number of action classes N.
+      dropout_rate: dropout on the features before ``fc`` (TSN uses 0.8 for RGB).
+      consensus: name of the segmental consensus (see ``consensus.get_consensus``).
+      dtype: computation dtype of ``fc``; logits are returned in float32.
+    """
+
+    backbone: nn.Module
+    num_classes: int
+    dropout_rate: float = 0.8
+    consensus: str = "avg"
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(
+        self, inputs: jax.Array, train: bool, return_snippet_logits: bool = False
+    ) -> jax.Array:
+        """Scores videos.
+
+        Args:
+          inputs: ``[B, K, T, H, W, C]``.
+          train: batch statistics in BatchNorm (and their running update, pass
+            ``mutable=['batch_stats']``) and active dropout (needs a ``'dropout'`` rng);
+            ``False`` uses running averages and no dropout.
+          return_snippet_logits: return the per-snippet logits ``[B, K, N]`` instead of the
+            consensus (for analysis and for evaluation protocols that aggregate
+            themselves).
+
+        Returns:
+          float32 logits ``[B, N]`` (consensus over the K snippets, before softmax), or
+          ``[B, K, N]`` when ``return_snippet_logits``.
+        """
+        consensus_fn = get_consensus(self.consensus)  # Fails early on an unknown name.
+        b, k = inputs.shape[:2]
+
+        # Folding K into the batch makes every snippet go through the same weights and
+        # makes BatchNorm statistics cover all B*K snippets, as in the original TSN.
+        x = fold_snippets(inputs)
+        x = self.backbone(x, train=train)  # [B*K, F]
+        x = nn.Dropout(rate=self.dropout_rate, deterministic=not train)(x)
+        x = nn.Dense(
+            self.num_classes,
+            # The TSN code initializes its new classifier with N(0, 0.001^2) and zero bias.
+            kernel_init=nn.initializers.normal(stddev=0.001),
+            bias_init=nn.initializers.zeros,
+            dtype=self.dtype,
+            param_dtype=jnp.float32,
+            name="fc",
+        )(x)
+        # Consensus and the loss work in float32 even when the network runs in bfloat16.
+        snippet_logits = jnp.reshape(x, (b, k, self.num_classes)).astype(jnp.float32)
+        if return_snippet_logits:
+            return snippet_logits
+        return consensus_fn(snippet_logits)

@@ -1,0 +1,350 @@
+"""Training and evaluation loop: `train_and_evaluate(config, workdir)`.
+
+One jitted update step over a 1-D `data` mesh of every device: parameters and
+optimizer state replicated, the batch sharded along its first axis. XLA
+partitions the BatchNorm means over the sharded batch, so the statistics are
+those of the global batch (every snippet of every device), as in single-device
+TSN training.
+
+The input pipeline (tf.data) is imported inside `train_and_evaluate` only, so
+importing this module, the train step or the models never loads TensorFlow.
+"""
+
+import functools
+import json
+import math
+import os
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+from clu import metric_writers, periodic_actions
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from tsn_jax import checkpoints, metrics, optim
+from tsn_jax.config_checks import validate_config
+from tsn_jax.models import create_model
+
+# ----------------------------------------------------------------------------
+# State
+# ----------------------------------------------------------------------------
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything a training run carries from step to step (a plain pytree).
+
+    `params` and `batch_stats` are the Flax variable collections; `opt_state`
+    is optax's. Checkpoints hold exactly these fields.
+    """
+
+    step: jax.Array
+    params: Any
+    batch_stats: Any
+    opt_state: Any
+
+    def variables(self) -> dict[str, Any]:
+        return {"params": self.params, "batch_stats": self.batch_stats}
+
+
+def initial_state(
+    model: nn.Module, tx: optax.GradientTransformation, rng: jax.Array, input_shape: tuple
+) -> TrainState:
+    """Randomly initialized state for inputs of `input_shape` [B, K, T, H, W, C]."""
+    variables = model.init(rng, jnp.zeros(input_shape, jnp.float32), train=False)
+    params = variables["params"]
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        batch_stats=variables.get("batch_stats", {}),
+        opt_state=tx.init(params),
+    )
+
+
+# ----------------------------------------------------------------------------
+# Mesh and sharding
+# ----------------------------------------------------------------------------
+
+
+def create_mesh() -> Mesh:
+    """A 1-D mesh named 'data' over every device of every process."""
+    return Mesh(np.asarray(jax.devices()), ("data",))
+
+
+def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+    """This process's numpy batch -> global arrays sharded along the batch axis."""
+    sharding = NamedSharding(mesh, P("data"))
+    return {
+        key: jax.make_array_from_process_local_data(sharding, np.asarray(value))
+        for key, value in batch.items()
+    }
+
+
+# ----------------------------------------------------------------------------
+# Update and evaluation steps
+# ----------------------------------------------------------------------------
+
+
+def train_step(
+    state: TrainState,
+    batch: Mapping[str, jax.Array],
+    rng: jax.Array,
+    *,
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    schedule: optax.Schedule,
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One SGD step on the mean softmax cross-entropy of the consensus logits.
+
+    Args:
+      state: current state.
+      batch: {'inputs': [B, K, T, H, W, C], 'label': [B]} (global batch).
+      rng: base key; dropout uses it folded with the step.
+
+    Returns:
+      (new state, {'loss', 'accuracy', 'learning_rate', 'grad_norm'}).
+    """
+    dropout_rng = jax.random.fold_in(rng, state.step)
+
+    def loss_fn(params):
+        logits, updates = model.apply(
+            {"params": params, "batch_stats": state.batch_stats},
+            batch["inputs"],
+            train=True,
+            rngs={"dropout": dropout_rng},
+            mutable=["batch_stats"],
+        )
+        logits = logits.astype(jnp.float32)
+        loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]).mean()
+        return loss, (logits, updates)
+
+    (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    param_updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    new_state = state.replace(
+        step=state.step + 1,
+        params=optax.apply_updates(state.params, param_updates),
+        batch_stats=updates["batch_stats"],
+        opt_state=opt_state,
+    )
+    step_metrics = {
+        "loss": loss,
+        "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
+        "learning_rate": schedule(state.step),
+        "grad_norm": optax.global_norm(grads),
+    }
+    return new_state, step_metrics
+
+
+def eval_step(
+    state: TrainState, batch: Mapping[str, jax.Array], *, model: nn.Module
+) -> dict[str, jax.Array]:
+    """Metric sums (`metrics.eval_sums`) of one padded evaluation batch."""
+    logits = model.apply(state.variables(), batch["inputs"], train=False)
+    return metrics.eval_sums(logits, batch["label"], batch["mask"])
+
+
+def compile_steps(
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    schedule: optax.Schedule,
+    mesh: Mesh,
+) -> tuple[Callable, Callable]:
+    """jitted (train_step, eval_step): replicated state, batch sharded on 'data'.
+
+    The train step donates the incoming state.
+    """
+    replicated = NamedSharding(mesh, P())
+    batch_sharding = NamedSharding(mesh, P("data"))
+    p_train = jax.jit(
+        functools.partial(train_step, model=model, tx=tx, schedule=schedule),
+        in_shardings=(replicated, batch_sharding, replicated),
+        out_shardings=(replicated, replicated),
+        donate_argnums=(0,),
+    )
+    p_eval = jax.jit(
+        functools.partial(eval_step, model=model),
+        in_shardings=(replicated, batch_sharding),
+        out_shardings=replicated,
+    )
+    return p_train, p_eval
+
+
+def evaluate(
+    p_eval: Callable, state: TrainState, batches: Iterator[Mapping[str, np.ndarray]], mesh: Mesh
+) -> dict[str, np.ndarray]:
+    """Sums of `metrics.eval_sums` over every batch of an evaluation iterator."""
+    total = None
+    for batch in batches:
+        sums = p_eval(state, shard_batch(batch, mesh))
+        total = sums if total is None else jax.tree.map(jnp.add, total, sums)
+    if total is None:
+        raise ValueError("the evaluation iterator yielded no batch")
+    return jax.tree.map(np.asarray, jax.device_get(total))
+
+
+# ----------------------------------------------------------------------------
+# The loop
+# ----------------------------------------------------------------------------
+
+
+def _num_train_steps(config: ml_collections.ConfigDict, steps_per_epoch: int) -> int:
+    if config.num_train_steps > 0:
+        return config.num_train_steps
+    return max(1, math.ceil(config.num_epochs * steps_per_epoch))
+
+
+def _check_batch_sizes(config: ml_collections.ConfigDict) -> None:
+    for key in ("batch_size", "eval_batch_size"):
+        size = config[key]
+        if size % jax.device_count():
+            raise ValueError(
+                f"config.{key}={size} must be divisible by the {jax.device_count()} devices"
+            )
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+    """Trains a TSN model, evaluates it, checkpoints, and writes metrics.json.
+
+    Resumes from the newest checkpoint in `workdir/checkpoints` if there is one
+    (the input stream resumes at the same sample). Evaluates every
+    `config.eval_every_steps` steps (0: never in between) and after the last
+    step.
+
+    Args:
+      config: a training config (see configs/default.py).
+      workdir: where checkpoints, TensorBoard events, config.json and
+        metrics.json go.
+
+    Returns:
+      The final evaluation metrics (as written to workdir/metrics.json).
+    """
+    from input_pipeline import datasets, pipeline  # noqa: PLC0415 (keeps TF out of imports)
+
+    validate_config(config)
+    _check_batch_sizes(config)
+    workdir = os.path.abspath(workdir)
+    is_main = jax.process_index() == 0
+    if is_main:
+        os.makedirs(workdir, exist_ok=True)
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+            f.write(config.to_json_best_effort(indent=2))
+    writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
+
+    # --- input ---------------------------------------------------------------
+    builder = datasets.get_builder(config.dataset)
+    info = pipeline.get_dataset_info(builder, config)
+    local_batch = config.batch_size // jax.process_count()
+    local_eval_batch = config.eval_batch_size // jax.process_count()
+    steps_per_epoch = max(1, info.num_train_examples // config.batch_size)
+    num_train_steps = _num_train_steps(config, steps_per_epoch)
+    logging.info(
+        "%d classes, %d train / %d eval videos, %d steps (%d per epoch)",
+        info.num_classes,
+        info.num_train_examples,
+        info.num_eval_examples,
+        num_train_steps,
+        steps_per_epoch,
+    )
+
+    def eval_batches():
+        return pipeline.create_eval_iterator(
+            builder,
+            config,
+            local_batch_size=local_eval_batch,
+            process_index=jax.process_index(),
+            process_count=jax.process_count(),
+        )
+
+    # --- model, optimizer, state ---------------------------------------------
+    mesh = create_mesh()
+    model = create_model(config.model, info.num_classes)
+    schedule = optim.create_learning_rate_schedule(config, steps_per_epoch)
+    tx = optim.create_optimizer(config, schedule)
+    size = config.data.crop_size
+    channels = len(config.data.mean)
+    input_shape = (1, config.data.num_segments, config.data.frames_per_snippet, size, size, channels)
+    init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
+    replicated = NamedSharding(mesh, P())
+    state = jax.jit(
+        functools.partial(initial_state, model, tx, input_shape=input_shape),
+        out_shardings=replicated,
+    )(init_rng)
+    p_train, p_eval = compile_steps(model, tx, schedule, mesh)
+
+    # --- checkpoint ----------------------------------------------------------
+    manager = checkpoints.create_manager(
+        os.path.join(workdir, "checkpoints"),
+        save_every_steps=config.checkpoint_every_steps,
+        keep=config.keep_checkpoints,
+    )
+    state = checkpoints.restore_latest(manager, state)
+    start_step = int(state.step)
+    if start_step:
+        logging.info("Resumed from the checkpoint of step %d", start_step)
+
+    # --- training ------------------------------------------------------------
+    report = periodic_actions.ReportProgress(
+        num_train_steps=num_train_steps, writer=writer, every_steps=config.log_every_steps
+    )
+    train_iter = iter(
+        pipeline.create_train_dataset(
+            builder,
+            config,
+            local_batch_size=local_batch,
+            process_index=jax.process_index(),
+            process_count=jax.process_count(),
+            start_step=start_step,
+        ).as_numpy_iterator()
+    )
+    dropout_rng = jax.device_put(dropout_rng, replicated)
+    pending = []
+    for step in range(start_step + 1, num_train_steps + 1):
+        with jax.profiler.StepTraceAnnotation("train", step_num=step):
+            state, step_metrics = p_train(state, shard_batch(next(train_iter), mesh), dropout_rng)
+        pending.append(step_metrics)
+        report(step)
+        if step % config.log_every_steps == 0 or step == num_train_steps:
+            means = jax.tree.map(lambda *xs: float(np.mean(xs)), *jax.device_get(pending))
+            writer.write_scalars(step, {f"train_{k}": v for k, v in means.items()})
+            pending = []
+        manager.save(step, args=checkpoints.save_args(state))
+        if config.eval_every_steps and step % config.eval_every_steps == 0 and step < num_train_steps:
+            with report.timed("eval"):
+                summary = metrics.summarize(
+                    evaluate(p_eval, state, eval_batches(), mesh), info.class_names
+                )
+            writer.write_scalars(step, _scalars("eval", summary))
+    if manager.latest_step() != num_train_steps:
+        manager.save(num_train_steps, args=checkpoints.save_args(state), force=True)
+    manager.wait_until_finished()
+
+    # --- final evaluation ----------------------------------------------------
+    summary = metrics.summarize(
+        evaluate(p_eval, state, eval_batches(), mesh), info.class_names, info.class_groups
+    )
+    summary["step"] = int(state.step)
+    writer.write_scalars(summary["step"], _scalars("eval", summary))
+    writer.flush()
+    if is_main:
+        with open(os.path.join(workdir, "metrics.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+    manager.close()
+    return summary
+
+
+def _scalars(prefix: str, summary: Mapping[str, Any]) -> dict[str, float]:
+    """The scalar entries of a metrics summary, for the metric writer."""
+    keys = ("top1", "top5", "loss", "mean_class_accuracy")
+    scalars = {f"{prefix}_{k}": summary[k] for k in keys}
+    for group, acc in summary.get("group_accuracy", {}).items():
+        if acc is not None:
+            scalars[f"{prefix}_{group}_accuracy"] = acc
+    return scalars
