@@ -266,4 +266,3 @@ def resnet101(**kwargs: Any) -> ResNet:
 def resnet152(**kwargs: Any) -> ResNet:
     """ResNet-152: ``Bottleneck`` x [3, 8, 36, 3], 2048 features."""
     return ResNet(block_cls=Bottleneck, stage_sizes=(3, 8, 36, 3), **kwargs)
-

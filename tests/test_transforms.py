@@ -1,0 +1,129 @@
+"""Crop boxes and spatial transforms."""
+
+import numpy as np
+import tensorflow as tf
+
+from input_pipeline import transforms
+
+TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
+
+
+def test_scale_pairs_differ_by_at_most_max_distort():
+    pairs = transforms.scale_pairs(4, 1)
+    assert len(pairs) == 10
+    assert set(pairs) == {(i, j) for i in range(4) for j in range(4) if abs(i - j) <= 1}
+    assert len(transforms.scale_pairs(4, 0)) == 4
+
+
+def _boxes(height, width, more, num_seeds=1500):
+    boxes = set()
+    for s in range(num_seeds):
+        box = transforms.multiscale_corner_crop_box(
+            tf.constant(height),
+            tf.constant(width),
+            scales=TSN_SCALES,
+            max_distort=1,
+            more_fixed_positions=more,
+            seed=tf.constant([s, 11], tf.int64),
+        )
+        boxes.add(tuple(box.numpy().tolist()))
+    return boxes
+
+
+def test_multiscale_corner_crop_boxes_of_a_340x256_frame():
+    # The TSN paper's sizes: 256, 224, 192, 168 of a 340x256 frame.
+    sides = (256, 224, 192, 168)
+    expected = set()
+    for wi, w in enumerate(sides):
+        for hi, h in enumerate(sides):
+            if abs(wi - hi) > 1:
+                continue
+            step_x, step_y = (340 - w) // 4, (256 - h) // 4
+            for a, b in ((0, 0), (4, 0), (0, 4), (4, 4), (2, 2)):
+                expected.add((b * step_y, a * step_x, h, w))
+    # 10 size pairs x 5 points, less the corners that coincide for full-height crops.
+    assert len(expected) == 46
+    observed = _boxes(256, 340, more=False)
+    assert observed == expected
+    # Spot checks written out: the largest crop, and a 224 x 192 crop at the bottom right.
+    assert (0, 0, 256, 256) in observed and (0, 84, 256, 256) in observed
+    assert (64, 116, 192, 224) in observed
+
+
+def test_more_fixed_positions_adds_the_13_grid_points():
+    observed = _boxes(256, 340, more=True, num_seeds=3000)
+    full = [b for b in observed if b[2] == 256 and b[3] == 256]
+    # 256 x 256 crop: free space only along x (84 // 4 = 21), so 13 points give 5 x offsets.
+    assert {b[1] for b in full} == {0, 21, 42, 63, 84}
+    quarter = [b for b in observed if b[2] == 168 and b[3] == 168]
+    assert {(b[0], b[1]) for b in quarter} == {
+        (y * 22, x * 43) for x, y in transforms.MORE_FIXED_POSITIONS
+    }
+
+
+def test_train_transform_crops_the_drawn_box_and_flips_every_frame_alike():
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, (1, 48, 64, 3), dtype=np.uint8)
+    frames = tf.constant(np.repeat(frame, 4, axis=0))
+    out = transforms.train_transform(
+        frames,
+        crop_size=32,
+        scales=TSN_SCALES,
+        max_distort=1,
+        more_fixed_positions=False,
+        flip=True,
+        seed=tf.constant([5, 6], tf.int64),
+    ).numpy()
+    assert out.shape == (4, 32, 32, 3) and out.dtype == np.float32
+    for i in range(1, 4):
+        np.testing.assert_array_equal(out[i], out[0])
+    # Reproduce it from the same box and flip draw.
+    crop_seed, flip_seed = tf.unstack(
+        tf.random.experimental.stateless_split(tf.constant([5, 6], tf.int64), 2)
+    )
+    box = transforms.multiscale_corner_crop_box(
+        tf.constant(48),
+        tf.constant(64),
+        scales=TSN_SCALES,
+        max_distort=1,
+        more_fixed_positions=False,
+        seed=crop_seed,
+    )
+    ref = transforms.resize(transforms.crop(frames, box), 32, 32)
+    flipped = bool(tf.random.stateless_uniform([], flip_seed) < 0.5)
+    if flipped:
+        ref = ref[:, :, ::-1]
+    np.testing.assert_allclose(out, ref.numpy(), atol=1e-4)
+
+
+def test_flip_happens_about_half_the_time_and_reverses_width():
+    frames = tf.constant(np.arange(2 * 3 * 4 * 1).reshape(2, 3, 4, 1), tf.float32)
+    flips = 0
+    for s in range(200):
+        out = transforms.random_flip_left_right(frames, tf.constant([s, 0], tf.int64)).numpy()
+        if not np.array_equal(out, frames.numpy()):
+            np.testing.assert_array_equal(out, frames.numpy()[:, :, ::-1])
+            flips += 1
+    assert 70 < flips < 130
+
+
+def test_eval_transform_is_a_centre_crop_after_short_side_resize():
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 255, (2, 73, 100, 3), dtype=np.uint8)
+    out = transforms.eval_transform(tf.constant(frames), resize_short=73, crop_size=64).numpy()
+    np.testing.assert_allclose(out, frames[:, 4:68, 18:82].astype(np.float32), atol=1e-3)
+    out = transforms.eval_transform(tf.constant(frames), resize_short=146, crop_size=64)
+    assert out.shape == (2, 64, 64, 3)
+
+
+def test_resize_short_side_keeps_aspect():
+    frames = tf.zeros([1, 96, 128, 3], tf.uint8)
+    assert transforms.resize_short_side(frames, 80).shape == (1, 80, 107, 3)
+    frames = tf.zeros([1, 128, 96, 3], tf.uint8)
+    assert transforms.resize_short_side(frames, 48).shape == (1, 64, 48, 3)
+
+
+def test_normalize():
+    frames = tf.constant([[[[255, 0, 128]]]], tf.uint8)
+    out = transforms.normalize(frames, (128.0, 0.0, 128.0), (127.0, 1.0, 2.0)).numpy()
+    np.testing.assert_allclose(out.ravel(), [1.0, 0.0, 0.0])
