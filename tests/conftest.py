@@ -1,0 +1,42 @@
+"""Shared fixtures: 8 simulated CPU devices and a tiny prepared demo dataset."""
+
+import os
+
+# Must happen before JAX initializes its backend: every test sees 8 CPU devices,
+# so the sharded code paths run in the suite.
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+).strip()
+
+import pytest  # noqa: E402
+
+from configs import default  # noqa: E402
+
+
+def tiny_config(data_dir: str):
+    """The default config scaled down to seconds: 2+1 videos per class, 32x32 crops."""
+    config = default.get_config()
+    config.dataset.data_dir = data_dir
+    config.dataset.short_side = 40
+    config.dataset.num_train_per_class = 2
+    config.dataset.num_test_per_class = 1
+    config.data.crop_size = 32
+    config.data.eval_resize_short = 36
+    config.data.shuffle_buffer_size = 16
+    config.model.base_width = 8
+    config.batch_size = 8
+    config.eval_batch_size = 8
+    config.num_train_steps = 4
+    config.log_every_steps = 2
+    config.checkpoint_every_steps = 2
+    return config
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory):
+    """A TFDS data dir holding the tiny demo dataset, rendered and built once per session."""
+    from input_pipeline import datasets
+
+    data_dir = str(tmp_path_factory.mktemp("tfds"))
+    datasets.get_builder(tiny_config(data_dir).dataset)
+    return data_dir

@@ -1,0 +1,162 @@
+"""The update step, its sharding, resuming, and the whole training loop."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+import pytest
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from tests.conftest import tiny_config
+from tsn_jax import optim, train
+from tsn_jax.models import create_model
+
+
+def _setup(num_devices, config=None):
+    config = config or tiny_config("")
+    model = create_model(config.model, num_classes=5)
+    schedule = optim.create_learning_rate_schedule(config, steps_per_epoch=10)
+    tx = optim.create_optimizer(config, schedule)
+    mesh = Mesh(np.asarray(jax.devices()[:num_devices]), ("data",))
+    state = jax.jit(
+        lambda rng: train.initial_state(model, tx, rng, (1, 3, 1, 32, 32, 3)),
+        out_shardings=NamedSharding(mesh, P()),
+    )(jax.random.key(0))
+    p_train, p_eval = train.compile_steps(model, tx, schedule, mesh)
+    return state, p_train, p_eval, mesh
+
+
+def _batch(seed=0, size=8):
+    rng = np.random.default_rng(seed)
+    return {
+        "inputs": rng.normal(size=(size, 3, 1, 32, 32, 3)).astype(np.float32),
+        "label": rng.integers(0, 5, size).astype(np.int32),
+    }
+
+
+def test_training_steps_lower_the_loss_on_a_fixed_batch():
+    state, p_train, p_eval, mesh = _setup(1)
+    batch = train.shard_batch(_batch(), mesh)
+    rng = jax.random.key(1)
+    losses = []
+    for _ in range(8):
+        state, m = p_train(state, batch, rng)
+        losses.append(float(m["loss"]))
+    assert int(state.step) == 8
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_eight_devices_match_one_device():
+    assert jax.device_count() == 8
+    results = []
+    for n in (1, 8):
+        state, p_train, _, mesh = _setup(n)
+        for i in range(2):
+            state, _ = p_train(state, train.shard_batch(_batch(i), mesh), jax.random.key(1))
+        results.append(jax.device_get((state.params, state.batch_stats)))
+    flat1 = jax.tree.leaves(results[0])
+    flat8 = jax.tree.leaves(results[1])
+    assert len(flat1) == len(flat8)
+    for a, b in zip(flat1, flat8):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_batch_norm_statistics_are_global_across_devices():
+    # Each device holds one constant-valued sample; per-device statistics would
+    # give a different running mean than statistics over the global batch.
+    state, p_train, _, mesh = _setup(8)
+    batch = _batch()
+    batch["inputs"] = np.repeat(np.arange(8, dtype=np.float32), 3 * 32 * 32 * 3).reshape(
+        8, 3, 1, 32, 32, 3
+    )
+    state1, _ = p_train(state, train.shard_batch(batch, mesh), jax.random.key(0))
+    single, p_train1, _, mesh1 = _setup(1)
+    single1, _ = p_train1(single, train.shard_batch(batch, mesh1), jax.random.key(0))
+    np.testing.assert_allclose(
+        state1.batch_stats["backbone"]["bn1"]["mean"],
+        single1.batch_stats["backbone"]["bn1"]["mean"],
+        atol=1e-5,
+    )
+
+
+def test_eval_step_counts_only_unmasked_rows():
+    state, _, p_eval, mesh = _setup(8)
+    batch = _batch()
+    batch["mask"] = np.array([1, 1, 1, 0, 0, 0, 0, 0], np.float32)
+    sums = jax.device_get(p_eval(state, train.shard_batch(batch, mesh)))
+    assert float(sums["count"]) == 3
+    assert float(np.sum(sums["class_total"])) == 3
+    assert 0 <= float(sums["top1"]) <= 3
+
+
+def test_weight_decay_applies_to_kernels_only():
+    params = {"conv": {"kernel": jnp.ones(2)}, "bn": {"scale": jnp.ones(2), "bias": jnp.ones(2)}}
+    mask = optim.weight_decay_mask(params)
+    assert mask == {"conv": {"kernel": True}, "bn": {"scale": False, "bias": False}}
+
+
+def test_step_schedule_decays_at_the_given_epochs():
+    config = tiny_config("")
+    config.optimizer.learning_rate = 0.1
+    config.optimizer.lr_decay_epochs = (2.0, 3.0)
+    schedule = optim.create_learning_rate_schedule(config, steps_per_epoch=10)
+    np.testing.assert_allclose(
+        [schedule(s) for s in (0, 19, 20, 29, 30)], [0.1, 0.1, 0.01, 0.01, 0.001], rtol=1e-6
+    )
+
+
+def test_gradient_clipping_bounds_the_update():
+    config = tiny_config("")
+    config.optimizer.clip_grad_norm = 1.0
+    config.optimizer.weight_decay = 0.0
+    config.optimizer.momentum = 0.0
+    config.optimizer.learning_rate = 1.0
+    tx = optim.create_optimizer(config, optim.create_learning_rate_schedule(config, 10))
+    params = {"w": jnp.zeros(4)}
+    updates, _ = tx.update({"w": jnp.full(4, 10.0)}, tx.init(params), params)
+    np.testing.assert_allclose(optax.global_norm(updates), 1.0, rtol=1e-5)
+
+
+def _final_params(workdir, step):
+    restored = ocp.StandardCheckpointer().restore(
+        os.path.join(workdir, "checkpoints", str(step), "default")
+    )
+    return restored["params"]
+
+
+def test_resumed_run_matches_an_uninterrupted_run(tiny_data_dir, tmp_path):
+    config = tiny_config(tiny_data_dir)
+    full = str(tmp_path / "full")
+    train.train_and_evaluate(config, full)
+
+    split = str(tmp_path / "split")
+    config.num_train_steps = 2
+    train.train_and_evaluate(config, split)
+    config.num_train_steps = 4
+    summary = train.train_and_evaluate(config, split)
+    assert summary["step"] == 4
+
+    a, b = _final_params(full, 4), _final_params(split, 4)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(x, y, atol=1e-6)
+    metrics = json.load(open(os.path.join(split, "metrics.json")))
+    assert metrics == json.load(open(os.path.join(full, "metrics.json")))
+    for key in ("top1", "top5", "mean_class_accuracy", "step", "num_eval_videos"):
+        assert key in metrics
+    assert metrics["num_eval_videos"] == 10
+    assert set(metrics["per_class_accuracy"]) and set(metrics["group_accuracy"]) == {
+        "appearance",
+        "order",
+    }
+
+
+def test_batch_size_not_divisible_by_devices_is_an_error(tiny_data_dir, tmp_path):
+    config = tiny_config(tiny_data_dir)
+    config.batch_size = 6
+    with pytest.raises(ValueError, match="batch_size=6 must be divisible"):
+        train.train_and_evaluate(config, str(tmp_path))
