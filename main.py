@@ -28,7 +28,9 @@ def main(argv):
     from tsn_jax.config_checks import validate_config
 
     validate_config(FLAGS.config)
-    logging.info("JAX process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())
+    logging.info(
+        "JAX process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
+    )
     summary = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
     keys = ("step", "top1", "top5", "mean_class_accuracy", "num_eval_videos")
     print("Final evaluation: " + ", ".join(f"{k}={summary[k]}" for k in keys))

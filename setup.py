@@ -19,6 +19,8 @@ setuptools.setup(
         "orbax-checkpoint",
         "tensorflow-cpu",
         "tensorflow-datasets",
+        # TFDS 4.9 imports this backport in DatasetBuilder but does not declare it.
+        "importlib_resources",
         "ml-collections",
         "clu",
         "tensorboard",

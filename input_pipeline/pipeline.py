@@ -244,7 +244,9 @@ def create_eval_iterator(
             template = batch
         if template is None:
             raise ValueError(f"evaluation split {split!r} of this process is empty")
-        yield pad_batch(batch if batch is not None else template, local_batch_size, empty=batch is None)
+        yield pad_batch(
+            batch if batch is not None else template, local_batch_size, empty=batch is None
+        )
 
 
 def pad_batch(

@@ -75,9 +75,7 @@ def tsn_train_starts(
     return tf.minimum(starts, tf.cast(num_starts, tf.int32) - 1)
 
 
-def tsn_eval_starts(
-    num_frames: tf.Tensor, num_segments: int, frames_per_snippet: int
-) -> tf.Tensor:
+def tsn_eval_starts(num_frames: tf.Tensor, num_segments: int, frames_per_snippet: int) -> tf.Tensor:
     """Snippet start at the centre of each of K equal segments (TSN testing).
 
     With K = 25 this is the paper's 25 evenly spaced test snippets.

@@ -28,10 +28,7 @@ MORE_FIXED_POSITIONS = CORNER_AND_CENTRE_POSITIONS + (
 def scale_pairs(num_scales: int, max_distort: int) -> tuple[tuple[int, int], ...]:
     """(width index, height index) pairs of crop scales differing by at most max_distort."""
     return tuple(
-        (i, j)
-        for j in range(num_scales)
-        for i in range(num_scales)
-        if abs(i - j) <= max_distort
+        (i, j) for j in range(num_scales) for i in range(num_scales) if abs(i - j) <= max_distort
     )
 
 
@@ -70,9 +67,7 @@ def multiscale_corner_crop_box(
         MORE_FIXED_POSITIONS if more_fixed_positions else CORNER_AND_CENTRE_POSITIONS, tf.int32
     )
     pair_seed, position_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    pair = pairs[
-        tf.random.stateless_uniform([], pair_seed, 0, tf.shape(pairs)[0], dtype=tf.int32)
-    ]
+    pair = pairs[tf.random.stateless_uniform([], pair_seed, 0, tf.shape(pairs)[0], dtype=tf.int32)]
     position = positions[
         tf.random.stateless_uniform([], position_seed, 0, tf.shape(positions)[0], dtype=tf.int32)
     ]

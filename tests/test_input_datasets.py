@@ -23,7 +23,9 @@ def test_train_stream_resumes_at_the_same_sample(tiny_data_dir):
     config = tiny_config(tiny_data_dir)
     builder = _builder(tiny_data_dir)
     full = list(
-        pipeline.create_train_dataset(builder, config, local_batch_size=4).take(7).as_numpy_iterator()
+        pipeline.create_train_dataset(builder, config, local_batch_size=4)
+        .take(7)
+        .as_numpy_iterator()
     )
     resumed = next(
         pipeline.create_train_dataset(
@@ -54,7 +56,9 @@ def test_eval_sees_every_video_exactly_once_per_process_split(tiny_data_dir):
             valid = b["mask"] == 1
             assert (b["video_index"][~valid] == -1).all()
             seen.extend(b["video_index"][valid].tolist())
-            labels.update(zip(b["video_index"][valid].tolist(), b["label"][valid].tolist()))
+            labels.update(
+                zip(b["video_index"][valid].tolist(), b["label"][valid].tolist(), strict=True)
+            )
     # Parts of 4, 3, 3 videos: every process runs 2 batches of 3.
     assert batch_counts == [2, 2, 2]
     assert sorted(seen) == list(range(num_test))

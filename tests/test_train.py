@@ -62,7 +62,7 @@ def test_eight_devices_match_one_device():
     flat1 = jax.tree.leaves(results[0])
     flat8 = jax.tree.leaves(results[1])
     assert len(flat1) == len(flat8)
-    for a, b in zip(flat1, flat8):
+    for a, b in zip(flat1, flat8, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
 
 
@@ -142,7 +142,7 @@ def test_resumed_run_matches_an_uninterrupted_run(tiny_data_dir, tmp_path):
     assert summary["step"] == 4
 
     a, b = _final_params(full, 4), _final_params(split, 4)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_allclose(x, y, atol=1e-6)
     metrics = json.load(open(os.path.join(split, "metrics.json")))
     assert metrics == json.load(open(os.path.join(full, "metrics.json")))

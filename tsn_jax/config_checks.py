@@ -55,4 +55,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     if config.num_train_steps <= 0 and config.num_epochs <= 0:
         raise ValueError("set config.num_epochs > 0 or config.num_train_steps > 0")
     if not 0.0 <= config.model.dropout_rate < 1.0:
-        raise ValueError(f"config.model.dropout_rate must be in [0, 1), got {config.model.dropout_rate}")
+        raise ValueError(
+            f"config.model.dropout_rate must be in [0, 1), got {config.model.dropout_rate}"
+        )

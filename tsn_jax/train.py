@@ -270,7 +270,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     tx = optim.create_optimizer(config, schedule)
     size = config.data.crop_size
     channels = len(config.data.mean)
-    input_shape = (1, config.data.num_segments, config.data.frames_per_snippet, size, size, channels)
+    input_shape = (
+        1,
+        config.data.num_segments,
+        config.data.frames_per_snippet,
+        size,
+        size,
+        channels,
+    )
     init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
     replicated = NamedSharding(mesh, P())
     state = jax.jit(
@@ -316,7 +323,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             writer.write_scalars(step, {f"train_{k}": v for k, v in means.items()})
             pending = []
         manager.save(step, args=checkpoints.save_args(state))
-        if config.eval_every_steps and step % config.eval_every_steps == 0 and step < num_train_steps:
+        if (
+            config.eval_every_steps
+            and step % config.eval_every_steps == 0
+            and step < num_train_steps
+        ):
             with report.timed("eval"):
                 summary = metrics.summarize(
                     evaluate(p_eval, state, eval_batches(), mesh), info.class_names

@@ -167,16 +167,27 @@ def _sdf_bar(dx: np.ndarray, dy: np.ndarray, a: float, b: float, angle: float) -
     return np.maximum(np.abs(u) - a, np.abs(v) - b)
 
 
-# Shape of the class object(s) of every class.
-_APPEARANCE_SHAPES: dict[str, SDF] = {
-    "CircleDrift": _sdf_circle,
-    "SquareDrift": _sdf_square,
-    "TriangleDrift": _sdf_triangle,
-    "StarDrift": _sdf_star,
+SHAPES: dict[str, SDF] = {
+    "circle": _sdf_circle,
+    "square": _sdf_square,
+    "triangle": _sdf_triangle,
+    "star": _sdf_star,
+    "ring": _sdf_ring,
+    "cross": _sdf_cross,
+    "diamond": _sdf_diamond,
+    "hourglass": _sdf_hourglass,
 }
-_MOVE_SHAPE: SDF = _sdf_ring
-_SIZE_SHAPE: SDF = _sdf_cross
-_ORDER_SHAPES: tuple[SDF, SDF] = (_sdf_diamond, _sdf_hourglass)
+# Shape of the class object(s) of every class. Distractors are ellipses and
+# bars, which are none of these.
+_APPEARANCE_SHAPES: dict[str, str] = {
+    "CircleDrift": "circle",
+    "SquareDrift": "square",
+    "TriangleDrift": "triangle",
+    "StarDrift": "star",
+}
+_MOVE_SHAPE = "ring"
+_SIZE_SHAPE = "cross"
+_ORDER_SHAPES = ("diamond", "hourglass")
 
 
 def _paint(
@@ -357,7 +368,8 @@ def _paint_distractors(rng: np.random.Generator, frames: np.ndarray) -> None:
 # Class objects: each returns per-frame (shape, x, y, radius) tuples.
 # ----------------------------------------------------------------------------
 
-Track = list[tuple[SDF, float, float, float]]
+# Per frame: (shape name, centre x, centre y, radius), in pixels.
+Track = list[tuple[str, float, float, float]]
 
 
 def _object_radius(rng: np.random.Generator, height: int) -> float:
@@ -365,7 +377,7 @@ def _object_radius(rng: np.random.Generator, height: int) -> float:
 
 
 def _appearance_track(
-    rng: np.random.Generator, shape: SDF, num_frames: int, w: int, h: int
+    rng: np.random.Generator, shape: str, num_frames: int, w: int, h: int
 ) -> Track:
     r = _object_radius(rng, h)
     xs, ys = _wander(rng, num_frames, w, h, r + 1, 2.5 * h / 96)
@@ -423,9 +435,24 @@ def _order_track(rng: np.random.Generator, first: int, num_frames: int, w: int, 
     return track
 
 
-def _class_track(
-    class_name: str, rng: np.random.Generator, num_frames: int, w: int, h: int
+def object_track(
+    class_name: str, rng: np.random.Generator, num_frames: int, width: int, height: int
 ) -> Track:
+    """Where the class object(s) of `class_name` are in each frame.
+
+    Args:
+      class_name: one of CLASS_NAMES.
+      rng: random source (drawn from in the same order for both classes of a
+        pair, so equal generators give time-reversed tracks for left/right and
+        grow/shrink).
+      num_frames: T.
+      width, height: frame size in pixels.
+
+    Returns:
+      T tuples (shape name, centre x, centre y, radius) in pixels; the shape
+      name is a key of SHAPES.
+    """
+    w, h = width, height
     if class_name in _APPEARANCE_SHAPES:
         return _appearance_track(rng, _APPEARANCE_SHAPES[class_name], num_frames, w, h)
     if class_name in ("MoveLeft", "MoveRight"):
@@ -452,14 +479,14 @@ def render_video(class_name: str, rng: np.random.Generator, width: int, height: 
     frames = _background(rng, num_frames, width, height)
     _paint_distractors(rng, frames)
     # One colour per shape; in order pairs the two shapes draw independently.
-    colours: dict[SDF, np.ndarray] = {}
-    for t, (shape, x, y, r) in enumerate(_class_track(class_name, rng, num_frames, width, height)):
+    colours: dict[str, np.ndarray] = {}
+    for t, (shape, x, y, r) in enumerate(object_track(class_name, rng, num_frames, width, height)):
         if shape not in colours:
             colours[shape] = _random_colour(rng)
         fill = colours[shape]
 
-        def sdf(dx, dy, shape=shape, r=r):
-            return shape(dx, dy, r)
+        def sdf(dx, dy, shape_fn=SHAPES[shape], r=r):
+            return shape_fn(dx, dy, r)
 
         _paint(frames[t], sdf, x, y, 1.2 * r, fill, _outline_for(fill), 0.1 * r + 0.8)
     noise_std = rng.uniform(0.005, 0.025)
@@ -574,9 +601,10 @@ def render_dataset(
         for label in range(len(CLASS_NAMES))
         for index in range(counts[split])
     ]
-    # Threads, not processes: numpy and the H.264 encoder release the GIL for
-    # most of the work, and forking a process that has TensorFlow loaded is
-    # unsafe.
+    _photos(height, width)  # Load the photographs once, before the threads race to.
+    # Threads, not processes: forking a process that has TensorFlow loaded is
+    # unsafe. The encoder and the larger numpy operations release the GIL, so
+    # a second thread gains something (about 10% on a busy 2-core machine).
     with concurrent.futures.ThreadPoolExecutor(max(1, num_workers)) as pool:
         for future in [pool.submit(_render_one, *job) for job in jobs]:
             future.result()  # Re-raises a worker's exception here.

@@ -1,0 +1,229 @@
+"""Tests for the VideoFolder TFDS builder and input_pipeline.datasets.get_builder."""
+
+import logging
+import os
+import shutil
+
+import av
+import ml_collections
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from input_pipeline import datasets
+from input_pipeline.datasets import VideoFolder, VideoFolderConfig, synthetic_actions
+
+CLASSES = ("Apple", "Banana", "Cherry")
+# (relative path, class, frames, codec): a mix of containers and codecs.
+TRAIN = (
+    ("Apple/v_Apple_g01_c01.avi", "Apple", 5, "mpeg4"),
+    ("Apple/v_Apple_g02_c01.mp4", "Apple", 9, "libx264"),
+    ("Banana/v_Banana_g01_c01.mp4", "Banana", 7, "libx264"),
+    ("Cherry/v_Cherry_g01_c01.mp4", "Cherry", 4, "libx264"),
+)
+TEST = (
+    ("Apple/v_Apple_g03_c01.mp4", "Apple", 3, "libx264"),
+    ("Banana/v_Banana_g02_c01.avi", "Banana", 6, "mpeg4"),
+    ("Cherry/v_Cherry_g02_c01.mp4", "Cherry", 8, "libx264"),
+)
+# Listed in trainlist01.txt but unusable, each for its own reason.
+BAD = (
+    "Cherry/v_corrupt.mp4",
+    "Banana/v_empty.avi",
+    "Apple/v_missing.mp4",
+    "Apple/v_audio_only.mp4",
+)
+COLOURS = {"Apple": (200, 30, 30), "Banana": (220, 210, 40), "Cherry": (40, 40, 200)}
+
+
+def write_video(path, num_frames, codec, rgb, width=64, height=48):
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=10)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for _ in range(num_frames):
+            frame = np.broadcast_to(np.array(rgb, np.uint8), (height, width, 3)).copy()
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def write_audio_only(path):
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 2048), np.float32), format="fltp", layout="mono"
+        )
+        frame.sample_rate = 16000
+        for packet in list(stream.encode(frame)) + list(stream.encode()):
+            container.mux(packet)
+
+
+def make_folder(root):
+    """A 3-class folder in the UCF101 layout, with four bad entries in the train list."""
+    for name in CLASSES:
+        os.makedirs(root / name)
+    for relpath, name, num_frames, codec in TRAIN + TEST:
+        write_video(root / relpath, num_frames, codec, COLOURS[name])
+    (root / BAD[0]).write_bytes(np.random.default_rng(0).integers(0, 256, 3000, np.uint8).tobytes())
+    (root / BAD[1]).write_bytes(b"")
+    write_audio_only(root / BAD[3])
+    (root / "classInd.txt").write_text("".join(f"{i + 1} {c}\n" for i, c in enumerate(CLASSES)))
+    train_lines = [f"{p} {CLASSES.index(c) + 1}" for p, c, _, _ in TRAIN]
+    # Bad entries go between good ones: the build must carry on after them.
+    train_lines[2:2] = [f"{p} {CLASSES.index(p.split('/')[0]) + 1}" for p in BAD]
+    (root / "trainlist01.txt").write_text("\n".join(train_lines) + "\n")
+    # Test lists carry no label: it comes from the folder.
+    (root / "testlist01.txt").write_text("".join(f"{p}\n" for p, _, _, _ in TEST))
+    return root
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """(builder, captured log text) of the folder above, built once for this module."""
+    root = make_folder(tmp_path_factory.mktemp("videos"))
+    builder = VideoFolder(
+        config=VideoFolderConfig(name="fruit_s24", video_dir=str(root), short_side=24),
+        data_dir=str(tmp_path_factory.mktemp("tfds")),
+    )
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: records.append(record.getMessage())
+    absl_logger = logging.getLogger("absl")
+    absl_logger.addHandler(handler)
+    try:
+        builder.download_and_prepare()
+    finally:
+        absl_logger.removeHandler(handler)
+    return builder, "\n".join(records)
+
+
+def read_split(builder, split):
+    ds = builder.as_dataset(split, decoders={"video": tfds.decode.SkipDecoding()})
+    return {ex["video_id"].decode(): ex for ex in tfds.as_numpy(ds)}
+
+
+def test_splits_labels_and_metadata(built):
+    builder, _ = built
+    assert builder.info.features["label"].names == list(CLASSES)
+    for split, entries in (("train", TRAIN), ("test", TEST)):
+        examples = read_split(builder, split)
+        assert sorted(examples) == sorted(p for p, _, _, _ in entries)
+        for relpath, name, num_frames, _ in entries:
+            ex = examples[relpath]
+            assert ex["label"] == CLASSES.index(name)
+            assert ex["num_frames"] == num_frames
+            assert ex["fps"] == pytest.approx(10.0)
+
+
+def test_frames_are_jpeg_strings_decodable_one_by_one(built):
+    builder, _ = built
+    ds = builder.as_dataset("test", decoders={"video": tfds.decode.SkipDecoding()})
+    for ex in ds:
+        video = ex["video"]
+        assert video.dtype == tf.string and video.shape.rank == 1
+        assert video.shape[0] == int(ex["num_frames"])
+        # Decode only one sampled frame, as the pipeline does.
+        frame = tf.io.decode_jpeg(video[video.shape[0] // 2]).numpy()
+        assert frame.shape == (24, 32, 3)  # short side 24, aspect 4:3 kept
+        name = CLASSES[int(ex["label"])]
+        np.testing.assert_allclose(frame.reshape(-1, 3).mean(0), COLOURS[name], atol=25)
+    # The default decoder gives the full uint8 video.
+    ex = next(iter(builder.as_dataset("train")))
+    assert ex["video"].dtype == tf.uint8 and ex["video"].shape[1:] == (24, 32, 3)
+
+
+def test_bad_videos_are_skipped_and_reported(built):
+    builder, log = built
+    skipped = dict(builder.skipped_videos["train"])
+    assert sorted(skipped) == sorted(BAD)
+    assert "empty" in skipped["Banana/v_empty.avi"]
+    assert "does not exist" in skipped["Apple/v_missing.mp4"]
+    assert "no video stream" in skipped["Apple/v_audio_only.mp4"]
+    assert builder.skipped_videos["test"] == []
+    assert "skipped 4 of 8 videos" in log
+    for relpath in BAD:
+        assert relpath in log
+
+
+def test_prepared_dataset_loads_without_its_videos(built):
+    builder, _ = built
+    again = VideoFolder(
+        config=VideoFolderConfig(name="fruit_s24", video_dir="/does/not/exist", short_side=24),
+        data_dir=builder.data_dir_root,
+    )
+    assert again.info.features["label"].names == list(CLASSES)
+    assert again.info.splits["test"].num_examples == len(TEST)
+
+
+def test_missing_folder_says_how_to_prepare(tmp_path):
+    config = VideoFolderConfig(name="x", video_dir=str(tmp_path / "nope"))
+    with pytest.raises(FileNotFoundError, match="does not exist") as error:
+        VideoFolder(config=config, data_dir=str(tmp_path / "tfds"))
+    assert "classInd.txt" in str(error.value)
+    assert "synthetic_actions.render_dataset" in str(error.value)
+
+
+def test_missing_lists_are_named(tmp_path):
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "classInd.txt").write_text("1 A\n")
+    (tmp_path / "v" / "trainlist02.txt").write_text("A/a.avi 1\n")
+    config = VideoFolderConfig(name="x", video_dir=str(tmp_path / "v"), split_index=2)
+    # Only the missing file is named as missing, followed by the layout hint.
+    with pytest.raises(FileNotFoundError, match=r"^testlist02.txt not found in "):
+        VideoFolder(config=config, data_dir=str(tmp_path / "tfds"))
+
+
+def dataset_config(**overrides):
+    config = ml_collections.ConfigDict(
+        dict(
+            name="synthetic_actions",
+            data_dir="",
+            video_dir="",
+            split_index=1,
+            short_side=24,
+            num_train_per_class=1,
+            num_test_per_class=1,
+            seed=0,
+        )
+    )
+    config.update(overrides)
+    return config
+
+
+def test_get_builder_rejects_unknown_names():
+    with pytest.raises(ValueError, match="synthetic_actions, video_folder"):
+        datasets.get_builder(dataset_config(name="ucf"))
+
+
+def test_get_builder_video_folder_needs_a_dir():
+    with pytest.raises(ValueError, match="--config.dataset.video_dir"):
+        datasets.get_builder(dataset_config(name="video_folder"))
+
+
+def test_get_builder_video_folder(built, tmp_path):
+    builder, _ = built
+    video_dir = builder.builder_config.video_dir
+    config = dataset_config(name="video_folder", video_dir=video_dir, data_dir=str(tmp_path))
+    prepared = datasets.get_builder(config)
+    name = prepared.builder_config.name
+    assert name.startswith(os.path.basename(video_dir).replace("-", "_") + "_split1_s24_")
+    assert prepared.info.splits["test"].num_examples == len(TEST)
+    # A content setting changes the config name: a stale build is never reused.
+    other = datasets._config_name_for_folder(video_dir, 1, 32)
+    assert other != name
+
+
+def test_get_builder_synthetic_actions(tmp_path):
+    builder = datasets.get_builder(dataset_config(data_dir=str(tmp_path)))
+    assert builder.builder_config.name == "synthetic_actions_s24_n1x1_seed0"
+    assert builder.info.splits["train"].num_examples == 10
+    assert builder.info.splits["test"].num_examples == 10
+    assert os.path.isfile(tmp_path / "synthetic_actions_videos" / "classInd.txt")
+    # A second call reuses the build; it does not even need the videos.
+    shutil.rmtree(tmp_path / "synthetic_actions_videos")
+    again = datasets.get_builder(dataset_config(data_dir=str(tmp_path)))
+    assert again.data_dir == builder.data_dir
+    assert again.info.features["label"].names == list(synthetic_actions.CLASS_NAMES)
+    assert not os.path.exists(tmp_path / "synthetic_actions_videos")
