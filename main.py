@@ -14,9 +14,18 @@ config_flags.DEFINE_config_file("config", None, "Training configuration file.", 
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+class _QuietLibraries(logging.logging.Filter):
+    """Drops INFO records of Orbax and TFDS, whose per-save chatter drowns the progress lines."""
+
+    def filter(self, record) -> bool:
+        noisy = "/orbax/" in record.pathname or "/tensorflow_datasets/" in record.pathname
+        return record.levelno >= logging.WARNING or not noisy
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    logging.get_absl_handler().addFilter(_QuietLibraries())
     # TensorFlow only feeds the input pipeline: keep it off the accelerators.
     import tensorflow as tf
 

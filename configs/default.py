@@ -54,7 +54,7 @@ def get_config() -> ml_collections.ConfigDict:
     # The network (tsn_jax.models.create_model).
     config.model = ml_collections.ConfigDict()
     config.model.backbone = "resnet18"
-    config.model.base_width = 64
+    config.model.base_width = 32  # half-width ResNet-18: 3x faster on 2 CPU cores
     config.model.dropout_rate = 0.5
     config.model.consensus = "avg"
     config.model.dtype = "float32"

@@ -322,7 +322,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             means = jax.tree.map(lambda *xs: float(np.mean(xs)), *jax.device_get(pending))
             writer.write_scalars(step, {f"train_{k}": v for k, v in means.items()})
             pending = []
-        manager.save(step, args=checkpoints.save_args(state))
+        if step % config.checkpoint_every_steps == 0:
+            manager.save(step, args=checkpoints.save_args(state))
         if (
             config.eval_every_steps
             and step % config.eval_every_steps == 0

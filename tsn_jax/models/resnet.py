@@ -29,6 +29,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from tsn_jax.models.layers import Conv2D
+
 __all__ = [
     "BasicBlock",
     "Bottleneck",
@@ -64,18 +66,15 @@ def _conv(
     stride: int,
     dtype: Dtype,
     name: str,
-) -> nn.Conv:
+) -> Conv2D:
     """A bias-free square convolution padded like PyTorch's ``padding=kernel // 2``."""
-    pad = kernel // 2
-    return nn.Conv(
+    return Conv2D(
         features,
-        (kernel, kernel),
-        strides=(stride, stride),
-        padding=((pad, pad), (pad, pad)),
-        use_bias=False,
+        kernel,
+        stride=stride,
+        padding=kernel // 2,
         kernel_init=conv_kernel_init,
         dtype=dtype,
-        param_dtype=jnp.float32,
         name=name,
     )
 

@@ -40,6 +40,10 @@ def fold_snippets(inputs: jax.Array) -> jax.Array:
 class TSN(nn.Module):
     """Temporal Segment Network on a 2D backbone.
 
+    The K snippets are folded into the batch and the T frames of a snippet into channels
+    (``fold_snippets``). A 3D backbone, which keeps T, will need its own fold; only 2D
+    backbones are wired for now.
+
     Attributes:
       backbone: a module built without its classifier (``num_classes=None``) mapping
         ``[N, H, W, C']`` to pooled features ``[N, F]`` and called as
