@@ -19,7 +19,8 @@ class _QuietLibraries(logging.logging.Filter):
 
     def filter(self, record) -> bool:
         noisy = "/orbax/" in record.pathname or "/tensorflow_datasets/" in record.pathname
-        return record.levelno >= logging.WARNING or not noisy
+        # absl's level constants differ from the records' standard ones.
+        return record.levelno >= logging.logging.WARNING or not noisy
 
 
 def main(argv):

@@ -29,7 +29,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.dataset.video_dir = ""  # '' = <data_dir>/synthetic_actions_videos for the demo
     config.dataset.split_index = 1
     config.dataset.short_side = 80
-    config.dataset.num_train_per_class = 30
+    config.dataset.num_train_per_class = 50
     config.dataset.num_test_per_class = 10
     config.dataset.seed = 0
     config.dataset.train_split = "train"
@@ -62,14 +62,14 @@ def get_config() -> ml_collections.ConfigDict:
     # Optimization (tsn_jax.optim).
     config.batch_size = 32  # global, over all devices and processes
     config.eval_batch_size = 40
-    config.num_epochs = 40.0
+    config.num_epochs = 50.0
     config.num_train_steps = -1  # > 0 overrides num_epochs
     config.optimizer = ml_collections.ConfigDict()
-    config.optimizer.learning_rate = 0.05
+    config.optimizer.learning_rate = 0.01
     config.optimizer.momentum = 0.9
     config.optimizer.weight_decay = 5e-4
     config.optimizer.clip_grad_norm = 40.0  # TSN RGB; 0 disables
-    config.optimizer.lr_decay_epochs = (25.0, 35.0)  # step schedule: x decay at each
+    config.optimizer.lr_decay_epochs = (35.0, 45.0)  # step schedule: x decay at each
     config.optimizer.lr_decay_factor = 0.1
 
     # Bookkeeping.

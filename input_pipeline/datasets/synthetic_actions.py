@@ -43,7 +43,7 @@ from collections.abc import Callable
 
 import av
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 CLASS_NAMES: tuple[str, ...] = (
     "CircleDrift",
@@ -67,7 +67,7 @@ ORDER_PAIRS: tuple[tuple[str, str], ...] = tuple(
 MIN_FRAMES = 6
 MAX_FRAMES = 40
 # Bump when the drawing changes, so that `render_dataset` re-renders.
-RENDER_VERSION = 1
+RENDER_VERSION = 3
 MARKER_FILE = ".complete"
 # Photographs bundled in the scikit-image wheel (no download needed).
 BACKGROUND_PHOTOS: tuple[str, ...] = (
@@ -309,6 +309,9 @@ def _photos(min_height: int, min_width: int) -> tuple[np.ndarray, ...]:
         scale = max(1.5 * min_height / h, 1.25 * min_width / w)
         size = (max(min_width + 2, round(w * scale)), max(min_height + 2, round(h * scale)))
         resized = Image.fromarray(image).resize(size, Image.Resampling.LANCZOS)
+        # Out of focus, as behind a subject at depth of field: the photograph's
+        # fine texture would otherwise compete with the objects' outlines.
+        resized = resized.filter(ImageFilter.GaussianBlur(radius=1.5 * min_height / 96))
         photos.append(np.asarray(resized, np.float32) / 255.0)
     return tuple(photos)
 
@@ -340,16 +343,16 @@ def _background(rng: np.random.Generator, num_frames: int, width: int, height: i
         top = patch[:-1, :-1] * (1 - fx) + patch[:-1, 1:] * fx
         bottom = patch[1:, :-1] * (1 - fx) + patch[1:, 1:] * fx
         frames[t] = top * (1 - fy) + bottom * fy
-    contrast = rng.uniform(0.6, 1.0)
+    contrast = rng.uniform(0.4, 0.7)
     brightness = rng.uniform(-0.1, 0.1)
     return (frames - 0.5) * contrast + 0.5 + brightness
 
 
 def _paint_distractors(rng: np.random.Generator, frames: np.ndarray) -> None:
-    """Adds 0 to 3 ellipses or bars (never a class shape) moving at random, in place."""
+    """Adds 0 to 2 ellipses or bars (never a class shape) moving at random, in place."""
     num_frames, height, width = frames.shape[:3]
-    for _ in range(rng.integers(0, 4)):
-        a = rng.uniform(0.05, 0.1) * height
+    for _ in range(rng.integers(0, 3)):
+        a = rng.uniform(0.05, 0.09) * height
         b = a / rng.uniform(2.0, 3.5)
         sdf_fn = _sdf_ellipse if rng.uniform() < 0.5 else _sdf_bar
         colour = _random_colour(rng)
@@ -373,7 +376,7 @@ Track = list[tuple[str, float, float, float]]
 
 
 def _object_radius(rng: np.random.Generator, height: int) -> float:
-    return rng.uniform(0.09, 0.15) * height
+    return rng.uniform(0.14, 0.2) * height
 
 
 def _appearance_track(
@@ -408,8 +411,8 @@ def _move_track(
 
 def _size_track(rng: np.random.Generator, growing: bool, num_frames: int, w: int, h: int) -> Track:
     """A cross that grows or shrinks: shrink is grow played backwards."""
-    r_small = rng.uniform(0.05, 0.08) * h
-    r_large = rng.uniform(0.17, 0.25) * h
+    r_small = rng.uniform(0.07, 0.1) * h
+    r_large = rng.uniform(0.2, 0.28) * h
     # Geometric steps: equal relative change per frame, as a zoom would give.
     radii = np.geomspace(r_small, r_large, num_frames)
     if not growing:
