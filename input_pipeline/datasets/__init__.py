@@ -78,7 +78,10 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
         num_test = int(dataset_config.num_test_per_class)
         seed = int(dataset_config.seed)
         video_dir = dataset_config.video_dir or os.path.join(data_dir, "synthetic_actions_videos")
-        config_name = f"synthetic_actions_v{synthetic_actions.RENDER_VERSION}_{_short_side_tag(short_side)}_n{num_train}x{num_test}_seed{seed}"
+        config_name = (
+            f"synthetic_actions_v{synthetic_actions.RENDER_VERSION}_{_short_side_tag(short_side)}"
+            f"_n{num_train}x{num_test}_seed{seed}"
+        )
         if split_index != 1:
             raise ValueError(f"synthetic_actions has only split 1, got split_index={split_index}.")
         description = "Embedded demo videos rendered by synthetic_actions.render_dataset."
