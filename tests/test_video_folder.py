@@ -217,7 +217,8 @@ def test_get_builder_video_folder(built, tmp_path):
 
 def test_get_builder_synthetic_actions(tmp_path):
     builder = datasets.get_builder(dataset_config(data_dir=str(tmp_path)))
-    assert builder.builder_config.name == "synthetic_actions_s24_n1x1_seed0"
+    version = synthetic_actions.RENDER_VERSION
+    assert builder.builder_config.name == f"synthetic_actions_v{version}_s24_n1x1_seed0"
     assert builder.info.splits["train"].num_examples == 10
     assert builder.info.splits["test"].num_examples == 10
     assert os.path.isfile(tmp_path / "synthetic_actions_videos" / "classInd.txt")
