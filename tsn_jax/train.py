@@ -6,8 +6,9 @@ partitions the BatchNorm means over the sharded batch, so the statistics are
 those of the global batch (every snippet of every device), as in single-device
 TSN training.
 
-The input pipeline (tf.data) is imported inside `train_and_evaluate` only, so
-importing this module, the train step or the models never loads TensorFlow.
+The input pipeline (tf.data) and clu's writers are imported inside
+`train_and_evaluate` only, so importing this module, the train step or the
+models never loads TensorFlow.
 """
 
 import functools
@@ -25,7 +26,6 @@ import ml_collections
 import numpy as np
 import optax
 from absl import logging
-from clu import metric_writers, periodic_actions
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -226,7 +226,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     Returns:
       The final evaluation metrics (as written to workdir/metrics.json).
     """
-    from input_pipeline import datasets, pipeline  # noqa: PLC0415 (keeps TF out of imports)
+    # Deferred: tf.data and clu's TensorBoard writer load TensorFlow, which the
+    # step functions and the models above must not need.
+    from clu import metric_writers, periodic_actions
+
+    from input_pipeline import datasets, pipeline
 
     validate_config(config)
     _check_batch_sizes(config)
