@@ -9,9 +9,11 @@ order-dependent classes (left vs right, grow vs shrink, A-then-B vs B-then-A):
 expect those near chance (50% within a pair) and the appearance classes high.
 
 Deviations from the paper's ImageNet-pretrained recipe, for a 2-core CPU budget
-of 15 minutes: small frames (short side 80, crops of 64), training from
-scratch, dropout 0.5 instead of 0.8 (0.8 is for fine-tuning a pretrained
-network and slows learning from scratch), a higher learning rate.
+of 15 minutes: small frames (short side 80, crops of 64), a half-width
+ResNet-18 (base_width 32) trained from scratch for 50 epochs, dropout 0.5
+instead of 0.8 (0.8 is for fine-tuning a pretrained network and slows learning
+from scratch), and a learning rate of 0.01 (TSN fine-tunes RGB from 0.001).
+Measured: top-1 0.74, appearance classes 1.00, order classes 0.57 (README).
 """
 
 import ml_collections
