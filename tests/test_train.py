@@ -119,7 +119,7 @@ def test_gradient_clipping_bounds_the_update():
     tx = optim.create_optimizer(config, optim.create_learning_rate_schedule(config, 10))
     params = {"w": jnp.zeros(4)}
     updates, _ = tx.update({"w": jnp.full(4, 10.0)}, tx.init(params), params)
-    np.testing.assert_allclose(optax.global_norm(updates), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(optax.tree.norm(updates), 1.0, rtol=1e-5)
 
 
 def _final_params(workdir, step):
