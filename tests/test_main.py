@@ -34,8 +34,11 @@ def _main(workdir, *flags):
 def test_main_trains_evaluates_and_writes_metrics(tiny_data_dir, tmp_path):
     workdir = tmp_path / "run"
     config = tiny_config(tiny_data_dir)
+    config.eval_every_steps = 2
     result = _main(workdir, *_overrides(config))
     assert result.returncode == 0, result.stderr[-3000:]
+    # The periodic evaluation at step 2, besides the final one at step 4.
+    assert "[2] eval_" in result.stderr and "[4] eval_" in result.stderr
     metrics = json.loads((workdir / "metrics.json").read_text())
     assert metrics["step"] == 4 and metrics["num_eval_videos"] == 10
     for key in ("top1", "top5", "mean_class_accuracy"):
