@@ -1,6 +1,11 @@
 """Converted torchvision weights give torchvision's logits (skipped without torch)."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 
 from tsn_jax import convert_torch
@@ -52,3 +57,31 @@ def test_torchvision_resnet_logits_match(arch):
     logits = ours.apply(variables, x.transpose(0, 2, 3, 1), train=False)
     scale = max(1.0, float(np.abs(expected).max()))
     np.testing.assert_allclose(np.asarray(logits) / scale, expected / scale, atol=1e-4)
+
+
+def test_convert_tool_writes_a_loadable_orbax_checkpoint(tmp_path):
+    torchvision = _import_torchvision()
+    model = torchvision.models.resnet18(num_classes=7)
+    torch.save({"state_dict": model.state_dict()}, tmp_path / "r18.pth")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "tools/convert_torch_checkpoint.py",
+            "--arch=resnet18",
+            f"--checkpoint={tmp_path / 'r18.pth'}",
+            f"--output={tmp_path / 'out'}",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    restored = ocp.StandardCheckpointer().restore(tmp_path / "out")
+    np.testing.assert_array_equal(
+        restored["params"]["fc"]["kernel"], model.fc.weight.detach().numpy().T
+    )
+    np.testing.assert_array_equal(
+        restored["batch_stats"]["layer4_1"]["bn2"]["var"],
+        model.layer4[1].bn2.running_var.numpy(),
+    )
