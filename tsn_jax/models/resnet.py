@@ -102,6 +102,17 @@ def _batch_norm(train: bool, dtype: Dtype, name: str, zero_scale: bool = False) 
     )
 
 
+def _shortcut(x: jax.Array, out_features: int, stride: int, train: bool, dtype: Dtype) -> jax.Array:
+    """Identity, or torchvision's ``downsample`` (1x1 conv + BN) when the shape changes.
+
+    Called inside a block's compact ``__call__``, so its layers belong to the block.
+    """
+    if stride == 1 and x.shape[-1] == out_features:
+        return x
+    y = _conv(out_features, 1, stride, dtype, "downsample_0")(x)
+    return _batch_norm(train, dtype, "downsample_1")(y)
+
+
 class BasicBlock(nn.Module):
     """Two 3x3 convolutions with an identity (or 1x1 projection) shortcut; ResNet-18/34.
 
@@ -118,7 +129,6 @@ class BasicBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         out_features = self.planes * self.expansion
-        identity = x
 
         y = _conv(self.planes, 3, self.stride, self.dtype, "conv1")(x)
         y = _batch_norm(train, self.dtype, "bn1")(y)
@@ -127,11 +137,7 @@ class BasicBlock(nn.Module):
         # zero_init_residual makes every block start as the identity (Goyal et al. 2017).
         y = _batch_norm(train, self.dtype, "bn2", zero_scale=self.zero_init_residual)(y)
 
-        if self.stride != 1 or x.shape[-1] != out_features:
-            identity = _conv(out_features, 1, self.stride, self.dtype, "downsample_0")(x)
-            identity = _batch_norm(train, self.dtype, "downsample_1")(identity)
-
-        return nn.relu(y + identity)
+        return nn.relu(y + _shortcut(x, out_features, self.stride, train, self.dtype))
 
 
 class Bottleneck(nn.Module):
@@ -153,7 +159,6 @@ class Bottleneck(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         out_features = self.planes * self.expansion
-        identity = x
 
         y = _conv(self.planes, 1, 1, self.dtype, "conv1")(x)
         y = _batch_norm(train, self.dtype, "bn1")(y)
@@ -164,11 +169,7 @@ class Bottleneck(nn.Module):
         y = _conv(out_features, 1, 1, self.dtype, "conv3")(y)
         y = _batch_norm(train, self.dtype, "bn3", zero_scale=self.zero_init_residual)(y)
 
-        if self.stride != 1 or x.shape[-1] != out_features:
-            identity = _conv(out_features, 1, self.stride, self.dtype, "downsample_0")(x)
-            identity = _batch_norm(train, self.dtype, "downsample_1")(identity)
-
-        return nn.relu(y + identity)
+        return nn.relu(y + _shortcut(x, out_features, self.stride, train, self.dtype))
 
 
 class ResNet(nn.Module):
