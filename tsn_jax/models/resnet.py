@@ -113,10 +113,16 @@ def _shortcut(x: jax.Array, out_features: int, stride: int, train: bool, dtype: 
     return _batch_norm(train, dtype, "downsample_1")(y)
 
 
-class BasicBlock(nn.Module):
-    """Two 3x3 convolutions with an identity (or 1x1 projection) shortcut; ResNet-18/34.
+class _Block(nn.Module):
+    """Fields shared by the residual blocks.
 
-    Shapes: ``[N, H, W, C_in] -> [N, ceil(H / stride), ceil(W / stride), planes]``.
+    Attributes:
+      planes: width of the block's convolutions; the output has
+        ``planes * expansion`` channels.
+      stride: spatial stride of the block (on its 3x3 convolution).
+      zero_init_residual: start the last BatchNorm scale at zero, so the block
+        begins as the identity (Goyal et al. 2017).
+      dtype: computation dtype.
     """
 
     expansion: ClassVar[int] = 1
@@ -125,6 +131,15 @@ class BasicBlock(nn.Module):
     stride: int = 1
     zero_init_residual: bool = False
     dtype: Dtype = jnp.float32
+
+
+class BasicBlock(_Block):
+    """Two 3x3 convolutions with an identity (or 1x1 projection) shortcut; ResNet-18/34.
+
+    Shapes: ``[N, H, W, C_in] -> [N, ceil(H / stride), ceil(W / stride), planes]``.
+    """
+
+    expansion: ClassVar[int] = 1
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -140,7 +155,7 @@ class BasicBlock(nn.Module):
         return nn.relu(y + _shortcut(x, out_features, self.stride, train, self.dtype))
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(_Block):
     """1x1 reduce, 3x3 (strided), 1x1 expand (x4) with a shortcut; ResNet-50/101/152.
 
     The stride is on the 3x3 convolution (torchvision's "ResNet v1.5"), not on the first
@@ -150,11 +165,6 @@ class Bottleneck(nn.Module):
     """
 
     expansion: ClassVar[int] = 4
-
-    planes: int
-    stride: int = 1
-    zero_init_residual: bool = False
-    dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
