@@ -73,11 +73,11 @@ def test_oihw_kernels_keep_torch_convolution_semantics():
             patch = padded[:, :, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3]
             ref[0, :, i, j] = np.einsum("nchw,ochw->o", patch, w)
     kernel = convert_torch.torch_to_flax_array(w, (3, 3, 3, 4))
-    conv = layers.Conv2D(4, 3, stride=2, padding=1)
+    conv = layers.Conv(4, 3, strides=2, padding=1)
     out = conv.apply({"params": {"kernel": kernel}}, x.transpose(0, 2, 3, 1))
     np.testing.assert_allclose(np.asarray(out).transpose(0, 3, 1, 2), ref, rtol=1e-5, atol=1e-5)
 
 
 def test_unknown_architecture_is_an_error():
-    with pytest.raises(ValueError, match="unsupported architecture 'vgg16'"):
-        convert_torch.convert_torchvision("vgg16", {})
+    with pytest.raises(ValueError, match="unsupported architecture 'vgg17'"):
+        convert_torch.convert_torchvision("vgg17", {})

@@ -1,4 +1,4 @@
-"""Both lowerings of Conv2D compute the same convolution."""
+"""Shared layers: both conv lowerings agree, pooling and init follow PyTorch."""
 
 import jax
 import jax.numpy as jnp
@@ -10,34 +10,102 @@ from tsn_jax.models import layers
 
 @pytest.mark.parametrize(
     "size,kernel,stride,padding",
-    [(9, 3, 1, 1), (9, 3, 2, 1), (10, 7, 2, 3), (8, 1, 2, 0), (2, 3, 1, 1), (5, 1, 1, 0)],
+    [
+        ((9, 10), (3, 3), (1, 1), (1, 1)),
+        ((9, 10), (3, 3), (2, 2), (1, 1)),
+        ((10, 11), (7, 7), (2, 2), (3, 3)),
+        ((8, 9), (1, 1), (2, 2), (0, 0)),
+        ((2, 3), (3, 3), (1, 1), (1, 1)),
+        ((9,), (3,), (2,), (1,)),
+        ((4, 7, 6), (3, 7, 7), (1, 2, 2), (1, 3, 3)),
+        ((5, 6, 6), (3, 1, 1), (2, 1, 1), (1, 0, 0)),
+    ],
 )
 def test_im2col_matches_xla_convolution_and_its_gradients(size, kernel, stride, padding):
     rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.normal(size=(2, size, size + 1, 3)), jnp.float32)
-    w = jnp.asarray(rng.normal(size=(kernel, kernel, 3, 4)), jnp.float32)
-    a = layers.conv2d_im2col(x, w, stride, padding)
-    b = layers.conv2d_xla(x, w, stride, padding)
+    x = jnp.asarray(rng.normal(size=(2, *size, 3)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(*kernel, 3, 4)), jnp.float32)
+    a = layers.conv_im2col(x, w, stride, padding)
+    b = layers.conv_xla(x, w, stride, padding)
     assert a.shape == b.shape
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
     def loss(conv):
         return lambda x, w: jnp.sum(jnp.sin(conv(x, w, stride, padding)))
 
-    ga = jax.grad(loss(layers.conv2d_im2col), argnums=(0, 1))(x, w)
-    gb = jax.grad(loss(layers.conv2d_xla), argnums=(0, 1))(x, w)
+    ga = jax.grad(loss(layers.conv_im2col), argnums=(0, 1))(x, w)
+    gb = jax.grad(loss(layers.conv_xla), argnums=(0, 1))(x, w)
     for u, v in zip(ga, gb, strict=True):
         np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-4)
 
 
-def test_conv2d_module_has_one_hwio_kernel_and_checks_its_implementation():
+def test_conv_module_has_one_channels_last_kernel_and_checks_its_implementation():
     x = jnp.ones((1, 6, 6, 3))
-    module = layers.Conv2D(5, 3, stride=2, padding=1, implementation="xla")
+    module = layers.Conv(5, 3, strides=2, padding=1, implementation="xla")
     variables = module.init(jax.random.key(0), x)
     assert jax.tree.map(jnp.shape, variables) == {"params": {"kernel": (3, 3, 3, 5)}}
-    im2col = layers.Conv2D(5, 3, stride=2, padding=1, implementation="im2col")
+    im2col = layers.Conv(5, 3, strides=2, padding=1, implementation="im2col")
     np.testing.assert_allclose(
         module.apply(variables, x), im2col.apply(variables, x), rtol=1e-5, atol=1e-5
     )
     with pytest.raises(ValueError, match="unknown conv implementation"):
-        layers.Conv2D(5, 3, implementation="cudnn").init(jax.random.key(0), x)
+        layers.Conv(5, 3, implementation="cudnn").init(jax.random.key(0), x)
+
+
+def test_conv_3d_with_per_axis_kernel_and_bias():
+    x = jnp.ones((2, 4, 6, 6, 3))
+    module = layers.Conv(5, (3, 1, 1), strides=(2, 1, 1), padding=(1, 0, 0), use_bias=True)
+    variables = module.init(jax.random.key(0), x)
+    shapes = jax.tree.map(jnp.shape, variables)["params"]
+    assert shapes == {"kernel": (3, 1, 1, 3, 5), "bias": (5,)}
+    variables = jax.tree.map(jnp.ones_like, variables)
+    y = module.apply(variables, x)
+    assert y.shape == (2, 2, 6, 6, 5)
+    # Output frame 0 sees input frames -1 (zero padding), 0 and 1: 2 taps x 3 channels + bias.
+    np.testing.assert_allclose(y[0, 0, 0, 0], np.full(5, 2 * 3 + 1.0))
+
+
+def test_depthwise_conv_keeps_channels_apart():
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(1, 5, 4)), jnp.float32)
+    module = layers.Conv(4, 3, padding=1, feature_group_count=4)
+    variables = module.init(jax.random.key(0), x)
+    assert variables["params"]["kernel"].shape == (3, 1, 4)
+    y = module.apply(variables, x)
+    kernel = variables["params"]["kernel"][:, 0, :]  # [3, C]
+    padded = jnp.pad(x, ((0, 0), (1, 1), (0, 0)))
+    expected = sum(padded[:, i : i + 5] * kernel[i] for i in range(3))
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="groups"):
+        layers.Conv(4, 3, feature_group_count=3).init(jax.random.key(0), x)
+
+
+@pytest.mark.parametrize(
+    "size,window,stride,padding,expected_size",
+    [
+        (112, 3, 2, 0, 56),  # GoogLeNet: floor would give 55
+        (57, 3, 2, 0, 28),  # ceil((57 - 3) / 2) + 1 = 28, no window starts in padding
+        (7, 3, 2, 1, 4),
+        (6, 2, 2, 1, 4),  # the 5th window would start in the right padding: dropped
+    ],
+)
+def test_max_pool_ceil_mode_output_size_follows_pytorch(
+    size, window, stride, padding, expected_size
+):
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(1, size, size, 2)), jnp.float32)
+    y = layers.max_pool(x, window, stride, padding, ceil_mode=True)
+    assert y.shape == (1, expected_size, expected_size, 2)
+
+
+def test_max_pool_ceil_mode_values():
+    x = jnp.arange(5.0).reshape(1, 5, 1)
+    np.testing.assert_array_equal(layers.max_pool(x, 2, 2, ceil_mode=True)[0, :, 0], [1, 3, 4])
+    np.testing.assert_array_equal(layers.max_pool(x, 2, 2)[0, :, 0], [1, 3])
+
+
+def test_dense_uses_pytorch_default_bounds():
+    module = layers.dense(300, 400, jnp.float32, "fc")
+    params = module.init(jax.random.key(0), jnp.ones((1, 400)))["params"]
+    bound = 1 / np.sqrt(400)
+    for leaf in (params["kernel"], params["bias"]):
+        assert np.abs(leaf).max() <= bound
+        assert np.abs(leaf).max() > 0.9 * bound

@@ -19,7 +19,7 @@ import pytest
 
 from tsn_jax import models
 from tsn_jax.models import consensus, resnet
-from tsn_jax.models.tsn import TSN, fold_snippets
+from tsn_jax.models.tsn import TSN, fold_clips, fold_snippets
 
 NUM_CLASSES = 5
 
@@ -614,3 +614,14 @@ def test_create_model_rejects_unknown_names():
         models.create_model(model_config(dtype="float16"), NUM_CLASSES)
     with pytest.raises(ValueError, match="avg"):
         models.create_model(model_config(consensus="max"), NUM_CLASSES)
+    with pytest.raises(ValueError, match="dropout_rte"):
+        models.create_model(model_config(dropout_rte=0.5), NUM_CLASSES)
+    with pytest.raises(ValueError, match="backbone_options for 'resnet18'.*temporal_modul"):
+        models.create_model(model_config(backbone_options={"temporal_modul": "tsm"}), NUM_CLASSES)
+
+
+def test_fold_clips_keeps_time():
+    x = jnp.arange(2 * 3 * 4 * 1 * 1 * 2).reshape(2, 3, 4, 1, 1, 2)
+    folded = fold_clips(x)
+    assert folded.shape == (6, 4, 1, 1, 2)
+    np.testing.assert_array_equal(folded[1 * 3 + 2], x[1, 2])

@@ -18,8 +18,9 @@ an error that lists them. This module takes numpy arrays and never imports
 torch.
 """
 
+import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import flax
@@ -57,12 +58,12 @@ def torch_key(collection: str, path: tuple[str, ...]) -> str:
 def torch_to_flax_array(value: np.ndarray, flax_shape: tuple[int, ...]) -> np.ndarray:
     """Transposes a torch tensor into the layout of a Flax leaf of `flax_shape`.
 
-    4-D conv weights OIHW -> HWIO, 2-D dense weights [out, in] -> [in, out],
-    vectors unchanged.
+    Conv weights O, I, *window -> *window, I, O (OIHW -> HWIO, OIDHW -> DHWIO), dense
+    weights [out, in] -> [in, out], vectors unchanged.
     """
     value = np.asarray(value, np.float32)
-    if value.ndim == 4:
-        value = value.transpose(2, 3, 1, 0)
+    if value.ndim >= 3:
+        value = value.transpose(*range(2, value.ndim), 1, 0)
     elif value.ndim == 2:
         value = value.T
     if value.shape != tuple(flax_shape):
@@ -122,31 +123,59 @@ def abstract_variables(model: flax.linen.Module, input_shape: tuple[int, ...]) -
     )
 
 
-def _torchvision_architectures() -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class TorchArchitecture:
+    """How to rebuild a torchvision (or mmaction2) classifier from its `state_dict`.
+
+    Attributes:
+      constructor: tsn-jax constructor of the same architecture, called with
+        `num_classes=N`.
+      classifier_weight: torch key of the classifier weight; its first dimension is N.
+      example_shape: an input shape (channels last) the model accepts, for tracing shapes.
+    """
+
+    constructor: Callable[..., Any]
+    classifier_weight: str
+    example_shape: tuple[int, ...]
+
+
+def _architectures() -> dict[str, TorchArchitecture]:
     from tsn_jax.models import resnet
 
-    return {name: getattr(resnet, name) for name in resnet.__all__ if name.startswith("resnet")}
+    image = (1, 64, 64, 3)
+    return {
+        "resnet18": TorchArchitecture(resnet.resnet18, "fc.weight", image),
+        "resnet34": TorchArchitecture(resnet.resnet34, "fc.weight", image),
+        "resnet50": TorchArchitecture(resnet.resnet50, "fc.weight", image),
+        "resnet101": TorchArchitecture(resnet.resnet101, "fc.weight", image),
+        "resnet152": TorchArchitecture(resnet.resnet152, "fc.weight", image),
+    }
+
+
+def supported_architectures() -> list[str]:
+    """Names accepted by `convert_torchvision`."""
+    return sorted(_architectures())
 
 
 def convert_torchvision(arch: str, state_dict: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """Converts a torchvision classification `state_dict` (e.g. ImageNet weights).
 
     Args:
-      arch: 'resnet18', 'resnet34', 'resnet50', 'resnet101' or 'resnet152'.
-      state_dict: torch key -> numpy array; the class count is read from `fc.weight`.
+      arch: one of `supported_architectures()`, e.g. 'resnet50'.
+      state_dict: torch key -> numpy array; the class count is read from the classifier.
 
     Returns:
-      {'params', 'batch_stats'} of `tsn_jax.models.resnet.<arch>(num_classes=N)`,
-      which gives the torch model's logits on NHWC inputs.
+      {'params', 'batch_stats'} of the tsn-jax model of that name built with
+      `num_classes=N`, which gives the torch model's logits on channels-last inputs.
     """
-    architectures = _torchvision_architectures()
+    architectures = _architectures()
     if arch not in architectures:
+        raise ValueError(f"unsupported architecture {arch!r}; supported: {sorted(architectures)}")
+    spec = architectures[arch]
+    if spec.classifier_weight not in state_dict:
         raise ValueError(
-            f"unsupported architecture {arch!r}; supported: {sorted(architectures)} "
-            "(the other backbones come with the model zoo)"
+            f"the state_dict has no {spec.classifier_weight!r}: not a torchvision {arch}"
         )
-    if "fc.weight" not in state_dict:
-        raise ValueError("the state_dict has no 'fc.weight': not a torchvision classifier")
-    num_classes = int(np.shape(state_dict["fc.weight"])[0])
-    model = architectures[arch](num_classes=num_classes)
-    return convert_state_dict(state_dict, abstract_variables(model, (1, 64, 64, 3)))
+    num_classes = int(np.shape(state_dict[spec.classifier_weight])[0])
+    model = spec.constructor(num_classes=num_classes)
+    return convert_state_dict(state_dict, abstract_variables(model, spec.example_shape))

@@ -269,7 +269,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
     # --- model, optimizer, state ---------------------------------------------
     mesh = create_mesh()
-    model = create_model(config.model, info.num_classes)
+    model = create_model(config.model, info.num_classes, config.data.num_segments)
     schedule = optim.create_learning_rate_schedule(config, steps_per_epoch)
     tx = optim.create_optimizer(config, schedule)
     size = config.data.crop_size

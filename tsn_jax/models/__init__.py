@@ -19,8 +19,10 @@ from tsn_jax.models.tsn import TSN
 __all__ = ["BACKBONES", "DTYPES", "TSN", "create_model", "get_consensus"]
 
 # Backbone constructors by config name. Each takes keyword arguments (num_classes,
-# base_width, dtype, ...) and returns a module mapping [N, H, W, C'] to [N, F] when built
-# with num_classes=None. Later backbones (BN-Inception, 3D ResNets, ...) add entries here.
+# base_width, dtype, then its own options) and returns a module built with num_classes=None
+# that maps [N, H, W, C'] (2D, class attribute is_3d False) or [N, T, H, W, C] (3D) to
+# pooled features [N, F]. base_width=64 gives the published widths; every layer's width
+# scales with base_width / 64 (tests use tiny widths).
 BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "resnet18": resnet.resnet18,
     "resnet34": resnet.resnet34,
@@ -34,19 +36,38 @@ DTYPES: dict[str, Any] = {
     "bfloat16": jnp.bfloat16,
 }
 
+# Keys of config.model; anything else is a typo and an error.
+MODEL_CONFIG_KEYS = (
+    "backbone",
+    "base_width",
+    "backbone_options",
+    "dropout_rate",
+    "consensus",
+    "dtype",
+)
 
-def create_model(model_config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
+
+def create_model(
+    model_config: ml_collections.ConfigDict, num_classes: int, num_segments: int = 1
+) -> nn.Module:
     """Builds a TSN from a model config.
 
     Args:
       model_config: fields ``backbone`` (a key of ``BACKBONES``), ``base_width`` (default
-        64), ``dropout_rate`` (default 0.8), ``consensus`` (default ``'avg'``) and
-        ``dtype`` (``'float32'`` (default) or ``'bfloat16'``; parameters stay float32).
+        64), ``backbone_options`` (keyword arguments of the backbone constructor, e.g.
+        ``{'temporal_module': 'tsm'}``; default none), ``dropout_rate`` (default 0.8),
+        ``consensus`` (default ``'avg'``) and ``dtype`` (``'float32'`` (default) or
+        ``'bfloat16'``; parameters stay float32).
       num_classes: number of action classes.
+      num_segments: K, snippets per video; given to backbones whose temporal modules mix
+        the snippets of a video (those with a ``num_segments`` attribute).
 
     Raises:
-      ValueError: unknown backbone, dtype or consensus.
+      ValueError: unknown key, backbone, backbone option, dtype or consensus.
     """
+    unknown = sorted(set(model_config.keys()) - set(MODEL_CONFIG_KEYS))
+    if unknown:
+        raise ValueError(f"unknown config.model keys {unknown}; known: {list(MODEL_CONFIG_KEYS)}")
     name = model_config.backbone
     if name not in BACKBONES:
         raise ValueError(f"Unknown backbone {name!r}; known backbones: {sorted(BACKBONES)}.")
@@ -57,11 +78,15 @@ def create_model(model_config: ml_collections.ConfigDict, num_classes: int) -> n
     consensus = model_config.get("consensus", "avg")
     get_consensus(consensus)  # Raise here, at construction, rather than at the first step.
 
-    backbone = BACKBONES[name](
-        num_classes=None,
-        base_width=model_config.get("base_width", 64),
-        dtype=dtype,
-    )
+    options = dict(model_config.get("backbone_options") or {})
+    try:
+        backbone = BACKBONES[name](
+            num_classes=None, base_width=model_config.get("base_width", 64), dtype=dtype, **options
+        )
+    except TypeError as error:
+        raise ValueError(f"config.model.backbone_options for {name!r}: {error}") from error
+    if hasattr(backbone, "num_segments"):
+        backbone = backbone.clone(num_segments=num_segments)
     return TSN(
         backbone=backbone,
         num_classes=num_classes,

@@ -1,16 +1,27 @@
-"""Layers shared by the backbones.
+"""Layers shared by every backbone, with PyTorch's conventions.
 
-`Conv2D` is a bias-free 2D convolution with PyTorch-style explicit padding and
-a choice of lowering. XLA's CPU convolutions are pathologically slow for some
-shapes that small-frame training hits (a 3x3 convolution on a 2x2 map of 512
-channels: 2.4 s forward+backward for 96 images, against 37 ms as a matmul; a
-7x7/2 first convolution on 3 channels: 3x slower), so on CPU the convolution is
+`Conv` is a 1D/2D/3D convolution with PyTorch-style explicit padding (never
+XLA's 'SAME', which pads strided convolutions asymmetrically and silently
+shifts every feature map of a converted model) and a choice of lowering.
+XLA's CPU convolutions are pathologically slow for some shapes that small-frame
+training hits (a 3x3 convolution on a 2x2 map of 512 channels: 2.4 s
+forward+backward for 96 images, against 37 ms as a matmul; a 7x7/2 first
+convolution on 3 channels: 3x slower), so on CPU an ungrouped convolution is
 computed as shifted slices concatenated along channels (im2col) times the
 kernel reshaped to a matrix. On GPU/TPU XLA's own convolution (cuDNN) is used.
 Both give the same result up to float rounding, and the parameter is the same
-HWIO 'kernel' either way.
+channels-last kernel ('HWIO', or 'DHWIO' in 3D) either way.
+
+`batch_norm`, `dense` and `max_pool` give PyTorch's BatchNorm, nn.Linear
+initialization and ceil-mode max pooling, so that converted weights give the
+reference logits.
 """
 
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -18,70 +29,109 @@ import jax
 import jax.numpy as jnp
 
 Dtype = Any
+IntOrSeq = int | Sequence[int]
 CONV_IMPLEMENTATIONS = ("auto", "xla", "im2col")
 
+# torchvision's conv init: nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu"),
+# an untruncated normal with std sqrt(2 / (out_channels * prod(kernel))). JAX's fan_out of a
+# channels-last kernel is the same quantity.
+kaiming_normal_fan_out = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
-def conv2d_im2col(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
-    """2D convolution as one matmul over shifted slices.
+
+def _tuple(value: IntOrSeq, ndim: int) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * ndim
+    value = tuple(value)
+    if len(value) != ndim:
+        raise ValueError(f"expected {ndim} values, got {value}")
+    return value
+
+
+def conv_im2col(
+    x: jax.Array, kernel: jax.Array, strides: Sequence[int], padding: Sequence[int]
+) -> jax.Array:
+    """N-d convolution as one matmul over shifted slices.
 
     Args:
-      x: [N, H, W, C] input.
-      kernel: [KH, KW, C, O] weights (HWIO).
-      stride: the same along both axes.
-      padding: zeros added on every side (PyTorch's `padding`).
+      x: [N, *spatial, C] input.
+      kernel: [*kernel_size, C, O] weights (channels last, e.g. HWIO).
+      strides: one per spatial axis.
+      padding: zeros added on both sides of each spatial axis (PyTorch's `padding`).
 
     Returns:
-      [N, (H + 2p - KH) // s + 1, (W + 2p - KW) // s + 1, O].
+      [N, *out_spatial, O] with out = (size + 2p - k) // s + 1 per axis.
     """
-    kh, kw, c, o = kernel.shape
-    if padding:
-        x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    n, h, w, _ = x.shape
-    out_h = (h - kh) // stride + 1
-    out_w = (w - kw) // stride + 1
-    columns = [
-        x[:, i : i + stride * (out_h - 1) + 1 : stride, j : j + stride * (out_w - 1) + 1 : stride]
-        for i in range(kh)
-        for j in range(kw)
-    ]
+    *window, c, o = kernel.shape
+    x = jnp.pad(x, ((0, 0), *((p, p) for p in padding), (0, 0)))
+    sizes = x.shape[1:-1]
+    out = [(n - k) // s + 1 for n, k, s in zip(sizes, window, strides, strict=True)]
+    columns = []
+    # Offsets in the kernel's memory order (last axis fastest), matching its reshape.
+    for offset in itertools.product(*(range(k) for k in window)):
+        index = tuple(
+            slice(i, i + s * (m - 1) + 1, s) for i, s, m in zip(offset, strides, out, strict=True)
+        )
+        columns.append(x[(slice(None), *index)])
     patches = columns[0] if len(columns) == 1 else jnp.concatenate(columns, axis=-1)
-    out = jnp.dot(patches.reshape(-1, kh * kw * c), kernel.reshape(kh * kw * c, o))
-    return out.reshape(n, out_h, out_w, o)
+    taps = math.prod(window) * c
+    y = jnp.dot(patches.reshape(-1, taps), kernel.reshape(taps, o))
+    return y.reshape(x.shape[0], *out, o)
 
 
-def conv2d_xla(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
-    """The same convolution through `lax.conv_general_dilated`."""
+def conv_xla(
+    x: jax.Array,
+    kernel: jax.Array,
+    strides: Sequence[int],
+    padding: Sequence[int],
+    feature_group_count: int = 1,
+) -> jax.Array:
+    """The same convolution through `lax.conv_general_dilated` (grouped if asked)."""
+    spatial = "DHW"[-len(strides) :] if len(strides) <= 3 else None
+    if spatial is None:
+        raise ValueError(f"convolutions of up to 3 spatial axes, got {len(strides)}")
     return jax.lax.conv_general_dilated(
         x,
         kernel,
-        (stride, stride),
-        ((padding, padding), (padding, padding)),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        tuple(strides),
+        tuple((p, p) for p in padding),
+        dimension_numbers=(f"N{spatial}C", f"{spatial}IO", f"N{spatial}C"),
+        feature_group_count=feature_group_count,
     )
 
 
-class Conv2D(nn.Module):
-    """Square bias-free convolution, NHWC, with explicit symmetric padding.
+class Conv(nn.Module):
+    """Convolution over the axes between batch and channels, with explicit padding.
+
+    The number of spatial axes is the input's rank minus 2: [N, W, C] is 1D, [N, H, W, C]
+    2D, [N, T, H, W, C] 3D. Integer `kernel_size`, `strides` and `padding` apply to every
+    spatial axis; sequences give one value per axis (e.g. (3, 1, 1) for a temporal
+    convolution).
 
     Attributes:
       features: output channels.
-      kernel_size: side of the square kernel.
-      stride: stride along both spatial axes.
-      padding: zeros on every side, as PyTorch's `padding` (never XLA's 'SAME',
-        which pads strided convolutions asymmetrically).
+      kernel_size: kernel extent per spatial axis.
+      strides: stride per spatial axis.
+      padding: zeros on both sides of each spatial axis, as PyTorch's `padding`.
+      use_bias: add a bias (zeros-initialized unless `bias_init` says otherwise).
+      feature_group_count: groups (input channels for a depthwise convolution);
+        grouped convolutions always use XLA's lowering.
       implementation: 'xla', 'im2col', or 'auto' (im2col on CPU, xla elsewhere).
-      kernel_init: initializer of the HWIO kernel.
-      dtype: computation dtype; the parameter stays float32.
+      kernel_init: initializer of the channels-last kernel [*kernel_size, C / groups, O].
+      bias_init: initializer of the bias.
+      dtype: computation dtype; parameters stay float32.
 
-    Shapes: [N, H, W, C] -> [N, H', W', features].
+    Shapes: [N, *spatial, C] -> [N, *spatial', features].
     """
 
     features: int
-    kernel_size: int
-    stride: int = 1
-    padding: int = 0
+    kernel_size: IntOrSeq
+    strides: IntOrSeq = 1
+    padding: IntOrSeq = 0
+    use_bias: bool = False
+    feature_group_count: int = 1
     implementation: str = "auto"
     kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+    bias_init: nn.initializers.Initializer = nn.initializers.zeros
     dtype: Dtype = jnp.float32
 
     @nn.compact
@@ -91,11 +141,117 @@ class Conv2D(nn.Module):
                 f"unknown conv implementation {self.implementation!r}; "
                 f"known: {CONV_IMPLEMENTATIONS}"
             )
-        shape = (self.kernel_size, self.kernel_size, x.shape[-1], self.features)
+        ndim = x.ndim - 2
+        window = _tuple(self.kernel_size, ndim)
+        strides = _tuple(self.strides, ndim)
+        padding = _tuple(self.padding, ndim)
+        groups = self.feature_group_count
+        if x.shape[-1] % groups or self.features % groups:
+            raise ValueError(
+                f"channels {x.shape[-1]} -> {self.features} not divisible into {groups} groups"
+            )
+        shape = (*window, x.shape[-1] // groups, self.features)
         kernel = self.param("kernel", self.kernel_init, shape, jnp.float32)
         x, kernel = jnp.asarray(x, self.dtype), jnp.asarray(kernel, self.dtype)
         implementation = self.implementation
         if implementation == "auto":
             implementation = "im2col" if jax.default_backend() == "cpu" else "xla"
-        conv = conv2d_im2col if implementation == "im2col" else conv2d_xla
-        return conv(x, kernel, self.stride, self.padding)
+        if implementation == "im2col" and groups == 1:
+            y = conv_im2col(x, kernel, strides, padding)
+        else:
+            y = conv_xla(x, kernel, strides, padding, groups)
+        if self.use_bias:
+            bias = self.param("bias", self.bias_init, (self.features,), jnp.float32)
+            y = y + jnp.asarray(bias, self.dtype)
+        return y
+
+
+def batch_norm(
+    train: bool,
+    dtype: Dtype,
+    name: str,
+    zero_scale: bool = False,
+    epsilon: float = 1e-5,
+) -> nn.BatchNorm:
+    """BatchNorm with PyTorch's defaults (momentum 0.1 == flax momentum 0.9).
+
+    Statistics are reduced over every axis but the last of the *global* array, so under
+    ``jit`` with a batch sharded over devices they are synchronized across devices (the
+    SyncBN behaviour of the original TSN multi-GPU training) without an ``axis_name``.
+
+    Args:
+      train: normalize with batch statistics (and update the running averages when
+        ``batch_stats`` is mutable); ``False`` uses the running averages.
+      dtype: computation dtype; scale, bias and statistics stay float32.
+      name: module name (torchvision's, e.g. ``'bn1'``).
+      zero_scale: start the scale at zero (zero-init residual, Goyal et al. 2017).
+      epsilon: 1e-5 (PyTorch's default); torchvision's GoogLeNet and Inception-v3 use
+        1e-3.
+
+    Note: flax updates ``var`` with the biased batch variance where PyTorch uses the
+    unbiased one; this only changes how running statistics accumulate during training,
+    not the forward pass of converted weights.
+    """
+    return nn.BatchNorm(
+        use_running_average=not train,
+        momentum=0.9,
+        epsilon=epsilon,
+        dtype=dtype,
+        param_dtype=jnp.float32,
+        scale_init=nn.initializers.zeros if zero_scale else nn.initializers.ones,
+        bias_init=nn.initializers.zeros,
+        name=name,
+    )
+
+
+def _torch_linear_bias_init(fan_in: int) -> nn.initializers.Initializer:
+    """PyTorch's default ``nn.Linear`` bias init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: Dtype = jnp.float32) -> jax.Array:
+        bound = 1.0 / math.sqrt(fan_in)
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+def dense(features: int, fan_in: int, dtype: Dtype, name: str) -> nn.Dense:
+    """A linear layer with PyTorch's default ``nn.Linear`` initialization.
+
+    kaiming_uniform(a=sqrt(5)) on the weight is U(-1/sqrt(fan_in), 1/sqrt(fan_in)), the
+    same bound as the bias. The kernel is [in, out] (PyTorch's weight transposed).
+    """
+    return nn.Dense(
+        features,
+        kernel_init=nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
+        bias_init=_torch_linear_bias_init(fan_in),
+        dtype=dtype,
+        param_dtype=jnp.float32,
+        name=name,
+    )
+
+
+def max_pool(
+    x: jax.Array,
+    window: IntOrSeq,
+    strides: IntOrSeq,
+    padding: IntOrSeq = 0,
+    ceil_mode: bool = False,
+) -> jax.Array:
+    """PyTorch's ``MaxPool{1,2,3}d`` on channels-last input [N, *spatial, C].
+
+    Padding is -inf (it never wins the max). With ``ceil_mode`` the output size per axis
+    is ``ceil((n + 2p - k) / s) + 1``, less one if the last window would start in the
+    right padding (PyTorch's rule), obtained by padding more on the right.
+    """
+    ndim = x.ndim - 2
+    window, strides, padding = (_tuple(v, ndim) for v in (window, strides, padding))
+    pads = []
+    for n, k, s, p in zip(x.shape[1:-1], window, strides, padding, strict=True):
+        extra = 0
+        if ceil_mode:
+            out = -(-(n + 2 * p - k) // s) + 1
+            if (out - 1) * s >= n + p:
+                out -= 1
+            extra = max(0, (out - 1) * s + k - (n + 2 * p))
+        pads.append((p, p + extra))
+    return nn.max_pool(x, window, strides=strides, padding=tuple(pads))

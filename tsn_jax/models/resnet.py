@@ -29,7 +29,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from tsn_jax.models.layers import Conv2D
+from tsn_jax.models.layers import Conv, batch_norm, dense, kaiming_normal_fan_out
 
 __all__ = [
     "BasicBlock",
@@ -44,60 +44,16 @@ __all__ = [
 
 Dtype = Any
 
-# torchvision: nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu"), i.e. an
-# untruncated normal with std sqrt(2 / (out_channels * kh * kw)). JAX's fan_out of an HWIO
-# kernel is O * H * W, the same quantity.
-conv_kernel_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
-
-def _torch_linear_bias_init(fan_in: int) -> nn.initializers.Initializer:
-    """PyTorch's default ``nn.Linear`` bias init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-
-    def init(key: jax.Array, shape: Sequence[int], dtype: Dtype = jnp.float32) -> jax.Array:
-        bound = 1.0 / jnp.sqrt(fan_in)
-        return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-    return init
-
-
-def _conv(
-    features: int,
-    kernel: int,
-    stride: int,
-    dtype: Dtype,
-    name: str,
-) -> Conv2D:
+def _conv(features: int, kernel: int, stride: int, dtype: Dtype, name: str) -> Conv:
     """A bias-free square convolution padded like PyTorch's ``padding=kernel // 2``."""
-    return Conv2D(
+    return Conv(
         features,
         kernel,
-        stride=stride,
+        strides=stride,
         padding=kernel // 2,
-        kernel_init=conv_kernel_init,
+        kernel_init=kaiming_normal_fan_out,
         dtype=dtype,
-        name=name,
-    )
-
-
-def _batch_norm(train: bool, dtype: Dtype, name: str, zero_scale: bool = False) -> nn.BatchNorm:
-    """BatchNorm with PyTorch's defaults (eps 1e-5, momentum 0.1 == flax momentum 0.9).
-
-    Statistics are reduced over every axis but the last of the *global* array, so under
-    ``jit`` with a batch sharded over devices they are synchronized across devices (the
-    SyncBN behaviour of the original TSN multi-GPU training) without an ``axis_name``.
-
-    Note: flax updates ``var`` with the biased batch variance where PyTorch uses the
-    unbiased one; this only changes how running statistics accumulate during training,
-    not the forward pass of converted weights.
-    """
-    return nn.BatchNorm(
-        use_running_average=not train,
-        momentum=0.9,
-        epsilon=1e-5,
-        dtype=dtype,
-        param_dtype=jnp.float32,
-        scale_init=nn.initializers.zeros if zero_scale else nn.initializers.ones,
-        bias_init=nn.initializers.zeros,
         name=name,
     )
 
@@ -110,7 +66,7 @@ def _shortcut(x: jax.Array, out_features: int, stride: int, train: bool, dtype: 
     if stride == 1 and x.shape[-1] == out_features:
         return x
     y = _conv(out_features, 1, stride, dtype, "downsample_0")(x)
-    return _batch_norm(train, dtype, "downsample_1")(y)
+    return batch_norm(train, dtype, "downsample_1")(y)
 
 
 class _Block(nn.Module):
@@ -146,11 +102,11 @@ class BasicBlock(_Block):
         out_features = self.planes * self.expansion
 
         y = _conv(self.planes, 3, self.stride, self.dtype, "conv1")(x)
-        y = _batch_norm(train, self.dtype, "bn1")(y)
+        y = batch_norm(train, self.dtype, "bn1")(y)
         y = nn.relu(y)
         y = _conv(self.planes, 3, 1, self.dtype, "conv2")(y)
         # zero_init_residual makes every block start as the identity (Goyal et al. 2017).
-        y = _batch_norm(train, self.dtype, "bn2", zero_scale=self.zero_init_residual)(y)
+        y = batch_norm(train, self.dtype, "bn2", zero_scale=self.zero_init_residual)(y)
 
         return nn.relu(y + _shortcut(x, out_features, self.stride, train, self.dtype))
 
@@ -171,13 +127,13 @@ class Bottleneck(_Block):
         out_features = self.planes * self.expansion
 
         y = _conv(self.planes, 1, 1, self.dtype, "conv1")(x)
-        y = _batch_norm(train, self.dtype, "bn1")(y)
+        y = batch_norm(train, self.dtype, "bn1")(y)
         y = nn.relu(y)
         y = _conv(self.planes, 3, self.stride, self.dtype, "conv2")(y)
-        y = _batch_norm(train, self.dtype, "bn2")(y)
+        y = batch_norm(train, self.dtype, "bn2")(y)
         y = nn.relu(y)
         y = _conv(out_features, 1, 1, self.dtype, "conv3")(y)
-        y = _batch_norm(train, self.dtype, "bn3", zero_scale=self.zero_init_residual)(y)
+        y = batch_norm(train, self.dtype, "bn3", zero_scale=self.zero_init_residual)(y)
 
         return nn.relu(y + _shortcut(x, out_features, self.stride, train, self.dtype))
 
@@ -202,6 +158,8 @@ class ResNet(nn.Module):
     Shapes: ``[N, H, W, C_in]`` -> ``[N, num_classes]`` (or ``[N, num_features]``).
     """
 
+    is_3d: ClassVar[bool] = False
+
     block_cls: type[nn.Module]
     stage_sizes: Sequence[int]
     num_classes: int | None = 1000
@@ -219,7 +177,7 @@ class ResNet(nn.Module):
         """Runs the network; ``train=False`` normalizes with the BN running averages."""
         x = jnp.asarray(x, self.dtype)
         x = _conv(self.base_width, 7, 2, self.dtype, "conv1")(x)
-        x = _batch_norm(train, self.dtype, "bn1")(x)
+        x = batch_norm(train, self.dtype, "bn1")(x)
         x = nn.relu(x)
         # PyTorch pads max pooling with -inf, as flax does: padding never wins the max.
         x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
@@ -241,16 +199,7 @@ class ResNet(nn.Module):
         x = jnp.mean(x, axis=(1, 2))
         if self.num_classes is None:
             return x
-        # PyTorch's default nn.Linear init (torchvision does not override it for fc):
-        # kaiming_uniform(a=sqrt(5)) == U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for both.
-        return nn.Dense(
-            self.num_classes,
-            kernel_init=nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
-            bias_init=_torch_linear_bias_init(x.shape[-1]),
-            dtype=self.dtype,
-            param_dtype=jnp.float32,
-            name="fc",
-        )(x)
+        return dense(self.num_classes, x.shape[-1], self.dtype, "fc")(x)
 
 
 def resnet18(**kwargs: Any) -> ResNet:

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from tsn_jax.models.consensus import get_consensus
 
-__all__ = ["TSN", "fold_snippets"]
+__all__ = ["TSN", "fold_clips", "fold_snippets"]
 
 Dtype = Any
 
@@ -37,17 +37,30 @@ def fold_snippets(inputs: jax.Array) -> jax.Array:
     return jnp.reshape(x, (b * k, h, w, t * c))
 
 
-class TSN(nn.Module):
-    """Temporal Segment Network on a 2D backbone.
+def fold_clips(inputs: jax.Array) -> jax.Array:
+    """Folds snippets into the batch and keeps time for a 3D backbone.
 
-    The K snippets are folded into the batch and the T frames of a snippet into channels
-    (``fold_snippets``). A 3D backbone, which keeps T, will need its own fold; only 2D
-    backbones are wired for now.
+    ``[B, K, T, H, W, C] -> [B * K, T, H, W, C]``; row ``b * K + k`` is snippet (clip) k of
+    video b.
+    """
+    b, k = inputs.shape[:2]
+    return jnp.reshape(inputs, (b * k, *inputs.shape[2:]))
+
+
+class TSN(nn.Module):
+    """Temporal Segment Network on a 2D or 3D backbone.
+
+    The K snippets are folded into the batch. A 2D backbone (class attribute
+    ``is_3d = False``) gets the T frames of a snippet folded into channels
+    (``fold_snippets``); a 3D backbone (``is_3d = True``) keeps them as a time axis
+    (``fold_clips``): TSN on I3D in the TPAMI paper, or K=1 for a plain 3D network. A 2D
+    backbone with temporal modules (TSM, TAM, ...) has a ``num_segments`` attribute and
+    mixes information across the K snippets of a video; K must equal it.
 
     Attributes:
       backbone: a module built without its classifier (``num_classes=None``) mapping
-        ``[N, H, W, C']`` to pooled features ``[N, F]`` and called as
-        ``backbone(x, train=...)``; its parameters live under ``backbone``.
+        ``[N, H, W, C']`` (2D) or ``[N, T, H, W, C]`` (3D) to pooled features ``[N, F]``
+        and called as ``backbone(x, train=...)``; its parameters live under ``backbone``.
       num_classes: number of action classes N.
       dropout_rate: dropout on the features before ``fc`` (TSN uses 0.8 for RGB).
       consensus: name of the segmental consensus (see ``consensus.get_consensus``).
@@ -82,9 +95,15 @@ class TSN(nn.Module):
         consensus_fn = get_consensus(self.consensus)  # Fails early on an unknown name.
         b, k = inputs.shape[:2]
 
+        num_segments = getattr(self.backbone, "num_segments", None)
+        if num_segments is not None and k != num_segments:
+            raise ValueError(
+                f"the backbone's temporal modules mix {num_segments} segments per video, "
+                f"the inputs have K={k}"
+            )
         # Folding K into the batch makes every snippet go through the same weights and
         # makes BatchNorm statistics cover all B*K snippets, as in the original TSN.
-        x = fold_snippets(inputs)
+        x = fold_clips(inputs) if self.backbone.is_3d else fold_snippets(inputs)
         x = self.backbone(x, train=train)  # [B*K, F]
         x = nn.Dropout(rate=self.dropout_rate, deterministic=not train)(x)
         x = nn.Dense(
