@@ -60,7 +60,7 @@ def create_model(
         ``'bfloat16'``; parameters stay float32).
       num_classes: number of action classes.
       num_segments: K, snippets per video; given to backbones whose temporal modules mix
-        the snippets of a video (those with a ``num_segments`` attribute).
+        the snippets of a video (``mixes_segments`` true).
 
     Raises:
       ValueError: unknown key, backbone, backbone option, dtype or consensus.
@@ -85,7 +85,7 @@ def create_model(
         )
     except TypeError as error:
         raise ValueError(f"config.model.backbone_options for {name!r}: {error}") from error
-    if hasattr(backbone, "num_segments"):
+    if getattr(backbone, "mixes_segments", False):
         backbone = backbone.clone(num_segments=num_segments)
     return TSN(
         backbone=backbone,

@@ -30,6 +30,12 @@ import jax
 import jax.numpy as jnp
 
 from tsn_jax.models.layers import Conv, batch_norm, dense, kaiming_normal_fan_out
+from tsn_jax.models.temporal import (
+    NonLocal,
+    TemporalMixing,
+    blocks_with_module,
+    temporal_max_pool,
+)
 
 __all__ = [
     "BasicBlock",
@@ -78,6 +84,7 @@ class _Block(nn.Module):
       stride: spatial stride of the block (on its 3x3 convolution).
       zero_init_residual: start the last BatchNorm scale at zero, so the block
         begins as the identity (Goyal et al. 2017).
+      temporal: a temporal module (TSM or TAM) on the residual branch's input, or None.
       dtype: computation dtype.
     """
 
@@ -86,7 +93,12 @@ class _Block(nn.Module):
     planes: int
     stride: int = 1
     zero_init_residual: bool = False
+    temporal: TemporalMixing | None = None
     dtype: Dtype = jnp.float32
+
+    def _inputs(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(identity, residual-branch) inputs, after the temporal module if any."""
+        return (x, x) if self.temporal is None else self.temporal.inputs(x, self.dtype)
 
 
 class BasicBlock(_Block):
@@ -100,8 +112,9 @@ class BasicBlock(_Block):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         out_features = self.planes * self.expansion
+        x, y = self._inputs(x)
 
-        y = _conv(self.planes, 3, self.stride, self.dtype, "conv1")(x)
+        y = _conv(self.planes, 3, self.stride, self.dtype, "conv1")(y)
         y = batch_norm(train, self.dtype, "bn1")(y)
         y = nn.relu(y)
         y = _conv(self.planes, 3, 1, self.dtype, "conv2")(y)
@@ -125,8 +138,9 @@ class Bottleneck(_Block):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         out_features = self.planes * self.expansion
+        x, y = self._inputs(x)
 
-        y = _conv(self.planes, 1, 1, self.dtype, "conv1")(x)
+        y = _conv(self.planes, 1, 1, self.dtype, "conv1")(y)
         y = batch_norm(train, self.dtype, "bn1")(y)
         y = nn.relu(y)
         y = _conv(self.planes, 3, self.stride, self.dtype, "conv2")(y)
@@ -153,6 +167,21 @@ class ResNet(nn.Module):
       base_width: channels of ``conv1`` and planes of ``layer1`` (64 in the paper; tests use
         a tiny 8).
       zero_init_residual: initialize the last BN scale of every block to zero.
+      num_segments: K, segments per video, for the modules below that mix them; the
+        input is then ``[N * K, H, W, C_in]`` with the K snippets of a video consecutive
+        (as ``TSN`` folds them) and the output ``[N * K', ...]``, K' after temporal pooling.
+      temporal_module: None (plain TSN), 'tsm' (Lin et al.) or 'tam' (Fan et al. / Chen
+        et al.), on the residual branch of the blocks chosen by ``temporal_placement``.
+      temporal_placement: 'all', 'bottom_half', 'top_half' or 'every_other' block
+        (``temporal.blocks_with_module``).
+      shift_fraction: TSM, share of channels shifted each way (1/8 in the paper).
+      shift_inplace: TSM, shift the whole block input instead of the residual branch.
+      non_local: per stage, one 0/1 flag per block: a non-local block after each flagged
+        residual block (module ``layer{i}_{j}_non_local``); e.g. Wang et al.'s 5 blocks
+        ``((0, 0, 0), (0, 1, 0, 1), (0, 1, 0, 1, 0, 1), (0, 0, 0))``. Empty: none.
+      non_local_subsample: max-pool phi and g of the non-local blocks 2x2 in space.
+      temporal_pool: stages (1..4) after which segments are max-pooled by 2 in time
+        (kernel 3, stride 2): ``(1,)`` as in TSM, ``(1, 2, 3)`` as in Chen et al.
       dtype: computation dtype; parameters and batch statistics are always float32.
 
     Shapes: ``[N, H, W, C_in]`` -> ``[N, num_classes]`` (or ``[N, num_features]``).
@@ -165,7 +194,20 @@ class ResNet(nn.Module):
     num_classes: int | None = 1000
     base_width: int = 64
     zero_init_residual: bool = False
+    num_segments: int = 1
+    temporal_module: str | None = None
+    temporal_placement: str = "all"
+    shift_fraction: float = 0.125
+    shift_inplace: bool = False
+    non_local: Sequence[Sequence[int]] = ()
+    non_local_subsample: bool = False
+    temporal_pool: Sequence[int] = ()
     dtype: Dtype = jnp.float32
+
+    @property
+    def mixes_segments(self) -> bool:
+        """Whether the K snippets of a video interact (then K must be ``num_segments``)."""
+        return bool(self.temporal_module or any(map(any, self.non_local)) or self.temporal_pool)
 
     @property
     def num_features(self) -> int:
@@ -182,18 +224,38 @@ class ResNet(nn.Module):
         # PyTorch pads max pooling with -inf, as flax does: padding never wins the max.
         x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
 
+        with_module = blocks_with_module(self.stage_sizes, self.temporal_placement)
+        non_local = self.non_local or [[0] * n for n in self.stage_sizes]
+        if [len(flags) for flags in non_local] != list(self.stage_sizes):
+            raise ValueError(f"non_local needs one flag per block of {self.stage_sizes}")
+        segments = self.num_segments
         for i, num_blocks in enumerate(self.stage_sizes):
             planes = self.base_width * 2**i
             for j in range(num_blocks):
-                stride = 2 if i > 0 and j == 0 else 1
+                temporal = None
+                if self.temporal_module and with_module[i][j]:
+                    temporal = TemporalMixing(
+                        self.temporal_module, segments, self.shift_fraction, self.shift_inplace
+                    )
                 x = self.block_cls(
                     planes=planes,
-                    stride=stride,
+                    stride=2 if i > 0 and j == 0 else 1,
                     zero_init_residual=self.zero_init_residual,
+                    temporal=temporal,
                     dtype=self.dtype,
                     # torchvision's "layer1.0" becomes "layer1_0".
                     name=f"layer{i + 1}_{j}",
                 )(x, train)
+                if non_local[i][j]:
+                    x = NonLocal(
+                        segments,
+                        subsample=self.non_local_subsample,
+                        dtype=self.dtype,
+                        name=f"layer{i + 1}_{j}_non_local",
+                    )(x, train)
+            if i + 1 in self.temporal_pool:
+                x = temporal_max_pool(x, segments)
+                segments = (segments - 1) // 2 + 1
 
         # nn.AdaptiveAvgPool2d((1, 1)) followed by flatten.
         x = jnp.mean(x, axis=(1, 2))

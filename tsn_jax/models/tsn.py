@@ -54,8 +54,9 @@ class TSN(nn.Module):
     ``is_3d = False``) gets the T frames of a snippet folded into channels
     (``fold_snippets``); a 3D backbone (``is_3d = True``) keeps them as a time axis
     (``fold_clips``): TSN on I3D in the TPAMI paper, or K=1 for a plain 3D network. A 2D
-    backbone with temporal modules (TSM, TAM, ...) has a ``num_segments`` attribute and
-    mixes information across the K snippets of a video; K must equal it.
+    backbone with temporal modules (TSM, TAM, ...) has ``mixes_segments`` true and a
+    ``num_segments`` attribute, mixes information across the K snippets of a video (K
+    must equal ``num_segments``), and may pool them in time (fewer snippet scores, K').
 
     Attributes:
       backbone: a module built without its classifier (``num_classes=None``) mapping
@@ -84,9 +85,9 @@ class TSN(nn.Module):
           train: batch statistics in BatchNorm (and their running update, pass
             ``mutable=['batch_stats']``) and active dropout (needs a ``'dropout'`` rng);
             ``False`` uses running averages and no dropout.
-          return_snippet_logits: return the per-snippet logits ``[B, K, N]`` instead of the
-            consensus (for analysis and for evaluation protocols that aggregate
-            themselves).
+          return_snippet_logits: return the per-snippet logits ``[B, K, N]`` (``[B, K', N]``
+            after temporal pooling) instead of the consensus (for analysis and for
+            evaluation protocols that aggregate themselves).
 
         Returns:
           float32 logits ``[B, N]`` (consensus over the K snippets, before softmax), or
@@ -95,11 +96,10 @@ class TSN(nn.Module):
         consensus_fn = get_consensus(self.consensus)  # Fails early on an unknown name.
         b, k = inputs.shape[:2]
 
-        num_segments = getattr(self.backbone, "num_segments", None)
-        if num_segments is not None and k != num_segments:
+        if getattr(self.backbone, "mixes_segments", False) and k != self.backbone.num_segments:
             raise ValueError(
-                f"the backbone's temporal modules mix {num_segments} segments per video, "
-                f"the inputs have K={k}"
+                f"the backbone's temporal modules mix {self.backbone.num_segments} segments "
+                f"per video, the inputs have K={k}"
             )
         # Folding K into the batch makes every snippet go through the same weights and
         # makes BatchNorm statistics cover all B*K snippets, as in the original TSN.
@@ -116,7 +116,7 @@ class TSN(nn.Module):
             name="fc",
         )(x)
         # Consensus and the loss work in float32 even when the network runs in bfloat16.
-        snippet_logits = jnp.reshape(x, (b, k, self.num_classes)).astype(jnp.float32)
+        snippet_logits = jnp.reshape(x, (b, -1, self.num_classes)).astype(jnp.float32)
         if return_snippet_logits:
             return snippet_logits
         return consensus_fn(snippet_logits)

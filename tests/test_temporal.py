@@ -1,0 +1,206 @@
+"""Temporal modules (TSM, TAM, non-local, temporal pooling) and their place in ResNet/TSN."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from tests.test_models import abstract_init, numpy_variables, random_inputs
+from tsn_jax import models
+from tsn_jax.models import resnet, temporal
+from tsn_jax.models.tsn import TSN
+
+
+def test_temporal_shift_moves_one_eighth_each_way_with_zero_ends():
+    # 1 video, K=3 segments, 1x1 pixels, 8 channels: value = 10 * segment + channel.
+    x = (10 * np.arange(3)[:, None] + np.arange(8)[None, :]).astype(np.float32)
+    x = x.reshape(3, 1, 1, 8)
+    y = np.asarray(temporal.temporal_shift(jnp.asarray(x), 3, fraction=0.125))[:, 0, 0]
+    np.testing.assert_array_equal(y[:, 0], [10, 20, 0])  # channel 0 from the next segment
+    np.testing.assert_array_equal(y[:, 1], [0, 1, 11])  # channel 1 from the previous
+    np.testing.assert_array_equal(y[:, 2:], x[:, 0, 0, 2:])
+    with pytest.raises(ValueError, match="whole videos"):
+        temporal.temporal_shift(jnp.ones((4, 1, 1, 8)), 3)
+
+
+def test_temporal_shift_keeps_videos_apart():
+    x = random_inputs((6, 2, 2, 16))  # 2 videos of K=3
+    y = temporal.temporal_shift(x, 3, fraction=0.25)
+    changed = x.at[3:].set(0.0)  # erase video 1
+    np.testing.assert_array_equal(temporal.temporal_shift(changed, 3, 0.25)[:3], y[:3])
+
+
+def test_tam_sums_per_channel_weighted_neighbours_then_relu():
+    x = random_inputs((6, 2, 2, 4))  # 2 videos, K=3
+    module = temporal.TemporalAggregation(num_segments=3)
+    variables = module.init(jax.random.key(0), x)
+    params = variables["params"]
+    assert {k: v["fc1"]["kernel"].shape for k, v in params.items()} == {
+        "prev_se": (1, 1, 1, 4),
+        "curr_se": (1, 1, 1, 4),
+        "next_se": (1, 1, 1, 4),
+    }
+    w = {k: np.asarray(v["fc1"]["kernel"]).reshape(4) for k, v in params.items()}
+    v = np.asarray(x).reshape(2, 3, 2, 2, 4)
+    expected = w["curr_se"] * v
+    expected[:, 1:] += w["prev_se"] * v[:, :-1]  # segment k sees segment k-1 ...
+    expected[:, :-1] += w["next_se"] * v[:, 1:]  # ... and segment k+1
+    expected = np.maximum(expected, 0).reshape(6, 2, 2, 4)
+    np.testing.assert_allclose(module.apply(variables, x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_temporal_max_pool_halves_segments():
+    x = jnp.asarray(np.array([3, 1, 4, 1, 5, 9, 2, 6], np.float32).reshape(8, 1, 1, 1))
+    y = temporal.temporal_max_pool(x, 4)  # 2 videos of K=4 -> 2 segments each
+    np.testing.assert_array_equal(np.asarray(y).ravel(), [3, 4, 9, 9])
+
+
+@pytest.mark.parametrize(
+    "placement,expected",
+    [
+        ("all", [[1, 1], [1, 1], [1, 1], [1, 1]]),
+        ("bottom_half", [[1, 1], [1, 1], [0, 0], [0, 0]]),
+        ("top_half", [[0, 0], [0, 0], [1, 1], [1, 1]]),
+        ("every_other", [[1, 0], [1, 0], [1, 0], [1, 0]]),
+    ],
+)
+def test_placement(placement, expected):
+    flags = temporal.blocks_with_module((2, 2, 2, 2), placement)
+    assert [[int(f) for f in stage] for stage in flags] == expected
+
+
+def test_placement_odd_count_and_unknown():
+    assert temporal.blocks_with_module((2, 3), "bottom_half") == [
+        [True, True],
+        [True, False, False],
+    ]
+    assert temporal.blocks_with_module((2, 3), "top_half") == [[False, False], [False, True, True]]
+    with pytest.raises(ValueError, match="every_other"):
+        temporal.blocks_with_module((2, 2), "middle")
+
+
+def _non_local_reference(x, params):
+    """Embedded Gaussian non-local block in numpy, on [N, T, H, W, C]."""
+    n, c = x.shape[0], x.shape[-1]
+
+    def conv(name, v):
+        p = params[name]["conv"]
+        return v @ np.asarray(p["kernel"]).reshape(c if name != "conv_out" else c // 2, -1) + (
+            np.asarray(p["bias"]) if "bias" in p else 0
+        )
+
+    flat = x.reshape(n, -1, c)
+    theta, phi, g = conv("theta", flat), conv("phi", flat), conv("g", flat)
+    a = np.einsum("nic,njc->nij", theta, phi)
+    a = np.exp(a - a.max(-1, keepdims=True))
+    a /= a.sum(-1, keepdims=True)
+    y = conv("conv_out", np.einsum("nij,njc->nic", a, g))
+    return y.reshape(x.shape)
+
+
+def test_non_local_block_matches_numpy_and_starts_as_identity():
+    x = random_inputs((2, 3, 2, 2, 4))  # a 3D clip, [N, T, H, W, C]
+    module = temporal.NonLocal()
+    variables = module.init(jax.random.key(0), x, train=False)
+    np.testing.assert_allclose(module.apply(variables, x, train=False), x, atol=1e-6)
+    shapes = jax.tree.map(jnp.shape, variables["params"])
+    assert shapes["theta"] == {"conv": {"kernel": (1, 1, 1, 4, 2), "bias": (2,)}}
+    assert shapes["conv_out"] == {
+        "conv": {"kernel": (1, 1, 1, 2, 4)},
+        "bn": {"scale": (4,), "bias": (4,)},
+    }
+
+    # With a unit BN the block adds the attention output to its input.
+    params = jax.tree.map(np.asarray, variables["params"])
+    params["conv_out"]["bn"]["scale"] = np.ones(4, np.float32)
+    stats = {"conv_out": {"bn": {"mean": np.zeros(4), "var": np.ones(4) - 1e-5}}}
+    got = module.apply({"params": params, "batch_stats": stats}, x, train=False)
+    expected = np.asarray(x) + _non_local_reference(np.asarray(x), params)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+    # The same block on a folded 2D batch [N * K, H, W, C] attends over all K segments.
+    folded = temporal.NonLocal(num_segments=3)
+    got2d = folded.apply({"params": params, "batch_stats": stats}, x.reshape(6, 2, 2, 4), False)
+    np.testing.assert_allclose(got2d, expected.reshape(6, 2, 2, 4), rtol=1e-4, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- in ResNet / TSN
+K = 4
+SHAPE = (2, K, 1, 32, 32, 3)
+
+
+def _tsn(**backbone_options):
+    backbone = resnet.resnet18(num_classes=None, base_width=8, num_segments=K, **backbone_options)
+    return TSN(backbone=backbone, num_classes=5, dropout_rate=0.0)
+
+
+def _snippet_logits(model, variables, x):
+    return np.asarray(model.apply(variables, x, train=False, return_snippet_logits=True))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"temporal_module": "tsm"},
+        {"temporal_module": "tam", "temporal_placement": "every_other"},
+        {"non_local": ((0, 0), (0, 1), (0, 0), (0, 0))},
+    ],
+    ids=["tsn", "tsm", "tam", "non_local"],
+)
+def test_temporal_modules_mix_segments_of_a_video_only(options):
+    model = _tsn(**options)
+    variables = numpy_variables(abstract_init(model, SHAPE))
+    if "non_local" in options:  # A non-identity W_z so the block does something.
+        bn = variables["params"]["backbone"]["layer2_1_non_local"]["conv_out"]["bn"]
+        bn["scale"] = jnp.ones_like(bn["scale"])
+    x = random_inputs(SHAPE)
+    changed = x.at[0, 3].multiply(-1.0)  # change the last snippet of video 0
+    before, after = _snippet_logits(model, variables, x), _snippet_logits(model, variables, changed)
+    np.testing.assert_allclose(before[1], after[1], rtol=1e-5, atol=1e-5)  # other video
+    assert not np.allclose(before[0, 3], after[0, 3])
+    mixes = bool(options)
+    assert model.backbone.mixes_segments == mixes
+    # Snippets 0..2 of video 0 see snippet 3 only through a temporal module.
+    assert (not np.allclose(before[0, :3], after[0, :3], atol=1e-5)) == mixes
+
+
+def test_tam_parameters_sit_in_the_chosen_blocks():
+    model = _tsn(temporal_module="tam", temporal_placement="top_half")
+    params = abstract_init(model, SHAPE)["params"]["backbone"]
+    with_tam = sorted(name for name, block in params.items() if "tam" in block)
+    assert with_tam == ["layer3_0", "layer3_1", "layer4_0", "layer4_1"]
+    assert params["layer3_0"]["tam"]["prev_se"]["fc1"]["kernel"].shape == (1, 1, 1, 16)
+
+
+def test_temporal_pooling_reduces_snippet_scores():
+    model = _tsn(temporal_module="tsm", temporal_pool=(1, 2))
+    logits = model.apply(
+        numpy_variables(abstract_init(model, SHAPE)),
+        random_inputs(SHAPE),
+        train=False,
+        return_snippet_logits=True,
+    )
+    assert logits.shape == (2, 1, 5)  # K = 4 -> 2 -> 1
+
+
+def test_tsn_rejects_a_segment_count_its_backbone_does_not_mix():
+    model = _tsn(temporal_module="tsm")
+    with pytest.raises(ValueError, match="mix 4 segments per video, the inputs have K=3"):
+        abstract_init(model, (2, 3, 1, 32, 32, 3))
+
+
+def test_create_model_passes_the_segment_count_to_temporal_backbones():
+    config = ml_collections.ConfigDict(
+        {"backbone": "resnet50", "backbone_options": {"temporal_module": "tsm"}}
+    )
+    model = models.create_model(config, num_classes=5, num_segments=8)
+    assert model.backbone.temporal_module == "tsm" and model.backbone.num_segments == 8
+    plain = models.create_model(ml_collections.ConfigDict({"backbone": "resnet50"}), 5, 8)
+    assert plain.backbone.num_segments == 1 and not plain.backbone.mixes_segments
+    with pytest.raises(ValueError, match="unknown temporal module 'tsn'"):
+        bad = ml_collections.ConfigDict(
+            {"backbone": "resnet18", "backbone_options": {"temporal_module": "tsn"}}
+        )
+        abstract_init(models.create_model(bad, 5, 4), SHAPE)
