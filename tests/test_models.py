@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from typing import ClassVar
 
 import flax
 import flax.linen as nn
@@ -454,6 +455,8 @@ def test_tsn_output_shapes(backbone, frames, channels):
 class ToyBackbone(nn.Module):
     """Global average pool and a 256-wide dense layer: [N, H, W, C'] -> [N, 256]."""
 
+    is_3d: ClassVar[bool] = False
+
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         return nn.Dense(256)(jnp.mean(x, axis=(1, 2)))
@@ -579,7 +582,7 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
 
 
 def test_create_model():
-    model = models.create_model(model_config(), num_classes=NUM_CLASSES)
+    model = models.create_model(model_config(), num_classes=NUM_CLASSES, num_segments=K)
     assert isinstance(model, TSN)
     assert model.num_classes == NUM_CLASSES and model.dropout_rate == 0.5
     assert model.consensus == "avg" and model.dtype == jnp.float32
@@ -591,13 +594,13 @@ def test_create_model():
 
 def test_create_model_defaults():
     config = ml_collections.ConfigDict({"backbone": "resnet50"})
-    model = models.create_model(config, num_classes=NUM_CLASSES)
+    model = models.create_model(config, num_classes=NUM_CLASSES, num_segments=K)
     assert model.dropout_rate == 0.8 and model.consensus == "avg"
     assert model.backbone.base_width == 64 and model.backbone.num_features == 2048
 
 
 def test_create_model_bfloat16_keeps_float32_params_and_logits():
-    model = models.create_model(model_config(dtype="bfloat16"), NUM_CLASSES)
+    model = models.create_model(model_config(dtype="bfloat16"), NUM_CLASSES, K)
     assert model.backbone.dtype == jnp.bfloat16 and model.dtype == jnp.bfloat16
     abstract = abstract_init(model, RGB_SHAPE)
     assert all(v.dtype == jnp.float32 for v in jax.tree.leaves(abstract))
@@ -609,15 +612,17 @@ def test_create_model_bfloat16_keeps_float32_params_and_logits():
 
 def test_create_model_rejects_unknown_names():
     with pytest.raises(ValueError, match="resnet18"):
-        models.create_model(model_config(backbone="resnet19"), NUM_CLASSES)
+        models.create_model(model_config(backbone="resnet19"), NUM_CLASSES, K)
     with pytest.raises(ValueError, match="bfloat16"):
-        models.create_model(model_config(dtype="float16"), NUM_CLASSES)
+        models.create_model(model_config(dtype="float16"), NUM_CLASSES, K)
     with pytest.raises(ValueError, match="avg"):
-        models.create_model(model_config(consensus="max"), NUM_CLASSES)
+        models.create_model(model_config(consensus="max"), NUM_CLASSES, K)
     with pytest.raises(ValueError, match="dropout_rte"):
-        models.create_model(model_config(dropout_rte=0.5), NUM_CLASSES)
+        models.create_model(model_config(dropout_rte=0.5), NUM_CLASSES, K)
     with pytest.raises(ValueError, match="backbone_options for 'resnet18'.*temporal_modul"):
-        models.create_model(model_config(backbone_options={"temporal_modul": "tsm"}), NUM_CLASSES)
+        models.create_model(
+            model_config(backbone_options={"temporal_modul": "tsm"}), NUM_CLASSES, K
+        )
 
 
 def test_fold_clips_keeps_time():

@@ -19,7 +19,7 @@ from tsn_jax.models import create_model
 
 def _setup(num_devices, config=None):
     config = config or tiny_config("")
-    model = create_model(config.model, num_classes=5)
+    model = create_model(config.model, num_classes=5, num_segments=config.data.num_segments)
     schedule = optim.create_learning_rate_schedule(config, steps_per_epoch=10)
     tx = optim.create_optimizer(config, schedule)
     mesh = Mesh(np.asarray(jax.devices()[:num_devices]), ("data",))

