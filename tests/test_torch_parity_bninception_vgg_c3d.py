@@ -1,0 +1,243 @@
+"""Converted PyTorch weights give the reference logits: BN-Inception, VGG-16, C3D.
+
+BN-Inception and C3D have no torchvision model; their references below are compact
+PyTorch re-statements of pretrainedmodels' ``BNInception`` and mmaction2's ``C3D``
+recognizer with the same module names (written from those sources, independent of
+tsn_jax's code; the BN-Inception one was checked once against pretrainedmodels' own module:
+same state_dict keys and shapes, same logits at 224x224).
+"""
+
+import functools
+
+import jax
+import numpy as np
+import pytest
+
+from tsn_jax import convert_torch
+from tsn_jax.models import bninception, c3d, layers, vgg
+
+torch = pytest.importorskip("torch")
+
+from tests.torch_utils import (  # noqa: E402
+    assert_logits_close,
+    import_torchvision,
+    randomize_batch_norm,
+)
+
+nn = torch.nn
+
+# pretrainedmodels' BNInception, block by block: name, 1x1, 3x3 reduce, 3x3, double 3x3
+# reduce, double 3x3, pool ('avg' / 'max' 3x3/1, or 'pass': 3x3/2 max without projection,
+# the 3x3 convolutions then stride 2), pool projection.
+TORCH_BNINCEPTION_BLOCKS = [
+    ("3a", 64, 64, 64, 64, 96, "avg", 32),
+    ("3b", 64, 64, 96, 64, 96, "avg", 64),
+    ("3c", None, 128, 160, 64, 96, "pass", None),
+    ("4a", 224, 64, 96, 96, 128, "avg", 128),
+    ("4b", 192, 96, 128, 96, 128, "avg", 128),
+    ("4c", 160, 128, 160, 128, 160, "avg", 128),
+    ("4d", 96, 128, 192, 160, 192, "avg", 128),
+    ("4e", None, 128, 192, 192, 256, "pass", None),
+    ("5a", 352, 192, 320, 160, 224, "avg", 128),
+    ("5b", 352, 192, 320, 192, 224, "max", 128),
+]
+
+
+class TorchBNInception(nn.Module):
+    """pretrainedmodels' BNInception (Caffe port): flat layer names, biased convs, eps 1e-5.
+
+    Its in-place ReLUs make every BN output rectified; its 7x7 global average pool is an
+    adaptive one here so that inputs below 224 work.
+    """
+
+    def __init__(self, num_classes, in_channels=3):
+        super().__init__()
+        self.units = []  # (name, stride)
+        self._unit("conv1_7x7_s2", in_channels, 64, 7, 2)
+        self._unit("conv2_3x3_reduce", 64, 64, 1)
+        self._unit("conv2_3x3", 64, 192, 3)
+        channels = 192
+        for name, c1, r3, c3, rd, d3, pool, proj in TORCH_BNINCEPTION_BLOCKS:
+            p, stride = f"inception_{name}", 2 if pool == "pass" else 1
+            if c1:
+                self._unit(f"{p}_1x1", channels, c1, 1)
+            self._unit(f"{p}_3x3_reduce", channels, r3, 1)
+            self._unit(f"{p}_3x3", r3, c3, 3, stride)
+            self._unit(f"{p}_double_3x3_reduce", channels, rd, 1)
+            self._unit(f"{p}_double_3x3_1", rd, d3, 3)
+            self._unit(f"{p}_double_3x3_2", d3, d3, 3, stride)
+            if proj:
+                self._unit(f"{p}_pool_proj", channels, proj, 1)
+            channels = (c1 or 0) + c3 + d3 + (proj or channels)
+        self.last_linear = nn.Linear(channels, num_classes)
+
+    def _unit(self, name, cin, cout, k, stride=1):
+        setattr(self, name, nn.Conv2d(cin, cout, k, stride, k // 2))
+        setattr(self, f"{name}_bn", nn.BatchNorm2d(cout, eps=1e-5, momentum=0.9))
+
+    def _run(self, name, x):
+        return torch.relu(getattr(self, f"{name}_bn")(getattr(self, name)(x)))
+
+    def forward(self, x):
+        x = self._run("conv1_7x7_s2", x)
+        x = nn.functional.max_pool2d(x, 3, 2, ceil_mode=True)
+        x = self._run("conv2_3x3", self._run("conv2_3x3_reduce", x))
+        x = nn.functional.max_pool2d(x, 3, 2, ceil_mode=True)
+        for name, c1, _, _, _, _, pool, _ in TORCH_BNINCEPTION_BLOCKS:
+            p = f"inception_{name}"
+            outs = [self._run(f"{p}_1x1", x)] if c1 else []
+            outs.append(self._run(f"{p}_3x3", self._run(f"{p}_3x3_reduce", x)))
+            y = self._run(f"{p}_double_3x3_1", self._run(f"{p}_double_3x3_reduce", x))
+            outs.append(self._run(f"{p}_double_3x3_2", y))
+            if pool == "pass":
+                outs.append(nn.functional.max_pool2d(x, 3, 2, ceil_mode=True))
+            else:
+                if pool == "avg":
+                    y = nn.functional.avg_pool2d(x, 3, 1, 1, ceil_mode=True)
+                else:
+                    y = nn.functional.max_pool2d(x, 3, 1, 1, ceil_mode=True)
+                outs.append(self._run(f"{p}_pool_proj", y))
+            x = torch.cat(outs, 1)
+        return self.last_linear(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+class TorchC3D(nn.Module):
+    """mmaction2's C3D backbone: ConvModules (conv + ReLU, key ``conv1a.conv.weight``),
+    pools with pool5 padded (0, 1, 1), fc6, fc7."""
+
+    CONVS = [("1a", 64), ("2a", 128), ("3a", 256), ("3b", 256)]
+    CONVS += [("4a", 512), ("4b", 512), ("5a", 512), ("5b", 512)]
+
+    def __init__(self, fc6_in):
+        super().__init__()
+        cin = 3
+        for name, cout in self.CONVS:
+            module = nn.Module()
+            module.conv = nn.Conv3d(cin, cout, 3, 1, 1)
+            setattr(self, f"conv{name}", module)
+            cin = cout
+        self.fc6, self.fc7 = nn.Linear(fc6_in, 4096), nn.Linear(4096, 4096)
+
+    def forward(self, x):
+        for name, _ in self.CONVS:
+            x = torch.relu(getattr(self, f"conv{name}").conv(x))
+            if name == "1a":
+                x = nn.functional.max_pool3d(x, (1, 2, 2), (1, 2, 2))
+            elif name in ("2a", "3b", "4b"):
+                x = nn.functional.max_pool3d(x, 2, 2)
+            elif name == "5b":
+                x = nn.functional.max_pool3d(x, 2, 2, padding=(0, 1, 1))
+        return torch.relu(self.fc7(torch.relu(self.fc6(torch.flatten(x, 1)))))
+
+
+class TorchC3DRecognizer(nn.Module):
+    """mmaction2's Recognizer3D around C3D: ``backbone``, ``cls_head.fc_cls`` (eval mode:
+    the head's dropout is the identity)."""
+
+    def __init__(self, fc6_in, num_classes):
+        super().__init__()
+        self.backbone = TorchC3D(fc6_in)
+        self.cls_head = nn.Module()
+        self.cls_head.fc_cls = nn.Linear(4096, num_classes)
+
+    def forward(self, x):
+        return self.cls_head.fc_cls(self.backbone(x))
+
+
+def state_dict_numpy(model):
+    return {k: v.numpy() for k, v in model.state_dict().items()}
+
+
+def jax_logits(model, variables, x):
+    """Eval-mode logits, jitted once with XLA's convolutions: the im2col lowering that
+    'auto' picks on CPU computes the same but compiles 3-4x slower (see layers.py)."""
+    with layers.conv_implementation("xla"):
+        return jax.jit(functools.partial(model.apply, train=False))(variables, x)
+
+
+def torch_logits(model, x):
+    with torch.no_grad():
+        return model(torch.from_numpy(x)).numpy()
+
+
+def check_logits(name, ours, expected):
+    """Equal within 1e-4 of the largest |logit|.
+
+    Random-weight models give logits far below 1 here, where `assert_logits_close` (scale
+    at least 1) would allow a large relative error; dividing by the logit scale first
+    keeps the check relative.
+    """
+    ours, scale = np.asarray(ours), float(np.abs(expected).max())
+    diff = float(np.abs(ours - expected).max())
+    print(f"{name}: max|diff| {diff:.3g}, max|logit| {scale:.3g}")
+    assert scale > 0
+    assert_logits_close(ours / scale, expected / scale)
+
+
+def test_bninception_logits_match_pretrainedmodels_layout():
+    torch.manual_seed(0)
+    reference = TorchBNInception(num_classes=10).eval()
+    randomize_batch_norm(reference)
+    # 96 = 48 -> 24 -> 12 at inception_3c: every ceil-mode pool (pool1, pool2, 3c, 4e)
+    # sees an odd (size - 3) and keeps a clipped last window.
+    x = np.random.default_rng(0).normal(size=(2, 3, 96, 96)).astype(np.float32)
+    expected = torch_logits(reference, x)
+
+    variables = convert_torch.convert_torchvision("bninception", state_dict_numpy(reference))
+    model = bninception.bninception(num_classes=10)
+    logits = jax_logits(model, variables, x.transpose(0, 2, 3, 1))
+    check_logits("bninception 2x3x96x96", logits, expected)
+
+
+def test_vgg16_logits_match_torchvision():
+    torchvision = import_torchvision()
+    torch.manual_seed(0)
+    reference = torchvision.models.vgg16(num_classes=10).eval()
+    # 32x32 -> a 1x1 pool5 map, replicated to 7x7 by the adaptive average pool.
+    x = np.random.default_rng(0).normal(size=(1, 3, 32, 32)).astype(np.float32)
+    expected = torch_logits(reference, x)
+
+    variables = convert_torch.convert_torchvision("vgg16", state_dict_numpy(reference))
+    del reference
+    model = vgg.vgg16(num_classes=10)
+    logits = jax_logits(model, variables, x.transpose(0, 2, 3, 1))
+    check_logits("vgg16 1x3x32x32", logits, expected)
+
+
+def test_vgg16_bn_keys_match_torchvision():
+    # vgg16_bn is vgg16 plus a BatchNorm per convolution; check that its real keys convert.
+    torchvision = import_torchvision()
+    with torch.device("meta"):
+        reference = torchvision.models.vgg16_bn(num_classes=10)
+    abstract = convert_torch.abstract_variables(vgg.vgg16_bn(num_classes=10), (1, 32, 32, 3))
+    state_dict = {k: np.zeros(v.shape, np.float32) for k, v in reference.state_dict().items()}
+    convert_torch.convert_torchvision("vgg16_bn", state_dict)  # raises on any mismatch
+    assert "features_40" in abstract["params"] and "features_41" in abstract["batch_stats"]
+
+
+def test_c3d_logits_match_mmaction2_recognizer():
+    torch.manual_seed(0)
+    # 16x32x32: pool4 leaves 2x2, which pool5's (0, 1, 1) padding turns into 2x2 windows
+    # each holding one real row and column; fc6 sees 512 * 1 * 2 * 2 inputs.
+    reference = TorchC3DRecognizer(fc6_in=512 * 4, num_classes=10).eval()
+    x = np.random.default_rng(0).normal(size=(1, 3, 16, 32, 32)).astype(np.float32)
+    expected = torch_logits(reference, x)
+
+    # The naming of convert_torch's 'mmaction2_c3d' entry, which is tied to 16x112x112.
+    model = c3d.c3d(num_classes=10)
+    state_dict = convert_torch.rename_keys(
+        state_dict_numpy(reference), convert_torch.MMACTION2_RECOGNIZER
+    )
+    abstract = convert_torch.abstract_variables(model, (1, 16, 32, 32, 3))
+    variables = convert_torch.convert_state_dict(state_dict, abstract, renames={"fc8": "fc"})
+    logits = jax_logits(model, variables, x.transpose(0, 2, 3, 4, 1))
+    check_logits("c3d 1x3x16x32x32", logits, expected)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (5, 3), (10, 13), (14, 7)])
+def test_vgg_adaptive_avg_pool_matches_torch(size):
+    # Replicated (1 -> 7), spread (5, 3 -> 7), overlapping (10, 13 -> 7) and plain bins.
+    x = np.random.default_rng(0).normal(size=(2, 3, *size)).astype(np.float32)
+    expected = nn.functional.adaptive_avg_pool2d(torch.from_numpy(x), (7, 7)).numpy()
+    ours = layers.adaptive_avg_pool(x.transpose(0, 2, 3, 1), (7, 7))
+    np.testing.assert_allclose(np.asarray(ours).transpose(0, 3, 1, 2), expected, atol=1e-6)

@@ -1,0 +1,350 @@
+"""GoogLeNet / Inception-v1 with BatchNorm (Szegedy et al., "Going Deeper with
+Convolutions", CVPR 2015), in the layout of torchvision's ``torchvision.models.googlenet``.
+
+torchvision's model (and the Google weights it ports) differs from the paper: every
+convolution is torchvision's ``BasicConv2d`` (bias-free convolution, BatchNorm with eps
+1e-3, ReLU) instead of a biased convolution, there is no local response normalization,
+and the third branch of every Inception block uses a 3x3 convolution where the paper has a
+5x5 (torchvision issue #906, kept for weight compatibility). ``branch3_kernel`` selects
+3 (torchvision, the default here because it is what converted weights need) or 5 (the
+paper).
+
+Parameter names follow torchvision so that a ``state_dict`` converts mechanically
+(``inception3a.branch2.1.conv.weight`` is ``params/inception3a/branch2_1/conv/kernel``):
+``conv1``, ``conv2``, ``conv3``, ``inception3a`` .. ``inception5b`` each with ``branch1``,
+``branch2_{0,1}``, ``branch3_{0,1}``, ``branch4_1`` (``branch4.0`` is the max pool), the
+auxiliary classifiers ``aux1``/``aux2`` (``conv``, ``fc1``, ``fc2``; only with
+``aux_logits=True``) and ``fc``.
+
+The pieces are public so that other networks can reuse the block structure: ``BasicConv``
+and ``Inception`` take inputs with any number of spatial axes (``[N, H, W, C]`` here;
+integer kernel sizes and pools apply to every axis, as an inflated 3D network would use
+them), ``googlenet_stem`` builds the layers before ``inception3a`` inside a caller's
+compact method, and ``INCEPTION_V1_BLOCKS`` lists the block widths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from tsn_jax.models.layers import (
+    Conv,
+    IntOrSeq,
+    adaptive_avg_pool,
+    batch_norm,
+    dense_normal,
+    flatten_channels_first,
+    max_pool,
+    scaled_width,
+)
+
+__all__ = [
+    "INCEPTION_V1_BLOCKS",
+    "BasicConv",
+    "GoogLeNet",
+    "GoogLeNetOutputs",
+    "Inception",
+    "InceptionAux",
+    "googlenet",
+    "googlenet_stem",
+    "transform_input",
+]
+
+Dtype = Any
+
+# torchvision initializes every conv and linear weight with trunc_normal(0, 0.01) truncated
+# at +-2 (absolute, i.e. +-200 std: a plain normal) and leaves the Linear biases at PyTorch's
+# default uniform; here the linear biases start at zero (`dense_normal`).
+INIT_STD = 0.01
+
+# Arguments of torchvision's Inception(in, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5,
+# pool_proj) for each block, in order, at full width (the input width is the previous
+# block's output). The paper's Table 1 lists the same widths.
+INCEPTION_V1_BLOCKS: tuple[tuple[str, tuple[int, int, int, int, int, int]], ...] = (
+    ("inception3a", (64, 96, 128, 16, 32, 32)),
+    ("inception3b", (128, 128, 192, 32, 96, 64)),
+    ("inception4a", (192, 96, 208, 16, 48, 64)),
+    ("inception4b", (160, 112, 224, 24, 64, 64)),
+    ("inception4c", (128, 128, 256, 24, 64, 64)),
+    ("inception4d", (112, 144, 288, 32, 64, 64)),
+    ("inception4e", (256, 160, 320, 32, 128, 128)),
+    ("inception5a", (256, 160, 320, 32, 128, 128)),
+    ("inception5b", (384, 192, 384, 48, 128, 128)),
+)
+# Max pools (window, stride 2, ceil mode) after a block, and the auxiliary classifiers that
+# read a block's output (train time only).
+_POOL_AFTER = {"inception3b": 3, "inception4e": 2}
+_AUX_AFTER = {"inception4a": "aux1", "inception4d": "aux2"}
+
+# ImageNet normalization (torchvision's) and the [-1, 1] normalization of Google's Inception
+# weights: x_inception = (x_imagenet * std + mean - 0.5) / 0.5.
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def transform_input(x: jax.Array) -> jax.Array:
+    """torchvision's ``transform_input``: ImageNet-normalized RGB -> Inception's [-1, 1].
+
+    Args:
+      x: [N, ..., 3] RGB normalized with the ImageNet mean and std (channels last).
+
+    Returns:
+      The same images as (pixel - 0.5) / 0.5, the normalization of Google's weights.
+    """
+    if x.shape[-1] != 3:
+        raise ValueError(f"transform_input needs 3 RGB channels, got {x.shape[-1]}")
+    mean = jnp.asarray(_IMAGENET_MEAN, x.dtype)
+    std = jnp.asarray(_IMAGENET_STD, x.dtype)
+    return x * (std / 0.5) + (mean - 0.5) / 0.5
+
+
+class BasicConv(nn.Module):
+    """torchvision's ``BasicConv2d``: bias-free convolution, BatchNorm (eps 1e-3), ReLU.
+
+    Works on any number of spatial axes (``Conv`` is N-d). Parameters: ``conv/kernel``,
+    ``bn/{scale,bias}``; statistics ``bn/{mean,var}``.
+
+    Attributes:
+      features: output channels.
+      kernel_size, strides, padding: as ``layers.Conv`` (PyTorch's explicit padding).
+      kernel_init: initializer of the kernel.
+      dtype: computation dtype.
+
+    Shapes: ``[N, *spatial, C] -> [N, *spatial', features]``.
+    """
+
+    features: int
+    kernel_size: IntOrSeq
+    strides: IntOrSeq = 1
+    padding: IntOrSeq = 0
+    kernel_init: nn.initializers.Initializer = nn.initializers.normal(INIT_STD)
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        x = Conv(
+            self.features,
+            self.kernel_size,
+            strides=self.strides,
+            padding=self.padding,
+            kernel_init=self.kernel_init,
+            dtype=self.dtype,
+            name="conv",
+        )(x)
+        x = batch_norm(train, self.dtype, "bn", epsilon=1e-3)(x)
+        return nn.relu(x)
+
+
+class Inception(nn.Module):
+    """An Inception-v1 block: four parallel branches concatenated along channels.
+
+    ``branch1`` 1x1; ``branch2`` 1x1 reduce then 3x3; ``branch3`` 1x1 reduce then
+    ``branch3_kernel`` (3 in torchvision, 5 in the paper); ``branch4`` 3x3/1 max pool then
+    1x1 projection. Every convolution keeps the spatial size.
+
+    Attributes:
+      ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj: branch widths (torchvision's
+        argument names).
+      branch3_kernel: kernel of branch3's second convolution, 3 or 5.
+      dtype: computation dtype.
+
+    Shapes: ``[N, *spatial, C] -> [N, *spatial, ch1x1 + ch3x3 + ch5x5 + pool_proj]``.
+    """
+
+    ch1x1: int
+    ch3x3red: int
+    ch3x3: int
+    ch5x5red: int
+    ch5x5: int
+    pool_proj: int
+    branch3_kernel: int = 3
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        if self.branch3_kernel not in (3, 5):
+            raise ValueError(f"branch3_kernel must be 3 or 5, got {self.branch3_kernel}")
+
+        def conv(features: int, kernel: int, name: str) -> BasicConv:
+            return BasicConv(features, kernel, padding=kernel // 2, dtype=self.dtype, name=name)
+
+        branch1 = conv(self.ch1x1, 1, "branch1")(x, train)
+        branch2 = conv(self.ch3x3red, 1, "branch2_0")(x, train)
+        branch2 = conv(self.ch3x3, 3, "branch2_1")(branch2, train)
+        branch3 = conv(self.ch5x5red, 1, "branch3_0")(x, train)
+        branch3 = conv(self.ch5x5, self.branch3_kernel, "branch3_1")(branch3, train)
+        # torchvision's ceil_mode=True changes nothing for a 3/1 pool padded by 1.
+        branch4 = max_pool(x, 3, 1, padding=1)
+        branch4 = conv(self.pool_proj, 1, "branch4_1")(branch4, train)
+        return jnp.concatenate([branch1, branch2, branch3, branch4], axis=-1)
+
+
+class InceptionAux(nn.Module):
+    """GoogLeNet's auxiliary classifier (torchvision's ``InceptionAux``).
+
+    Adaptive average pool to 4x4, ``conv`` (1x1 BasicConv, 128), flatten, ``fc1`` (1024),
+    ReLU, dropout, ``fc2``. (The paper pools 5x5/3, which is 4x4 at 14x14; the adaptive
+    pool keeps that output size for any input size.)
+
+    Attributes:
+      num_classes: outputs of ``fc2``.
+      conv_features, hidden_features: widths of ``conv`` and ``fc1`` (128 and 1024 at
+        full width).
+      dropout_rate: dropout before ``fc2`` in train mode (0.7).
+      dtype: computation dtype.
+
+    Shapes: ``[N, H, W, C] -> [N, num_classes]``.
+    """
+
+    num_classes: int
+    conv_features: int = 128
+    hidden_features: int = 1024
+    dropout_rate: float = 0.7
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        x = adaptive_avg_pool(x, 4)
+        x = BasicConv(self.conv_features, 1, dtype=self.dtype, name="conv")(x, train)
+        x = flatten_channels_first(x)  # torch's NCHW order, which a converted fc1 expects.
+        x = nn.relu(dense_normal(self.hidden_features, INIT_STD, self.dtype, "fc1")(x))
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        return dense_normal(self.num_classes, INIT_STD, self.dtype, "fc2")(x)
+
+
+def googlenet_stem(
+    x: jax.Array, width: Callable[[int], int], train: bool, dtype: Dtype
+) -> jax.Array:
+    """The layers of GoogLeNet before ``inception3a``, named as torchvision's.
+
+    ``conv1`` 7x7/2 pad 3, ``maxpool1`` 3/2 ceil, ``conv2`` 1x1, ``conv3`` 3x3 pad 1,
+    ``maxpool2`` 3/2 ceil. Called inside a compact ``__call__``, so the layers belong to
+    the caller (``params/conv1/...``, not ``params/stem/conv1/...``).
+
+    Args:
+      x: [N, H, W, C] images (any C).
+      width: maps a full-width channel count to the model's (``scaled_width``).
+      train: BatchNorm mode.
+      dtype: computation dtype.
+
+    Returns:
+      [N, H / 8, W / 8, width(192)] (sizes rounded up by the ceil-mode pools).
+    """
+    x = BasicConv(width(64), 7, strides=2, padding=3, dtype=dtype, name="conv1")(x, train)
+    x = max_pool(x, 3, 2, ceil_mode=True)
+    x = BasicConv(width(64), 1, dtype=dtype, name="conv2")(x, train)
+    x = BasicConv(width(192), 3, padding=1, dtype=dtype, name="conv3")(x, train)
+    return max_pool(x, 3, 2, ceil_mode=True)
+
+
+class GoogLeNetOutputs(NamedTuple):
+    """Train-time outputs with ``aux_logits=True`` (torchvision's order)."""
+
+    logits: jax.Array
+    aux_logits2: jax.Array
+    aux_logits1: jax.Array
+
+
+class GoogLeNet(nn.Module):
+    """GoogLeNet (Inception-v1) with BatchNorm, torchvision's layout.
+
+    Stem (``googlenet_stem``), inception3a-3b, max pool 3/2, inception4a-4e, max pool 2/2
+    (both ceil mode), inception5a-5b, global average pool, dropout, ``fc``.
+
+    Attributes:
+      num_classes: size of ``fc``; ``None`` drops ``fc`` (and the dropout before it) and
+        returns the pooled features ``[N, num_features]``.
+      base_width: 64 gives the published widths; every width scales by base_width / 64.
+      aux_logits: build the auxiliary classifiers ``aux1`` (on inception4a) and ``aux2``
+        (on inception4d). They run in train mode only, where the call returns
+        ``GoogLeNetOutputs``; eval returns the main logits. Default off: the form
+        torchvision returns pretrained weights in (``convert_torchvision`` drops the aux
+        keys of such a ``state_dict`` unless asked for them). Needs ``num_classes``.
+      transform_input: re-normalize ImageNet-normalized RGB to the [-1, 1] inputs of
+        Google's weights (``transform_input``) first; torchvision turns this on when it
+        loads its pretrained GoogLeNet, so set it with converted ImageNet weights.
+      branch3_kernel: 3 (torchvision) or 5 (the paper); see the module docstring.
+      dropout_rate: dropout before ``fc`` in train mode (0.2 in torchvision, 0.4 in the
+        paper).
+      aux_dropout_rate: dropout inside the auxiliary classifiers (0.7).
+      dtype: computation dtype; parameters and statistics stay float32.
+
+    Shapes: ``[N, H, W, C]`` (C = 3 with ``transform_input``; H, W >= 15) ->
+    ``[N, num_classes]`` or ``[N, num_features]``.
+    """
+
+    is_3d: ClassVar[bool] = False
+
+    num_classes: int | None = 1000
+    base_width: int = 64
+    aux_logits: bool = False
+    transform_input: bool = False
+    branch3_kernel: int = 3
+    dropout_rate: float = 0.2
+    aux_dropout_rate: float = 0.7
+    dtype: Dtype = jnp.float32
+
+    def _width(self, features: int) -> int:
+        return scaled_width(features, self.base_width)
+
+    @property
+    def num_features(self) -> int:
+        """Channels of inception5b's output (1024 at full width)."""
+        _, (ch1x1, _, ch3x3, _, ch5x5, pool_proj) = INCEPTION_V1_BLOCKS[-1]
+        return sum(self._width(c) for c in (ch1x1, ch3x3, ch5x5, pool_proj))
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array | GoogLeNetOutputs:
+        """Runs the network; ``train=False`` normalizes with the BN running averages.
+
+        In train mode with ``num_classes`` set, a 'dropout' rng is needed.
+        """
+        if self.aux_logits and self.num_classes is None:
+            raise ValueError("aux_logits needs num_classes (the aux heads are classifiers)")
+        if self.transform_input:
+            x = transform_input(x)
+        x = jnp.asarray(x, self.dtype)
+        x = googlenet_stem(x, self._width, train, self.dtype)
+        # The aux heads also run at init, so that their parameters exist even when the
+        # model is initialized in eval mode (e.g. to convert a checkpoint).
+        run_aux = self.aux_logits and (train or self.is_initializing())
+        aux = {}
+        for name, widths in INCEPTION_V1_BLOCKS:
+            block = Inception(
+                *(self._width(c) for c in widths),
+                branch3_kernel=self.branch3_kernel,
+                dtype=self.dtype,
+                name=name,
+            )
+            x = block(x, train)
+            if run_aux and name in _AUX_AFTER:
+                head = InceptionAux(
+                    self.num_classes,
+                    conv_features=self._width(128),
+                    hidden_features=self._width(1024),
+                    dropout_rate=self.aux_dropout_rate,
+                    dtype=self.dtype,
+                    name=_AUX_AFTER[name],
+                )
+                aux[_AUX_AFTER[name]] = head(x, train)
+            if name in _POOL_AFTER:
+                x = max_pool(x, _POOL_AFTER[name], 2, ceil_mode=True)
+
+        x = jnp.mean(x, axis=(1, 2))  # nn.AdaptiveAvgPool2d((1, 1)) and flatten.
+        if self.num_classes is None:
+            return x
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        logits = dense_normal(self.num_classes, INIT_STD, self.dtype, "fc")(x)
+        if self.aux_logits and train:
+            return GoogLeNetOutputs(logits, aux["aux2"], aux["aux1"])
+        return logits
+
+
+def googlenet(**kwargs: Any) -> GoogLeNet:
+    """GoogLeNet (Inception-v1 with BatchNorm), torchvision's layout; 1024 features."""
+    return GoogLeNet(**kwargs)
