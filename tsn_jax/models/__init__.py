@@ -12,7 +12,18 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from tsn_jax.models import resnet
+from tsn_jax.models import (
+    bninception,
+    c3d,
+    googlenet,
+    i3d,
+    i3d_resnet,
+    inception_v3,
+    resnet,
+    s3d,
+    vgg,
+    video_resnet,
+)
 from tsn_jax.models.consensus import get_consensus
 from tsn_jax.models.tsn import TSN
 
@@ -29,6 +40,23 @@ BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "resnet50": resnet.resnet50,
     "resnet101": resnet.resnet101,
     "resnet152": resnet.resnet152,
+    "i3d": i3d.i3d,
+    "i3d_resnet50": i3d_resnet.i3d_resnet50,
+    "i3d_resnet101": i3d_resnet.i3d_resnet101,
+    "r3d_18": video_resnet.r3d_18,
+    "mc3_18": video_resnet.mc3_18,
+    "r2plus1d_18": video_resnet.r2plus1d_18,
+    "resnet3d_10": video_resnet.resnet3d_10,
+    "resnet3d_18": video_resnet.resnet3d_18,
+    "resnet3d_34": video_resnet.resnet3d_34,
+    "resnet3d_50": video_resnet.resnet3d_50,
+    "s3d": s3d.s3d,
+    "googlenet": googlenet.googlenet,
+    "inception_v3": inception_v3.inception_v3,
+    "bninception": bninception.bninception,
+    "vgg16": vgg.vgg16,
+    "vgg16_bn": vgg.vgg16_bn,
+    "c3d": c3d.c3d,
 }
 
 DTYPES: dict[str, Any] = {
@@ -48,7 +76,7 @@ MODEL_CONFIG_KEYS = (
 
 
 def create_model(
-    model_config: ml_collections.ConfigDict, num_classes: int, num_segments: int = 1
+    model_config: ml_collections.ConfigDict, num_classes: int, num_segments: int
 ) -> nn.Module:
     """Builds a TSN from a model config.
 

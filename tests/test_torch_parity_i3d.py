@@ -1,0 +1,327 @@
+"""Converted I3D / I3D-ResNet / mmaction2 TSN-R50 weights give the PyTorch logits.
+
+The references are compact re-statements, with the same module names, of
+piergiaj/pytorch-i3d's ``InceptionI3d`` (TF 'SAME' padding recomputed from each input's
+size, as he does) and of mmaction2's ``ResNet3d`` / 2D ``ResNet`` (``ConvModule`` = conv + bn)
+under a recognizer (``backbone.`` + ``cls_head.fc_cls``). Tiny widths for the logits; full
+width only for the conversions (names and shapes), which run nothing.
+"""
+
+import numpy as np
+import pytest
+
+from tests.test_i3d import PIERGIAJ_MIXED, piergiaj_i3d_keys, run_once
+from tsn_jax import convert_torch
+from tsn_jax.models import i3d, i3d_resnet, resnet
+
+torch = pytest.importorskip("torch")
+
+from tests.torch_utils import assert_logits_close, randomize_batch_norm  # noqa: E402
+
+nn = torch.nn
+F = torch.nn.functional
+
+
+def _clip(shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+
+
+def _torch_logits(model, x, classifier):
+    """Logits of an eval-mode torch model on a channels-first copy of channels-last x.
+
+    The classifier's weights are scaled up: PyTorch's default init gives logits of ~0.2,
+    where ``assert_logits_close``'s tolerance is absolute; O(1) logits make it relative.
+    """
+    model.eval()
+    randomize_batch_norm(model)
+    with torch.no_grad():
+        classifier.weight.mul_(20.0)
+    order = (0, x.ndim - 1, *range(1, x.ndim - 1))
+    with torch.no_grad():
+        return model(torch.from_numpy(x.transpose(order).copy())).numpy()
+
+
+def _converted_logits(model, torch_model, rules, x):
+    """Our logits with the torch model's weights (renamed by ``rules``), one jitted call."""
+    state_dict = {k: v.numpy() for k, v in torch_model.state_dict().items()}
+    variables = convert_torch.convert_state_dict(
+        convert_torch.rename_keys(state_dict, rules),
+        convert_torch.abstract_variables(model, x.shape),
+    )
+    return run_once(lambda v, x: model.apply(v, x, train=False), variables, x)
+
+
+def _width(channels, base_width):
+    return max(1, round(channels * base_width / 64))
+
+
+# --------------------------------------------------------------------------- I3D
+
+
+def _same_pad(sizes, kernel, stride):
+    """piergiaj's ``compute_pad`` per axis, as F.pad's (last axis first) list."""
+    pads = []
+    for n, k, s in zip(sizes, kernel, stride, strict=True):
+        total = max(k - s, 0) if n % s == 0 else max(k - n % s, 0)
+        pads.append((total // 2, total - total // 2))
+    return [p for pair in reversed(pads) for p in pair]
+
+
+class Unit3D(nn.Module):
+    def __init__(self, cin, cout, kernel=1, stride=1, bn=True, relu=True, bias=False):
+        super().__init__()
+        self.kernel, self.stride, self.relu = (kernel,) * 3, (stride,) * 3, relu
+        self.conv3d = nn.Conv3d(cin, cout, kernel, stride, bias=bias)
+        self.bn = nn.BatchNorm3d(cout, eps=1e-3, momentum=0.01) if bn else None
+
+    def forward(self, x):
+        x = self.conv3d(F.pad(x, _same_pad(x.shape[2:], self.kernel, self.stride)))
+        if self.bn is not None:
+            x = self.bn(x)
+        return F.relu(x) if self.relu else x
+
+
+class MaxPool3dSamePadding(nn.Module):
+    """piergiaj pads max pooling with zeros (every pool follows a ReLU)."""
+
+    def __init__(self, kernel, stride):
+        super().__init__()
+        self.kernel, self.stride = kernel, stride
+
+    def forward(self, x):
+        x = F.pad(x, _same_pad(x.shape[2:], self.kernel, self.stride))
+        return F.max_pool3d(x, self.kernel, self.stride)
+
+
+class InceptionModule(nn.Module):
+    def __init__(self, cin, w):
+        super().__init__()
+        self.b0 = Unit3D(cin, w[0])
+        self.b1a = Unit3D(cin, w[1])
+        self.b1b = Unit3D(w[1], w[2], 3)
+        self.b2a = Unit3D(cin, w[3])
+        self.b2b = Unit3D(w[3], w[4], 3)
+        self.b3a = MaxPool3dSamePadding((3, 3, 3), (1, 1, 1))
+        self.b3b = Unit3D(cin, w[5])
+
+    def forward(self, x):
+        branches = [self.b0(x), self.b1b(self.b1a(x)), self.b2b(self.b2a(x)), self.b3b(self.b3a(x))]
+        return torch.cat(branches, dim=1)
+
+
+class InceptionI3d(nn.Module):
+    """piergiaj's layout; the head averages over time (and space) as DeepMind's Logits.
+
+    His AvgPool3d((2, 7, 7)) is clipped to the final map for small clips, as ours is.
+    """
+
+    def __init__(self, num_classes, base_width=64):
+        super().__init__()
+
+        def w(c):
+            return _width(c, base_width)
+
+        mixed = [(name, [w(c) for c in widths]) for name, _, widths in PIERGIAJ_MIXED]
+        out = [sum(widths[i] for i in (0, 2, 4, 5)) for _, widths in mixed]
+        self.logits = Unit3D(out[-1], num_classes, bn=False, relu=False, bias=True)
+        self.layers = [
+            ("Conv3d_1a_7x7", Unit3D(3, w(64), 7, 2)),
+            ("MaxPool3d_2a_3x3", MaxPool3dSamePadding((1, 3, 3), (1, 2, 2))),
+            ("Conv3d_2b_1x1", Unit3D(w(64), w(64))),
+            ("Conv3d_2c_3x3", Unit3D(w(64), w(192), 3)),
+            ("MaxPool3d_3a_3x3", MaxPool3dSamePadding((1, 3, 3), (1, 2, 2))),
+        ]
+        cin = w(192)
+        for (name, widths), cout in zip(mixed, out, strict=True):
+            if name == "Mixed_4b":
+                self.layers.append(("MaxPool3d_4a_3x3", MaxPool3dSamePadding((3, 3, 3), (2, 2, 2))))
+            if name == "Mixed_5b":
+                self.layers.append(("MaxPool3d_5a_2x2", MaxPool3dSamePadding((2, 2, 2), (2, 2, 2))))
+            self.layers.append((name, InceptionModule(cin, widths)))
+            cin = cout
+        for name, module in self.layers:
+            self.add_module(name, module)
+
+    def forward(self, x):
+        for _, module in self.layers:
+            x = module(x)
+        window = [min(k, n) for k, n in zip((2, 7, 7), x.shape[2:], strict=True)]
+        x = self.logits(F.avg_pool3d(x, window, stride=1))
+        return x.mean(dim=(2, 3, 4))
+
+
+def test_i3d_logits_match_piergiaj_layout():
+    # Odd and even sizes at every stride: 'SAME' pads asymmetrically at some layers
+    # (7x7x7/2 on 70 pads (2, 3); 1x3x3/2 on 35 pads (1, 1), on 18 (0, 1); 2x2x2/2 on 3
+    # frames (0, 1)); 20 frames leave 3 time steps, so the head averages 2 windows.
+    torch.manual_seed(0)
+    reference = InceptionI3d(7, base_width=16)
+    x = _clip((2, 20, 70, 70, 3))
+    expected = _torch_logits(reference, x, reference.logits.conv3d)
+    ours = _converted_logits(
+        i3d.i3d(num_classes=7, base_width=16), reference, convert_torch.PIERGIAJ_I3D_TO_DEEPMIND, x
+    )
+    assert_logits_close(ours, expected)
+
+
+def test_convert_piergiaj_checkpoint_at_full_width():
+    reference = InceptionI3d(400)
+    state_dict = {k: v.numpy() for k, v in reference.state_dict().items()}
+    assert [(k, v.shape) for k, v in state_dict.items()] == piergiaj_i3d_keys()
+    variables = convert_torch.convert_torchvision("i3d", state_dict)
+    np.testing.assert_array_equal(
+        variables["params"]["Mixed_5b"]["Branch_2"]["Conv3d_0a_3x3"]["conv_3d"]["kernel"],
+        state_dict["Mixed_5b.b2b.conv3d.weight"].transpose(2, 3, 4, 1, 0),
+    )
+    np.testing.assert_array_equal(
+        variables["params"]["Logits"]["Conv3d_0c_1x1"]["conv_3d"]["bias"],
+        state_dict["logits.conv3d.bias"],
+    )
+
+
+# --------------------------------------------------------------------------- mmaction2
+
+
+class ConvModule(nn.Module):
+    def __init__(self, cin, cout, kernel, stride=1, padding=0, relu=True, dim=3):
+        super().__init__()
+        conv, bn = (nn.Conv3d, nn.BatchNorm3d) if dim == 3 else (nn.Conv2d, nn.BatchNorm2d)
+        self.conv = conv(cin, cout, kernel, stride, padding, bias=False)
+        self.bn = bn(cout)
+        self.relu = relu
+
+    def forward(self, x):
+        x = self.bn(self.conv(x))
+        return F.relu(x) if self.relu else x
+
+
+class Bottleneck(nn.Module):
+    """mmaction2's Bottleneck3d (dim 3) / Bottleneck (dim 2), 'pytorch' style."""
+
+    def __init__(self, cin, planes, stride, inflate, style, dim):
+        super().__init__()
+        if dim == 2:
+            k1, p1, k2, p2 = 1, 0, 3, 1
+        elif inflate and style == "3x1x1":
+            k1, p1, k2, p2 = (3, 1, 1), (1, 0, 0), (1, 3, 3), (0, 1, 1)
+        elif inflate:
+            k1, p1, k2, p2 = 1, 0, 3, 1
+        else:
+            k1, p1, k2, p2 = 1, 0, (1, 3, 3), (0, 1, 1)
+        self.conv1 = ConvModule(cin, planes, k1, 1, p1, dim=dim)
+        self.conv2 = ConvModule(planes, planes, k2, stride, p2, dim=dim)
+        self.conv3 = ConvModule(planes, 4 * planes, 1, relu=False, dim=dim)
+        needs_downsample = stride not in (1, (1, 1, 1)) or cin != 4 * planes
+        self.downsample = (
+            ConvModule(cin, 4 * planes, 1, stride, relu=False, dim=dim)
+            if needs_downsample
+            else None
+        )
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        return F.relu(self.conv3(self.conv2(self.conv1(x))) + identity)
+
+
+class MMResNet(nn.Module):
+    """mmaction2's ResNet3d (dim 3) or 2D ResNet (dim 2), ResNet-50 stages."""
+
+    def __init__(
+        self,
+        base,
+        dim=3,
+        inflate=None,
+        style="3x1x1",
+        conv1_kernel=(5, 7, 7),
+        conv1_stride_t=2,
+        pool1_stride_t=2,
+        with_pool2=True,
+        temporal_strides=(1, 1, 1, 1),
+    ):
+        super().__init__()
+        if dim == 3:
+            padding = tuple((k - 1) // 2 for k in conv1_kernel)
+            self.conv1 = ConvModule(3, base, conv1_kernel, (conv1_stride_t, 2, 2), padding)
+            self.maxpool = nn.MaxPool3d((1, 3, 3), (pool1_stride_t, 2, 2), (0, 1, 1))
+            self.pool2 = nn.MaxPool3d((2, 1, 1), (2, 1, 1)) if with_pool2 else nn.Identity()
+        else:
+            self.conv1 = ConvModule(3, base, 7, 2, 3, dim=2)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            self.pool2 = nn.Identity()
+        cin = base
+        for i, blocks in enumerate((3, 4, 6, 3)):
+            layer = []
+            for j in range(blocks):
+                spatial = 2 if i > 0 and j == 0 else 1
+                stride = (
+                    spatial
+                    if dim == 2
+                    else (temporal_strides[i] if j == 0 else 1, spatial, spatial)
+                )
+                flag = dim == 3 and inflate[i][j]
+                layer.append(Bottleneck(cin, base * 2**i, stride, flag, style, dim))
+                cin = 4 * base * 2**i
+            self.add_module(f"layer{i + 1}", nn.Sequential(*layer))
+
+    def forward(self, x):
+        x = self.layer1(self.maxpool(self.conv1(x)))
+        x = self.layer4(self.layer3(self.layer2(self.pool2(x))))
+        return x.mean(dim=tuple(range(2, x.ndim)))  # the heads' global average pool
+
+
+class Recognizer(nn.Module):
+    def __init__(self, backbone, num_classes):
+        super().__init__()
+        self.backbone = backbone
+        self.cls_head = nn.Module()
+        self.cls_head.fc_cls = nn.Linear(32 * backbone.conv1.conv.out_channels, num_classes)
+
+    def forward(self, x):
+        return self.cls_head.fc_cls(self.backbone(x))
+
+
+CHEN = {
+    "conv1_kernel": (3, 7, 7),
+    "conv1_stride_t": 1,
+    "pool1_stride_t": 1,
+    "with_pool2": False,
+    "inflate": ((1,) * 3, (1,) * 4, (1,) * 6, (1,) * 3),
+    "style": "3x3x3",
+    "temporal_strides": (1, 2, 2, 2),
+}
+
+
+@pytest.mark.parametrize("options", [{}, CHEN], ids=["mmaction2_i3d_r50", "chen_3x3x3"])
+def test_i3d_resnet50_logits_match_mmaction2_layout(options):
+    torch.manual_seed(0)
+    options = {"inflate": i3d_resnet.i3d_resnet50().inflate, "style": "3x1x1", **options}
+    reference = Recognizer(MMResNet(8, **options), 6)
+    x = _clip((2, 8, 40, 40, 3))
+    expected = _torch_logits(reference, x, reference.cls_head.fc_cls)
+    style = options.pop("style")
+    ours = i3d_resnet.i3d_resnet50(num_classes=6, base_width=8, inflate_style=style, **options)
+    assert_logits_close(
+        _converted_logits(ours, reference, convert_torch.MMACTION2_RECOGNIZER, x), expected
+    )
+
+
+def test_mmaction2_tsn_resnet50_logits_match():
+    torch.manual_seed(0)
+    reference = Recognizer(MMResNet(8, dim=2), 6)
+    x = _clip((2, 67, 67, 3))
+    expected = _torch_logits(reference, x, reference.cls_head.fc_cls)
+    rules = convert_torch.MMACTION2_RECOGNIZER + convert_torch.MMACTION2_RESNET_TO_TORCHVISION
+    ours = resnet.resnet50(num_classes=6, base_width=8)
+    assert_logits_close(_converted_logits(ours, reference, rules, x), expected)
+
+
+@pytest.mark.parametrize("arch,dim", [("mmaction2_i3d_resnet50", 3), ("mmaction2_tsn_resnet50", 2)])
+def test_convert_mmaction2_checkpoints_at_full_width(arch, dim):
+    inflate = i3d_resnet.i3d_resnet50().inflate
+    reference = Recognizer(MMResNet(64, dim=dim, inflate=inflate), 400)
+    state_dict = {k: v.numpy() for k, v in reference.state_dict().items()}
+    variables = convert_torch.convert_torchvision(arch, state_dict)
+    params = variables["params"]
+    bn = params["bn1"] if dim == 2 else params["conv1"]["bn"]
+    np.testing.assert_array_equal(bn["scale"], state_dict["backbone.conv1.bn.weight"])
+    np.testing.assert_array_equal(params["fc"]["kernel"], state_dict["cls_head.fc_cls.weight"].T)
