@@ -54,6 +54,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ValueError("config.data.mean and config.data.std must have the same length")
     if config.num_train_steps <= 0 and config.num_epochs <= 0:
         raise ValueError("set config.num_epochs > 0 or config.num_train_steps > 0")
+    if config.init_inflation not in ("average", "center"):
+        raise ValueError(
+            f"config.init_inflation must be 'average' or 'center', got {config.init_inflation!r}"
+        )
     if not 0.0 <= config.model.dropout_rate < 1.0:
         raise ValueError(
             f"config.model.dropout_rate must be in [0, 1), got {config.model.dropout_rate}"

@@ -29,7 +29,7 @@ from absl import logging
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from tsn_jax import checkpoints, metrics, optim
+from tsn_jax import checkpoints, metrics, optim, pretrained
 from tsn_jax.config_checks import validate_config
 from tsn_jax.models import create_model
 
@@ -296,6 +296,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         save_every_steps=config.checkpoint_every_steps,
         keep=config.keep_checkpoints,
     )
+    if config.init_from and manager.latest_step() is None:
+        logging.info("Initializing the backbone from %s", config.init_from)
+        variables = pretrained.init_backbone(
+            {"params": state.params, "batch_stats": state.batch_stats},
+            pretrained.load_checkpoint(config.init_from),
+            inflation=config.init_inflation,
+            name_map=pretrained.NAME_MAPS.get(config.model.backbone, ()),
+            log=logging.info,
+        )
+        state = state.replace(
+            params=jax.device_put(variables["params"], replicated),
+            batch_stats=jax.device_put(variables["batch_stats"], replicated),
+        )
     state = checkpoints.restore_latest(manager, state)
     start_step = int(state.step)
     if start_step:

@@ -1,0 +1,129 @@
+"""config.init_from: a pretrained classifier or TSN checkpoint initializes a TSN backbone."""
+
+import flax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from tests.test_models import abstract_init, numpy_variables
+from tsn_jax import pretrained
+from tsn_jax.models import resnet
+from tsn_jax.models.tsn import TSN
+
+RGB = (1, 3, 1, 32, 32, 3)
+FLOW = (1, 3, 5, 32, 32, 2)
+
+
+def _tsn(num_classes=5, **options):
+    backbone = resnet.resnet18(num_classes=None, base_width=8, num_segments=3, **options)
+    return TSN(backbone=backbone, num_classes=num_classes)
+
+
+def _save(path, tree):
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(path, tree)
+    checkpointer.wait_until_finished()
+
+
+def _classifier_checkpoint(tmp_path, arch="resnet18", num_classes=7):
+    """A converted ImageNet-style classifier saved like tools/convert_torch_checkpoint.py."""
+    model = getattr(resnet, arch)(num_classes=num_classes, base_width=8)
+    variables = numpy_variables(abstract_init(model, (1, 32, 32, 3)), seed=1)
+    _save(tmp_path / arch, variables)
+    return variables, pretrained.load_checkpoint(str(tmp_path / arch))
+
+
+def _flat(tree):
+    return flax.traverse_util.flatten_dict(tree)
+
+
+def test_classifier_checkpoint_fills_the_backbone_and_drops_its_classifier(tmp_path):
+    source, loaded = _classifier_checkpoint(tmp_path)
+    model = _tsn()
+    fresh = numpy_variables(abstract_init(model, RGB))
+    lines = []
+    out = pretrained.init_backbone(fresh, loaded, log=lines.append)
+    for (collection, *path), value in _flat(source).items():
+        if path[0] != "fc":
+            got = _flat(out[collection]["backbone"])[tuple(path)]
+            np.testing.assert_array_equal(got, value)
+    np.testing.assert_array_equal(out["params"]["fc"]["kernel"], fresh["params"]["fc"]["kernel"])
+    assert any("dropping" in line and "'fc'" in line for line in lines)
+
+
+def test_flow_first_conv_gets_the_cross_modality_initialization(tmp_path):
+    source, loaded = _classifier_checkpoint(tmp_path)
+    model = _tsn()
+    out = pretrained.init_backbone(numpy_variables(abstract_init(model, FLOW)), loaded)
+    rgb = np.asarray(source["params"]["conv1"]["kernel"])  # [7, 7, 3, 8]
+    flow = out["params"]["backbone"]["conv1"]["kernel"]  # [7, 7, 10, 8]
+    assert flow.shape == (7, 7, 10, 8)
+    for c in range(10):
+        np.testing.assert_allclose(flow[:, :, c], rgb.mean(axis=2), rtol=1e-6)
+    np.testing.assert_array_equal(
+        out["params"]["backbone"]["layer1_0"]["conv1"]["kernel"],
+        source["params"]["layer1_0"]["conv1"]["kernel"],
+    )
+
+
+def test_temporal_modules_keep_their_initialization(tmp_path):
+    _, loaded = _classifier_checkpoint(tmp_path)
+    model = _tsn(temporal_module="tam", temporal_placement="top_half")
+    fresh = numpy_variables(abstract_init(model, RGB))
+    lines = []
+    out = pretrained.init_backbone(fresh, loaded, log=lines.append)
+    tam = out["params"]["backbone"]["layer4_1"]["tam"]["next_se"]["fc1"]["kernel"]
+    np.testing.assert_array_equal(
+        tam, fresh["params"]["backbone"]["layer4_1"]["tam"]["next_se"]["fc1"]["kernel"]
+    )
+    assert any("layer4_1/tam/next_se/fc1/kernel" in line for line in lines)
+
+
+def test_a_checkpoint_of_another_architecture_is_an_error_listing_keys(tmp_path):
+    _, loaded = _classifier_checkpoint(tmp_path, arch="resnet34")
+    model = _tsn()
+    with pytest.raises(ValueError, match=r"not in the model: .*layer1_2/conv1/kernel"):
+        pretrained.init_backbone(numpy_variables(abstract_init(model, RGB)), loaded)
+    _, loaded50 = _classifier_checkpoint(tmp_path, arch="resnet50")
+    with pytest.raises(ValueError, match=r"shapes that cannot be adapted: .*layer1_0/conv1"):
+        pretrained.init_backbone(numpy_variables(abstract_init(model, RGB)), loaded50)
+
+
+@pytest.mark.parametrize("num_classes,fc_copied", [(5, True), (6, False)])
+def test_tsn_checkpoint_copies_fc_only_for_the_same_classes(tmp_path, num_classes, fc_copied):
+    source = numpy_variables(abstract_init(_tsn(), RGB), seed=3)
+    state = {"step": 10, **source}
+    _save(tmp_path / "run", state)
+    loaded = pretrained.load_checkpoint(str(tmp_path / "run"))
+    model = _tsn(num_classes=num_classes)
+    fresh = numpy_variables(abstract_init(model, RGB))
+    out = pretrained.init_backbone(fresh, loaded, log=lambda line: None)
+    np.testing.assert_array_equal(
+        out["params"]["backbone"]["conv1"]["kernel"],
+        source["params"]["backbone"]["conv1"]["kernel"],
+    )
+    expected_fc = source if fc_copied else fresh
+    np.testing.assert_array_equal(out["params"]["fc"]["bias"], expected_fc["params"]["fc"]["bias"])
+
+
+def test_imagenet_resnet50_inflates_into_i3d_resnet50(tmp_path):
+    from tsn_jax.models import i3d_resnet
+
+    source, loaded = _classifier_checkpoint(tmp_path, arch="resnet50")
+    backbone = i3d_resnet.i3d_resnet50(num_classes=None, base_width=8)
+    model = TSN(backbone=backbone, num_classes=5)
+    fresh = numpy_variables(abstract_init(model, (1, 1, 8, 32, 32, 3)))
+    lines = []
+    out = pretrained.init_backbone(
+        fresh, loaded, "average", pretrained.NAME_MAPS["i3d_resnet50"], log=lines.append
+    )
+    stem = out["params"]["backbone"]["conv1"]["conv"]["kernel"]  # [5, 7, 7, 3, 8]
+    rgb = np.asarray(source["params"]["conv1"]["kernel"])
+    assert stem.shape == (5, 7, 7, 3, 8)
+    for t in range(5):
+        np.testing.assert_allclose(stem[t], rgb / 5, rtol=1e-6)
+    np.testing.assert_array_equal(
+        out["batch_stats"]["backbone"]["layer2_0"]["downsample"]["bn"]["mean"],
+        source["batch_stats"]["layer2_0"]["downsample_1"]["mean"],
+    )
+    assert any("dropping" in line and "'fc'" in line for line in lines)

@@ -1,0 +1,188 @@
+"""Initialize a TSN's backbone from a pretrained checkpoint (`config.init_from`).
+
+Accepted checkpoints (Orbax, plain nested dicts):
+
+* a converted classifier, as `tools/convert_torch_checkpoint.py` writes it
+  (`{'params', 'batch_stats'}` of e.g. `resnet50(num_classes=1000)`): its variables
+  fill the TSN's `backbone`; its classifier (`CLASSIFIER_MODULES`: `fc`, `classifier_6`,
+  aux heads, ...) is dropped, since TSN adds its own `fc`;
+* a tsn-jax training checkpoint (`{'step', 'params', 'batch_stats', 'opt_state'}` with
+  `params/backbone` and `params/fc`): the backbone is copied, and `fc` too when the
+  class count is the same, otherwise it keeps its fresh initialization (progressive
+  training and fine-tuning on another dataset, Chen et al. / TSN).
+
+Where a pretrained tensor and the model's differ in shape, the adaptation is the one
+the papers use, and nothing else is guessed:
+
+* first convolution with other input channels (flow 2L, RGB difference 3L, or frames
+  folded into channels): TSN's cross-modality initialization, the RGB kernel averaged
+  over its colour channels and replicated (`inflate.cross_modality_kernel`);
+* a 2D kernel for a 3D one (one more axis): inflation along time
+  (`inflate.inflate_kernel`, 'average' as I3D or 'center'); where the 3D network names
+  its layers differently (I3D-ResNet after mmaction2, I3D after DeepMind), `NAME_MAPS`
+  says which 2D tensor each 3D one comes from (ImageNet ResNet -> I3D-ResNet, GoogLeNet
+  -> I3D, as in the I3D paper and Chen et al.).
+
+Parameters of temporal modules that 2D ImageNet models never have (TAM, non-local
+blocks) keep their initialization. Anything else missing, unexpected at a kept level,
+or of an unadaptable shape is an error that lists it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import flax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from tsn_jax import inflate
+from tsn_jax.convert_torch import KeyRules, rename_key, torch_key
+
+__all__ = [
+    "CLASSIFIER_MODULES",
+    "NAME_MAPS",
+    "NEW_MODULE_NAMES",
+    "init_backbone",
+    "load_checkpoint",
+]
+
+# Module names (or name suffixes) of temporal modules added to a pretrained 2D network.
+NEW_MODULE_NAMES = ("tam", "_non_local")
+
+# Top-level modules of the pretrained classifiers that a TSN backbone replaces with its own
+# `fc` (torchvision's fc / classifier.6 / S3D classifier.1 / aux heads, C3D's fc8, I3D's
+# Logits); any other pretrained module the backbone lacks is an error.
+CLASSIFIER_MODULES = (
+    "fc",
+    "fc8",
+    "last_linear",
+    "classifier_1",
+    "classifier_6",
+    "Logits",
+    "aux1",
+    "aux2",
+    "AuxLogits",
+)
+
+# Backbone name -> rules from its keys to those of the 2D ImageNet network it inflates.
+NAME_MAPS: dict[str, KeyRules] = {
+    "i3d_resnet50": inflate.I3D_RESNET_FROM_RESNET,
+    "i3d_resnet101": inflate.I3D_RESNET_FROM_RESNET,
+    "i3d": inflate.I3D_FROM_GOOGLENET,
+}
+
+Tree = dict[str, Any]
+
+
+def load_checkpoint(path: str) -> Tree:
+    """`{'params', 'batch_stats'}` of an Orbax checkpoint directory, as numpy arrays."""
+    restored = ocp.StandardCheckpointer().restore(path)
+    missing = {"params"} - set(restored)
+    if missing:
+        raise ValueError(f"{path} is not a variables checkpoint: it has {sorted(restored)}")
+    return {
+        "params": restored["params"],
+        "batch_stats": restored.get("batch_stats", {}),
+    }
+
+
+def _is_new_module(path: tuple[str, ...]) -> bool:
+    return any(name == n or name.endswith(n) for name in path for n in NEW_MODULE_NAMES)
+
+
+def _adapt(value: np.ndarray, shape: tuple[int, ...], inflation: str) -> np.ndarray | None:
+    """`value` made to fit `shape` by cross-modality init and/or inflation, or None."""
+    value = np.asarray(value, np.float32)
+    if value.shape == shape:
+        return value
+    if len(shape) == value.ndim + 1 and value.ndim >= 3:
+        value = inflate.inflate_kernel(value, shape[0], inflation)
+    if value.ndim == len(shape) and value.ndim >= 3 and value.shape[-2] != shape[-2]:
+        if value.shape[:-2] == shape[:-2] and value.shape[-1] == shape[-1]:
+            value = inflate.cross_modality_kernel(value, shape[-2])
+    return value if value.shape == shape else None
+
+
+def init_backbone(
+    variables: Mapping[str, Any],
+    pretrained: Mapping[str, Any],
+    inflation: str = "average",
+    name_map: KeyRules = (),
+    log: Callable[[str], None] = print,
+) -> Tree:
+    """The TSN `variables` with the backbone (and maybe `fc`) taken from `pretrained`.
+
+    Args:
+      variables: `{'params', 'batch_stats'}` of the TSN to initialize (freshly
+        initialized; only the structure, shapes and untouched values are used).
+      pretrained: `{'params', 'batch_stats'}` of a converted classifier or a TSN.
+      inflation: 'average' or 'center', for 2D kernels loaded into a 3D backbone.
+      name_map: rules from the backbone's torch-style keys to the pretrained model's,
+        tried where a name is not found as it is (`NAME_MAPS`: ImageNet ResNet into
+        I3D-ResNet, GoogLeNet into I3D).
+      log: receives one line per decision (dropped modules, kept initializations).
+
+    Returns:
+      New `{'params', 'batch_stats'}` (numpy leaves), same structure as `variables`.
+
+    Raises:
+      ValueError: listing missing, unexpected and mismatched tensors.
+    """
+    is_tsn = "backbone" in pretrained["params"]
+    flat_new = flax.traverse_util.flatten_dict(flax.core.unfreeze(dict(variables)))
+    sources = {}
+    for collection in ("params", "batch_stats"):
+        flat = flax.traverse_util.flatten_dict(dict(pretrained.get(collection) or {}))
+        for path, value in flat.items():
+            sources[(collection, *path) if is_tsn else (collection, "backbone", *path)] = value
+    by_key = {torch_key(path[0], path[2:]): path for path in sources if path[1] == "backbone"}
+
+    def source_of(path: tuple[str, ...]) -> tuple[str, ...] | None:
+        if path in sources:
+            return path
+        if path[1] == "backbone" and name_map:
+            return by_key.get(rename_key(torch_key(path[0], path[2:]), name_map))
+        return None
+
+    out, missing, mismatched, kept, used = {}, [], [], [], set()
+    for path, leaf in flat_new.items():
+        shape = tuple(leaf.shape)
+        key = "/".join(path)
+        source = source_of(path)
+        if source is None:
+            if path[1] != "backbone" or _is_new_module(path):
+                kept.append(key)
+                out[path] = np.asarray(leaf)
+            else:
+                missing.append(key)
+            continue
+        used.add(source)
+        value = _adapt(sources[source], shape, inflation)
+        if value is not None:
+            out[path] = value
+        elif path[1] != "backbone":  # TSN fc with another class count: a new classifier.
+            kept.append(key)
+            out[path] = np.asarray(leaf)
+        else:
+            mismatched.append(f"{key}: pretrained {np.shape(sources[source])}, model {shape}")
+
+    # The pretrained classifier is dropped; any other unused tensor is an error.
+    unused = [p for p in sources if p not in used and p[1] == "backbone"]
+    dropped = sorted({p[2] for p in unused if p[2] in CLASSIFIER_MODULES})
+    unexpected = sorted("/".join(p) for p in unused if p[2] not in CLASSIFIER_MODULES)
+    if dropped:
+        log(f"init_from: dropping pretrained modules the backbone does not have: {dropped}")
+    problems = []
+    if missing:
+        problems.append(f"missing from the checkpoint: {missing}")
+    if unexpected:
+        problems.append(f"not in the model: {unexpected}")
+    if mismatched:
+        problems.append(f"shapes that cannot be adapted: {mismatched}")
+    if problems:
+        raise ValueError("init_from does not fit the model; " + "; ".join(problems))
+    if kept:
+        log(f"init_from: keeping the fresh initialization of {kept}")
+    return flax.traverse_util.unflatten_dict(out)
