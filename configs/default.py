@@ -57,9 +57,16 @@ def get_config() -> ml_collections.ConfigDict:
     config.model = ml_collections.ConfigDict()
     config.model.backbone = "resnet18"
     config.model.base_width = 32  # half-width ResNet-18: 3x faster on 2 CPU cores
+    config.model.backbone_options = ml_collections.ConfigDict()
+    config.model.backbone_options.temporal_module = "tsm"
     config.model.dropout_rate = 0.5
     config.model.consensus = "avg"
     config.model.dtype = "float32"
+
+    # Pretrained initialization (tsn_jax.pretrained): an Orbax checkpoint written by
+    # tools/convert_torch_checkpoint.py or a tsn-jax run; '' = train from scratch.
+    config.init_from = ""
+    config.init_inflation = "average"  # 2D -> 3D kernels: average (I3D) | center
 
     # Optimization (tsn_jax.optim).
     config.batch_size = 32  # global, over all devices and processes
