@@ -127,3 +127,29 @@ def test_imagenet_resnet50_inflates_into_i3d_resnet50(tmp_path):
         source["batch_stats"]["layer2_0"]["downsample_1"]["mean"],
     )
     assert any("dropping" in line and "'fc'" in line for line in lines)
+
+
+def test_googlenet_temporal_modules_keep_their_initialization(tmp_path):
+    from tsn_jax.models import googlenet
+
+    classifier = googlenet.googlenet(num_classes=7, base_width=8)
+    source = numpy_variables(abstract_init(classifier, (1, 32, 32, 3)), seed=1)
+    _save(tmp_path / "googlenet", source)
+    backbone = googlenet.googlenet(
+        num_classes=None, base_width=8, num_segments=3, temporal_module="tam"
+    )
+    model = TSN(backbone=backbone, num_classes=5)
+    fresh = numpy_variables(abstract_init(model, RGB))
+    lines = []
+    loaded = pretrained.load_checkpoint(str(tmp_path / "googlenet"))
+    out = pretrained.init_backbone(fresh, loaded, log=lines.append)
+    ours = out["params"]["backbone"]
+    np.testing.assert_array_equal(
+        ours["tam4c"]["prev_se"]["fc1"]["kernel"],
+        fresh["params"]["backbone"]["tam4c"]["prev_se"]["fc1"]["kernel"],
+    )
+    np.testing.assert_array_equal(
+        ours["inception4c"]["branch1"]["conv"]["kernel"],
+        source["params"]["inception4c"]["branch1"]["conv"]["kernel"],
+    )
+    assert any("tam5b/next_se/fc1/kernel" in line for line in lines)

@@ -1,5 +1,6 @@
 """Temporal modules (TSM, TAM, non-local, temporal pooling) and their place in ResNet/TSN."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -8,7 +9,7 @@ import pytest
 
 from tests.test_models import abstract_init, numpy_variables, random_inputs
 from tsn_jax import models
-from tsn_jax.models import resnet, temporal
+from tsn_jax.models import googlenet, resnet, temporal
 from tsn_jax.models.tsn import TSN
 
 
@@ -130,8 +131,9 @@ K = 4
 SHAPE = (2, K, 1, 32, 32, 3)
 
 
-def _tsn(**backbone_options):
-    backbone = resnet.resnet18(num_classes=None, base_width=8, num_segments=K, **backbone_options)
+def _tsn(arch="resnet18", **backbone_options):
+    constructor = {"resnet18": resnet.resnet18, "googlenet": googlenet.googlenet}[arch]
+    backbone = constructor(num_classes=None, base_width=8, num_segments=K, **backbone_options)
     return TSN(backbone=backbone, num_classes=5, dropout_rate=0.0)
 
 
@@ -140,17 +142,20 @@ def _snippet_logits(model, variables, x):
 
 
 @pytest.mark.parametrize(
-    "options",
+    "arch,options",
     [
-        {},
-        {"temporal_module": "tsm"},
-        {"temporal_module": "tam", "temporal_placement": "every_other"},
-        {"non_local": ((0, 0), (0, 1), (0, 0), (0, 0))},
+        ("resnet18", {}),
+        ("resnet18", {"temporal_module": "tsm"}),
+        ("resnet18", {"temporal_module": "tam", "temporal_placement": "every_other"}),
+        ("resnet18", {"non_local": ((0, 0), (0, 1), (0, 0), (0, 0))}),
+        ("googlenet", {}),
+        ("googlenet", {"temporal_module": "tsm", "temporal_placement": "top_half"}),
+        ("googlenet", {"temporal_module": "tam", "temporal_placement": "bottom_half"}),
     ],
-    ids=["tsn", "tsm", "tam", "non_local"],
+    ids=["tsn", "tsm", "tam", "non_local", "googlenet", "googlenet_tsm", "googlenet_tam"],
 )
-def test_temporal_modules_mix_segments_of_a_video_only(options):
-    model = _tsn(**options)
+def test_temporal_modules_mix_segments_of_a_video_only(arch, options):
+    model = _tsn(arch, **options)
     variables = numpy_variables(abstract_init(model, SHAPE))
     if "non_local" in options:  # A non-identity W_z so the block does something.
         bn = variables["params"]["backbone"]["layer2_1_non_local"]["conv_out"]["bn"]
@@ -174,15 +179,56 @@ def test_tam_parameters_sit_in_the_chosen_blocks():
     assert params["layer3_0"]["tam"]["prev_se"]["fc1"]["kernel"].shape == (1, 1, 1, 16)
 
 
-def test_temporal_pooling_reduces_snippet_scores():
-    model = _tsn(temporal_module="tsm", temporal_pool=(1, 2))
+def test_googlenet_tam_parameters_follow_chen_et_al():
+    model = _tsn("googlenet", temporal_module="tam", temporal_placement="every_other")
+    params = abstract_init(model, SHAPE)["params"]["backbone"]
+    # After conv1, conv2, conv3 and the 9 Inception blocks; every other one of those 12.
+    assert sorted(name for name in params if name.startswith("tam")) == [
+        "tam1", "tam3", "tam3b", "tam4b", "tam4d", "tam5a"
+    ]  # fmt: skip
+    assert params["tam1"]["prev_se"]["fc1"]["kernel"].shape == (1, 1, 1, 8)  # conv1: 64 / 8
+    assert params["tam3b"]["curr_se"]["fc1"]["kernel"].shape == (1, 1, 1, 60)  # 480 / 8
+
+
+def test_googlenet_shifts_the_output_of_each_layer():
+    model = googlenet.googlenet(
+        num_classes=None, base_width=8, num_segments=K, temporal_module="tsm"
+    )
+    x = random_inputs((2 * K, 32, 32, 3))  # two videos of K segments, folded
+    variables = numpy_variables(abstract_init(model, x.shape))
+    seen = {}
+
+    def record(next_fun, args, kwargs, context):
+        out = next_fun(*args, **kwargs)
+        if context.method_name == "__call__" and context.module.parent is not None:
+            if context.module.parent.name is None:  # a layer of the GoogLeNet itself
+                seen[context.module.name] = (np.asarray(args[0]), np.asarray(out))
+        return out
+
+    with nn.intercept_methods(record):
+        model.apply(variables, x, train=False)
+    # conv3 reads conv2's output shifted; inception4b reads inception4a's shifted output.
+    for before, after in (("conv2", "conv3"), ("inception4a", "inception4b")):
+        expected = temporal.temporal_shift(jnp.asarray(seen[before][1]), K)
+        np.testing.assert_allclose(seen[after][0], expected, rtol=1e-6, atol=1e-6)
+        assert not np.allclose(seen[after][0], seen[before][1])
+
+
+@pytest.mark.parametrize(
+    "arch,pools,segments",
+    [("resnet18", (1, 2), 1), ("googlenet", (1,), 2), ("googlenet", (1, 2, 3), 1)],
+)
+def test_temporal_pooling_reduces_snippet_scores(arch, pools, segments):
+    model = _tsn(arch, temporal_module="tsm", temporal_pool=pools)
     logits = model.apply(
         numpy_variables(abstract_init(model, SHAPE)),
         random_inputs(SHAPE),
         train=False,
         return_snippet_logits=True,
     )
-    assert logits.shape == (2, 1, 5)  # K = 4 -> 2 -> 1
+    assert logits.shape == (2, segments, 5)  # K = 4 -> 2 -> 1 (-> 1)
+    with pytest.raises(ValueError, match="1, 2 or 3"):
+        abstract_init(_tsn("googlenet", temporal_pool=(4,)), SHAPE)
 
 
 def test_tsn_rejects_a_segment_count_its_backbone_does_not_mix():

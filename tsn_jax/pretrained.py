@@ -30,6 +30,7 @@ or of an unadaptable shape is an error that lists it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -48,8 +49,9 @@ __all__ = [
     "load_checkpoint",
 ]
 
-# Module names (or name suffixes) of temporal modules added to a pretrained 2D network.
-NEW_MODULE_NAMES = ("tam", "_non_local")
+# Module names of temporal modules added to a pretrained 2D network (regular expressions,
+# whole names): a ResNet block's `tam`, GoogLeNet's `tam1` .. `tam5b`, non-local blocks.
+NEW_MODULE_NAMES = (r"tam\w*", r"\w+_non_local")
 
 # Top-level modules of the pretrained classifiers that a TSN backbone replaces with its own
 # `fc` (torchvision's fc / classifier.6 / S3D classifier.1 / aux heads, C3D's fc8, I3D's
@@ -89,7 +91,7 @@ def load_checkpoint(path: str) -> Tree:
 
 
 def _is_new_module(path: tuple[str, ...]) -> bool:
-    return any(name == n or name.endswith(n) for name in path for n in NEW_MODULE_NAMES)
+    return any(re.fullmatch(n, name) for name in path for n in NEW_MODULE_NAMES)
 
 
 def _adapt(value: np.ndarray, shape: tuple[int, ...], inflation: str) -> np.ndarray | None:

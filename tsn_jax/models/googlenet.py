@@ -16,16 +16,23 @@ Parameter names follow torchvision so that a ``state_dict`` converts mechanicall
 auxiliary classifiers ``aux1``/``aux2`` (``conv``, ``fc1``, ``fc2``; only with
 ``aux_logits=True``) and ``fc``.
 
+Temporal modules (Chen et al., "Deep Analysis of CNN-based Spatio-temporal
+Representations for Action Recognition", CVPR 2021, and their public code): with
+``temporal_module`` set, a TSM shift or a TAM follows ``conv1``, ``conv2``, ``conv3`` and
+every Inception block (the whole feature map is mixed along the K segments: an Inception
+block has no identity path to leave alone), TAM parameters under ``tam1``, ``tam2``,
+``tam3``, ``tam3a`` .. ``tam5b`` as in that code; ``temporal_pool`` max-pools the segments
+after the spatial pools that follow the stem, inception3b and inception4e.
+
 The pieces are public so that other networks can reuse the block structure: ``BasicConv``
 and ``Inception`` take inputs with any number of spatial axes (``[N, H, W, C]`` here;
 integer kernel sizes and pools apply to every axis, as an inflated 3D network would use
-them), ``googlenet_stem`` builds the layers before ``inception3a`` inside a caller's
-compact method, and ``INCEPTION_V1_BLOCKS`` lists the block widths.
+them), and ``INCEPTION_V1_BLOCKS`` lists the block widths.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any, ClassVar, NamedTuple
 
 import flax.linen as nn
@@ -42,6 +49,7 @@ from tsn_jax.models.layers import (
     max_pool,
     scaled_width,
 )
+from tsn_jax.models.temporal import TemporalMixing, blocks_with_module, temporal_max_pool
 
 __all__ = [
     "INCEPTION_V1_BLOCKS",
@@ -51,7 +59,6 @@ __all__ = [
     "Inception",
     "InceptionAux",
     "googlenet",
-    "googlenet_stem",
     "transform_input",
 ]
 
@@ -79,6 +86,15 @@ INCEPTION_V1_BLOCKS: tuple[tuple[str, tuple[int, int, int, int, int, int]], ...]
 # Max pools (window, stride 2, ceil mode) after a block, and the auxiliary classifiers that
 # read a block's output (train time only).
 _POOL_AFTER = {"inception3b": 3, "inception4e": 2}
+# Where temporal modules go (after these layers; TAM parameters under "tam" + suffix) and
+# the spatial pools that `temporal_pool` counts (1: after the stem, 2, 3: `_POOL_AFTER`).
+_TEMPORAL_POSITIONS = (
+    "1",
+    "2",
+    "3",
+    *(name[len("inception") :] for name, _ in INCEPTION_V1_BLOCKS),
+)
+_TEMPORAL_POOLS = {"stem": 1, "inception3b": 2, "inception4e": 3}
 _AUX_AFTER = {"inception4a": "aux1", "inception4d": "aux2"}
 
 # ImageNet normalization (torchvision's) and the [-1, 1] normalization of Google's Inception
@@ -217,31 +233,6 @@ class InceptionAux(nn.Module):
         return dense_normal(self.num_classes, INIT_STD, self.dtype, "fc2")(x)
 
 
-def googlenet_stem(
-    x: jax.Array, width: Callable[[int], int], train: bool, dtype: Dtype
-) -> jax.Array:
-    """The layers of GoogLeNet before ``inception3a``, named as torchvision's.
-
-    ``conv1`` 7x7/2 pad 3, ``maxpool1`` 3/2 ceil, ``conv2`` 1x1, ``conv3`` 3x3 pad 1,
-    ``maxpool2`` 3/2 ceil. Called inside a compact ``__call__``, so the layers belong to
-    the caller (``params/conv1/...``, not ``params/stem/conv1/...``).
-
-    Args:
-      x: [N, H, W, C] images (any C).
-      width: maps a full-width channel count to the model's (``scaled_width``).
-      train: BatchNorm mode.
-      dtype: computation dtype.
-
-    Returns:
-      [N, H / 8, W / 8, width(192)] (sizes rounded up by the ceil-mode pools).
-    """
-    x = BasicConv(width(64), 7, strides=2, padding=3, dtype=dtype, name="conv1")(x, train)
-    x = max_pool(x, 3, 2, ceil_mode=True)
-    x = BasicConv(width(64), 1, dtype=dtype, name="conv2")(x, train)
-    x = BasicConv(width(192), 3, padding=1, dtype=dtype, name="conv3")(x, train)
-    return max_pool(x, 3, 2, ceil_mode=True)
-
-
 class GoogLeNetOutputs(NamedTuple):
     """Train-time outputs with ``aux_logits=True`` (torchvision's order)."""
 
@@ -272,6 +263,17 @@ class GoogLeNet(nn.Module):
       dropout_rate: dropout before ``fc`` in train mode (0.2 in torchvision, 0.4 in the
         paper).
       aux_dropout_rate: dropout inside the auxiliary classifiers (0.7).
+      num_segments: K, segments per video, for the temporal modules; the input is then
+        ``[N * K, H, W, C]`` with the K snippets of a video consecutive (as ``TSN`` folds
+        them) and the output ``[N * K', ...]``, K' after temporal pooling.
+      temporal_module: None (plain TSN), 'tsm' or 'tam' after the stem convolutions and
+        the Inception blocks chosen by ``temporal_placement`` (module docstring).
+      temporal_placement: 'all', 'bottom_half', 'top_half' or 'every_other' of those 12
+        positions (``temporal.blocks_with_module``).
+      shift_fraction: TSM, share of channels shifted each way (1/8).
+      temporal_pool: which of the spatial pools after the stem (1), inception3b (2) and
+        inception4e (3) also max-pool the segments by 2 (kernel 3, stride 2); Chen et
+        al. use ``(1, 2, 3)``.
       dtype: computation dtype; parameters and statistics stay float32.
 
     Shapes: ``[N, H, W, C]`` (C = 3 with ``transform_input``; H, W >= 15) ->
@@ -287,7 +289,17 @@ class GoogLeNet(nn.Module):
     branch3_kernel: int = 3
     dropout_rate: float = 0.2
     aux_dropout_rate: float = 0.7
+    num_segments: int = 1
+    temporal_module: str | None = None
+    temporal_placement: str = "all"
+    shift_fraction: float = 0.125
+    temporal_pool: Sequence[int] = ()
     dtype: Dtype = jnp.float32
+
+    @property
+    def mixes_segments(self) -> bool:
+        """Whether the K snippets of a video interact (then K must be ``num_segments``)."""
+        return bool(self.temporal_module or self.temporal_pool)
 
     def _width(self, features: int) -> int:
         return scaled_width(features, self.base_width)
@@ -308,8 +320,43 @@ class GoogLeNet(nn.Module):
             raise ValueError("aux_logits needs num_classes (the aux heads are classifiers)")
         if self.transform_input:
             x = transform_input(x)
+        unknown_pools = sorted(set(self.temporal_pool) - set(_TEMPORAL_POOLS.values()))
+        if unknown_pools:
+            raise ValueError(f"temporal_pool positions must be 1, 2 or 3, got {unknown_pools}")
+        with_module = dict(
+            zip(
+                _TEMPORAL_POSITIONS,
+                blocks_with_module((len(_TEMPORAL_POSITIONS),), self.temporal_placement)[0],
+                strict=True,
+            )
+        )
+        segments = self.num_segments
+
+        def mix(x: jax.Array, position: str) -> jax.Array:
+            if not (self.temporal_module and with_module[position]):
+                return x
+            module = TemporalMixing(self.temporal_module, segments, self.shift_fraction)
+            return module.mix(x, self.dtype, name=f"tam{position}")
+
+        def spatial_pool(x: jax.Array, window: int, after: str) -> jax.Array:
+            nonlocal segments
+            x = max_pool(x, window, 2, ceil_mode=True)
+            if _TEMPORAL_POOLS[after] in self.temporal_pool:
+                x = temporal_max_pool(x, segments)
+                segments = (segments - 1) // 2 + 1
+            return x
+
+        def basic_conv(features: int, kernel: int, stride: int, name: str) -> BasicConv:
+            return BasicConv(
+                self._width(features), kernel, stride, kernel // 2, dtype=self.dtype, name=name
+            )
+
         x = jnp.asarray(x, self.dtype)
-        x = googlenet_stem(x, self._width, train, self.dtype)
+        x = mix(basic_conv(64, 7, 2, "conv1")(x, train), "1")
+        x = max_pool(x, 3, 2, ceil_mode=True)
+        x = mix(basic_conv(64, 1, 1, "conv2")(x, train), "2")
+        x = mix(basic_conv(192, 3, 1, "conv3")(x, train), "3")
+        x = spatial_pool(x, 3, "stem")
         # The aux heads also run at init, so that their parameters exist even when the
         # model is initialized in eval mode (e.g. to convert a checkpoint).
         run_aux = self.aux_logits and (train or self.is_initializing())
@@ -321,7 +368,7 @@ class GoogLeNet(nn.Module):
                 dtype=self.dtype,
                 name=name,
             )
-            x = block(x, train)
+            x = mix(block(x, train), name[len("inception") :])
             if run_aux and name in _AUX_AFTER:
                 head = InceptionAux(
                     self.num_classes,
@@ -333,7 +380,7 @@ class GoogLeNet(nn.Module):
                 )
                 aux[_AUX_AFTER[name]] = head(x, train)
             if name in _POOL_AFTER:
-                x = max_pool(x, _POOL_AFTER[name], 2, ceil_mode=True)
+                x = spatial_pool(x, _POOL_AFTER[name], name)
 
         x = jnp.mean(x, axis=(1, 2))  # nn.AdaptiveAvgPool2d((1, 1)) and flatten.
         if self.num_classes is None:

@@ -200,19 +200,29 @@ class TemporalMixing:
         if self.kind not in TEMPORAL_MODULES:
             raise ValueError(f"unknown temporal module {self.kind!r}; known: {TEMPORAL_MODULES}")
 
+    def mix(self, x: jax.Array, dtype: Dtype, name: str = "tam") -> jax.Array:
+        """The module applied to the whole feature map x (``[N * K, H, W, C]``).
+
+        Called inside a compact ``__call__``: TAM's parameters belong to the caller,
+        under ``name``.
+        """
+        if self.kind == "tsm":
+            return temporal_shift(x, self.num_segments, self.shift_fraction)
+        tam = TemporalAggregation(
+            self.num_segments, self.blending_frames, self.blending, dtype, name=name
+        )
+        return tam(x)
+
     def inputs(self, x: jax.Array, dtype: Dtype) -> tuple[jax.Array, jax.Array]:
         """The (identity, residual-branch) inputs of a block whose input is x.
 
         Called inside a block's compact ``__call__``: TAM's parameters belong to the block
         (under ``tam``).
         """
-        if self.kind == "tsm":
-            shifted = temporal_shift(x, self.num_segments, self.shift_fraction)
-            return (shifted, shifted) if self.shift_inplace else (x, shifted)
-        tam = TemporalAggregation(
-            self.num_segments, self.blending_frames, self.blending, dtype, name="tam"
-        )
-        return x, tam(x)
+        mixed = self.mix(x, dtype)
+        if self.kind == "tsm" and self.shift_inplace:
+            return mixed, mixed
+        return x, mixed
 
 
 def blocks_with_module(stage_sizes: Sequence[int], placement: str) -> list[list[bool]]:
