@@ -42,15 +42,14 @@ import jax
 import jax.numpy as jnp
 
 from tsn_jax.models.layers import (
-    Conv,
+    ConvModule,
     dense_normal,
     flatten_channels_first,
-    kaiming_normal_fan_out,
     max_pool,
     scaled_width,
 )
 
-__all__ = ["C3D", "ConvModule", "c3d"]
+__all__ = ["C3D", "c3d"]
 
 Dtype = Any
 
@@ -64,30 +63,6 @@ STAGES = (
 )
 # mmaction2's C3D initializes fc6, fc7 and the head N(0, 0.005^2).
 FC_INIT_STD = 0.005
-
-
-class ConvModule(nn.Module):
-    """mmaction2's ``ConvModule`` as C3D uses it: 3x3x3 convolution (bias, padding 1), ReLU.
-
-    The convolution is the submodule ``conv``, as in mmaction2's ``state_dict``.
-    Shapes: ``[N, T, H, W, C] -> [N, T, H, W, features]``.
-    """
-
-    features: int
-    dtype: Dtype = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        x = Conv(
-            self.features,
-            3,
-            padding=1,
-            use_bias=True,
-            kernel_init=kaiming_normal_fan_out,
-            dtype=self.dtype,
-            name="conv",
-        )(x)
-        return nn.relu(x)
 
 
 class C3D(nn.Module):
@@ -136,7 +111,15 @@ class C3D(nn.Module):
         last = len(STAGES) - 1
         for i, (num_convs, width, window) in enumerate(STAGES):
             for j in range(num_convs):
-                x = ConvModule(self._width(width), self.dtype, name=f"conv{i + 1}{'ab'[j]}")(x)
+                conv = ConvModule(
+                    self._width(width),
+                    3,
+                    padding=1,
+                    norm=False,
+                    dtype=self.dtype,
+                    name=f"conv{i + 1}{'ab'[j]}",
+                )
+                x = conv(x, train)
             if self.caffe_pooling:
                 x = max_pool(x, window, window, ceil_mode=True)
             else:

@@ -44,18 +44,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from tsn_jax.models.layers import (
-    Conv,
-    batch_norm,
-    dense_normal,
-    kaiming_normal_fan_out,
-    max_pool,
-)
+from tsn_jax.models.layers import ConvModule, dense_normal, max_pool
 
 __all__ = [
     "INFLATE_STYLES",
     "Bottleneck3d",
-    "ConvModule",
     "I3DResNet",
     "i3d_resnet50",
     "i3d_resnet101",
@@ -64,41 +57,6 @@ __all__ = [
 Dtype = Any
 Triple = tuple[int, int, int]
 INFLATE_STYLES = ("3x1x1", "3x3x3")
-
-
-class ConvModule(nn.Module):
-    """mmcv's ``ConvModule``: a bias-free convolution ``conv``, BatchNorm ``bn``, ReLU.
-
-    Attributes:
-      features: output channels.
-      kernel_size, strides, padding: per axis (t, h, w); padding as PyTorch's.
-      relu: end with a ReLU (the last convolution of a block and the downsample do not).
-      zero_scale: start the BN scale at zero (zero-init residual).
-      dtype: computation dtype.
-    """
-
-    features: int
-    kernel_size: Triple = (1, 1, 1)
-    strides: Triple = (1, 1, 1)
-    padding: Triple = (0, 0, 0)
-    relu: bool = True
-    zero_scale: bool = False
-    dtype: Dtype = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        # mmcv's kaiming_init: normal, fan_out, ReLU gain (as torchvision).
-        x = Conv(
-            self.features,
-            self.kernel_size,
-            strides=self.strides,
-            padding=self.padding,
-            kernel_init=kaiming_normal_fan_out,
-            dtype=self.dtype,
-            name="conv",
-        )(x)
-        x = batch_norm(train, self.dtype, "bn", zero_scale=self.zero_scale)(x)
-        return nn.relu(x) if self.relu else x
 
 
 def _block_kernels(inflate: bool, style: str) -> tuple[Triple, Triple, Triple, Triple]:

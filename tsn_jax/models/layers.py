@@ -243,6 +243,53 @@ def batch_norm(
     )
 
 
+class ConvModule(nn.Module):
+    """mmcv's ``ConvModule``: a convolution ``conv``, then optionally BatchNorm ``bn`` and ReLU.
+
+    As in mmcv, the convolution has a bias only without the norm and starts from
+    ``kaiming_normal_fan_out`` (mmcv's ``kaiming_init``), and the submodule names give
+    mmaction2's ``state_dict`` keys (``conv.weight``, ``bn.running_mean``). Used by C3D
+    (conv + ReLU), the I3D-ResNet blocks (conv + BN (+ ReLU)) and the non-local block
+    (1x1 projections without norm, an output conv + BN starting at zero).
+
+    Attributes:
+      features: output channels.
+      kernel_size, strides, padding: as ``Conv`` (per spatial axis or one for all;
+        padding as PyTorch's).
+      norm: follow with BatchNorm (and drop the convolution's bias).
+      relu: end with a ReLU.
+      zero_scale: start the BN scale at zero (zero-init residual; the non-local W_z).
+      dtype: computation dtype.
+
+    Shapes: ``[N, *spatial, C] -> [N, *spatial', features]``.
+    """
+
+    features: int
+    kernel_size: IntOrSeq = 1
+    strides: IntOrSeq = 1
+    padding: IntOrSeq = 0
+    norm: bool = True
+    relu: bool = True
+    zero_scale: bool = False
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        x = Conv(
+            self.features,
+            self.kernel_size,
+            strides=self.strides,
+            padding=self.padding,
+            use_bias=not self.norm,
+            kernel_init=kaiming_normal_fan_out,
+            dtype=self.dtype,
+            name="conv",
+        )(x)
+        if self.norm:
+            x = batch_norm(train, self.dtype, "bn", zero_scale=self.zero_scale)(x)
+        return nn.relu(x) if self.relu else x
+
+
 # PyTorch's default init of nn.Linear and nn.ConvNd weights, kaiming_uniform_(a=sqrt(5)):
 # U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_channels * prod(kernel) (JAX's fan_in of a
 # channels-last kernel).

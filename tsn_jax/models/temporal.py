@@ -27,7 +27,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from tsn_jax.models.layers import Conv, batch_norm, kaiming_normal_fan_out, max_pool
+from tsn_jax.models.layers import ConvModule, kaiming_normal_fan_out, max_pool
 
 __all__ = [
     "PLACEMENTS",
@@ -295,7 +295,7 @@ class NonLocal(nn.Module):
         inner = max(1, c // 2)
 
         def project(name: str, y: jax.Array) -> jax.Array:
-            return _ConvModule(inner, dtype=self.dtype, name=name)(y, train)
+            return ConvModule(inner, norm=False, relu=False, dtype=self.dtype, name=name)(y, train)
 
         theta = project("theta", clip)
         context = clip
@@ -309,32 +309,7 @@ class NonLocal(nn.Module):
             affinity = affinity / jnp.sqrt(float(inner)).astype(affinity.dtype)
         weights = jax.nn.softmax(affinity.astype(jnp.float32), axis=-1).astype(self.dtype)
         y = jnp.einsum("nij,njc->nic", weights, g).reshape(*clip.shape[:-1], inner)
-        y = _ConvModule(c, norm=True, dtype=self.dtype, name="conv_out")(y, train)
+        conv_out = ConvModule(c, relu=False, zero_scale=True, dtype=self.dtype, name="conv_out")
+        y = conv_out(y, train)
         z = clip + y
         return z if self.num_segments is None else _fold(z)
-
-
-class _ConvModule(nn.Module):
-    """A 1x1(x1) convolution under ``conv``, with an optional BatchNorm under ``bn``.
-
-    As mmaction2's ``ConvModule``: the convolution has a bias only without the norm. The
-    norm's scale starts at zero (the non-local block's W_z).
-    """
-
-    features: int
-    norm: bool = False
-    dtype: Dtype = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        y = Conv(
-            self.features,
-            1,
-            use_bias=not self.norm,
-            kernel_init=kaiming_normal_fan_out,
-            dtype=self.dtype,
-            name="conv",
-        )(x)
-        if self.norm:
-            y = batch_norm(train, self.dtype, "bn", zero_scale=True)(y)
-        return y
