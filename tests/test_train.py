@@ -160,3 +160,22 @@ def test_batch_size_not_divisible_by_devices_is_an_error(tiny_data_dir, tmp_path
     config.batch_size = 6
     with pytest.raises(ValueError, match="batch_size=6 must be divisible"):
         train.train_and_evaluate(config, str(tmp_path))
+
+
+def test_init_from_initializes_the_backbone_of_a_new_run(tiny_data_dir, tmp_path):
+    from tests.test_pretrained import _classifier_checkpoint
+
+    source, _ = _classifier_checkpoint(tmp_path)  # resnet18 at base_width 8, 7 classes
+    config = tiny_config(tiny_data_dir)
+    config.init_from = str(tmp_path / "resnet18")
+    config.optimizer.learning_rate = 0.0  # the parameters stay where they started
+    config.num_train_steps = 2
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+
+    params = _final_params(str(tmp_path / "run"), 2)
+    for path in (("conv1", "kernel"), ("layer4_1", "bn2", "scale")):
+        got, expected = params["backbone"], source["params"]
+        for name in path:
+            got, expected = got[name], expected[name]
+        np.testing.assert_array_equal(got, expected)
+    assert params["fc"]["kernel"].shape == (64, 10)  # TSN's own classifier, not the 7-class fc
