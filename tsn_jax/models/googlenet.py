@@ -24,7 +24,7 @@ block has no identity path to leave alone), TAM parameters under ``tam1``, ``tam
 ``tam3``, ``tam3a`` .. ``tam5b`` as in that code; ``temporal_pool`` max-pools the segments
 after the spatial pools that follow the stem, inception3b and inception4e.
 
-The pieces are public so that other networks can reuse the block structure: ``BasicConv``
+The pieces are public so that other networks can reuse the block structure: ``basic_conv``
 and ``Inception`` take inputs with any number of spatial axes (``[N, H, W, C]`` here;
 integer kernel sizes and pools apply to every axis, as an inflated 3D network would use
 them), and ``INCEPTION_V1_BLOCKS`` lists the block widths.
@@ -40,10 +40,9 @@ import jax
 import jax.numpy as jnp
 
 from tsn_jax.models.layers import (
-    Conv,
+    ConvModule,
     IntOrSeq,
     adaptive_avg_pool,
-    batch_norm,
     dense_normal,
     flatten_channels_first,
     max_pool,
@@ -53,11 +52,11 @@ from tsn_jax.models.temporal import TemporalMixing, blocks_with_module, temporal
 
 __all__ = [
     "INCEPTION_V1_BLOCKS",
-    "BasicConv",
     "GoogLeNet",
     "GoogLeNetOutputs",
     "Inception",
     "InceptionAux",
+    "basic_conv",
     "googlenet",
     "transform_input",
 ]
@@ -68,6 +67,7 @@ Dtype = Any
 # at +-2 (absolute, i.e. +-200 std: a plain normal) and leaves the Linear biases at PyTorch's
 # default uniform; here the linear biases start at zero (`dense_normal`).
 INIT_STD = 0.01
+_KERNEL_INIT = nn.initializers.normal(INIT_STD)
 
 # Arguments of torchvision's Inception(in, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5,
 # pool_proj) for each block, in order, at full width (the input width is the previous
@@ -119,41 +119,32 @@ def transform_input(x: jax.Array) -> jax.Array:
     return x * (std / 0.5) + (mean - 0.5) / 0.5
 
 
-class BasicConv(nn.Module):
+def basic_conv(
+    features: int,
+    kernel_size: IntOrSeq,
+    strides: IntOrSeq = 1,
+    padding: IntOrSeq = 0,
+    kernel_init: nn.initializers.Initializer = _KERNEL_INIT,
+    dtype: Dtype = jnp.float32,
+    name: str | None = None,
+) -> ConvModule:
     """torchvision's ``BasicConv2d``: bias-free convolution, BatchNorm (eps 1e-3), ReLU.
 
-    Works on any number of spatial axes (``Conv`` is N-d). Parameters: ``conv/kernel``,
-    ``bn/{scale,bias}``; statistics ``bn/{mean,var}``.
-
-    Attributes:
-      features: output channels.
-      kernel_size, strides, padding: as ``layers.Conv`` (PyTorch's explicit padding).
-      kernel_init: initializer of the kernel.
-      dtype: computation dtype.
-
-    Shapes: ``[N, *spatial, C] -> [N, *spatial', features]``.
+    A ``ConvModule`` (any number of spatial axes; parameters ``conv/kernel``,
+    ``bn/{scale,bias}``, statistics ``bn/{mean,var}``), called as ``(x, train)``.
+    ``kernel_size``, ``strides``, ``padding`` are as ``layers.Conv``'s (PyTorch's explicit
+    padding). Shapes: ``[N, *spatial, C] -> [N, *spatial', features]``.
     """
-
-    features: int
-    kernel_size: IntOrSeq
-    strides: IntOrSeq = 1
-    padding: IntOrSeq = 0
-    kernel_init: nn.initializers.Initializer = nn.initializers.normal(INIT_STD)
-    dtype: Dtype = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        x = Conv(
-            self.features,
-            self.kernel_size,
-            strides=self.strides,
-            padding=self.padding,
-            kernel_init=self.kernel_init,
-            dtype=self.dtype,
-            name="conv",
-        )(x)
-        x = batch_norm(train, self.dtype, "bn", epsilon=1e-3)(x)
-        return nn.relu(x)
+    return ConvModule(
+        features,
+        kernel_size,
+        strides,
+        padding,
+        epsilon=1e-3,
+        kernel_init=kernel_init,
+        dtype=dtype,
+        name=name,
+    )
 
 
 class Inception(nn.Module):
@@ -186,8 +177,8 @@ class Inception(nn.Module):
         if self.branch3_kernel not in (3, 5):
             raise ValueError(f"branch3_kernel must be 3 or 5, got {self.branch3_kernel}")
 
-        def conv(features: int, kernel: int, name: str) -> BasicConv:
-            return BasicConv(features, kernel, padding=kernel // 2, dtype=self.dtype, name=name)
+        def conv(features: int, kernel: int, name: str) -> ConvModule:
+            return basic_conv(features, kernel, padding=kernel // 2, dtype=self.dtype, name=name)
 
         branch1 = conv(self.ch1x1, 1, "branch1")(x, train)
         branch2 = conv(self.ch3x3red, 1, "branch2_0")(x, train)
@@ -203,7 +194,7 @@ class Inception(nn.Module):
 class InceptionAux(nn.Module):
     """GoogLeNet's auxiliary classifier (torchvision's ``InceptionAux``).
 
-    Adaptive average pool to 4x4, ``conv`` (1x1 BasicConv, 128), flatten, ``fc1`` (1024),
+    Adaptive average pool to 4x4, ``conv`` (1x1 ``basic_conv``, 128), flatten, ``fc1`` (1024),
     ReLU, dropout, ``fc2``. (The paper pools 5x5/3, which is 4x4 at 14x14; the adaptive
     pool keeps that output size for any input size.)
 
@@ -226,7 +217,7 @@ class InceptionAux(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         x = adaptive_avg_pool(x, 4)
-        x = BasicConv(self.conv_features, 1, dtype=self.dtype, name="conv")(x, train)
+        x = basic_conv(self.conv_features, 1, dtype=self.dtype, name="conv")(x, train)
         x = flatten_channels_first(x)  # torch's NCHW order, which a converted fc1 expects.
         x = nn.relu(dense_normal(self.hidden_features, INIT_STD, self.dtype, "fc1")(x))
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
@@ -346,16 +337,16 @@ class GoogLeNet(nn.Module):
                 segments = (segments - 1) // 2 + 1
             return x
 
-        def basic_conv(features: int, kernel: int, stride: int, name: str) -> BasicConv:
-            return BasicConv(
+        def stem_conv(features: int, kernel: int, stride: int, name: str) -> ConvModule:
+            return basic_conv(
                 self._width(features), kernel, stride, kernel // 2, dtype=self.dtype, name=name
             )
 
         x = jnp.asarray(x, self.dtype)
-        x = mix(basic_conv(64, 7, 2, "conv1")(x, train), "1")
+        x = mix(stem_conv(64, 7, 2, "conv1")(x, train), "1")
         x = max_pool(x, 3, 2, ceil_mode=True)
-        x = mix(basic_conv(64, 1, 1, "conv2")(x, train), "2")
-        x = mix(basic_conv(192, 3, 1, "conv3")(x, train), "3")
+        x = mix(stem_conv(64, 1, 1, "conv2")(x, train), "2")
+        x = mix(stem_conv(192, 3, 1, "conv3")(x, train), "3")
         x = spatial_pool(x, 3, "stem")
         # The aux heads also run at init, so that their parameters exist even when the
         # model is initialized in eval mode (e.g. to convert a checkpoint).

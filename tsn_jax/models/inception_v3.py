@@ -3,7 +3,7 @@ Vision", CVPR 2016), in the layout of torchvision's ``torchvision.models.incepti
 
 torchvision's model is the network of Google's released TF-slim checkpoint, which its
 weights are ported from; we follow it (the weights exist for it). Every convolution is a
-``BasicConv`` (bias-free convolution, BatchNorm eps 1e-3, ReLU).
+``basic_conv`` (bias-free convolution, BatchNorm eps 1e-3, ReLU).
 
 Names follow torchvision so that a ``state_dict`` converts mechanically
 (``Mixed_6b.branch7x7_2.conv.weight`` is ``params/Mixed_6b/branch7x7_2/conv/kernel``):
@@ -24,8 +24,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from tsn_jax.models.googlenet import BasicConv, transform_input
-from tsn_jax.models.layers import IntOrSeq, dense_normal, max_pool, scaled_width
+from tsn_jax.models.googlenet import basic_conv, transform_input
+from tsn_jax.models.layers import ConvModule, IntOrSeq, dense_normal, max_pool, scaled_width
 
 __all__ = [
     "Inception3",
@@ -49,8 +49,8 @@ INIT_STD = 0.1
 
 def _conv_factory(
     base_width: int, dtype: Dtype, stddev: float = INIT_STD
-) -> Callable[..., BasicConv]:
-    """Makes ``BasicConv``s whose full-width channel count is scaled by base_width / 64.
+) -> Callable[..., ConvModule]:
+    """Makes ``basic_conv``s whose full-width channel count is scaled by base_width / 64.
 
     The returned ``conv(features, kernel_size, name, strides=1, padding=0)`` must be called
     inside the compact ``__call__`` of the block that owns the layer.
@@ -62,8 +62,8 @@ def _conv_factory(
         name: str,
         strides: IntOrSeq = 1,
         padding: IntOrSeq = 0,
-    ) -> BasicConv:
-        return BasicConv(
+    ) -> ConvModule:
+        return basic_conv(
             scaled_width(features, base_width),
             kernel_size,
             strides=strides,

@@ -250,7 +250,8 @@ class ConvModule(nn.Module):
     ``kaiming_normal_fan_out`` (mmcv's ``kaiming_init``), and the submodule names give
     mmaction2's ``state_dict`` keys (``conv.weight``, ``bn.running_mean``). Used by C3D
     (conv + ReLU), the I3D-ResNet blocks (conv + BN (+ ReLU)) and the non-local block
-    (1x1 projections without norm, an output conv + BN starting at zero).
+    (1x1 projections without norm, an output conv + BN starting at zero), and as
+    ``googlenet.basic_conv`` the Inception networks.
 
     Attributes:
       features: output channels.
@@ -259,6 +260,8 @@ class ConvModule(nn.Module):
       norm: follow with BatchNorm (and drop the convolution's bias).
       relu: end with a ReLU.
       zero_scale: start the BN scale at zero (zero-init residual; the non-local W_z).
+      epsilon: BatchNorm epsilon (1e-3 in torchvision's Inception ``BasicConv2d``).
+      kernel_init: initializer of the kernel.
       dtype: computation dtype.
 
     Shapes: ``[N, *spatial, C] -> [N, *spatial', features]``.
@@ -271,6 +274,8 @@ class ConvModule(nn.Module):
     norm: bool = True
     relu: bool = True
     zero_scale: bool = False
+    epsilon: float = 1e-5
+    kernel_init: nn.initializers.Initializer = kaiming_normal_fan_out
     dtype: Dtype = jnp.float32
 
     @nn.compact
@@ -281,12 +286,12 @@ class ConvModule(nn.Module):
             strides=self.strides,
             padding=self.padding,
             use_bias=not self.norm,
-            kernel_init=kaiming_normal_fan_out,
+            kernel_init=self.kernel_init,
             dtype=self.dtype,
             name="conv",
         )(x)
         if self.norm:
-            x = batch_norm(train, self.dtype, "bn", zero_scale=self.zero_scale)(x)
+            x = batch_norm(train, self.dtype, "bn", self.zero_scale, self.epsilon)(x)
         return nn.relu(x) if self.relu else x
 
 
