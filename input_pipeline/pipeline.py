@@ -97,6 +97,7 @@ def preprocess_example(
         training=training,
         short_video=data_config.short_video,
         seed=sample_seed,
+        frame_interval=data_config.frame_interval,
     )
     # decode
     frames = modalities.decode_frames(encoded, indices)

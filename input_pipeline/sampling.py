@@ -15,6 +15,15 @@ to sorted random starts (training) when a video has fewer frames than K*T; both
 agree whenever L is a multiple of K. For videos shorter than K snippets the
 real-valued segments repeat starts in temporal order instead of sorting random
 draws, which keeps the snippet order meaningful for order-sensitive models.
+
+Dense clips for 3D networks are the same scheme with a frame interval tau: a
+snippet is T frames tau apart (a clip spanning (T - 1) * tau + 1 frames, e.g.
+I3D-R50's 32x2 or SlowFast's 8x8), K = 1 for one random clip per video in
+training and K = M evenly spaced clips (centre of each of M segments) in testing.
+The test clips are exactly mmaction2's `SampleFrames(clip_len=T,
+frame_interval=tau, num_clips=M, test_mode=True)`; its training clips use integer
+segment lengths as tsn-pytorch does (identical when the admissible starts divide
+by K, and for K = 1 the same uniform start in [0, L - span]).
 """
 
 import tensorflow as tf
@@ -22,30 +31,38 @@ import tensorflow as tf
 SHORT_VIDEO_MODES = ("clamp", "loop")
 
 
-def _num_starts(num_frames: tf.Tensor, frames_per_snippet: int) -> tf.Tensor:
-    """Number of admissible snippet starts (at least 1, for videos shorter than T)."""
-    return tf.maximum(num_frames - frames_per_snippet + 1, 1)
+def _num_starts(num_frames: tf.Tensor, frames_per_snippet: int, frame_interval: int) -> tf.Tensor:
+    """Number of admissible snippet starts (at least 1, for videos shorter than a snippet)."""
+    span = (frames_per_snippet - 1) * frame_interval + 1
+    return tf.maximum(num_frames - span + 1, 1)
 
 
 def snippet_frame_indices(
-    starts: tf.Tensor, frames_per_snippet: int, num_frames: tf.Tensor, short_video: str
+    starts: tf.Tensor,
+    frames_per_snippet: int,
+    num_frames: tf.Tensor,
+    short_video: str,
+    frame_interval: int = 1,
 ) -> tf.Tensor:
     """Expands snippet starts into the frame indices of every snippet.
 
     Args:
       starts: [K] int32 first frame of each snippet.
-      frames_per_snippet: T, consecutive frames per snippet.
+      frames_per_snippet: T, frames per snippet.
       num_frames: scalar int32, frames in the video (> 0).
       short_video: what to do with indices past the end of a video shorter than
-        T frames: 'clamp' repeats the last frame (tsn-pytorch), 'loop' wraps
-        around to the first frame (Hara et al.'s loop padding).
+        a snippet: 'clamp' repeats the last frame (tsn-pytorch, mmaction2), 'loop'
+        wraps around to the first frame (Hara et al.'s loop padding).
+      frame_interval: tau, frames between two frames of a snippet (1: consecutive).
 
     Returns:
       [K * T] int32 indices, snippet-major (snippet 0's T frames first).
     """
     if short_video not in SHORT_VIDEO_MODES:
         raise ValueError(f"short_video must be one of {SHORT_VIDEO_MODES}, got {short_video!r}")
-    offsets = tf.range(frames_per_snippet, dtype=tf.int32)
+    if frame_interval < 1:
+        raise ValueError(f"frame_interval must be >= 1, got {frame_interval}")
+    offsets = tf.range(frames_per_snippet, dtype=tf.int32) * frame_interval
     indices = tf.reshape(starts[:, None] + offsets[None, :], [-1])
     if short_video == "clamp":
         return tf.minimum(indices, num_frames - 1)
@@ -53,7 +70,11 @@ def snippet_frame_indices(
 
 
 def tsn_train_starts(
-    num_frames: tf.Tensor, num_segments: int, frames_per_snippet: int, seed: tf.Tensor
+    num_frames: tf.Tensor,
+    num_segments: int,
+    frames_per_snippet: int,
+    seed: tf.Tensor,
+    frame_interval: int = 1,
 ) -> tf.Tensor:
     """Random snippet start inside each of K equal segments (TSN training).
 
@@ -62,11 +83,13 @@ def tsn_train_starts(
       num_segments: K.
       frames_per_snippet: T.
       seed: [2] int32/int64 stateless random seed.
+      frame_interval: tau, frames between two frames of a snippet.
 
     Returns:
       [K] int32 non-decreasing starts, start k in segment k.
     """
-    num_starts = tf.cast(_num_starts(num_frames, frames_per_snippet), tf.float32)
+    starts = _num_starts(num_frames, frames_per_snippet, frame_interval)
+    num_starts = tf.cast(starts, tf.float32)
     segment = num_starts / num_segments
     u = tf.random.stateless_uniform([num_segments], seed=seed, minval=0.0, maxval=1.0)
     k = tf.range(num_segments, dtype=tf.float32)
@@ -75,15 +98,19 @@ def tsn_train_starts(
     return tf.minimum(starts, tf.cast(num_starts, tf.int32) - 1)
 
 
-def tsn_eval_starts(num_frames: tf.Tensor, num_segments: int, frames_per_snippet: int) -> tf.Tensor:
+def tsn_eval_starts(
+    num_frames: tf.Tensor, num_segments: int, frames_per_snippet: int, frame_interval: int = 1
+) -> tf.Tensor:
     """Snippet start at the centre of each of K equal segments (TSN testing).
 
-    With K = 25 this is the paper's 25 evenly spaced test snippets.
+    With K = 25 this is the paper's 25 evenly spaced test snippets; with a frame
+    interval, mmaction2's evenly spaced test clips.
 
     Returns:
       [K] int32 starts.
     """
-    num_starts = tf.cast(_num_starts(num_frames, frames_per_snippet), tf.float32)
+    starts = _num_starts(num_frames, frames_per_snippet, frame_interval)
+    num_starts = tf.cast(starts, tf.float32)
     segment = num_starts / num_segments
     k = tf.range(num_segments, dtype=tf.float32)
     return tf.cast(tf.floor((k + 0.5) * segment), tf.int32)
@@ -97,8 +124,9 @@ def tsn_frame_indices(
     training: bool,
     short_video: str = "clamp",
     seed: tf.Tensor | None = None,
+    frame_interval: int = 1,
 ) -> tf.Tensor:
-    """Frame indices of the K snippets of a TSN sample.
+    """Frame indices of the K snippets (or dense clips) of a sample.
 
     Args:
       num_frames: scalar int32, frames in the video (> 0).
@@ -107,6 +135,7 @@ def tsn_frame_indices(
       training: random start inside each segment if True, centre otherwise.
       short_video: 'clamp' or 'loop', see `snippet_frame_indices`.
       seed: [2] stateless seed, required when training.
+      frame_interval: tau, frames between two frames of a snippet (1 for TSN).
 
     Returns:
       [K * T] int32 frame indices in [0, num_frames), snippet-major.
@@ -115,7 +144,11 @@ def tsn_frame_indices(
     if training:
         if seed is None:
             raise ValueError("training sampling needs a seed")
-        starts = tsn_train_starts(num_frames, num_segments, frames_per_snippet, seed)
+        starts = tsn_train_starts(
+            num_frames, num_segments, frames_per_snippet, seed, frame_interval
+        )
     else:
-        starts = tsn_eval_starts(num_frames, num_segments, frames_per_snippet)
-    return snippet_frame_indices(starts, frames_per_snippet, num_frames, short_video)
+        starts = tsn_eval_starts(num_frames, num_segments, frames_per_snippet, frame_interval)
+    return snippet_frame_indices(
+        starts, frames_per_snippet, num_frames, short_video, frame_interval
+    )

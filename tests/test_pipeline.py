@@ -32,10 +32,11 @@ def test_planned_modalities_raise_a_clear_error():
         modalities.check_modality("depth")
 
 
-def _config(k=3, t=2, crop=32):
+def _config(k=3, t=2, crop=32, interval=1):
     config = default.get_config()
     config.data.num_segments = k
     config.data.frames_per_snippet = t
+    config.data.frame_interval = interval
     config.data.crop_size = crop
     config.data.eval_resize_short = crop + 4
     config.data.mean = (0.0, 0.0, 0.0)
@@ -58,6 +59,17 @@ def test_preprocess_example_shapes_and_values(training):
         # Centres of 3 segments of 29 starts: 4, 14, 24; snippets of 2 frames.
         values = inputs[:, :, 16, 16, 0] / 8
         np.testing.assert_allclose(values, [[4, 5], [14, 15], [24, 25]], atol=0.3)
+
+
+def test_preprocess_example_reads_dense_clips_with_a_frame_interval():
+    config = _config(k=2, t=3, interval=4)
+    example = {"video": tf.constant(_jpegs(30)), "label": tf.constant(1, tf.int64)}
+    inputs = pipeline.preprocess_example(example, data_config=config.data, training=False)
+    inputs = inputs["inputs"].numpy()
+    assert inputs.shape == (2, 3, 32, 32, 3)
+    # Span 9, 22 starts, segments of 11: clip starts 5 and 16, frames 4 apart.
+    values = inputs[:, :, 16, 16, 0] / 8
+    np.testing.assert_allclose(values, [[5, 9, 13], [16, 20, 24]], atol=0.3)
 
 
 def test_pad_batch_masks_padding_rows():

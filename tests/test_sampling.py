@@ -7,7 +7,7 @@ import tensorflow as tf
 from input_pipeline import sampling
 
 
-def _indices(num_frames, k, t, training, short_video="clamp", seed=(0, 0)):
+def _indices(num_frames, k, t, training, short_video="clamp", seed=(0, 0), interval=1):
     return sampling.tsn_frame_indices(
         tf.constant(num_frames),
         num_segments=k,
@@ -15,6 +15,7 @@ def _indices(num_frames, k, t, training, short_video="clamp", seed=(0, 0)):
         training=training,
         short_video=short_video,
         seed=tf.constant(seed, tf.int64) if training else None,
+        frame_interval=interval,
     ).numpy()
 
 
@@ -71,3 +72,46 @@ def test_single_frame_video():
 def test_unknown_short_video_mode_is_an_error():
     with pytest.raises(ValueError, match="short_video"):
         _indices(10, 2, 1, False, "wrap")
+
+
+# --------------------------------------------------------------------- dense clips (3D)
+
+
+def test_dense_eval_clips_are_evenly_spaced_and_strided():
+    # 100 frames, 2 clips of 4 frames 8 apart (span 25): 76 starts, segments of 38,
+    # centres 19 and 57.
+    expected = [19, 27, 35, 43, 57, 65, 73, 81]
+    np.testing.assert_array_equal(_indices(100, 2, 4, False, interval=8), expected)
+
+
+def _mmaction2_test_starts(num_frames, clip_len, interval, num_clips):
+    """mmaction2 SampleFrames._get_test_clips (test_mode, no twice_sample), restated."""
+    span = (clip_len - 1) * interval + 1
+    avg = (num_frames - span + 1) / float(num_clips)
+    if num_frames > span - 1:
+        return (np.arange(num_clips) * avg + avg / 2.0).astype(int)
+    return np.zeros(num_clips, int)
+
+
+@pytest.mark.parametrize(
+    "num_frames,t,interval,m", [(300, 32, 2, 10), (64, 8, 8, 3), (20, 32, 2, 10), (57, 16, 1, 4)]
+)
+def test_dense_eval_clips_match_mmaction2(num_frames, t, interval, m):
+    starts = _mmaction2_test_starts(num_frames, t, interval, m)
+    expected = np.minimum(starts[:, None] + np.arange(t) * interval, num_frames - 1).ravel()
+    np.testing.assert_array_equal(_indices(num_frames, m, t, False, interval=interval), expected)
+
+
+def test_dense_train_clip_starts_uniformly_in_the_admissible_range():
+    # 40 frames, one clip of 4 frames 4 apart (span 13): starts 0..27, all reachable.
+    clips = np.stack([_indices(40, 1, 4, True, seed=(s, 3), interval=4) for s in range(400)])
+    np.testing.assert_array_equal(np.diff(clips, axis=1), 4)
+    assert set(clips[:, 0]) == set(range(28))
+
+
+def test_dense_clip_longer_than_the_video_clamps_or_loops():
+    # 10 frames, 4 frames 4 apart: one start (0); 12 is past the end.
+    np.testing.assert_array_equal(_indices(10, 1, 4, False, "clamp", interval=4), [0, 4, 8, 9])
+    np.testing.assert_array_equal(_indices(10, 1, 4, False, "loop", interval=4), [0, 4, 8, 2])
+    with pytest.raises(ValueError, match="frame_interval"):
+        _indices(10, 1, 4, False, interval=0)

@@ -9,6 +9,7 @@ import ml_collections
 _POSITIVE_INTS = (
     "data.num_segments",
     "data.frames_per_snippet",
+    "data.frame_interval",
     "data.crop_size",
     "data.eval_resize_short",
     "data.shuffle_buffer_size",
