@@ -42,7 +42,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     # How samples are drawn and augmented (input_pipeline.pipeline).
     config.data = ml_collections.ConfigDict()
-    config.data.modality = "rgb"
+    config.data.modality = "rgb"  # rgb | rgb_diff (T differences of T + 1 frames)
     config.data.num_segments = 3  # K
     config.data.frames_per_snippet = 1  # T
     config.data.frame_interval = 1  # frames between a snippet's frames (dense 3D clips: 2, 8)

@@ -77,11 +77,13 @@ def preprocess_example(
       seed: [2] stateless seed of this sample (training only).
 
     Returns:
-      {'inputs': [K, T, S, S, C] float32 normalized, 'label': int32 scalar},
-      S = data_config.crop_size.
+      {'inputs': [K, T, S, S, C] float32 normalized (for 'rgb_diff' the T differences
+      of T + 1 frames), 'label': int32 scalar}, S = data_config.crop_size.
     """
     num_segments = data_config.num_segments
-    frames_per_snippet = data_config.frames_per_snippet
+    frames_per_snippet = modalities.frames_to_sample(
+        data_config.modality, data_config.frames_per_snippet
+    )
     channels = modalities.channels_per_frame(data_config.modality)
     encoded = example["video"]
     num_frames = tf.shape(encoded)[0]
@@ -119,6 +121,8 @@ def preprocess_example(
     frames = transforms.normalize(frames, data_config.mean, data_config.std)
     size = data_config.crop_size
     inputs = tf.reshape(frames, [num_segments, frames_per_snippet, size, size, channels])
+    if data_config.modality == "rgb_diff":
+        inputs = modalities.rgb_difference(inputs)
     return {"inputs": inputs, "label": tf.cast(example["label"], tf.int32)}
 
 

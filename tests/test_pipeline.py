@@ -25,6 +25,30 @@ def test_only_sampled_frames_are_decoded():
         modalities.decode_frames(tf.constant(broken), tf.constant([0]))
 
 
+def test_rgb_difference_subtracts_consecutive_frames():
+    frames = np.array([1.0, 4.0, 9.0, 2.0, 3.0, 5.0], np.float32).reshape(2, 3, 1, 1, 1)
+    diff = modalities.rgb_difference(tf.constant(np.broadcast_to(frames, (2, 3, 1, 1, 3))))
+    np.testing.assert_array_equal(diff.numpy()[..., 0].reshape(2, 2), [[3, 5], [1, 2]])
+    assert modalities.frames_to_sample("rgb_diff", 5) == 6
+    assert modalities.frames_to_sample("rgb", 5) == 5
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_preprocess_example_rgb_diff(training):
+    config = _config(k=3, t=2)
+    config.data.modality = "rgb_diff"
+    config.data.std = (2.0, 2.0, 2.0)
+    example = {"video": tf.constant(_jpegs(30)), "label": tf.constant(3, tf.int64)}
+    seed = tf.constant([1, 2], tf.int64) if training else None
+    sample = pipeline.preprocess_example(
+        example, data_config=config.data, training=training, seed=seed
+    )
+    inputs = sample["inputs"].numpy()
+    assert inputs.shape == (3, 2, 32, 32, 3)
+    # Consecutive frames differ by 8 grey levels; normalized by std 2 that is 4.
+    np.testing.assert_allclose(inputs[:, :, 16, 16, :], 4.0, atol=1.0)
+
+
 def test_planned_modalities_raise_a_clear_error():
     with pytest.raises(ValueError, match="not implemented"):
         modalities.check_modality("flow")
