@@ -50,7 +50,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.crop_size = 64
     config.data.scales = (1.0, 0.875, 0.75, 0.66)
     config.data.max_distort = 1
-    config.data.more_fixed_positions = False  # True: tsn-pytorch's 13 crop positions
+    config.data.crop_positions = "corners"  # corners (4 + centre) | more_fixed (13) | random
     config.data.flip = False  # a flipped MoveLeft is a MoveRight
     config.data.eval_resize_short = 73  # 64 * 256 / 224
     config.data.mean = (123.675, 116.28, 103.53)  # ImageNet RGB mean on [0, 255]

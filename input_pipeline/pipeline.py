@@ -110,7 +110,7 @@ def preprocess_example(
             crop_size=data_config.crop_size,
             scales=tuple(data_config.scales),
             max_distort=data_config.max_distort,
-            more_fixed_positions=data_config.more_fixed_positions,
+            crop_positions=data_config.crop_positions,
             flip=data_config.flip,
             seed=transform_seed,
         )

@@ -32,22 +32,33 @@ def scale_pairs(num_scales: int, max_distort: int) -> tuple[tuple[int, int], ...
     )
 
 
-def multiscale_corner_crop_box(
+CROP_POSITIONS = ("corners", "more_fixed", "random")
+
+
+def multiscale_crop_box(
     height: tf.Tensor,
     width: tf.Tensor,
     *,
     scales: Sequence[float],
     max_distort: int,
-    more_fixed_positions: bool,
+    positions: str,
     seed: tf.Tensor,
 ) -> tf.Tensor:
-    """Draws the box of TSN's multi-scale corner crop (scale jittering).
+    """Draws the box of a multi-scale crop (TSN's scale jittering, Hara et al.'s crops).
 
     Crop width and height are each `int(s * short_side)` for a scale s of
     `scales` (TSN: 1, .875, .75, .66 of 256 = 256, 224, 192, 168), the two
-    scale indices differing by at most `max_distort`; the box sits at one of
-    the fixed grid points (corners and centre; 13 points with
-    `more_fixed_positions`, as tsn-pytorch's `more_fix_crop`).
+    scale indices differing by at most `max_distort`. The box sits at:
+
+    * 'corners': one of the 4 corners or the centre (TSN, ECCV 2016, Sec. 3.2),
+      on tsn-pytorch's grid of quarters of the free space (so the right and
+      bottom corners may fall up to 3 pixels short of the edge);
+    * 'more_fixed': one of tsn-pytorch's 13 grid points (`more_fix_crop`);
+    * 'random': a uniformly random position, every pixel offset allowed.
+
+    Hara et al.'s crops are the same boxes with square crops (`max_distort=0`)
+    and their scales 2^(-k/4), k = 0..4: 'corners' is their multi-scale corner
+    crop (on the quarter grid), 'random' their multi-scale random crop.
 
     tsn-pytorch additionally snaps crop sides within 3 pixels of the output
     size to the output size; this follows the paper and does not.
@@ -56,24 +67,33 @@ def multiscale_corner_crop_box(
       height, width: scalar int32 frame size.
       scales: crop sides as fractions of the short side.
       max_distort: largest allowed difference of width and height scale indices.
-      more_fixed_positions: 13 grid points instead of 5.
+      positions: one of `CROP_POSITIONS`.
       seed: [2] stateless random seed.
 
     Returns:
       [4] int32 box (y, x, h, w).
     """
+    if positions not in CROP_POSITIONS:
+        raise ValueError(f"crop positions must be one of {CROP_POSITIONS}, got {positions!r}")
     pairs = tf.constant(scale_pairs(len(scales), max_distort), tf.int32)
-    positions = tf.constant(
-        MORE_FIXED_POSITIONS if more_fixed_positions else CORNER_AND_CENTRE_POSITIONS, tf.int32
-    )
     pair_seed, position_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     pair = pairs[tf.random.stateless_uniform([], pair_seed, 0, tf.shape(pairs)[0], dtype=tf.int32)]
-    position = positions[
-        tf.random.stateless_uniform([], position_seed, 0, tf.shape(positions)[0], dtype=tf.int32)
-    ]
     short_side = tf.cast(tf.minimum(height, width), tf.float32)
     sides = tf.cast(short_side * tf.constant(scales, tf.float32), tf.int32)
     crop_w, crop_h = sides[pair[0]], sides[pair[1]]
+    if positions == "random":
+        # maxval is exclusive: offsets 0 .. free space inclusive.
+        y_seed, x_seed = tf.unstack(tf.random.experimental.stateless_split(position_seed, 2))
+        y = tf.random.stateless_uniform([], y_seed, 0, height - crop_h + 1, dtype=tf.int32)
+        x = tf.random.stateless_uniform([], x_seed, 0, width - crop_w + 1, dtype=tf.int32)
+        return tf.stack([y, x, crop_h, crop_w])
+    grid = tf.constant(
+        MORE_FIXED_POSITIONS if positions == "more_fixed" else CORNER_AND_CENTRE_POSITIONS,
+        tf.int32,
+    )
+    position = grid[
+        tf.random.stateless_uniform([], position_seed, 0, tf.shape(grid)[0], dtype=tf.int32)
+    ]
     x = position[0] * ((width - crop_w) // 4)
     y = position[1] * ((height - crop_h) // 4)
     return tf.stack([y, x, crop_h, crop_w])
@@ -123,11 +143,11 @@ def train_transform(
     crop_size: int,
     scales: Sequence[float],
     max_distort: int,
-    more_fixed_positions: bool,
+    crop_positions: str,
     flip: bool,
     seed: tf.Tensor,
 ) -> tf.Tensor:
-    """TSN training augmentation: multi-scale corner crop, resize, horizontal flip.
+    """TSN training augmentation: multi-scale crop (`multiscale_crop_box`), resize, flip.
 
     Args:
       frames: [N, H, W, C] uint8 frames of one sample.
@@ -139,12 +159,12 @@ def train_transform(
     """
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     shape = tf.shape(frames)
-    box = multiscale_corner_crop_box(
+    box = multiscale_crop_box(
         shape[1],
         shape[2],
         scales=scales,
         max_distort=max_distort,
-        more_fixed_positions=more_fixed_positions,
+        positions=crop_positions,
         seed=crop_seed,
     )
     frames = resize(crop(frames, box), crop_size, crop_size)

@@ -1,6 +1,7 @@
 """Crop boxes and spatial transforms."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from input_pipeline import transforms
@@ -15,15 +16,15 @@ def test_scale_pairs_differ_by_at_most_max_distort():
     assert len(transforms.scale_pairs(4, 0)) == 4
 
 
-def _boxes(height, width, more, num_seeds=1500):
+def _boxes(height, width, positions, num_seeds=1500, scales=TSN_SCALES, max_distort=1):
     boxes = set()
     for s in range(num_seeds):
-        box = transforms.multiscale_corner_crop_box(
+        box = transforms.multiscale_crop_box(
             tf.constant(height),
             tf.constant(width),
-            scales=TSN_SCALES,
-            max_distort=1,
-            more_fixed_positions=more,
+            scales=scales,
+            max_distort=max_distort,
+            positions=positions,
             seed=tf.constant([s, 11], tf.int64),
         )
         boxes.add(tuple(box.numpy().tolist()))
@@ -43,15 +44,15 @@ def test_multiscale_corner_crop_boxes_of_a_340x256_frame():
                 expected.add((b * step_y, a * step_x, h, w))
     # 10 size pairs x 5 points, less the corners that coincide for full-height crops.
     assert len(expected) == 46
-    observed = _boxes(256, 340, more=False)
+    observed = _boxes(256, 340, "corners")
     assert observed == expected
     # Spot checks written out: the largest crop, and a 224 x 192 crop at the bottom right.
     assert (0, 0, 256, 256) in observed and (0, 84, 256, 256) in observed
     assert (64, 116, 192, 224) in observed
 
 
-def test_more_fixed_positions_adds_the_13_grid_points():
-    observed = _boxes(256, 340, more=True, num_seeds=3000)
+def test_more_fixed_crop_positions_are_the_13_grid_points():
+    observed = _boxes(256, 340, "more_fixed", num_seeds=3000)
     full = [b for b in observed if b[2] == 256 and b[3] == 256]
     # 256 x 256 crop: free space only along x (84 // 4 = 21), so 13 points give 5 x offsets.
     assert {b[1] for b in full} == {0, 21, 42, 63, 84}
@@ -59,6 +60,24 @@ def test_more_fixed_positions_adds_the_13_grid_points():
     assert {(b[0], b[1]) for b in quarter} == {
         (y * 22, x * 43) for x, y in transforms.MORE_FIXED_POSITIONS
     }
+
+
+def test_hara_multiscale_random_crop_boxes():
+    # Hara et al.: square crops of 2^(-k/4) of the short side at any position. On a
+    # 20 x 24 frame the sides are 20, 16, 14, 11, 10.
+    hara = tuple(2 ** (-k / 4) for k in range(5))
+    observed = _boxes(20, 24, "random", num_seeds=3000, scales=hara, max_distort=0)
+    assert {b[2] for b in observed} == {20, 16, 14, 11, 10}
+    assert all(b[2] == b[3] for b in observed)
+    assert all(b[0] + b[2] <= 20 and b[1] + b[3] <= 24 for b in observed)
+    # Every offset is reachable, the last ones included (free space 10 x 14 for side 10).
+    side10 = {(b[0], b[1]) for b in observed if b[2] == 10}
+    assert {y for y, _ in side10} == set(range(11)) and {x for _, x in side10} == set(range(15))
+
+
+def test_unknown_crop_positions_is_an_error():
+    with pytest.raises(ValueError, match="more_fixed"):
+        _boxes(20, 24, "anywhere", num_seeds=1)
 
 
 def test_train_transform_crops_the_drawn_box_and_flips_every_frame_alike():
@@ -70,7 +89,7 @@ def test_train_transform_crops_the_drawn_box_and_flips_every_frame_alike():
         crop_size=32,
         scales=TSN_SCALES,
         max_distort=1,
-        more_fixed_positions=False,
+        crop_positions="corners",
         flip=True,
         seed=tf.constant([5, 6], tf.int64),
     ).numpy()
@@ -81,12 +100,12 @@ def test_train_transform_crops_the_drawn_box_and_flips_every_frame_alike():
     crop_seed, flip_seed = tf.unstack(
         tf.random.experimental.stateless_split(tf.constant([5, 6], tf.int64), 2)
     )
-    box = transforms.multiscale_corner_crop_box(
+    box = transforms.multiscale_crop_box(
         tf.constant(48),
         tf.constant(64),
         scales=TSN_SCALES,
         max_distort=1,
-        more_fixed_positions=False,
+        positions="corners",
         seed=crop_seed,
     )
     ref = transforms.resize(transforms.crop(frames, box), 32, 32)
