@@ -46,6 +46,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.num_segments = 3  # K
     config.data.frames_per_snippet = 1  # T
     config.data.frame_interval = 1  # frames between a snippet's frames (dense 3D clips: 2, 8)
+    config.data.temporal_scales = ()  # training: tau x one of these (Hara: 3, 2, 1, 1/2, 1/3)
     config.data.short_video = "clamp"  # indices past the end of a short video: clamp | loop
     config.data.crop_size = 64
     config.data.scales = (1.0, 0.875, 0.75, 0.66)

@@ -100,6 +100,7 @@ def preprocess_example(
         short_video=data_config.short_video,
         seed=sample_seed,
         frame_interval=data_config.frame_interval,
+        temporal_scales=tuple(data_config.temporal_scales),
     )
     # decode
     frames = modalities.decode_frames(encoded, indices)

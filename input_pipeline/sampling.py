@@ -26,14 +26,35 @@ segment lengths as tsn-pytorch does (identical when the admissible starts divide
 by K, and for K = 1 the same uniform start in [0, L - span]).
 """
 
+from collections.abc import Sequence
+
 import tensorflow as tf
 
 SHORT_VIDEO_MODES = ("clamp", "loop")
 
 
-def _num_starts(num_frames: tf.Tensor, frames_per_snippet: int, frame_interval: int) -> tf.Tensor:
+def _step(frame_interval: float | tf.Tensor) -> tf.Tensor:
+    """The distance between a snippet's frames as a float32 scalar, checked when static."""
+    if isinstance(frame_interval, int | float) and frame_interval <= 0:
+        raise ValueError(f"frame_interval must be > 0, got {frame_interval}")
+    return tf.cast(frame_interval, tf.float32)
+
+
+def _offsets(frames_per_snippet: int, frame_interval: float | tf.Tensor) -> tf.Tensor:
+    """[T] int32 frame offsets inside a snippet: floor(t * interval).
+
+    An integer interval tau gives 0, tau, 2 tau, ...; a fractional one resamples by
+    nearest neighbour (Hara et al.'s temporal scales: 1/2 repeats every frame twice).
+    """
+    t = tf.range(frames_per_snippet, dtype=tf.float32)
+    return tf.cast(tf.floor(t * _step(frame_interval)), tf.int32)
+
+
+def _num_starts(
+    num_frames: tf.Tensor, frames_per_snippet: int, frame_interval: float | tf.Tensor
+) -> tf.Tensor:
     """Number of admissible snippet starts (at least 1, for videos shorter than a snippet)."""
-    span = (frames_per_snippet - 1) * frame_interval + 1
+    span = _offsets(frames_per_snippet, frame_interval)[-1] + 1
     return tf.maximum(num_frames - span + 1, 1)
 
 
@@ -42,7 +63,7 @@ def snippet_frame_indices(
     frames_per_snippet: int,
     num_frames: tf.Tensor,
     short_video: str,
-    frame_interval: int = 1,
+    frame_interval: float | tf.Tensor = 1,
 ) -> tf.Tensor:
     """Expands snippet starts into the frame indices of every snippet.
 
@@ -53,16 +74,15 @@ def snippet_frame_indices(
       short_video: what to do with indices past the end of a video shorter than
         a snippet: 'clamp' repeats the last frame (tsn-pytorch, mmaction2), 'loop'
         wraps around to the first frame (Hara et al.'s loop padding).
-      frame_interval: tau, frames between two frames of a snippet (1: consecutive).
+      frame_interval: tau, frames between two frames of a snippet (1: consecutive;
+        fractional: nearest-neighbour resampling, see `_offsets`).
 
     Returns:
       [K * T] int32 indices, snippet-major (snippet 0's T frames first).
     """
     if short_video not in SHORT_VIDEO_MODES:
         raise ValueError(f"short_video must be one of {SHORT_VIDEO_MODES}, got {short_video!r}")
-    if frame_interval < 1:
-        raise ValueError(f"frame_interval must be >= 1, got {frame_interval}")
-    offsets = tf.range(frames_per_snippet, dtype=tf.int32) * frame_interval
+    offsets = _offsets(frames_per_snippet, frame_interval)
     indices = tf.reshape(starts[:, None] + offsets[None, :], [-1])
     if short_video == "clamp":
         return tf.minimum(indices, num_frames - 1)
@@ -74,7 +94,7 @@ def tsn_train_starts(
     num_segments: int,
     frames_per_snippet: int,
     seed: tf.Tensor,
-    frame_interval: int = 1,
+    frame_interval: float | tf.Tensor = 1,
 ) -> tf.Tensor:
     """Random snippet start inside each of K equal segments (TSN training).
 
@@ -99,7 +119,10 @@ def tsn_train_starts(
 
 
 def tsn_eval_starts(
-    num_frames: tf.Tensor, num_segments: int, frames_per_snippet: int, frame_interval: int = 1
+    num_frames: tf.Tensor,
+    num_segments: int,
+    frames_per_snippet: int,
+    frame_interval: float | tf.Tensor = 1,
 ) -> tf.Tensor:
     """Snippet start at the centre of each of K equal segments (TSN testing).
 
@@ -125,6 +148,7 @@ def tsn_frame_indices(
     short_video: str = "clamp",
     seed: tf.Tensor | None = None,
     frame_interval: int = 1,
+    temporal_scales: Sequence[float] = (),
 ) -> tf.Tensor:
     """Frame indices of the K snippets (or dense clips) of a sample.
 
@@ -136,19 +160,29 @@ def tsn_frame_indices(
       short_video: 'clamp' or 'loop', see `snippet_frame_indices`.
       seed: [2] stateless seed, required when training.
       frame_interval: tau, frames between two frames of a snippet (1 for TSN).
+      temporal_scales: training only: each sample multiplies tau by one of these,
+        drawn uniformly (Hara et al.'s multi-scale temporal crop, (3, 2, 1, 1/2,
+        1/3): a window of 3T frames subsampled to T, ..., T/3 frames each repeated
+        3 times); empty: tau as it is. Evaluation always uses tau.
 
     Returns:
       [K * T] int32 frame indices in [0, num_frames), snippet-major.
     """
     num_frames = tf.convert_to_tensor(num_frames, tf.int32)
+    step = _step(frame_interval)
     if training:
         if seed is None:
             raise ValueError("training sampling needs a seed")
-        starts = tsn_train_starts(
-            num_frames, num_segments, frames_per_snippet, seed, frame_interval
-        )
+        if temporal_scales:
+            # A separate stream for the scale; without scales the seed is used as it
+            # always was, so existing sample streams do not change.
+            seed, scale_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+            scales = tf.constant(temporal_scales, tf.float32)
+            pick = tf.random.stateless_uniform(
+                [], scale_seed, 0, len(temporal_scales), dtype=tf.int32
+            )
+            step = step * scales[pick]
+        starts = tsn_train_starts(num_frames, num_segments, frames_per_snippet, seed, step)
     else:
-        starts = tsn_eval_starts(num_frames, num_segments, frames_per_snippet, frame_interval)
-    return snippet_frame_indices(
-        starts, frames_per_snippet, num_frames, short_video, frame_interval
-    )
+        starts = tsn_eval_starts(num_frames, num_segments, frames_per_snippet, step)
+    return snippet_frame_indices(starts, frames_per_snippet, num_frames, short_video, step)

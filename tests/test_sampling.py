@@ -7,7 +7,7 @@ import tensorflow as tf
 from input_pipeline import sampling
 
 
-def _indices(num_frames, k, t, training, short_video="clamp", seed=(0, 0), interval=1):
+def _indices(num_frames, k, t, training, short_video="clamp", seed=(0, 0), interval=1, scales=()):
     return sampling.tsn_frame_indices(
         tf.constant(num_frames),
         num_segments=k,
@@ -16,6 +16,7 @@ def _indices(num_frames, k, t, training, short_video="clamp", seed=(0, 0), inter
         short_video=short_video,
         seed=tf.constant(seed, tf.int64) if training else None,
         frame_interval=interval,
+        temporal_scales=scales,
     ).numpy()
 
 
@@ -115,3 +116,36 @@ def test_dense_clip_longer_than_the_video_clamps_or_loops():
     np.testing.assert_array_equal(_indices(10, 1, 4, False, "loop", interval=4), [0, 4, 8, 2])
     with pytest.raises(ValueError, match="frame_interval"):
         _indices(10, 1, 4, False, interval=0)
+
+
+# ------------------------------------------------------- Hara's multi-scale temporal crop
+
+
+@pytest.mark.parametrize(
+    "scale,offsets",
+    [(3, [0, 3, 6, 9, 12, 15]), (2, [0, 2, 4, 6, 8, 10]), (1, [0, 1, 2, 3, 4, 5]),
+     (1 / 2, [0, 0, 1, 1, 2, 2]), (1 / 3, [0, 0, 0, 1, 1, 1])],
+)  # fmt: skip
+def test_temporal_scale_resamples_the_window_by_nearest_neighbour(scale, offsets):
+    for s in range(5):
+        idx = _indices(100, 1, 6, True, seed=(s, 2), scales=(scale,))
+        np.testing.assert_array_equal(idx - idx[0], offsets)
+        assert idx[0] + offsets[-1] <= 99
+
+
+def test_temporal_scales_are_drawn_per_sample_and_only_in_training():
+    hara = (3, 2, 1, 1 / 2, 1 / 3)
+    patterns = {
+        tuple(np.diff(_indices(100, 1, 6, True, seed=(s, 9), scales=hara))) for s in range(60)
+    }
+    assert len(patterns) == 5
+    np.testing.assert_array_equal(
+        _indices(100, 1, 6, False, scales=hara), _indices(100, 1, 6, False)
+    )
+
+
+def test_temporal_scale_window_longer_than_the_video_loops():
+    # 5 frames, 4 frames 3 apart (span 10): one start, indices 0, 3, 6, 9 loop to 0, 3, 1, 4.
+    np.testing.assert_array_equal(
+        _indices(5, 1, 4, True, "loop", seed=(1, 1), scales=(3,)), [0, 3, 1, 4]
+    )
