@@ -44,6 +44,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data = ml_collections.ConfigDict()
     config.data.modality = "rgb"  # rgb | rgb_diff (T differences of T + 1 frames)
     config.data.num_segments = 3  # K
+    config.data.snippet_stride = 0  # 0: TSN segments; > 0: regular sampling at this stride
     config.data.frames_per_snippet = 1  # T
     config.data.frame_interval = 1  # frames between a snippet's frames (dense 3D clips: 2, 8)
     config.data.temporal_scales = ()  # training: tau x one of these (Hara: 3, 2, 1, 1/2, 1/3)

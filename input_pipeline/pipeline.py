@@ -101,6 +101,7 @@ def preprocess_example(
         seed=sample_seed,
         frame_interval=data_config.frame_interval,
         temporal_scales=tuple(data_config.temporal_scales),
+        snippet_stride=data_config.snippet_stride,
     )
     # decode
     frames = modalities.decode_frames(encoded, indices)

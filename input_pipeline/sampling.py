@@ -139,6 +139,36 @@ def tsn_eval_starts(
     return tf.cast(tf.floor((k + 0.5) * segment), tf.int32)
 
 
+def regular_starts(
+    num_frames: tf.Tensor,
+    num_snippets: int,
+    frames_per_snippet: int,
+    snippet_stride: int,
+    frame_interval: float | tf.Tensor,
+    seed: tf.Tensor | None,
+) -> tf.Tensor:
+    """Starts of K snippets a fixed `snippet_stride` apart (regular sampling).
+
+    The baseline that TSN's segment-based sampling is compared with (TPAMI 2018,
+    Sec. 5.2): K snippets at a fixed stride, the group at a uniformly random
+    position when training (`seed` given), centred in the video when testing
+    (`seed` None). A group longer than the video starts at frame 0.
+
+    Returns:
+      [K] int32 starts.
+    """
+    if snippet_stride < 1:
+        raise ValueError(f"snippet_stride must be >= 1, got {snippet_stride}")
+    snippet_span = _offsets(frames_per_snippet, frame_interval)[-1] + 1
+    span = (num_snippets - 1) * snippet_stride + snippet_span
+    num_starts = tf.maximum(num_frames - span + 1, 1)
+    if seed is None:
+        first = (num_starts - 1) // 2
+    else:
+        first = tf.random.stateless_uniform([], seed, 0, num_starts, dtype=tf.int32)
+    return first + tf.range(num_snippets, dtype=tf.int32) * snippet_stride
+
+
 def tsn_frame_indices(
     num_frames: tf.Tensor,
     *,
@@ -149,6 +179,7 @@ def tsn_frame_indices(
     seed: tf.Tensor | None = None,
     frame_interval: int = 1,
     temporal_scales: Sequence[float] = (),
+    snippet_stride: int = 0,
 ) -> tf.Tensor:
     """Frame indices of the K snippets (or dense clips) of a sample.
 
@@ -164,6 +195,8 @@ def tsn_frame_indices(
         drawn uniformly (Hara et al.'s multi-scale temporal crop, (3, 2, 1, 1/2,
         1/3): a window of 3T frames subsampled to T, ..., T/3 frames each repeated
         3 times); empty: tau as it is. Evaluation always uses tau.
+      snippet_stride: 0 for TSN's segments; > 0 for regular sampling, the K snippets
+        this many frames apart (`regular_starts`).
 
     Returns:
       [K * T] int32 frame indices in [0, num_frames), snippet-major.
@@ -182,7 +215,16 @@ def tsn_frame_indices(
                 [], scale_seed, 0, len(temporal_scales), dtype=tf.int32
             )
             step = step * scales[pick]
-        starts = tsn_train_starts(num_frames, num_segments, frames_per_snippet, seed, step)
+        if snippet_stride:
+            starts = regular_starts(
+                num_frames, num_segments, frames_per_snippet, snippet_stride, step, seed
+            )
+        else:
+            starts = tsn_train_starts(num_frames, num_segments, frames_per_snippet, seed, step)
+    elif snippet_stride:
+        starts = regular_starts(
+            num_frames, num_segments, frames_per_snippet, snippet_stride, step, None
+        )
     else:
         starts = tsn_eval_starts(num_frames, num_segments, frames_per_snippet, step)
     return snippet_frame_indices(starts, frames_per_snippet, num_frames, short_video, step)

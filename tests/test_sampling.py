@@ -7,7 +7,9 @@ import tensorflow as tf
 from input_pipeline import sampling
 
 
-def _indices(num_frames, k, t, training, short_video="clamp", seed=(0, 0), interval=1, scales=()):
+def _indices(
+    num_frames, k, t, training, short_video="clamp", seed=(0, 0), interval=1, scales=(), stride=0
+):
     return sampling.tsn_frame_indices(
         tf.constant(num_frames),
         num_segments=k,
@@ -17,6 +19,7 @@ def _indices(num_frames, k, t, training, short_video="clamp", seed=(0, 0), inter
         seed=tf.constant(seed, tf.int64) if training else None,
         frame_interval=interval,
         temporal_scales=scales,
+        snippet_stride=stride,
     ).numpy()
 
 
@@ -149,3 +152,22 @@ def test_temporal_scale_window_longer_than_the_video_loops():
     np.testing.assert_array_equal(
         _indices(5, 1, 4, True, "loop", seed=(1, 1), scales=(3,)), [0, 3, 1, 4]
     )
+
+
+# ------------------------------------------------------------- regular sampling (TSN 5.2)
+
+
+def test_regular_sampling_eval_centres_the_group():
+    # 100 frames, 3 snippets of 2 frames 10 apart: span 22, 79 starts, centred at 39.
+    np.testing.assert_array_equal(_indices(100, 3, 2, False, stride=10), [39, 40, 49, 50, 59, 60])
+
+
+def test_regular_sampling_train_places_the_group_anywhere():
+    groups = np.stack([_indices(30, 3, 1, True, seed=(s, 5), stride=10) for s in range(300)])
+    np.testing.assert_array_equal(np.diff(groups, axis=1), 10)
+    assert set(groups[:, 0]) == set(range(10))  # span 21: starts 0..9
+
+
+def test_regular_group_longer_than_the_video_starts_at_zero():
+    np.testing.assert_array_equal(_indices(12, 3, 1, False, stride=8), [0, 8, 11])
+    np.testing.assert_array_equal(_indices(12, 3, 1, False, "loop", stride=8), [0, 8, 4])
