@@ -50,6 +50,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.temporal_scales = ()  # training: tau x one of these (Hara: 3, 2, 1, 1/2, 1/3)
     config.data.short_video = "clamp"  # indices past the end of a short video: clamp | loop
     config.data.crop_size = 64
+    config.data.train_crop = "multiscale"  # multiscale (TSN, Hara) | random_resized (Inception)
     config.data.scales = (1.0, 0.875, 0.75, 0.66)
     config.data.max_distort = 1
     config.data.crop_positions = "corners"  # corners (4 + centre) | more_fixed (13) | random

@@ -115,6 +115,7 @@ def preprocess_example(
             crop_positions=data_config.crop_positions,
             flip=data_config.flip,
             seed=transform_seed,
+            train_crop=data_config.train_crop,
         )
     else:
         frames = transforms.eval_transform(

@@ -5,6 +5,7 @@ same flip, as TSN's group transforms and DMVR's shared random state do; a
 per-frame crop would break the motion between frames.
 """
 
+import math
 from collections.abc import Sequence
 
 import tensorflow as tf
@@ -99,6 +100,66 @@ def multiscale_crop_box(
     return tf.stack([y, x, crop_h, crop_w])
 
 
+TRAIN_CROPS = ("multiscale", "random_resized")
+
+
+def random_resized_crop_box(
+    height: tf.Tensor,
+    width: tf.Tensor,
+    *,
+    seed: tf.Tensor,
+    area_range: tuple[float, float] = (0.08, 1.0),
+    aspect_range: tuple[float, float] = (3 / 4, 4 / 3),
+    attempts: int = 10,
+) -> tf.Tensor:
+    """Draws the box of the Inception-style random-resized crop (torchvision, mmaction2).
+
+    Up to `attempts` candidates: an area of a uniform fraction in `area_range` of the
+    frame, an aspect ratio (w / h) log-uniform in `aspect_range`, sides rounded, at a
+    uniformly random position; the first that fits the frame is taken. When none
+    fits, the whole frame clipped to the nearest allowed aspect ratio, centred (as
+    torchvision's `RandomResizedCrop.get_params`).
+
+    Args:
+      height, width: scalar int32 frame size.
+      seed: [2] stateless random seed.
+      area_range: crop area as a fraction of the frame's.
+      aspect_range: crop width / height.
+      attempts: candidates drawn.
+
+    Returns:
+      [4] int32 box (y, x, h, w).
+    """
+    seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
+    h_f, w_f = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
+    area = h_f * w_f * tf.random.stateless_uniform([attempts], seeds[0], *area_range)
+    log_low, log_high = math.log(aspect_range[0]), math.log(aspect_range[1])
+    aspect = tf.exp(tf.random.stateless_uniform([attempts], seeds[1], log_low, log_high))
+    crop_w = tf.cast(tf.round(tf.sqrt(area * aspect)), tf.int32)
+    crop_h = tf.cast(tf.round(tf.sqrt(area / aspect)), tf.int32)
+    fits = (crop_w > 0) & (crop_h > 0) & (crop_w <= width) & (crop_h <= height)
+    first = tf.argmax(tf.cast(fits, tf.int32), output_type=tf.int32)
+    # Positions as fractions of the free space: floor(u * (free + 1)) is uniform on it.
+    u_y = tf.random.stateless_uniform([], seeds[2])
+    u_x = tf.random.stateless_uniform([], seeds[3])
+    h, w = crop_h[first], crop_w[first]
+    y = tf.cast(u_y * tf.cast(height - h + 1, tf.float32), tf.int32)
+    x = tf.cast(u_x * tf.cast(width - w + 1, tf.float32), tf.int32)
+    drawn = tf.stack([y, x, h, w])
+
+    ratio = w_f / h_f
+    fallback_w = tf.cast(
+        tf.where(ratio > aspect_range[1], tf.round(h_f * aspect_range[1]), w_f), tf.int32
+    )
+    fallback_h = tf.cast(
+        tf.where(ratio < aspect_range[0], tf.round(w_f / aspect_range[0]), h_f), tf.int32
+    )
+    fallback = tf.stack(
+        [(height - fallback_h) // 2, (width - fallback_w) // 2, fallback_h, fallback_w]
+    )
+    return tf.where(tf.reduce_any(fits), drawn, fallback)
+
+
 def crop(frames: tf.Tensor, box: tf.Tensor) -> tf.Tensor:
     """Crops [N, H, W, C] frames to the box (y, x, h, w)."""
     return frames[:, box[0] : box[0] + box[2], box[1] : box[1] + box[3], :]
@@ -146,27 +207,38 @@ def train_transform(
     crop_positions: str,
     flip: bool,
     seed: tf.Tensor,
+    train_crop: str = "multiscale",
 ) -> tf.Tensor:
-    """TSN training augmentation: multi-scale crop (`multiscale_crop_box`), resize, flip.
+    """Training augmentation: a crop, resize to `crop_size`, horizontal flip.
 
     Args:
       frames: [N, H, W, C] uint8 frames of one sample.
       crop_size: output side.
+      scales, max_distort, crop_positions: of the 'multiscale' crop.
+      flip: flip every frame with probability 1/2 (one coin per sample).
       seed: [2] stateless seed shared by every frame.
+      train_crop: 'multiscale' (`multiscale_crop_box`: TSN, Hara et al.) or
+        'random_resized' (`random_resized_crop_box`: Inception-style, mmaction2's
+        recipes for 3D networks).
 
     Returns:
       [N, crop_size, crop_size, C] float32 in [0, 255].
     """
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     shape = tf.shape(frames)
-    box = multiscale_crop_box(
-        shape[1],
-        shape[2],
-        scales=scales,
-        max_distort=max_distort,
-        positions=crop_positions,
-        seed=crop_seed,
-    )
+    if train_crop == "multiscale":
+        box = multiscale_crop_box(
+            shape[1],
+            shape[2],
+            scales=scales,
+            max_distort=max_distort,
+            positions=crop_positions,
+            seed=crop_seed,
+        )
+    elif train_crop == "random_resized":
+        box = random_resized_crop_box(shape[1], shape[2], seed=crop_seed)
+    else:
+        raise ValueError(f"train_crop must be one of {TRAIN_CROPS}, got {train_crop!r}")
     frames = resize(crop(frames, box), crop_size, crop_size)
     if flip:
         frames = random_flip_left_right(frames, flip_seed)

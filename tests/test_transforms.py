@@ -80,6 +80,61 @@ def test_unknown_crop_positions_is_an_error():
         _boxes(20, 24, "anywhere", num_seeds=1)
 
 
+def _random_resized(height, width, num_seeds):
+    return np.stack(
+        [
+            transforms.random_resized_crop_box(
+                tf.constant(height), tf.constant(width), seed=tf.constant([s, 3], tf.int64)
+            ).numpy()
+            for s in range(num_seeds)
+        ]
+    )
+
+
+def test_random_resized_crop_areas_aspects_and_positions():
+    boxes = _random_resized(120, 160, 400)
+    y, x, h, w = boxes.T
+    assert (y >= 0).all() and (x >= 0).all() and (y + h <= 120).all() and (x + w <= 160).all()
+    area = h * w / (120 * 160)
+    aspect = w / h
+    # Rounding the sides moves the area and the aspect a little past the ranges.
+    assert area.min() >= 0.07 and area.max() <= 1.0 and area.min() < 0.15 and area.max() > 0.8
+    assert aspect.min() >= 0.72 and aspect.max() <= 1.38
+    assert len({(a, b) for a, b in zip(y, x, strict=True)}) > 300  # positions vary
+
+
+def test_random_resized_crop_falls_back_to_a_centred_clipped_frame():
+    # 10 x 200: every candidate (area >= 160 at aspect <= 4/3) is taller than 10 rows.
+    boxes = _random_resized(10, 200, 5)
+    np.testing.assert_array_equal(boxes, [[0, 93, 10, 13]] * 5)
+
+
+def test_train_transform_random_resized_crop_shape():
+    frames = tf.constant(np.zeros((3, 48, 64, 3), np.uint8))
+    out = transforms.train_transform(
+        frames,
+        crop_size=32,
+        scales=TSN_SCALES,
+        max_distort=1,
+        crop_positions="corners",
+        flip=True,
+        seed=tf.constant([1, 2], tf.int64),
+        train_crop="random_resized",
+    )
+    assert out.shape == (3, 32, 32, 3)
+    with pytest.raises(ValueError, match="random_resized"):
+        transforms.train_transform(
+            frames,
+            crop_size=32,
+            scales=TSN_SCALES,
+            max_distort=1,
+            crop_positions="corners",
+            flip=True,
+            seed=tf.constant([1, 2], tf.int64),
+            train_crop="inception",
+        )
+
+
 def test_train_transform_crops_the_drawn_box_and_flips_every_frame_alike():
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 255, (1, 48, 64, 3), dtype=np.uint8)
