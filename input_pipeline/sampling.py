@@ -1,4 +1,4 @@
-"""Which frames to read: frame indices of TSN segments, as TensorFlow ops.
+"""Which frames to read: TSN segments, regular strides, dense clips, as TensorFlow ops.
 
 Every function here maps a video length (a scalar int32 tensor) to a vector of
 frame indices, so the pipeline can gather and decode only those frames.
@@ -24,6 +24,10 @@ The test clips are exactly mmaction2's `SampleFrames(clip_len=T,
 frame_interval=tau, num_clips=M, test_mode=True)`; its training clips use integer
 segment lengths as tsn-pytorch does (identical when the admissible starts divide
 by K, and for K = 1 the same uniform start in [0, L - span]).
+
+Hara et al.'s multi-scale temporal crop scales tau per training sample (fractional
+intervals resample by nearest neighbour), and regular sampling (`regular_starts`)
+spaces the K snippets a fixed stride apart, the baseline TSN compares with.
 """
 
 from collections.abc import Sequence
