@@ -19,7 +19,8 @@ def _overrides(config, prefix="config"):
         if hasattr(value, "items"):
             flags += _overrides(value, f"{prefix}.{key}")
         elif isinstance(value, tuple):
-            flags.append(f"--{prefix}.{key}=({','.join(map(str, value))},)")
+            items = "".join(f"{item}," for item in value)
+            flags.append(f"--{prefix}.{key}=({items})")
         else:
             flags.append(f"--{prefix}.{key}={value}")
     return flags
