@@ -228,3 +228,64 @@ def test_get_builder_synthetic_actions(tmp_path):
     assert again.data_dir == builder.data_dir
     assert again.info.features["label"].names == list(synthetic_actions.CLASS_NAMES)
     assert not os.path.exists(tmp_path / "synthetic_actions_videos")
+
+
+# ------------------------------------------------------------------------------- HMDB51
+
+
+def make_hmdb51_folder(root, in_subdir):
+    """Two classes in the HMDB51 layout; split 2 marks differently from split 1."""
+    marks = {  # video -> (class, mark in split 1, mark in split 2)
+        "brush_hair/a.avi": ("brush_hair", "1", "2"),
+        "brush_hair/b.avi": ("brush_hair", "2", "1"),
+        "brush_hair/c.avi": ("brush_hair", "0", "1"),
+        "cartwheel/d.avi": ("cartwheel", "1", "1"),
+        "cartwheel/e.avi": ("cartwheel", "2", "0"),
+    }
+    lists = root / "testTrainMulti_7030_splits" if in_subdir else root
+    os.makedirs(lists, exist_ok=True)
+    for name in ("brush_hair", "cartwheel"):
+        os.makedirs(root / name)
+    for relpath, (name, _, _) in marks.items():
+        write_video(
+            root / relpath, 3, "mpeg4", COLOURS["Apple" if name == "cartwheel" else "Banana"]
+        )
+    for split in (1, 2):
+        for name in ("cartwheel", "brush_hair"):
+            lines = [f"{p.split('/')[1]} {m[split]}" for p, m in marks.items() if m[0] == name]
+            (lists / f"{name}_test_split{split}.txt").write_text(" \n".join(lines) + " \n")
+    return root
+
+
+@pytest.mark.parametrize("in_subdir", [True, False])
+def test_hmdb51_split_files(tmp_path, in_subdir):
+    from input_pipeline.datasets import video_folder
+
+    root = make_hmdb51_folder(tmp_path / "hmdb", in_subdir)
+    names, entries = video_folder.read_hmdb51_splits(str(root), 1)
+    assert names == ["brush_hair", "cartwheel"]  # sorted, whatever the listing order
+    as_pairs = {k: [(e.relpath, e.label) for e in v] for k, v in entries.items()}
+    assert as_pairs == {
+        "train": [("brush_hair/a.avi", 0), ("cartwheel/d.avi", 1)],
+        "test": [("brush_hair/b.avi", 0), ("cartwheel/e.avi", 1)],
+    }
+    _, split2 = video_folder.read_hmdb51_splits(str(root), 2)
+    assert [e.relpath for e in split2["train"]] == [
+        "brush_hair/b.avi", "brush_hair/c.avi", "cartwheel/d.avi"
+    ]  # fmt: skip
+    with pytest.raises(FileNotFoundError, match="_test_split3.txt"):
+        video_folder.read_hmdb51_splits(str(root), 3)
+
+
+def test_get_builder_hmdb51(tmp_path):
+    root = make_hmdb51_folder(tmp_path / "hmdb", in_subdir=True)
+    config = dataset_config(
+        name="hmdb51", video_dir=str(root), data_dir=str(tmp_path / "tfds"), split_index=2
+    )
+    builder = datasets.get_builder(config)
+    assert builder.builder_config.name.startswith("hmdb51_hmdb_split2_")
+    assert builder.info.features["label"].names == ["brush_hair", "cartwheel"]
+    train = read_split(builder, "train")
+    assert sorted(train) == ["brush_hair/b.avi", "brush_hair/c.avi", "cartwheel/d.avi"]
+    assert [int(train[k]["label"]) for k in sorted(train)] == [0, 0, 1]
+    assert sorted(read_split(builder, "test")) == ["brush_hair/a.avi"]

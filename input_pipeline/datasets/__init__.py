@@ -19,7 +19,7 @@ from input_pipeline.datasets.video_folder import VideoFolder, VideoFolderConfig
 
 __all__ = ["KNOWN_DATASETS", "VideoFolder", "VideoFolderConfig", "get_builder"]
 
-KNOWN_DATASETS: tuple[str, ...] = ("synthetic_actions", "video_folder")
+KNOWN_DATASETS: tuple[str, ...] = ("synthetic_actions", "video_folder", "hmdb51")
 
 
 def _default_data_dir() -> str:
@@ -48,12 +48,13 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
 
     Args:
       dataset_config: fields
-        name: 'synthetic_actions' (render the demo videos, then build them) or
-          'video_folder' (a UCF101-layout folder at `video_dir`).
+        name: 'synthetic_actions' (render the demo videos, then build them),
+          'video_folder' (a UCF101-layout folder at `video_dir`) or 'hmdb51'
+          (an HMDB51-layout folder: class folders and per-class split files).
         data_dir: TFDS data dir; '' means TFDS's default.
         video_dir: the videos; for synthetic_actions '' means
           <data_dir>/synthetic_actions_videos.
-        split_index: NN of trainlistNN.txt / testlistNN.txt.
+        split_index: NN of trainlistNN.txt / testlistNN.txt (N of HMDB51's splits).
         short_side: stored frames' shorter side in pixels (None keeps the size).
         num_train_per_class, num_test_per_class, seed: synthetic_actions only.
 
@@ -85,16 +86,20 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
         if split_index != 1:
             raise ValueError(f"synthetic_actions has only split 1, got split_index={split_index}.")
         description = "Embedded demo videos rendered by synthetic_actions.render_dataset."
+        list_format = "ucf101"
     else:
         video_dir = dataset_config.video_dir
         if not video_dir:
             raise ValueError(
-                "dataset.name='video_folder' needs the folder of videos: set "
-                "--config.dataset.video_dir=/path/to/UCF101 (UCF101 layout: class folders, "
-                "classInd.txt, trainlistNN.txt, testlistNN.txt)."
+                f"dataset.name={name!r} needs the folder of videos: set "
+                "--config.dataset.video_dir=/path/to/videos (class folders plus the split "
+                "lists of UCF101, or HMDB51's per-class split files for 'hmdb51')."
             )
+        list_format = "hmdb51" if name == "hmdb51" else "ucf101"
         config_name = _config_name_for_folder(video_dir, split_index, short_side)
-        description = f"UCF101-layout video folder {video_dir}."
+        if list_format != "ucf101":
+            config_name = f"{list_format}_{config_name}"
+        description = f"{list_format} layout video folder {video_dir}."
 
     def make_builder() -> VideoFolder:
         config = VideoFolderConfig(
@@ -103,6 +108,7 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
             video_dir=video_dir,
             split_index=split_index,
             short_side=short_side,
+            list_format=list_format,
         )
         return VideoFolder(config=config, data_dir=data_dir)
 

@@ -62,12 +62,15 @@ class VideoFolderConfig(tfds.core.BuilderConfig):
       short_side: frames are resized so that their shorter side has this many
         pixels (aspect ratio kept); None keeps the decoded size.
       jpeg_quality: JPEG quality (1..95) of the stored frames.
+      list_format: 'ucf101' (classInd.txt, trainlistNN.txt, testlistNN.txt) or
+        'hmdb51' (per-class <class>_test_splitN.txt with 1/2/0 marks).
     """
 
     video_dir: str
     split_index: int = 1
     short_side: int | None = 128
     jpeg_quality: int = 90
+    list_format: str = "ucf101"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,6 +181,80 @@ def entry_label(entry: ListEntry, class_names: list[str]) -> int:
     raise ValueError(f"folder {folder!r} is not a class in classInd.txt")
 
 
+LIST_FORMATS = ("ucf101", "hmdb51")
+# Where the HMDB51 split archive (test_train_splits.rar) puts its lists.
+_HMDB51_LISTS_SUBDIR = "testTrainMulti_7030_splits"
+
+HMDB51_PREPARATION_HINT = """\
+Expected a folder in the HMDB51 layout:
+  <video_dir>/<class>/<video>.avi               (hmdb51_org.rar, one .rar per class)
+  <video_dir>/<class>_test_split{N}.txt           lines "<video>.avi 1" (1 train, 2 test,
+                                                  0 unused), one file per class
+The split files may also be in <video_dir>/testTrainMulti_7030_splits/ (from
+test_train_splits.rar). Classes are numbered in sorted order of their names."""
+
+
+def read_hmdb51_splits(video_dir: str, split_index: int) -> tuple[list[str], dict]:
+    """Reads HMDB51's per-class split files for split `split_index` (1..3).
+
+    Each `<class>_test_split<N>.txt` lists that class's videos with a mark: 1 for
+    training, 2 for testing, 0 for neither (the official 70/30 splits).
+
+    Returns:
+      (class names sorted, {'train': [ListEntry], 'test': [ListEntry]}), labels
+      0-based in that order, paths `<class>/<video>`.
+
+    Raises:
+      FileNotFoundError: the folder or the split files are missing (with the layout).
+      ValueError: a malformed line.
+    """
+    hint = HMDB51_PREPARATION_HINT.replace("{N}", str(split_index))
+    if not os.path.isdir(video_dir):
+        raise FileNotFoundError(f"Video folder {video_dir!r} does not exist.\n{hint}")
+    suffix = f"_test_split{split_index}.txt"
+    lists_dir = next(
+        (
+            d
+            for d in (os.path.join(video_dir, _HMDB51_LISTS_SUBDIR), video_dir)
+            if os.path.isdir(d) and any(f.endswith(suffix) for f in os.listdir(d))
+        ),
+        None,
+    )
+    if lists_dir is None:
+        raise FileNotFoundError(f"no *{suffix} files in {video_dir!r}.\n{hint}")
+    files = sorted(f for f in os.listdir(lists_dir) if f.endswith(suffix))
+    class_names = [f[: -len(suffix)] for f in files]
+    entries: dict[str, list[ListEntry]] = {"train": [], "test": []}
+    for label, (name, filename) in enumerate(zip(class_names, files, strict=True)):
+        path = os.path.join(lists_dir, filename)
+        with open(path) as f:
+            for line_number, line in enumerate(f, 1):
+                parts = line.split()
+                if not parts:
+                    continue
+                if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+                    raise ValueError(f'{path}:{line_number}: expected "<video> <0|1|2>": {line!r}')
+                if parts[1] != "0":
+                    split = "train" if parts[1] == "1" else "test"
+                    entries[split].append(ListEntry(f"{name}/{parts[0]}", label))
+    return class_names, entries
+
+
+def read_layout(video_dir: str, split_index: int, list_format: str) -> tuple[list[str], dict]:
+    """Class names and the train/test entries of a video folder in `list_format`.
+
+    Returns:
+      (class names, {'train': [ListEntry], 'test': [ListEntry]}).
+    """
+    if list_format == "hmdb51":
+        return read_hmdb51_splits(video_dir, split_index)
+    if list_format != "ucf101":
+        raise ValueError(f"list_format must be one of {LIST_FORMATS}, got {list_format!r}")
+    files = find_list_files(video_dir, split_index)
+    class_names = read_class_index(files["classInd"])
+    return class_names, {split: read_split_list(files[split]) for split in ("train", "test")}
+
+
 def encode_jpeg_frames(frames: np.ndarray, quality: int) -> list[bytes]:
     """Encodes [T, H, W, 3] uint8 frames to a list of T JPEG byte strings."""
     encoded = []
@@ -238,8 +315,7 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
     def _info(self) -> tfds.core.DatasetInfo:
         config = self._config
         try:
-            files = find_list_files(config.video_dir, config.split_index)
-            class_names = read_class_index(files["classInd"])
+            class_names, _ = read_layout(config.video_dir, config.split_index, config.list_format)
         except FileNotFoundError:
             # A prepared dataset does not need its source videos: the class
             # names are then restored from the files TFDS wrote.
@@ -249,7 +325,8 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
         return tfds.core.DatasetInfo(
             builder=self,
             description=(
-                f"Videos from {config.video_dir} (split lists {config.split_index:02d}),"
+                f"Videos from {config.video_dir} ({config.list_format} split"
+                f" {config.split_index}),"
                 f" short side {config.short_side}, JPEG quality {config.jpeg_quality}."
             ),
             features=tfds.features.FeaturesDict(
@@ -268,10 +345,10 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         del dl_manager  # Nothing to download: the videos are local.
-        files = find_list_files(self._config.video_dir, self._config.split_index)
-        class_names = read_class_index(files["classInd"])
+        config = self._config
+        class_names, entries = read_layout(config.video_dir, config.split_index, config.list_format)
         return {
-            split: self._generate_examples(split, files[split], class_names)
+            split: self._generate_examples(split, entries[split], class_names)
             for split in ("train", "test")
         }
 
@@ -292,13 +369,12 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
             "num_frames": np.int32(len(frames)),
         }
 
-    def _generate_examples(self, split: str, list_path: str, class_names: list[str]):
-        """Yields (video_id, example) for every usable video of a split list.
+    def _generate_examples(self, split: str, entries: list[ListEntry], class_names: list[str]):
+        """Yields (video_id, example) for every usable video of a split's entries.
 
         A video that is missing, unreadable or unlabelled is skipped with a
         warning; a summary of the skipped videos is logged when the split ends.
         """
-        entries = read_split_list(list_path)
         skipped: list[tuple[str, str]] = []
         self.skipped_videos[split] = skipped
         seen: set[str] = set()
@@ -306,7 +382,7 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
         for entry in entries:
             if entry.relpath in seen:
                 # TFDS refuses duplicated keys; the first occurrence wins.
-                skipped.append((entry.relpath, f"listed twice in {os.path.basename(list_path)}"))
+                skipped.append((entry.relpath, f"listed twice in the {split} list"))
             else:
                 seen.add(entry.relpath)
                 unique.append(entry)
@@ -335,6 +411,6 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
             logging.info("%s split: built all %d videos.", split, len(entries))
         if entries and not num_built:
             raise ValueError(
-                f"None of the {len(entries)} videos in {list_path} could be used: "
+                f"None of the {len(entries)} videos of the {split} split could be used: "
                 + format_skipped(skipped[:5], len(entries))
             )
