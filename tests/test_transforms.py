@@ -109,45 +109,32 @@ def test_random_resized_crop_falls_back_to_a_centred_clipped_frame():
     np.testing.assert_array_equal(boxes, [[0, 93, 10, 13]] * 5)
 
 
-def test_train_transform_random_resized_crop_shape():
-    frames = tf.constant(np.zeros((3, 48, 64, 3), np.uint8))
-    out = transforms.train_transform(
-        frames,
-        crop_size=32,
-        scales=TSN_SCALES,
-        max_distort=1,
-        crop_positions="corners",
-        flip=True,
-        seed=tf.constant([1, 2], tf.int64),
-        train_crop="random_resized",
+def _train_transform(frames, seed, **overrides):
+    options = dict(
+        crop_size=32, scales=TSN_SCALES, max_distort=1, crop_positions="corners", flip=True
     )
-    assert out.shape == (3, 32, 32, 3)
+    options.update(overrides)
+    return transforms.train_transform(frames, seed=tf.constant(seed, tf.int64), **options)
+
+
+def test_train_transform_random_resized_crop_crops_the_drawn_box():
+    frames = tf.constant(np.random.default_rng(1).integers(0, 255, (3, 48, 64, 3), np.uint8))
+    out = _train_transform(frames, (1, 2), flip=False, train_crop="random_resized").numpy()
+    crop_seed, _ = tf.unstack(
+        tf.random.experimental.stateless_split(tf.constant([1, 2], tf.int64), 2)
+    )
+    box = transforms.random_resized_crop_box(tf.constant(48), tf.constant(64), seed=crop_seed)
+    expected = transforms.resize(transforms.crop(frames, box), 32, 32).numpy()
+    np.testing.assert_allclose(out, expected, atol=1e-4)
     with pytest.raises(ValueError, match="random_resized"):
-        transforms.train_transform(
-            frames,
-            crop_size=32,
-            scales=TSN_SCALES,
-            max_distort=1,
-            crop_positions="corners",
-            flip=True,
-            seed=tf.constant([1, 2], tf.int64),
-            train_crop="inception",
-        )
+        _train_transform(frames, (1, 2), train_crop="inception")
 
 
 def test_train_transform_crops_the_drawn_box_and_flips_every_frame_alike():
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 255, (1, 48, 64, 3), dtype=np.uint8)
     frames = tf.constant(np.repeat(frame, 4, axis=0))
-    out = transforms.train_transform(
-        frames,
-        crop_size=32,
-        scales=TSN_SCALES,
-        max_distort=1,
-        crop_positions="corners",
-        flip=True,
-        seed=tf.constant([5, 6], tf.int64),
-    ).numpy()
+    out = _train_transform(frames, (5, 6)).numpy()
     assert out.shape == (4, 32, 32, 3) and out.dtype == np.float32
     for i in range(1, 4):
         np.testing.assert_array_equal(out[i], out[0])
