@@ -11,8 +11,6 @@ test_torch_parity_bninception_vgg_c3d.py.
 
 from __future__ import annotations
 
-import hashlib
-
 import flax
 import jax
 import jax.numpy as jnp
@@ -20,6 +18,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from tests.layout_utils import layout_digest, torch_layout
 from tsn_jax import convert_torch, models
 from tsn_jax.models import bninception, c3d, layers, vgg
 
@@ -62,24 +61,6 @@ def abstract(model, shape, **kwargs):
     return jax.eval_shape(
         lambda: model.init(jax.random.key(0), jnp.zeros(shape), train=False, **kwargs)
     )
-
-
-def torch_layout(variables, **naming) -> list[tuple[str, tuple[int, ...]]]:
-    """(torch key, torch shape) of every Flax variable, sorted (kernels back to O, I, ...)."""
-    entries = []
-    for (collection, *path), leaf in flax.traverse_util.flatten_dict(variables).items():
-        shape = leaf.shape
-        if len(shape) >= 3:
-            shape = (shape[-1], shape[-2], *shape[:-2])
-        elif len(shape) == 2:
-            shape = shape[::-1]
-        entries.append((convert_torch.torch_key(collection, tuple(path), **naming), shape))
-    return sorted(entries)
-
-
-def layout_digest(entries) -> tuple[int, str]:
-    text = "\n".join(f"{key} {shape}" for key, shape in entries)
-    return len(entries), hashlib.sha256(text.encode()).hexdigest()
 
 
 def random_inputs(shape, seed=0):
@@ -126,9 +107,8 @@ def test_torch_key_naming_options():
 
 def test_bninception_matches_pretrainedmodels_layout_and_converts():
     variables = abstract(bninception.bninception(), (1, 224, 224, 3))
-    entries = torch_layout(variables, index_suffixes=False, renames={"fc": "last_linear"})
-    assert layout_digest(entries) == PRETRAINEDMODELS_BNINCEPTION
-    shapes = dict(entries)
+    shapes = torch_layout(variables, index_suffixes=False, renames={"fc": "last_linear"})
+    assert layout_digest(shapes) == PRETRAINEDMODELS_BNINCEPTION
     assert shapes["inception_3a_double_3x3_1.weight"] == (96, 64, 3, 3)
     assert shapes["inception_3c_3x3.weight"] == (160, 128, 3, 3)
     assert shapes["inception_5b_pool_proj_bn.running_mean"] == (128,)
@@ -137,7 +117,7 @@ def test_bninception_matches_pretrainedmodels_layout_and_converts():
     assert "inception_4e_1x1.weight" not in shapes and "inception_4e_pool_proj.bias" not in shapes
 
     # The registered converter reads that layout (here: zeros in torch's shapes).
-    state_dict = {k: np.zeros(s, np.float32) for k, s in entries}
+    state_dict = {k: np.zeros(s, np.float32) for k, s in shapes.items()}
     state_dict["conv1_7x7_s2_bn.num_batches_tracked"] = np.array(0)
     converted = convert_torch.convert_torchvision("bninception", state_dict)
     assert converted["params"]["fc"]["kernel"].shape == (1024, 1000)
@@ -150,9 +130,8 @@ def test_bninception_matches_pretrainedmodels_layout_and_converts():
 )
 def test_vgg_matches_torchvision_layout(constructor, digest, last_conv):
     variables = abstract(constructor(), (1, 32, 32, 3))
-    entries = torch_layout(variables)
-    assert layout_digest(entries) == digest
-    shapes = dict(entries)
+    shapes = torch_layout(variables)
+    assert layout_digest(shapes) == digest
     assert shapes["classifier.0.weight"] == (4096, 512 * 7 * 7)
     assert shapes["classifier.6.weight"] == (1000, 4096)
     assert shapes[f"features.{last_conv}.weight"] == (512, 512, 3, 3)
@@ -160,7 +139,7 @@ def test_vgg_matches_torchvision_layout(constructor, digest, last_conv):
 
 def test_c3d_matches_mmaction2_layout_and_converts():
     variables = abstract(c3d.c3d(), (1, 16, 112, 112, 3))
-    assert torch_layout(variables) == sorted(MMACTION2_C3D)
+    assert sorted(torch_layout(variables).items()) == sorted(MMACTION2_C3D)
     assert "batch_stats" not in variables
 
     # An mmaction2 recognizer checkpoint: backbone.* and the head's cls_head.fc_cls.

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 
-import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tests.layout_utils import torch_layout
 from tests.test_models import abstract_init, torchvision_resnet_keys
 from tsn_jax import convert_torch, models
 from tsn_jax.models import i3d, i3d_resnet, layers
@@ -75,19 +75,6 @@ def sha256(keys) -> str:
     return hashlib.sha256("\n".join(f"{k} {s}" for k, s in keys).encode()).hexdigest()
 
 
-def torch_layout_shapes(variables) -> dict[str, tuple[int, ...]]:
-    """Our variables as torch keys (``convert_torch.torch_key``) and torch-layout shapes."""
-    out = {}
-    for (collection, *path), leaf in flax.traverse_util.flatten_dict(variables).items():
-        shape = tuple(leaf.shape)
-        if len(shape) >= 3:  # conv [*window, I, O] -> [O, I, *window]
-            shape = (shape[-1], shape[-2], *shape[:-2])
-        out[convert_torch.torch_key(collection, tuple(path))] = (
-            shape[::-1] if len(shape) == 2 else shape
-        )
-    return out
-
-
 def expected_shapes(keys, rules=()) -> dict[str, tuple[int, ...]]:
     """A reference (key, shape) list renamed to tsn-jax keys, num_batches_tracked dropped."""
     return {
@@ -137,7 +124,7 @@ def full_i3d():
 
 def test_i3d_names_and_shapes_match_piergiaj_after_renaming(full_i3d):
     _, variables = full_i3d
-    assert torch_layout_shapes(variables) == expected_shapes(
+    assert torch_layout(variables) == expected_shapes(
         piergiaj_i3d_keys(), convert_torch.PIERGIAJ_I3D_TO_DEEPMIND
     )
     # DeepMind's scope names, including its Conv3d_0a_3x3 in Mixed_5b.
@@ -237,7 +224,7 @@ def test_i3d_resnet_names_and_shapes_match_mmaction2(name, stage_sizes, style):
     inflate = model.inflate
     if name == "i3d_resnet50":
         assert inflate == R50_INFLATE  # mmaction2's i3d_r50
-    assert torch_layout_shapes(variables) == expected_shapes(
+    assert torch_layout(variables) == expected_shapes(
         mmaction2_i3d_resnet_keys(stage_sizes, inflate, style), convert_torch.MMACTION2_RECOGNIZER
     )
     assert model.num_features == 2048

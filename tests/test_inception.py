@@ -7,15 +7,13 @@ the numerics against torchvision are in ``test_torch_parity_inception.py``.
 
 from __future__ import annotations
 
-import hashlib
-
-import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
 
+from tests.layout_utils import layout_digest, torch_layout
 from tsn_jax import convert_torch, models
 from tsn_jax.models import googlenet, inception_v3, layers
 
@@ -23,7 +21,7 @@ NUM_CLASSES = 5
 
 # sha256 of the sorted "key shape" lines of torchvision 0.29's
 # `googlenet(aux_logits=True).state_dict()` / `inception_v3(aux_logits=True).state_dict()`
-# without `num_batches_tracked` (305 and 484 keys); see `torch_layout`.
+# without `num_batches_tracked` (305 and 484 keys); see `layout_utils.torch_layout`.
 TORCHVISION_SHA256 = {
     "googlenet": (305, "732f27ed6f1a18eda1c22e0f67b2dc6832fdcd8352f9483439a99814da87c64b"),
     "inception_v3": (484, "b57ada785681682bed3afcf96d787e5a9894824f9ab7987a492112c4e876858f"),
@@ -37,24 +35,6 @@ GOOGLENET_SHAPE = (2, 32, 32, 3)
 INCEPTION_SHAPE = (2, 75, 75, 3)
 INCEPTION_AUX_SHAPE = (2, 299, 299, 3)
 CONSTRUCTORS = {"googlenet": googlenet.googlenet, "inception_v3": inception_v3.inception_v3}
-
-
-def torch_layout(variables, index_suffixes: bool) -> dict[str, tuple[int, ...]]:
-    """torch key -> torch shape (OIHW kernels, [out, in] linear weights) of Flax variables."""
-    layout = {}
-    for (collection, *path), leaf in flax.traverse_util.flatten_dict(variables).items():
-        shape = tuple(leaf.shape)
-        if len(shape) >= 3:
-            shape = (shape[-1], shape[-2], *shape[:-2])
-        elif len(shape) == 2:
-            shape = shape[::-1]
-        layout[convert_torch.torch_key(collection, tuple(path), index_suffixes)] = shape
-    return layout
-
-
-def layout_digest(layout: dict[str, tuple[int, ...]]) -> tuple[int, str]:
-    lines = sorted(f"{key} {shape}" for key, shape in layout.items())
-    return len(lines), hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def trace(model, shape, train=False):
@@ -87,18 +67,18 @@ def full_width():
 
 @pytest.mark.parametrize("arch", ["googlenet", "inception_v3"])
 def test_names_and_shapes_match_torchvision(full_width, arch):
-    layout = torch_layout(full_width[arch], INDEX_SUFFIXES[arch])
+    layout = torch_layout(full_width[arch], index_suffixes=INDEX_SUFFIXES[arch])
     assert layout_digest(layout) == TORCHVISION_SHA256[arch]
 
 
 def test_spot_check_torchvision_names(full_width):
-    layout = torch_layout(full_width["googlenet"], True)
+    layout = torch_layout(full_width["googlenet"], index_suffixes=True)
     assert layout["conv1.conv.weight"] == (64, 3, 7, 7)
     assert layout["inception3a.branch3.1.conv.weight"] == (32, 16, 3, 3)
     assert layout["inception5b.branch4.1.bn.running_var"] == (128,)
     assert layout["aux2.fc1.weight"] == (1024, 2048)
     assert layout["fc.weight"] == (1000, 1024)
-    layout = torch_layout(full_width["inception_v3"], False)
+    layout = torch_layout(full_width["inception_v3"], index_suffixes=False)
     assert layout["Conv2d_1a_3x3.conv.weight"] == (32, 3, 3, 3)
     assert layout["Mixed_6b.branch7x7dbl_2.conv.weight"] == (128, 128, 7, 1)
     assert layout["Mixed_7c.branch3x3dbl_3a.conv.weight"] == (384, 384, 1, 3)
@@ -214,7 +194,7 @@ def test_adaptive_avg_pool_matches_torch_bins(size, out):
 def random_state_dict(variables, index_suffixes: bool = True) -> dict[str, np.ndarray]:
     """A torch-style state_dict with random values for the variables' layout."""
     rng = np.random.default_rng(0)
-    layout = torch_layout(variables, index_suffixes)
+    layout = torch_layout(variables, index_suffixes=index_suffixes)
     return {key: rng.normal(size=shape).astype(np.float32) for key, shape in layout.items()}
 
 

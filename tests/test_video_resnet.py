@@ -17,6 +17,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from tests.layout_utils import torch_layout
 from tsn_jax import convert_torch, models
 from tsn_jax.models import layers, s3d, video_resnet
 
@@ -110,19 +111,6 @@ REFERENCE_KEYS = {
 
 def abstract_init(model, shape):
     return convert_torch.abstract_variables(model, shape)
-
-
-def torch_layout(abstract) -> dict[str, tuple[int, ...]]:
-    """{torch key: torch shape} of a variable tree (kernels back to O, I, *window)."""
-    out = {}
-    for (collection, *path), leaf in flax.traverse_util.flatten_dict(abstract).items():
-        shape = leaf.shape
-        if len(shape) >= 3:
-            shape = (shape[-1], shape[-2], *shape[:-2])
-        elif len(shape) == 2:
-            shape = shape[::-1]
-        out[convert_torch.torch_key(collection, tuple(path))] = shape
-    return out
 
 
 def random_variables(abstract, seed: int = 0):
