@@ -43,7 +43,7 @@ import jax.numpy as jnp
 
 from tsn_jax.models.layers import (
     ConvModule,
-    dense_normal,
+    fc_head,
     flatten_channels_first,
     max_pool,
     scaled_width,
@@ -127,15 +127,16 @@ class C3D(nn.Module):
         if return_feature_map:
             return x
 
-        x = flatten_channels_first(x)
-        dropout = nn.Dropout(self.dropout_rate, deterministic=not train)
-        x = nn.relu(dense_normal(self.num_features, FC_INIT_STD, self.dtype, "fc6")(x))
-        x = dropout(x)
-        x = nn.relu(dense_normal(self.num_features, FC_INIT_STD, self.dtype, "fc7")(x))
-        if self.num_classes is None:
-            return x
-        x = dropout(x)
-        return dense_normal(self.num_classes, FC_INIT_STD, self.dtype, "fc8")(x)
+        return fc_head(
+            flatten_channels_first(x),
+            names=("fc6", "fc7", "fc8"),
+            hidden=self.num_features,
+            num_classes=self.num_classes,
+            stddev=FC_INIT_STD,
+            dropout_rate=self.dropout_rate,
+            train=train,
+            dtype=self.dtype,
+        )
 
 
 def c3d(**kwargs: Any) -> C3D:

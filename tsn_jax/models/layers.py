@@ -378,6 +378,41 @@ def dense_normal(features: int, stddev: float, dtype: Dtype, name: str) -> nn.De
     )
 
 
+def fc_head(
+    x: jax.Array,
+    *,
+    names: tuple[str, str, str],
+    hidden: int,
+    num_classes: int | None,
+    stddev: float,
+    dropout_rate: float,
+    train: bool,
+    dtype: Dtype,
+) -> jax.Array:
+    """The fully connected head of VGG and C3D: fc6, ReLU, dropout, fc7, ReLU (, dropout, fc8).
+
+    Called inside a compact ``__call__``: the layers belong to the caller, under
+    ``names`` (e.g. torchvision's ``classifier_0/3/6``, C3D's ``fc6/7/8``), initialized
+    N(0, stddev^2) with zero biases (``dense_normal``).
+
+    Args:
+      x: [N, D] flattened features.
+      names: module names of the three linear layers.
+      hidden: width of fc6 and fc7.
+      num_classes: width of fc8; ``None`` returns the fc7 features.
+      stddev, dropout_rate, train, dtype: init, dropout (active when training), dtype.
+
+    Returns:
+      [N, num_classes] logits, or [N, hidden] fc7 features.
+    """
+    dropout = nn.Dropout(dropout_rate, deterministic=not train)
+    x = nn.relu(dense_normal(hidden, stddev, dtype, names[0])(x))
+    x = nn.relu(dense_normal(hidden, stddev, dtype, names[1])(dropout(x)))
+    if num_classes is None:
+        return x
+    return dense_normal(num_classes, stddev, dtype, names[2])(dropout(x))
+
+
 def adaptive_avg_pool(x: jax.Array, output_size: IntOrSeq) -> jax.Array:
     """PyTorch's ``AdaptiveAvgPool{1,2,3}d`` on channels-last input [N, *spatial, C].
 

@@ -34,7 +34,7 @@ from tsn_jax.models.layers import (
     Conv,
     adaptive_avg_pool,
     batch_norm,
-    dense_normal,
+    fc_head,
     flatten_channels_first,
     kaiming_normal_fan_out,
     max_pool,
@@ -116,16 +116,16 @@ class VGG(nn.Module):
         if return_feature_map:
             return x
 
-        x = flatten_channels_first(adaptive_avg_pool(x, (7, 7)))
-        dropout = nn.Dropout(self.dropout_rate, deterministic=not train)
-        # torchvision initializes the classifier N(0, 0.01) with zero biases.
-        x = nn.relu(dense_normal(self.num_features, 0.01, self.dtype, "classifier_0")(x))
-        x = dropout(x)
-        x = nn.relu(dense_normal(self.num_features, 0.01, self.dtype, "classifier_3")(x))
-        if self.num_classes is None:
-            return x
-        x = dropout(x)
-        return dense_normal(self.num_classes, 0.01, self.dtype, "classifier_6")(x)
+        return fc_head(
+            flatten_channels_first(adaptive_avg_pool(x, (7, 7))),
+            names=("classifier_0", "classifier_3", "classifier_6"),
+            hidden=self.num_features,
+            num_classes=self.num_classes,
+            stddev=0.01,  # torchvision's classifier init, with zero biases
+            dropout_rate=self.dropout_rate,
+            train=train,
+            dtype=self.dtype,
+        )
 
 
 def vgg16(**kwargs: Any) -> VGG:
