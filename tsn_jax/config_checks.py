@@ -6,6 +6,8 @@ of deep inside tf.data or XLA.
 
 import ml_collections
 
+from tsn_jax.inflate import INFLATION_METHODS
+
 _POSITIVE_INTS = (
     "data.num_segments",
     "data.frames_per_snippet",
@@ -55,9 +57,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ValueError("config.data.mean and config.data.std must have the same length")
     if config.num_train_steps <= 0 and config.num_epochs <= 0:
         raise ValueError("set config.num_epochs > 0 or config.num_train_steps > 0")
-    if config.init_inflation not in ("average", "center"):
+    if config.init_inflation not in INFLATION_METHODS:
         raise ValueError(
-            f"config.init_inflation must be 'average' or 'center', got {config.init_inflation!r}"
+            f"config.init_inflation must be one of {INFLATION_METHODS}, "
+            f"got {config.init_inflation!r}"
         )
     if not 0.0 <= config.model.dropout_rate < 1.0:
         raise ValueError(
