@@ -1,10 +1,17 @@
 """Tests for input_pipeline.datasets.video_decode."""
 
+import struct
+
 import av
 import numpy as np
 import pytest
 
-from input_pipeline.datasets.video_decode import VideoDecodeError, decode_video, resized_shape
+from input_pipeline.datasets.video_decode import (
+    VideoDecodeError,
+    decode_video,
+    kept_frame_indices,
+    resized_shape,
+)
 
 
 def write_video(path, frames, fps=12, codec="libx264", pix_fmt="yuv420p", frame_format="rgb24"):
@@ -121,3 +128,83 @@ def test_audio_only_file_raises(tmp_path):
             container.mux(packet)
     with pytest.raises(VideoDecodeError, match="no video stream"):
         decode_video(str(path), short_side=32)
+
+
+def test_fixed_size_ignores_aspect_ratio(tmp_path):
+    path = tmp_path / "wide.mp4"
+    write_video(path, solid_frames(3, 48, 64, (0, 200, 0)))
+    frames, _ = decode_video(str(path), None, size=(26, 34))
+    assert frames.shape == (3, 26, 34, 3)
+    with pytest.raises(ValueError, match="not both"):
+        decode_video(str(path), 24, size=(26, 34))
+
+
+@pytest.mark.parametrize(
+    "num_frames, source, target, expected",
+    [
+        (10, 30.0, 10.0, [0, 3, 6, 9]),
+        (61, 30.0, 1.0, [0, 30, 60]),
+        (8, 25.0, 10.0, [0, 3, 5]),  # 0.4 per frame: the count steps up at 0, 3 (1.2), 5 (2.0)
+        (4, 25.0, 30.0, [0, 1, 2, 3]),  # never upsampled
+        (4, 25.0, None, [0, 1, 2, 3]),
+        (4, 0.0, 10.0, [0, 1, 2, 3]),  # unknown source rate: every frame
+    ],
+)
+def test_kept_frame_indices(num_frames, source, target, expected):
+    np.testing.assert_array_equal(kept_frame_indices(num_frames, source, target), expected)
+
+
+def test_target_fps_keeps_the_subsampled_frames(tmp_path):
+    path = tmp_path / "ramp.mp4"
+    levels = np.linspace(10, 240, 12).astype(np.uint8)
+    write_video(path, np.stack([solid_frames(1, 32, 32, (v, v, v))[0] for v in levels]), fps=12)
+    frames, fps = decode_video(str(path), None, target_fps=4)
+    assert fps == 4.0
+    np.testing.assert_allclose(frames.mean(axis=(1, 2, 3)), levels[[0, 3, 6, 9]], atol=6)
+
+
+def test_map_frame_is_applied_to_each_frame(tmp_path):
+    path = tmp_path / "ramp.mp4"
+    levels = np.array([30, 130, 230], np.uint8)
+    write_video(path, np.stack([solid_frames(1, 32, 32, (v, v, v))[0] for v in levels]))
+    means, _ = decode_video(str(path), 16, map_frame=lambda frame: (frame.shape, frame.mean()))
+    assert [shape for shape, _ in means] == [(16, 16, 3)] * 3
+    np.testing.assert_allclose([m for _, m in means], levels, atol=6)
+
+
+def _set_rotation(path, degrees_clockwise):
+    """Rewrites the mp4 track header's display matrix (what phones write) in place."""
+    data = bytearray(path.read_bytes())
+    identity = struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    start = data.find(identity)
+    assert start > 0, "no identity display matrix in the file"
+    one = {90: (0, 0x10000, -0x10000, 0), 180: (-0x10000, 0, 0, -0x10000)}[degrees_clockwise]
+    a, b, c, d = one
+    data[start : start + 36] = struct.pack(">9i", a, b, 0, c, d, 0, 0, 0, 0x40000000)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("degrees", [90, 180])
+def test_rotated_video_is_turned_upright(tmp_path, degrees):
+    path = tmp_path / "phone.mp4"
+    frames = solid_frames(3, 48, 64, (0, 0, 0))
+    frames[:, :, :16] = 255  # a white band on the left, as stored
+    write_video(path, frames)
+    _set_rotation(path, degrees)
+    decoded, _ = decode_video(str(path), None)
+    if degrees == 90:
+        # Turned a quarter clockwise, as players show it: the left band is on top.
+        assert decoded.shape == (3, 64, 48, 3)
+        assert decoded[:, :12].mean() > 230 and decoded[:, 20:].mean() < 25
+        resized, _ = decode_video(str(path), 24)
+        assert resized.shape == (3, 32, 24, 3)
+    else:
+        assert decoded.shape == (3, 48, 64, 3)
+        assert decoded[:, :, -12:].mean() > 230 and decoded[:, :, :-20].mean() < 25
+
+
+def test_odd_sized_video(tmp_path):
+    path = tmp_path / "odd.avi"
+    write_video(path, solid_frames(3, 37, 51, (200, 100, 0)), codec="mpeg4")
+    frames, _ = decode_video(str(path), None)
+    assert frames.shape == (3, 37, 51, 3)

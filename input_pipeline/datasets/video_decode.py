@@ -7,7 +7,10 @@ file, it reads the JPEG frames that the builders store in TFDS.
 from __future__ import annotations
 
 import fractions
+import math
 import os
+from collections.abc import Callable
+from typing import Any
 
 import av
 import numpy as np
@@ -57,26 +60,86 @@ def _frame_rate(stream: av.video.stream.VideoStream, pts_seconds: list[float]) -
     return 0.0
 
 
-def decode_video(path: str, short_side: int | None) -> tuple[np.ndarray, float]:
-    """Decodes every frame of a video file to RGB.
+def kept_frame_indices(num_frames: int, source_fps: float, target_fps: float | None) -> np.ndarray:
+    """Which of `num_frames` frames at `source_fps` survive subsampling to `target_fps`.
 
-    Frames are pulled from the decoder and resized one at a time, so memory
-    holds at most one full-resolution frame besides the resized output.
+    Frame i is kept when it is the first frame at or after a sample time
+    k / target_fps, i.e. when floor(i * target / source) steps up. Frames are
+    dropped, never repeated: a target at or above the source rate keeps every
+    frame (as do an unknown source rate and target None).
+
+    Returns:
+      [N] int64 increasing indices into the decoded frames.
+    """
+    if target_fps is not None and target_fps <= 0:
+        raise ValueError(f"target_fps must be positive or None, got {target_fps}")
+    if target_fps is None or source_fps <= 0 or target_fps >= source_fps:
+        return np.arange(num_frames)
+    return np.array([i for i in range(num_frames) if _is_kept(i, source_fps, target_fps)], np.int64)
+
+
+def _is_kept(index: int, source_fps: float, target_fps: float) -> bool:
+    """Whether frame `index` is kept when subsampling `source_fps` to `target_fps` < it."""
+    ratio = target_fps / source_fps
+    # The small epsilon keeps 30 fps -> 10 fps at exactly every third frame
+    # although 1/3 is not representable.
+    return index == 0 or math.floor(index * ratio + 1e-9) > math.floor((index - 1) * ratio + 1e-9)
+
+
+def output_shape(
+    height: int, width: int, short_side: int | None, size: tuple[int, int] | None
+) -> tuple[int, int]:
+    """(height, width) of stored frames: a fixed `size`, else the short side rule."""
+    if size is not None:
+        if short_side is not None:
+            raise ValueError(f"give short_side or size, not both (got {short_side}, {size})")
+        if len(size) != 2 or min(size) <= 0:
+            raise ValueError(f"size must be (height, width) > 0, got {size}")
+        return int(size[0]), int(size[1])
+    return resized_shape(height, width, short_side)
+
+
+def decode_video(
+    path: str,
+    short_side: int | None,
+    *,
+    size: tuple[int, int] | None = None,
+    target_fps: float | None = None,
+    map_frame: Callable[[np.ndarray], Any] | None = None,
+) -> tuple[Any, float]:
+    """Decodes a video file to RGB frames, one frame at a time.
+
+    Frames are pulled from the decoder, rotated upright, resized and passed to
+    `map_frame` one at a time, so with `map_frame` (e.g. a JPEG encoder) a
+    ten-minute video never sits in memory decoded: memory holds one
+    full-resolution frame plus whatever `map_frame` returns.
 
     Args:
       path: a video file FFmpeg can read (mp4, avi, mkv, webm, ...).
       short_side: length of the shorter side of the returned frames (the
         aspect ratio is kept), or None to keep the decoded size.
+      size: (height, width) of every returned frame instead of `short_side`
+        (TSN stores 340x256 frames: size=(256, 340)), aspect ratio not kept.
+      target_fps: keep only the frames that subsample the video to this rate
+        (e.g. 1 or 10 for long untrimmed videos; see `kept_frame_indices`);
+        None keeps every frame. Needs the container's frame rate.
+      map_frame: applied to each [H, W, 3] uint8 frame as it is decoded.
 
     Returns:
-      (frames, fps): frames is a [T, H, W, 3] uint8 array in RGB order (a
-      grayscale source is expanded to 3 equal channels), fps the frame rate as
-      a float (0.0 when the file does not say).
+      (frames, fps): frames is a [T, H, W, 3] uint8 array in RGB order when
+      `map_frame` is None, else the list of `map_frame` results; fps is the
+      frame rate of the returned frames (0.0 when the file does not say). A
+      grayscale source gives 3 equal channels; a video with a rotation in its
+      display matrix (phone videos) is turned upright, as players show it.
 
     Raises:
       VideoDecodeError: the file is missing, empty, not a media file, has no
         video stream, or yields no decodable frame.
     """
+    # Bad arguments are the caller's error, not the video's: raise them before decoding.
+    output_shape(1, 1, short_side, size)
+    if target_fps is not None and target_fps <= 0:
+        raise ValueError(f"target_fps must be positive or None, got {target_fps}")
     if not os.path.isfile(path):
         raise VideoDecodeError(f"file does not exist: {path}")
     if os.path.getsize(path) == 0:
@@ -91,31 +154,57 @@ def decode_video(path: str, short_side: int | None) -> tuple[np.ndarray, float]:
             kinds = sorted({s.type for s in container.streams}) or ["none"]
             raise VideoDecodeError(f"no video stream (streams found: {', '.join(kinds)})")
         stream = container.streams.video[0]
-        frames: list[np.ndarray] = []
+        source_fps = _frame_rate(stream, [])
+        keep = target_fps is not None and source_fps > 0 and target_fps < source_fps
+        frames: list[Any] = []
         pts_seconds: list[float] = []
+        num_decoded = 0
         try:
             for frame in container.decode(stream):
-                height, width = resized_shape(frame.height, frame.width, short_side)
-                # One swscale call converts to RGB and resizes. AREA averages
-                # source pixels when shrinking (no aliasing); BICUBIC when growing.
-                shrinking = height * width < frame.height * frame.width
-                frames.append(
-                    frame.to_ndarray(
-                        format="rgb24",
-                        width=width,
-                        height=height,
-                        interpolation="AREA" if shrinking else "BICUBIC",
-                    )
-                )
+                index, num_decoded = num_decoded, num_decoded + 1
                 if frame.time is not None:
                     pts_seconds.append(float(frame.time))
+                if keep and not _is_kept(index, source_fps, target_fps):
+                    continue
+                frames.append(_convert(frame, short_side, size, map_frame))
         except (av.FFmpegError, OSError, ValueError) as e:
             # A truncated file often decodes fine up to the damage: keep what came
             # out, but a file with nothing usable is an error.
             if not frames:
                 raise VideoDecodeError(f"no decodable frame: {e}") from e
-            logging.warning("%s: decoding stopped after %d frames: %s", path, len(frames), e)
+            logging.warning("%s: decoding stopped after %d frames: %s", path, num_decoded, e)
         if not frames:
             raise VideoDecodeError("the video stream has zero decodable frames")
-        fps = _frame_rate(stream, pts_seconds)
-    return np.stack(frames), fps
+        fps = source_fps or _frame_rate(stream, pts_seconds)
+    if keep:
+        fps = float(target_fps)
+    return (np.stack(frames) if map_frame is None else frames), fps
+
+
+def _convert(
+    frame: av.VideoFrame,
+    short_side: int | None,
+    size: tuple[int, int] | None,
+    map_frame: Callable[[np.ndarray], Any] | None,
+) -> Any:
+    """One decoded frame -> upright, resized RGB [H, W, 3] uint8 (then `map_frame`)."""
+    # Display-matrix rotation in degrees counterclockwise; np.rot90 uses the same sense.
+    quarter_turns = round((frame.rotation or 0) / 90) % 4
+    upright_h, upright_w = (
+        (frame.width, frame.height) if quarter_turns % 2 else (frame.height, frame.width)
+    )
+    height, width = output_shape(upright_h, upright_w, short_side, size)
+    if quarter_turns % 2:
+        height, width = width, height
+    # One swscale call converts to RGB and resizes. AREA averages source
+    # pixels when shrinking (no aliasing); BICUBIC when growing.
+    shrinking = height * width < frame.height * frame.width
+    rgb = frame.to_ndarray(
+        format="rgb24",
+        width=width,
+        height=height,
+        interpolation="AREA" if shrinking else "BICUBIC",
+    )
+    if quarter_turns:
+        rgb = np.ascontiguousarray(np.rot90(rgb, quarter_turns))
+    return rgb if map_frame is None else map_frame(rgb)
