@@ -29,11 +29,15 @@ def get_config() -> ml_collections.ConfigDict:
 
     # Where the videos come from (input_pipeline.datasets.get_builder).
     config.dataset = ml_collections.ConfigDict()
-    config.dataset.name = "synthetic_actions"
+    config.dataset.name = "synthetic_actions"  # | ucf101 | hmdb51 | kinetics | sthsth
     config.dataset.data_dir = ""  # TFDS data dir; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets
     config.dataset.video_dir = ""  # '' = <data_dir>/synthetic_actions_videos for the demo
     config.dataset.split_index = 1
-    config.dataset.short_side = 80
+    config.dataset.short_side = 80  # stored frames' shorter side (None: as decoded)
+    config.dataset.size = ()  # or (height, width) of every stored frame, e.g. TSN's (256, 340)
+    config.dataset.fps = 0  # 0: every frame; > 0: subsample videos to this rate (untrimmed)
+    config.dataset.flow_method = ""  # '' | tvl1 | farneback | dis: also store optical flow
+    config.dataset.flow_types = ("flow",)  # flow and/or warp (TSN's warped flow)
     config.dataset.num_train_per_class = 50
     config.dataset.num_test_per_class = 10
     config.dataset.seed = 0

@@ -8,6 +8,7 @@ import pytest
 
 from input_pipeline.datasets.video_decode import (
     VideoDecodeError,
+    VideoReader,
     decode_video,
     kept_frame_indices,
     resized_shape,
@@ -163,11 +164,13 @@ def test_target_fps_keeps_the_subsampled_frames(tmp_path):
     np.testing.assert_allclose(frames.mean(axis=(1, 2, 3)), levels[[0, 3, 6, 9]], atol=6)
 
 
-def test_map_frame_is_applied_to_each_frame(tmp_path):
+def test_reader_streams_frames_one_at_a_time(tmp_path):
     path = tmp_path / "ramp.mp4"
     levels = np.array([30, 130, 230], np.uint8)
-    write_video(path, np.stack([solid_frames(1, 32, 32, (v, v, v))[0] for v in levels]))
-    means, _ = decode_video(str(path), 16, map_frame=lambda frame: (frame.shape, frame.mean()))
+    write_video(path, np.stack([solid_frames(1, 32, 32, (v, v, v))[0] for v in levels]), fps=12)
+    with VideoReader(str(path), 16) as video:
+        means = [(frame.shape, frame.mean()) for frame in video]
+        assert video.fps == pytest.approx(12.0)
     assert [shape for shape, _ in means] == [(16, 16, 3)] * 3
     np.testing.assert_allclose([m for _, m in means], levels, atol=6)
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from input_pipeline import datasets
-from input_pipeline.datasets import VideoFolder, VideoFolderConfig, synthetic_actions
+from input_pipeline.datasets import VideoFolder, VideoFolderConfig, annotations, synthetic_actions
 
 CLASSES = ("Apple", "Banana", "Cherry")
 # (relative path, class, frames, codec): a mix of containers and codecs.
@@ -183,6 +183,10 @@ def dataset_config(**overrides):
             video_dir="",
             split_index=1,
             short_side=24,
+            size=(),
+            fps=0,
+            flow_method="",
+            flow_types=("flow",),
             num_train_per_class=1,
             num_test_per_class=1,
             seed=0,
@@ -211,7 +215,7 @@ def test_get_builder_video_folder(built, tmp_path):
     assert name.startswith(os.path.basename(video_dir).replace("-", "_") + "_split1_s24_")
     assert prepared.info.splits["test"].num_examples == len(TEST)
     # A content setting changes the config name: a stale build is never reused.
-    other = datasets._config_name_for_folder(video_dir, 1, 32)
+    other = datasets._config_name_for_folder(video_dir, 1, "s32")
     assert other != name
 
 
@@ -259,22 +263,20 @@ def make_hmdb51_folder(root, in_subdir):
 
 @pytest.mark.parametrize("in_subdir", [True, False])
 def test_hmdb51_split_files(tmp_path, in_subdir):
-    from input_pipeline.datasets import video_folder
-
     root = make_hmdb51_folder(tmp_path / "hmdb", in_subdir)
-    names, entries = video_folder.read_hmdb51_splits(str(root), 1)
+    names, entries = annotations.read_hmdb51_splits(str(root), 1)
     assert names == ["brush_hair", "cartwheel"]  # sorted, whatever the listing order
     as_pairs = {k: [(e.relpath, e.label) for e in v] for k, v in entries.items()}
     assert as_pairs == {
         "train": [("brush_hair/a.avi", 0), ("cartwheel/d.avi", 1)],
         "test": [("brush_hair/b.avi", 0), ("cartwheel/e.avi", 1)],
     }
-    _, split2 = video_folder.read_hmdb51_splits(str(root), 2)
+    _, split2 = annotations.read_hmdb51_splits(str(root), 2)
     assert [e.relpath for e in split2["train"]] == [
         "brush_hair/b.avi", "brush_hair/c.avi", "cartwheel/d.avi"
     ]  # fmt: skip
     with pytest.raises(FileNotFoundError, match="_test_split3.txt"):
-        video_folder.read_hmdb51_splits(str(root), 3)
+        annotations.read_hmdb51_splits(str(root), 3)
 
 
 def test_get_builder_hmdb51(tmp_path):
@@ -289,3 +291,62 @@ def test_get_builder_hmdb51(tmp_path):
     assert sorted(train) == ["brush_hair/b.avi", "brush_hair/c.avi", "cartwheel/d.avi"]
     assert [int(train[k]["label"]) for k in sorted(train)] == [0, 0, 1]
     assert sorted(read_split(builder, "test")) == ["brush_hair/a.avi"]
+
+
+def write_moving_video(path, num_frames, fps=10, width=64, height=48):
+    """A textured square moving right by 2 px a frame over a gray background."""
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 256, (16, 16, 3), np.uint8)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for t in range(num_frames):
+            frame = np.full((height, width, 3), 128, np.uint8)
+            frame[16:32, 8 + 2 * t : 24 + 2 * t] = texture
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def test_get_builder_kinetics_with_flow_fixed_size_and_fps(tmp_path):
+    root = tmp_path / "kinetics"
+    (root / "train" / "abseiling").mkdir(parents=True)
+    (root / "val").mkdir()
+    write_moving_video(root / "train" / "abseiling" / "aaa_000000_000010.mp4", 12)
+    write_moving_video(root / "val" / "bbb_000005_000015.mp4", 8)
+    header = "label,youtube_id,time_start,time_end,split\n"
+    # ccc was never downloaded: it must be reported, not end the build.
+    (root / "train.csv").write_text(header + "abseiling,aaa,0,10,train\nabseiling,ccc,0,10,train\n")
+    (root / "validate.csv").write_text(header + "abseiling,bbb,5,15,val\n")
+    config = dataset_config(
+        name="kinetics",
+        video_dir=str(root),
+        data_dir=str(tmp_path / "tfds"),
+        size=(24, 40),
+        fps=5,
+        flow_method="farneback",
+        flow_types=("flow", "warp"),
+    )
+    builder = datasets.get_builder(config)
+    assert "_24x40_fps5_farneback_flow_warp_" in builder.builder_config.name
+    assert set(builder.info.splits) == {"train", "validation"}
+    assert builder.skipped_videos["train"] == [
+        ("train/ccc_000000_000010.mp4", f"file does not exist: {root}/train/ccc_000000_000010.mp4")
+    ]
+    skip = {
+        k: tfds.decode.SkipDecoding() for k in ("video", "flow_x", "flow_y", "warp_x", "warp_y")
+    }
+    (example,) = tfds.as_numpy(builder.as_dataset("train", decoders=skip))
+    # 12 frames at 10 fps subsampled to 5 fps: frames 0, 2, ..., 10.
+    assert example["num_frames"] == 6 and len(example["video"]) == 6
+    assert example["fps"] == 5.0
+    assert tf.io.decode_jpeg(example["video"][0]).shape == (24, 40, 3)
+    for key in ("flow_x", "flow_y", "warp_x", "warp_y"):
+        assert len(example[key]) == 5
+        assert tf.io.decode_jpeg(example[key][0]).shape == (24, 40, 1)
+    # The square moves right (4 px a kept frame, 2.5 px at this width): flow_x above
+    # the zero level 127.5 where it is, about zero elsewhere.
+    flow_x = tf.io.decode_jpeg(example["flow_x"][2]).numpy()[..., 0].astype(float)
+    assert flow_x[9:18, 8:22].mean() > 135
+    assert abs(flow_x[:, -8:].mean() - 127.5) < 3

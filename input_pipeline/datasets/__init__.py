@@ -19,7 +19,15 @@ from input_pipeline.datasets.video_folder import VideoFolder, VideoFolderConfig
 
 __all__ = ["KNOWN_DATASETS", "VideoFolder", "VideoFolderConfig", "get_builder"]
 
-KNOWN_DATASETS: tuple[str, ...] = ("synthetic_actions", "video_folder", "hmdb51")
+# dataset.name -> the split-list format of its folder (annotations.LIST_READERS).
+FOLDER_FORMATS = {
+    "video_folder": "ucf101",
+    "ucf101": "ucf101",
+    "hmdb51": "hmdb51",
+    "kinetics": "kinetics",
+    "sthsth": "sthsth",
+}
+KNOWN_DATASETS: tuple[str, ...] = ("synthetic_actions", *FOLDER_FORMATS)
 
 
 def _default_data_dir() -> str:
@@ -31,7 +39,23 @@ def _short_side_tag(short_side: int | None) -> str:
     return "sfull" if short_side is None else f"s{short_side}"
 
 
-def _config_name_for_folder(video_dir: str, split_index: int, short_side: int | None) -> str:
+def _content_tag(
+    short_side: int | None,
+    size: tuple[int, int] | None,
+    target_fps: float | None,
+    flow_method: str | None,
+    flow_types: tuple[str, ...],
+) -> str:
+    """A readable tag of how frames are stored, e.g. 's256', '256x340_fps10_tvl1_flow_warp'."""
+    tag = f"{size[0]}x{size[1]}" if size else _short_side_tag(short_side)
+    if target_fps:
+        tag += f"_fps{target_fps:g}".replace(".", "p")
+    if flow_method:
+        tag += f"_{flow_method}_{'_'.join(flow_types)}"
+    return tag
+
+
+def _config_name_for_folder(video_dir: str, split_index: int, content_tag: str) -> str:
     """A builder config name that differs for every folder and every content setting.
 
     The folder's base name keeps it readable; a hash of the absolute path
@@ -40,7 +64,7 @@ def _config_name_for_folder(video_dir: str, split_index: int, short_side: int | 
     path = os.path.abspath(os.path.expanduser(video_dir)).rstrip(os.sep)
     base = re.sub(r"[^A-Za-z0-9_]+", "_", os.path.basename(path)).strip("_") or "videos"
     digest = hashlib.sha1(path.encode()).hexdigest()[:8]
-    return f"{base}_split{split_index}_{_short_side_tag(short_side)}_{digest}"
+    return f"{base}_split{split_index}_{content_tag}_{digest}"
 
 
 def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
@@ -48,18 +72,25 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
 
     Args:
       dataset_config: fields
-        name: 'synthetic_actions' (render the demo videos, then build them),
-          'video_folder' (a UCF101-layout folder at `video_dir`) or 'hmdb51'
-          (an HMDB51-layout folder: class folders and per-class split files).
+        name: 'synthetic_actions' (render the demo videos, then build them), or
+          a folder at `video_dir` with the split lists of 'ucf101' (also
+          'video_folder'), 'hmdb51', 'kinetics' or 'sthsth' (Something-Something
+          v2); see input_pipeline.datasets.annotations for each layout.
         data_dir: TFDS data dir; '' means TFDS's default.
         video_dir: the videos; for synthetic_actions '' means
           <data_dir>/synthetic_actions_videos.
         split_index: NN of trainlistNN.txt / testlistNN.txt (N of HMDB51's splits).
         short_side: stored frames' shorter side in pixels (None keeps the size).
+        size: () or (height, width) of every stored frame instead (TSN: (256, 340)).
+        fps: 0 keeps every frame; > 0 subsamples each video to this frame rate.
+        flow_method: '' (frames only) or 'tvl1' | 'farneback' | 'dis': also
+          store optical flow, of the types in `flow_types` ('flow', 'warp').
         num_train_per_class, num_test_per_class, seed: synthetic_actions only.
 
     Returns:
-      A `VideoFolder` builder whose 'train' and 'test' splits are on disk.
+      A `VideoFolder` builder whose splits are on disk: 'train' and 'test' for
+      UCF101, HMDB51 and the demo; 'train' and 'validation' for Kinetics and
+      Something-Something.
 
     Raises:
       ValueError: unknown name, or video_folder without a video_dir.
@@ -73,6 +104,13 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
     data_dir = dataset_config.data_dir or _default_data_dir()
     split_index = int(dataset_config.split_index)
     short_side = dataset_config.short_side
+    size = tuple(int(n) for n in dataset_config.size) or None
+    if size is not None and len(size) != 2:
+        raise ValueError(f"dataset.size must be () or (height, width), got {size}")
+    target_fps = float(dataset_config.fps) or None
+    flow_method = dataset_config.flow_method or None
+    flow_types = tuple(dataset_config.flow_types)
+    content_tag = _content_tag(short_side, size, target_fps, flow_method, flow_types)
 
     if name == "synthetic_actions":
         num_train = int(dataset_config.num_train_per_class)
@@ -80,7 +118,7 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
         seed = int(dataset_config.seed)
         video_dir = dataset_config.video_dir or os.path.join(data_dir, "synthetic_actions_videos")
         config_name = (
-            f"synthetic_actions_v{synthetic_actions.RENDER_VERSION}_{_short_side_tag(short_side)}"
+            f"synthetic_actions_v{synthetic_actions.RENDER_VERSION}_{content_tag}"
             f"_n{num_train}x{num_test}_seed{seed}"
         )
         if split_index != 1:
@@ -92,11 +130,11 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
         if not video_dir:
             raise ValueError(
                 f"dataset.name={name!r} needs the folder of videos: set "
-                "--config.dataset.video_dir=/path/to/videos (class folders plus the split "
-                "lists of UCF101, or HMDB51's per-class split files for 'hmdb51')."
+                "--config.dataset.video_dir=/path/to/videos (the videos plus the dataset's "
+                "split lists; the README's 'Preparing datasets' shows each layout)."
             )
-        list_format = "hmdb51" if name == "hmdb51" else "ucf101"
-        config_name = _config_name_for_folder(video_dir, split_index, short_side)
+        list_format = FOLDER_FORMATS[name]
+        config_name = _config_name_for_folder(video_dir, split_index, content_tag)
         if list_format != "ucf101":
             config_name = f"{list_format}_{config_name}"
         description = f"{list_format} layout video folder {video_dir}."
@@ -107,8 +145,12 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
             description=description,
             video_dir=video_dir,
             split_index=split_index,
-            short_side=short_side,
+            short_side=None if size else short_side,
+            size=size,
+            target_fps=target_fps,
             list_format=list_format,
+            flow_method=flow_method,
+            flow_types=flow_types,
         )
         return VideoFolder(config=config, data_dir=data_dir)
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import fractions
 import math
 import os
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Iterator
 
 import av
 import numpy as np
@@ -99,95 +98,125 @@ def output_shape(
     return resized_shape(height, width, short_side)
 
 
+class VideoReader:
+    """Frames of a video file, decoded, upright and resized one at a time (a context manager).
+
+    Usage:
+      with VideoReader(path, short_side=256) as video:
+          for frame in video:  # [H, W, 3] uint8 RGB
+              ...
+      video.fps
+
+    Memory holds one full-resolution frame at a time, so a ten-minute video is
+    never decoded whole. A video with a rotation in its display matrix (phone
+    videos) is turned upright, as players show it; a grayscale source gives 3
+    equal channels. A file damaged part way keeps the frames before the damage
+    (with a warning).
+
+    Args:
+      path: a video file FFmpeg can read (mp4, avi, mkv, webm, ...).
+      short_side: length of the shorter side of the frames (aspect ratio kept),
+        or None to keep the decoded size.
+      size: (height, width) of every frame instead of `short_side` (TSN stores
+        340x256 frames: size=(256, 340)); the aspect ratio is not kept.
+      target_fps: keep only the frames that subsample the video to this rate
+        (e.g. 1 or 10 for long untrimmed videos; see `kept_frame_indices`);
+        None keeps every frame. Needs the container's frame rate.
+
+    Raises:
+      ValueError: bad arguments (before anything is read).
+      VideoDecodeError: the file is missing, empty, not a media file, has no
+        video stream (on opening), or yields no decodable frame (when iterated).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        short_side: int | None = None,
+        *,
+        size: tuple[int, int] | None = None,
+        target_fps: float | None = None,
+    ):
+        # Bad arguments are the caller's error, not the video's: raise them first.
+        output_shape(1, 1, short_side, size)
+        if target_fps is not None and target_fps <= 0:
+            raise ValueError(f"target_fps must be positive or None, got {target_fps}")
+        if not os.path.isfile(path):
+            raise VideoDecodeError(f"file does not exist: {path}")
+        if os.path.getsize(path) == 0:
+            raise VideoDecodeError("file is empty (0 bytes)")
+        try:
+            self._container = av.open(path, mode="r")
+        except (av.FFmpegError, OSError, ValueError) as e:
+            raise VideoDecodeError(f"cannot open as a media file: {e}") from e
+        if not self._container.streams.video:
+            kinds = sorted({s.type for s in self._container.streams}) or ["none"]
+            self._container.close()
+            raise VideoDecodeError(f"no video stream (streams found: {', '.join(kinds)})")
+        self.path = path
+        self._stream = self._container.streams.video[0]
+        self._short_side, self._size = short_side, size
+        self._source_fps = _frame_rate(self._stream, [])
+        self._subsample = (
+            target_fps is not None and self._source_fps > 0 and target_fps < self._source_fps
+        )
+        self._target_fps = target_fps
+        self._pts_seconds: list[float] = []
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._container.close()
+
+    @property
+    def fps(self) -> float:
+        """Frame rate of the returned frames (0.0 when unknown; read it after iterating)."""
+        if self._subsample:
+            return float(self._target_fps)
+        return self._source_fps or _frame_rate(self._stream, self._pts_seconds)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        num_decoded = num_returned = 0
+        try:
+            for frame in self._container.decode(self._stream):
+                index, num_decoded = num_decoded, num_decoded + 1
+                if frame.time is not None:
+                    self._pts_seconds.append(float(frame.time))
+                if self._subsample and not _is_kept(index, self._source_fps, self._target_fps):
+                    continue
+                num_returned += 1
+                yield _convert(frame, self._short_side, self._size)
+        except (av.FFmpegError, OSError, ValueError) as e:
+            # A truncated file often decodes fine up to the damage: keep what came
+            # out, but a file with nothing usable is an error.
+            if not num_returned:
+                raise VideoDecodeError(f"no decodable frame: {e}") from e
+            logging.warning("%s: decoding stopped after %d frames: %s", self.path, num_decoded, e)
+        if not num_returned:
+            raise VideoDecodeError("the video stream has zero decodable frames")
+
+
 def decode_video(
     path: str,
     short_side: int | None,
     *,
     size: tuple[int, int] | None = None,
     target_fps: float | None = None,
-    map_frame: Callable[[np.ndarray], Any] | None = None,
-) -> tuple[Any, float]:
-    """Decodes a video file to RGB frames, one frame at a time.
-
-    Frames are pulled from the decoder, rotated upright, resized and passed to
-    `map_frame` one at a time, so with `map_frame` (e.g. a JPEG encoder) a
-    ten-minute video never sits in memory decoded: memory holds one
-    full-resolution frame plus whatever `map_frame` returns.
-
-    Args:
-      path: a video file FFmpeg can read (mp4, avi, mkv, webm, ...).
-      short_side: length of the shorter side of the returned frames (the
-        aspect ratio is kept), or None to keep the decoded size.
-      size: (height, width) of every returned frame instead of `short_side`
-        (TSN stores 340x256 frames: size=(256, 340)), aspect ratio not kept.
-      target_fps: keep only the frames that subsample the video to this rate
-        (e.g. 1 or 10 for long untrimmed videos; see `kept_frame_indices`);
-        None keeps every frame. Needs the container's frame rate.
-      map_frame: applied to each [H, W, 3] uint8 frame as it is decoded.
+) -> tuple[np.ndarray, float]:
+    """Decodes a whole video file (see `VideoReader` for the arguments and errors).
 
     Returns:
-      (frames, fps): frames is a [T, H, W, 3] uint8 array in RGB order when
-      `map_frame` is None, else the list of `map_frame` results; fps is the
-      frame rate of the returned frames (0.0 when the file does not say). A
-      grayscale source gives 3 equal channels; a video with a rotation in its
-      display matrix (phone videos) is turned upright, as players show it.
-
-    Raises:
-      VideoDecodeError: the file is missing, empty, not a media file, has no
-        video stream, or yields no decodable frame.
+      (frames, fps): [T, H, W, 3] uint8 RGB frames and their frame rate (0.0
+      when the file does not say).
     """
-    # Bad arguments are the caller's error, not the video's: raise them before decoding.
-    output_shape(1, 1, short_side, size)
-    if target_fps is not None and target_fps <= 0:
-        raise ValueError(f"target_fps must be positive or None, got {target_fps}")
-    if not os.path.isfile(path):
-        raise VideoDecodeError(f"file does not exist: {path}")
-    if os.path.getsize(path) == 0:
-        raise VideoDecodeError("file is empty (0 bytes)")
-    try:
-        container = av.open(path, mode="r")
-    except (av.FFmpegError, OSError, ValueError) as e:
-        raise VideoDecodeError(f"cannot open as a media file: {e}") from e
-
-    with container:
-        if not container.streams.video:
-            kinds = sorted({s.type for s in container.streams}) or ["none"]
-            raise VideoDecodeError(f"no video stream (streams found: {', '.join(kinds)})")
-        stream = container.streams.video[0]
-        source_fps = _frame_rate(stream, [])
-        keep = target_fps is not None and source_fps > 0 and target_fps < source_fps
-        frames: list[Any] = []
-        pts_seconds: list[float] = []
-        num_decoded = 0
-        try:
-            for frame in container.decode(stream):
-                index, num_decoded = num_decoded, num_decoded + 1
-                if frame.time is not None:
-                    pts_seconds.append(float(frame.time))
-                if keep and not _is_kept(index, source_fps, target_fps):
-                    continue
-                frames.append(_convert(frame, short_side, size, map_frame))
-        except (av.FFmpegError, OSError, ValueError) as e:
-            # A truncated file often decodes fine up to the damage: keep what came
-            # out, but a file with nothing usable is an error.
-            if not frames:
-                raise VideoDecodeError(f"no decodable frame: {e}") from e
-            logging.warning("%s: decoding stopped after %d frames: %s", path, num_decoded, e)
-        if not frames:
-            raise VideoDecodeError("the video stream has zero decodable frames")
-        fps = source_fps or _frame_rate(stream, pts_seconds)
-    if keep:
-        fps = float(target_fps)
-    return (np.stack(frames) if map_frame is None else frames), fps
+    with VideoReader(path, short_side, size=size, target_fps=target_fps) as video:
+        frames = np.stack(list(video))
+        return frames, video.fps
 
 
-def _convert(
-    frame: av.VideoFrame,
-    short_side: int | None,
-    size: tuple[int, int] | None,
-    map_frame: Callable[[np.ndarray], Any] | None,
-) -> Any:
-    """One decoded frame -> upright, resized RGB [H, W, 3] uint8 (then `map_frame`)."""
+def _convert(frame: av.VideoFrame, short_side: int | None, size: tuple[int, int] | None):
+    """One decoded frame -> upright, resized RGB [H, W, 3] uint8."""
     # Display-matrix rotation in degrees counterclockwise; np.rot90 uses the same sense.
     quarter_turns = round((frame.rotation or 0) / 90) % 4
     upright_h, upright_w = (
@@ -207,4 +236,4 @@ def _convert(
     )
     if quarter_turns:
         rgb = np.ascontiguousarray(np.rot90(rgb, quarter_turns))
-    return rgb if map_frame is None else map_frame(rgb)
+    return rgb
