@@ -25,6 +25,8 @@ setuptools.setup(
         "clu",
         "tensorboard",
         "av",
+        # Optical flow at dataset-build time; contrib has TV-L1 (cv2.optflow).
+        "opencv-contrib-python-headless",
         "numpy",
         "absl-py",
         # Real photographs used as backgrounds of the embedded demo videos.
