@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from PIL import Image
 
 from input_pipeline import datasets
 from input_pipeline.datasets import VideoFolder, VideoFolderConfig, annotations, synthetic_actions
@@ -350,3 +351,64 @@ def test_get_builder_kinetics_with_flow_fixed_size_and_fps(tmp_path):
     flow_x = tf.io.decode_jpeg(example["flow_x"][2]).numpy()[..., 0].astype(float)
     assert flow_x[9:18, 8:22].mean() > 135
     assert abs(flow_x[:, -8:].mean() - 127.5) < 3
+
+
+def write_rawframes(root, folder, num_frames, value, size=(24, 32)):
+    """One mmaction2 raw-frame folder: img_ frames of `value`, flow planes 100 (x) / 200 (y)."""
+    path = root / "rawframes" / folder
+    path.mkdir(parents=True)
+    for i in range(1, num_frames + 1):
+        Image.fromarray(np.full(size + (3,), value, np.uint8)).save(path / f"img_{i:05d}.jpg")
+        if i < num_frames:
+            Image.fromarray(np.full(size, 100, np.uint8)).save(path / f"flow_x_{i:05d}.jpg")
+            Image.fromarray(np.full(size, 200, np.uint8)).save(path / f"flow_y_{i:05d}.jpg")
+
+
+@pytest.mark.parametrize("short_side", [None, 12])
+def test_get_builder_rawframes_with_stored_flow(tmp_path, short_side):
+    write_rawframes(tmp_path, "Apple/v_1", 5, 40)
+    write_rawframes(tmp_path, "Banana/v_2", 12, 220)
+    write_rawframes(tmp_path, "Apple/v_3", 3, 90)
+    (tmp_path / "rawframes" / "Banana" / "v_empty").mkdir()
+    # mmaction2's names; lists of split 2 and a label map next to them.
+    (tmp_path / "ucf_train_split_1_rawframes.txt").write_text(
+        "Apple/v_1 5 0\nBanana/v_2 12 1\nBanana/v_empty 7 1\n"
+    )
+    (tmp_path / "ucf_val_split_1_rawframes.txt").write_text("Apple/v_3 3 0\n")
+    (tmp_path / "ucf_train_split_2_rawframes.txt").write_text("Apple/v_3 3 0\n")
+    (tmp_path / "label_map.txt").write_text("Apple\nBanana\n")
+    config = dataset_config(
+        name="rawframes",
+        video_dir=str(tmp_path / "rawframes"),
+        data_dir=str(tmp_path / "tfds"),
+        short_side=short_side,
+        flow_method="stored",
+    )
+    builder = datasets.get_builder(config)
+    assert builder.info.features["label"].names == ["Apple", "Banana"]
+    assert set(builder.info.splits) == {"train", "validation"}
+    assert [p for p, _ in builder.skipped_videos["train"]] == ["Banana/v_empty"]
+    skip = {k: tfds.decode.SkipDecoding() for k in ("video", "flow_x", "flow_y")}
+    train = {
+        ex["video_id"].decode(): ex
+        for ex in tfds.as_numpy(builder.as_dataset("train", decoders=skip))
+    }
+    assert sorted(train) == ["Apple/v_1", "Banana/v_2"]
+    banana = train["Banana/v_2"]
+    assert (banana["label"], banana["num_frames"], len(banana["flow_x"])) == (1, 12, 11)
+    frame = tf.io.decode_jpeg(banana["video"][0]).numpy()
+    assert frame.shape == ((12, 16, 3) if short_side else (24, 32, 3))
+    assert abs(frame.mean() - 220) < 3
+    source = tmp_path / "rawframes" / "Banana" / "v_2" / "img_00001.jpg"
+    # Already at the stored size: the very bytes of the file, not re-encoded.
+    assert (banana["video"][0] == source.read_bytes()) == (short_side is None)
+    x = tf.io.decode_jpeg(banana["flow_x"][3]).numpy()
+    y = tf.io.decode_jpeg(banana["flow_y"][3]).numpy()
+    assert x.shape[-1] == 1 and abs(x.mean() - 100) < 3 and abs(y.mean() - 200) < 3
+
+
+def test_rawframes_lists_missing(tmp_path):
+    (tmp_path / "frames").mkdir()
+    config = dataset_config(name="rawframes", video_dir=str(tmp_path / "frames"))
+    with pytest.raises(FileNotFoundError, match="rawframes.txt"):
+        datasets.get_builder(config)

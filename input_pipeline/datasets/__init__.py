@@ -26,6 +26,7 @@ FOLDER_FORMATS = {
     "hmdb51": "hmdb51",
     "kinetics": "kinetics",
     "sthsth": "sthsth",
+    "rawframes": "rawframes",
 }
 KNOWN_DATASETS: tuple[str, ...] = ("synthetic_actions", *FOLDER_FORMATS)
 
@@ -75,7 +76,8 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
         name: 'synthetic_actions' (render the demo videos, then build them), or
           a folder at `video_dir` with the split lists of 'ucf101' (also
           'video_folder'), 'hmdb51', 'kinetics' or 'sthsth' (Something-Something
-          v2); see input_pipeline.datasets.annotations for each layout.
+          v2), or 'rawframes' (mmaction2's folders of extracted frames and flow);
+          see input_pipeline.datasets.annotations for each layout.
         data_dir: TFDS data dir; '' means TFDS's default.
         video_dir: the videos; for synthetic_actions '' means
           <data_dir>/synthetic_actions_videos.
@@ -84,7 +86,8 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
         size: () or (height, width) of every stored frame instead (TSN: (256, 340)).
         fps: 0 keeps every frame; > 0 subsamples each video to this frame rate.
         flow_method: '' (frames only) or 'tvl1' | 'farneback' | 'dis': also
-          store optical flow, of the types in `flow_types` ('flow', 'warp').
+          store optical flow, of the types in `flow_types` ('flow', 'warp');
+          for rawframes 'stored' copies the flow planes of the folders.
         num_train_per_class, num_test_per_class, seed: synthetic_actions only.
 
     Returns:

@@ -10,6 +10,9 @@ nothing about a dataset's own file formats:
             time_end,split) and clips named <id>_<start>_<end>.mp4   (and test when labelled)
   sthsth    Something-Something v2: labels.json, train.json,        splits train, validation
             validation.json and numbered <id>.webm clips
+  rawframes mmaction2's extracted frames: a folder per video of        splits train and
+            img_00001.jpg (flow_x_00001.jpg, ...), lists of             validation or test
+            "<folder> <num_frames> <label>"
 """
 
 from __future__ import annotations
@@ -379,6 +382,101 @@ def read_sthsth(video_dir: str, split_index: int) -> tuple[list[str], dict]:
     return class_names, _entries_by_stem(video_dir, rows, class_names)
 
 
+RAWFRAMES_PREPARATION_HINT = """\
+Expected mmaction2's raw-frame layout (tools/extract_flow.py writes it too):
+  <video_dir>/<video folder>/img_00001.jpg, ...
+      (optionally flow_x_00001.jpg, flow_y_00001.jpg, ..., warp_x_00001.jpg, ...)
+  list files in <video_dir> or its parent, e.g. ucf101_train_split_1_rawframes.txt and
+      ucf101_val_split_1_rawframes.txt, kinetics400_train_list_rawframes.txt: lines
+      "<video folder relative to video_dir> <num_frames> <label 0-based>"
+  class names (optional): classInd.txt ("1 Name") or a *label_map*.txt (one name a line)."""
+
+
+def find_rawframe_lists(video_dir: str, split_index: int) -> dict[str, str]:
+    """The train and evaluation lists of mmaction2's raw frames, by split name.
+
+    Looks in `video_dir` and its parent for '*rawframes.txt' files whose name
+    says 'train', and 'val' or 'test'; when names carry 'split_N', only split
+    `split_index`'s. The evaluation split is called 'validation' or 'test' after
+    its file name.
+
+    Raises:
+      FileNotFoundError: no such train list or evaluation list (with the layout).
+    """
+    found: dict[str, str] = {}
+    for folder in (video_dir, os.path.dirname(os.path.abspath(video_dir))):
+        if not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            lower = name.lower()
+            if not lower.endswith("rawframes.txt"):
+                continue
+            if "split_" in lower and f"split_{split_index}_" not in lower:
+                continue
+            split = next(
+                (s for key, s in (("train", "train"), ("val", "validation"), ("test", "test"))
+                 if key in lower),
+                None,
+            )  # fmt: skip
+            if split is not None:
+                found.setdefault(split, os.path.join(folder, name))
+        if "train" in found:
+            break
+    if "train" not in found or len(found) < 2:
+        raise FileNotFoundError(
+            f"no train and val/test *rawframes.txt lists for split {split_index} in "
+            f"{video_dir!r} or its parent.\n{RAWFRAMES_PREPARATION_HINT}"
+        )
+    return found
+
+
+def _rawframes_class_names(lists_dir: str, num_classes: int) -> list[str]:
+    """Class names from classInd.txt or a *label_map*.txt next to the lists, else class_<i>."""
+    names: list[str] = []
+    class_index = os.path.join(lists_dir, "classInd.txt")
+    label_maps = sorted(f for f in os.listdir(lists_dir) if "label_map" in f and f.endswith(".txt"))
+    if os.path.isfile(class_index):
+        names = read_class_index(class_index)
+    elif label_maps:
+        with open(os.path.join(lists_dir, label_maps[0])) as f:
+            names = [line.strip() for line in f if line.strip()]
+    if not names:
+        return [f"class_{i}" for i in range(num_classes)]
+    if len(names) < num_classes:
+        raise ValueError(
+            f"{len(names)} class names in {lists_dir} but labels up to {num_classes - 1}"
+        )
+    return names
+
+
+def read_rawframes(video_dir: str, split_index: int) -> tuple[list[str], dict]:
+    """Reads mmaction2's raw-frame lists ("<folder> <num_frames> <label>" a line).
+
+    The frame count of a line is not used: the builder counts the files.
+    """
+    if not os.path.isdir(video_dir):
+        raise FileNotFoundError(
+            f"Frame folder {video_dir!r} does not exist.\n{RAWFRAMES_PREPARATION_HINT}"
+        )
+    lists = find_rawframe_lists(video_dir, split_index)
+    entries: dict[str, list[ListEntry]] = {}
+    for split, path in lists.items():
+        entries[split] = []
+        with open(path) as f:
+            for line_number, line in enumerate(f, 1):
+                parts = line.split()
+                if not parts:
+                    continue
+                if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+                    raise ValueError(
+                        f'{path}:{line_number}: expected "<folder> <num_frames> <label>": {line!r}'
+                    )
+                entries[split].append(ListEntry(parts[0].replace("\\", "/"), int(parts[2])))
+    num_classes = 1 + max(e.label for split in entries.values() for e in split)
+    class_names = _rawframes_class_names(os.path.dirname(lists["train"]), num_classes)
+    return class_names, entries
+
+
 def read_ucf101(video_dir: str, split_index: int) -> tuple[list[str], dict]:
     """Reads UCF101's classInd.txt and trainlistNN.txt / testlistNN.txt; splits train, test."""
     files = find_list_files(video_dir, split_index)
@@ -391,6 +489,7 @@ LIST_READERS: dict[str, Callable[[str, int], tuple[list[str], dict]]] = {
     "hmdb51": read_hmdb51_splits,
     "kinetics": read_kinetics,
     "sthsth": read_sthsth,
+    "rawframes": read_rawframes,
 }
 LIST_FORMATS = tuple(LIST_READERS)
 

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from input_pipeline.datasets import building
+from input_pipeline.datasets import building, frame_folder, optical_flow
 from input_pipeline.datasets.annotations import LIST_FORMATS, ListEntry, entry_label, read_layout
 from input_pipeline.datasets.video_decode import VideoReader
 
@@ -43,7 +43,8 @@ class VideoFolderConfig(tfds.core.BuilderConfig):
       jpeg_quality: JPEG quality (1..95) of the stored frames.
       list_format: one of annotations.LIST_FORMATS.
       flow_method: None (frames only) or one of optical_flow.FLOW_METHODS
-        ('tvl1', 'farneback', 'dis') to store flow planes too.
+        ('tvl1', 'farneback', 'dis') to compute and store flow planes too; for
+        'rawframes' folders also 'stored': copy the flow planes found there.
       flow_types: which flows with `flow_method`: ('flow',), ('warp',) (TSN's
         warped flow) or both.
     """
@@ -75,6 +76,21 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
         if config.list_format not in LIST_FORMATS:
             raise ValueError(
                 f"list_format must be one of {LIST_FORMATS}, got {config.list_format!r}"
+            )
+        methods = (None, *optical_flow.FLOW_METHODS)
+        if config.list_format == "rawframes":
+            methods += ("stored",)
+            if config.target_fps:
+                raise ValueError("target_fps needs a video's frame rate; raw frames have none")
+        if config.flow_method not in methods:
+            raise ValueError(
+                f"flow_method must be one of {methods} for {config.list_format!r},"
+                f" got {config.flow_method!r}"
+            )
+        unknown = set(config.flow_types) - set(optical_flow.FLOW_KINDS)
+        if unknown or not config.flow_types:
+            raise ValueError(
+                f"flow_types must be some of {optical_flow.FLOW_KINDS}, got {config.flow_types}"
             )
         # Per split, the (relative path, reason) of each video left out.
         self.skipped_videos: dict[str, list[tuple[str, str]]] = {}
@@ -133,6 +149,51 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
         config = self._config
         label = entry_label(entry, class_names)
         path = os.path.join(config.video_dir, *entry.relpath.split("/"))
+        if config.list_format == "rawframes":
+            planes = self._encode_frame_folder(path)
+            fps = 0.0  # A folder of frames does not say.
+        else:
+            planes, fps = self._encode_video_file(path)
+        return {
+            **planes,
+            "label": label,
+            "video_id": entry.relpath,
+            "fps": np.float32(fps),
+            "num_frames": np.int32(len(planes["video"])),
+        }
+
+    def _encode_frame_folder(self, path: str) -> dict[str, list[bytes]]:
+        """{'video': JPEGs, '<type>_x': ...} of a raw-frame folder (flow stored or computed)."""
+        config = self._config
+        short_side = None if config.size else config.short_side
+        stored = config.stored_flow_types() if config.flow_method == "stored" else ()
+        paths = frame_folder.frame_folder_paths(path, stored)
+        if config.flow_method in (None, "stored"):
+            return {
+                key: frame_folder.stored_jpegs(
+                    files,
+                    short_side,
+                    config.size,
+                    config.jpeg_quality,
+                    "RGB" if key == "video" else "L",
+                )
+                for key, files in paths.items()
+            }
+        rgb: list[bytes] = []
+
+        def frames():
+            for frame in frame_folder.iter_rgb_frames(paths["video"], short_side, config.size):
+                rgb.append(building.encode_jpeg(frame, config.jpeg_quality))
+                yield frame
+
+        flows = building.encode_flows(
+            frames(), config.flow_method, config.stored_flow_types(), config.jpeg_quality
+        )
+        return {"video": rgb, **flows}
+
+    def _encode_video_file(self, path: str) -> tuple[dict[str, list[bytes]], float]:
+        """({'video': JPEGs, flow planes...}, fps) of a video file, decoded frame by frame."""
+        config = self._config
         with VideoReader(
             path,
             None if config.size else config.short_side,
@@ -149,15 +210,7 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
             flows = building.encode_flows(
                 frames(), config.flow_method, config.stored_flow_types(), config.jpeg_quality
             )
-            fps = video.fps
-        return {
-            "video": rgb,
-            **flows,
-            "label": label,
-            "video_id": entry.relpath,
-            "fps": np.float32(fps),
-            "num_frames": np.int32(len(rgb)),
-        }
+            return {"video": rgb, **flows}, video.fps
 
     def _generate_examples(self, split: str, entries: list[ListEntry], class_names: list[str]):
         """Yields (video_id, example) for every usable video of a split's entries.
