@@ -46,7 +46,10 @@ def get_config() -> ml_collections.ConfigDict:
 
     # How samples are drawn and augmented (input_pipeline.pipeline).
     config.data = ml_collections.ConfigDict()
-    config.data.modality = "rgb"  # rgb | rgb_diff (T differences of T + 1 frames)
+    config.data.modality = (
+        "rgb"  # rgb | rgb_diff (T differences of T + 1 frames) | flow | warped_flow
+    )
+    config.data.extra_modalities = ()  # more streams of the same snippets, e.g. ("flow:5",)
     config.data.num_segments = 3  # K
     config.data.snippet_stride = 0  # 0: TSN segments; > 0: regular sampling at this stride
     config.data.frames_per_snippet = 1  # T
@@ -62,6 +65,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.eval_resize_short = 73  # 64 * 256 / 224
     config.data.mean = (123.675, 116.28, 103.53)  # ImageNet RGB mean on [0, 255]
     config.data.std = (58.395, 57.12, 57.375)
+    # Flow planes (127.5 = no motion): tsn-pytorch's flow scale, the RGB stds' mean.
+    config.data.flow_mean = (127.5, 127.5)
+    config.data.flow_std = (57.375, 57.375)
     config.data.shuffle_buffer_size = 512
 
     # The network (tsn_jax.models.create_model).

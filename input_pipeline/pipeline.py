@@ -61,41 +61,61 @@ def get_dataset_info(builder: tfds.core.DatasetBuilder, config: ml_collections.C
     )
 
 
-def preprocess_example(
+def parse_extra_modality(spec: str, default_frames: int) -> tuple[str, int]:
+    """'flow:5' -> ('flow', 5); 'flow' -> ('flow', default_frames)."""
+    name, _, frames = spec.partition(":")
+    modalities.check_modality(name)
+    if frames and (not frames.isdigit() or int(frames) < 1):
+        raise ValueError(f"data.extra_modalities: {spec!r} must be 'name' or 'name:T' with T >= 1")
+    return name, int(frames) if frames else default_frames
+
+
+def sample_shape(data_config: ml_collections.ConfigDict) -> tuple[int, ...]:
+    """(K, T, S, S, C) of one sample's 'inputs' (for model initialization)."""
+    size = data_config.crop_size
+    channels = modalities.channels_per_frame(data_config.modality)
+    return (data_config.num_segments, data_config.frames_per_snippet, size, size, channels)
+
+
+def _normalization(data_config: ml_collections.ConfigDict, modality: str):
+    """(mean, std) of a modality: data.mean/std for RGB kinds, data.flow_mean/std for flow."""
+    if modalities.is_flow(modality):
+        mean, std, keys = data_config.flow_mean, data_config.flow_std, "flow_mean/flow_std"
+    else:
+        mean, std, keys = data_config.mean, data_config.std, "mean/std"
+    channels = modalities.channels_per_frame(modality)
+    if len(mean) != channels or len(std) != channels:
+        raise ValueError(f"data.{keys} need {channels} values for {modality!r}")
+    return tuple(mean), tuple(std)
+
+
+def modality_inputs(
     example: dict[str, tf.Tensor],
+    modality: str,
+    frames_per_snippet: int,
     *,
     data_config: ml_collections.ConfigDict,
     training: bool,
-    seed: tf.Tensor | None = None,
-) -> dict[str, tf.Tensor]:
-    """One video -> one sample of K snippets.
+    sample_seed: tf.Tensor | None,
+    transform_seed: tf.Tensor | None,
+) -> tf.Tensor:
+    """sample -> decode -> transform of one modality of one video.
 
-    Args:
-      example: {'video': [L] tf.string JPEG frames, 'label': int64 scalar, ...}.
-      data_config: config.data.
-      training: random sampling and augmentation if True, deterministic otherwise.
-      seed: [2] stateless seed of this sample (training only).
+    The seeds, not the modality, decide the random choices: two modalities of
+    a sample given the same seeds get snippets at the same relative positions
+    of their segments and the same crop box and flip.
 
     Returns:
-      {'inputs': [K, T, S, S, C] float32 normalized (for 'rgb_diff' the T differences
-      of T + 1 frames), 'label': int32 scalar}, S = data_config.crop_size.
+      [K, T, S, S, C] float32 normalized (for 'rgb_diff' the T differences of
+      T + 1 frames; for flow x negated on flipped samples).
     """
     num_segments = data_config.num_segments
-    frames_per_snippet = modalities.frames_to_sample(
-        data_config.modality, data_config.frames_per_snippet
-    )
-    channels = modalities.channels_per_frame(data_config.modality)
-    encoded = example["video"]
-    num_frames = tf.shape(encoded)[0]
-    if training:
-        sample_seed, transform_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    else:
-        sample_seed = transform_seed = None
+    frames_read = modalities.frames_to_sample(modality, frames_per_snippet)
     # sample
     indices = sampling.tsn_frame_indices(
-        num_frames,
+        modalities.num_frames(example, modality),
         num_segments=num_segments,
-        frames_per_snippet=frames_per_snippet,
+        frames_per_snippet=frames_read,
         training=training,
         short_video=data_config.short_video,
         seed=sample_seed,
@@ -104,7 +124,7 @@ def preprocess_example(
         snippet_stride=data_config.snippet_stride,
     )
     # decode
-    frames = modalities.decode_frames(encoded, indices)
+    frames = modalities.decode_frames(example, modality, indices)
     # transform
     if training:
         frames = transforms.train_transform(
@@ -116,17 +136,65 @@ def preprocess_example(
             flip=data_config.flip,
             seed=transform_seed,
             train_crop=data_config.train_crop,
+            flow=modalities.is_flow(modality),
         )
     else:
         frames = transforms.eval_transform(
             frames, resize_short=data_config.eval_resize_short, crop_size=data_config.crop_size
         )
-    frames = transforms.normalize(frames, data_config.mean, data_config.std)
+    frames = transforms.normalize(frames, *_normalization(data_config, modality))
     size = data_config.crop_size
-    inputs = tf.reshape(frames, [num_segments, frames_per_snippet, size, size, channels])
-    if data_config.modality == "rgb_diff":
+    channels = modalities.channels_per_frame(modality)
+    inputs = tf.reshape(frames, [num_segments, frames_read, size, size, channels])
+    if modality == "rgb_diff":
         inputs = modalities.rgb_difference(inputs)
-    return {"inputs": inputs, "label": tf.cast(example["label"], tf.int32)}
+    return inputs
+
+
+def preprocess_example(
+    example: dict[str, tf.Tensor],
+    *,
+    data_config: ml_collections.ConfigDict,
+    training: bool,
+    seed: tf.Tensor | None = None,
+) -> dict[str, tf.Tensor]:
+    """One video -> one sample of K snippets, of one or several modalities.
+
+    Args:
+      example: {'video': [L] tf.string JPEG frames, 'flow_x', ... when stored,
+        'label': int64 scalar, ...}.
+      data_config: config.data.
+      training: random sampling and augmentation if True, deterministic otherwise.
+      seed: [2] stateless seed of this sample (training only).
+
+    Returns:
+      {'inputs': [K, T, S, S, C] float32 of data.modality, 'label': int32
+      scalar} plus 'inputs_<modality>' [K, T', S, S, C'] for each of
+      data.extra_modalities ('flow:5' = 5 flow fields per snippet), sampled and
+      cropped with the same random state (two-stream fusion, STAN).
+    """
+    if training:
+        sample_seed, transform_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    else:
+        sample_seed = transform_seed = None
+    streams = [("inputs", data_config.modality, data_config.frames_per_snippet)]
+    for spec in data_config.extra_modalities:
+        name, frames = parse_extra_modality(spec, data_config.frames_per_snippet)
+        streams.append((f"inputs_{name}", name, frames))
+    sample = {
+        key: modality_inputs(
+            example,
+            modality,
+            frames,
+            data_config=data_config,
+            training=training,
+            sample_seed=sample_seed,
+            transform_seed=transform_seed,
+        )
+        for key, modality, frames in streams
+    }
+    sample["label"] = tf.cast(example["label"], tf.int32)
+    return sample
 
 
 def process_split(split: str, process_index: int, process_count: int) -> str:
@@ -145,7 +213,12 @@ def _read(builder: tfds.core.DatasetBuilder, split: str, shuffle_seed: int | Non
     return builder.as_dataset(
         split=split,
         shuffle_files=shuffle_seed is not None,
-        decoders={"video": tfds.decode.SkipDecoding()},
+        # Every frame feature (video, flow_x, ...) stays a vector of JPEG strings.
+        decoders={
+            name: tfds.decode.SkipDecoding()
+            for name, feature in builder.info.features.items()
+            if isinstance(feature, tfds.features.Video)
+        },
         read_config=read_config,
     )
 

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from input_pipeline import modalities
+
 # Grid points of the corner crop, in quarters of the free space (x, y): TSN
 # (ECCV 2016, Sec. 3.2) crops "from the corners or the center of the images".
 CORNER_AND_CENTRE_POSITIONS = ((0, 0), (4, 0), (0, 4), (4, 4), (2, 2))
@@ -186,10 +188,22 @@ def centre_crop_box(height: tf.Tensor, width: tf.Tensor, size: int) -> tf.Tensor
     return tf.stack([(height - size) // 2, (width - size) // 2, size, size])
 
 
-def random_flip_left_right(frames: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """Flips every frame of the clip horizontally with probability 1/2 (one coin per clip)."""
+def flip_left_right(frames: tf.Tensor, flow: bool = False) -> tf.Tensor:
+    """Mirrors [N, H, W, C] frames; for quantized flow also negates x (255 - x).
+
+    A mirrored video moves the other way: its flow's x component changes sign
+    (TSN's flow stream does this on its flipped crops; forgetting it teaches the
+    network that leftward and rightward motion look alike).
+    """
+    flipped = tf.reverse(frames, axis=[2])
+    return modalities.invert_flow_x(flipped) if flow else flipped
+
+
+def random_flip_left_right(frames: tf.Tensor, seed: tf.Tensor, flow: bool = False) -> tf.Tensor:
+    """`flip_left_right` with probability 1/2 (one coin per clip); returns float32."""
+    frames = tf.cast(frames, tf.float32)
     flip = tf.random.stateless_uniform([], seed) < 0.5
-    return tf.cond(flip, lambda: tf.reverse(frames, axis=[2]), lambda: frames)
+    return tf.cond(flip, lambda: flip_left_right(frames, flow), lambda: frames)
 
 
 def normalize(frames: tf.Tensor, mean: Sequence[float], std: Sequence[float]) -> tf.Tensor:
@@ -208,6 +222,7 @@ def train_transform(
     flip: bool,
     seed: tf.Tensor,
     train_crop: str = "multiscale",
+    flow: bool = False,
 ) -> tf.Tensor:
     """Training augmentation: a crop, resize to `crop_size`, horizontal flip.
 
@@ -220,6 +235,7 @@ def train_transform(
       train_crop: 'multiscale' (`multiscale_crop_box`: TSN, Hara et al.) or
         'random_resized' (`random_resized_crop_box`: Inception-style, mmaction2's
         recipes for 3D networks).
+      flow: frames are quantized flow x/y planes: a flip also negates x.
 
     Returns:
       [N, crop_size, crop_size, C] float32 in [0, 255].
@@ -241,7 +257,7 @@ def train_transform(
         raise ValueError(f"train_crop must be one of {TRAIN_CROPS}, got {train_crop!r}")
     frames = resize(crop(frames, box), crop_size, crop_size)
     if flip:
-        frames = random_flip_left_right(frames, flip_seed)
+        frames = random_flip_left_right(frames, flip_seed, flow)
     return frames
 
 

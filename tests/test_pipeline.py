@@ -18,11 +18,12 @@ def test_only_sampled_frames_are_decoded():
     encoded = _jpegs(6)
     # Frames that are not sampled are not JPEGs at all: decoding one would fail.
     broken = [encoded[i] if i in (1, 4) else b"not a jpeg" for i in range(6)]
-    frames = modalities.decode_frames(tf.constant(broken), tf.constant([4, 1, 4])).numpy()
+    example = {"video": tf.constant(broken)}
+    frames = modalities.decode_frames(example, "rgb", tf.constant([4, 1, 4])).numpy()
     assert frames.shape == (3, 40, 56, 3)
     np.testing.assert_allclose(frames[:, 0, 0, 0], [32, 8, 32], atol=2)
     with pytest.raises(tf.errors.InvalidArgumentError):
-        modalities.decode_frames(tf.constant(broken), tf.constant([0]))
+        modalities.decode_frames(example, "rgb", tf.constant([0]))
 
 
 def test_rgb_difference_subtracts_consecutive_frames():
@@ -49,11 +50,64 @@ def test_preprocess_example_rgb_diff(training):
     np.testing.assert_allclose(inputs[:, :, 16, 16, :], 4.0, atol=1.0)
 
 
-def test_planned_modalities_raise_a_clear_error():
-    with pytest.raises(ValueError, match="not implemented"):
-        modalities.check_modality("flow")
+def test_unknown_modality_and_missing_flow_raise_clear_errors():
     with pytest.raises(ValueError, match="unknown modality"):
         modalities.check_modality("depth")
+    with pytest.raises(ValueError, match="flow_method"):
+        modalities.num_frames({"video": tf.constant(_jpegs(2))}, "flow")
+
+
+def _planes(values, height=32, width=32):
+    """One-channel JPEG planes; `values` per plane is a scalar or a [H, W] array."""
+    planes = [np.broadcast_to(np.asarray(v, np.uint8), (height, width))[..., None] for v in values]
+    return [tf.io.encode_jpeg(p, quality=100).numpy() for p in planes]
+
+
+def test_decode_flow_stacks_x_and_y():
+    example = {
+        "flow_x": tf.constant(_planes([10, 60, 110])),
+        "flow_y": tf.constant(_planes([200, 150, 100])),
+    }
+    flows = modalities.decode_frames(example, "flow", tf.constant([2, 0])).numpy()
+    assert flows.shape == (2, 32, 32, 2)
+    np.testing.assert_allclose(flows[:, 0, 0], [[110, 100], [10, 200]], atol=1)
+    assert modalities.channels_per_frame("warped_flow") == 2
+
+
+def _half_plane(left, right, height=32, width=32):
+    plane = np.full((height, width), right, np.uint8)
+    plane[:, : width // 2] = left
+    return plane
+
+
+def test_flip_inverts_flow_x_with_the_rgb_crop():
+    """RGB and flow of one sample: the same flip; the flipped flow's x is 255 - x."""
+    config = _config(k=2, t=1, crop=32)
+    config.data.scales = (1.0,)
+    config.data.flip = True
+    config.data.extra_modalities = ("flow:3",)
+    config.data.flow_mean, config.data.flow_std = (0.0, 0.0), (1.0, 1.0)
+    rgb = np.stack([_half_plane(0, 250)] * 3, -1)
+    example = {
+        "video": tf.constant([tf.io.encode_jpeg(rgb, quality=100).numpy()] * 12),
+        "flow_x": tf.constant(_planes([100] * 11)),
+        "flow_y": tf.constant(_planes([_half_plane(50, 200)] * 11)),
+        "label": tf.constant(0, tf.int64),
+    }
+    flipped_count = 0
+    for i in range(12):
+        seed = tf.constant([3, i], tf.int64)
+        sample = pipeline.preprocess_example(
+            example, data_config=config.data, training=True, seed=seed
+        )
+        flow = sample["inputs_flow"].numpy()
+        assert sample["inputs"].shape == (2, 1, 32, 32, 3) and flow.shape == (2, 3, 32, 32, 2)
+        rgb_flipped = sample["inputs"].numpy()[0, 0, 16, 2, 0] > 125
+        flow_flipped = flow[0, 0, 16, 2, 1] > 125
+        assert rgb_flipped == flow_flipped  # one coin for both modalities
+        np.testing.assert_allclose(flow[..., 0], 155 if flow_flipped else 100, atol=1.5)
+        flipped_count += bool(rgb_flipped)
+    assert 0 < flipped_count < 12
 
 
 def _config(k=3, t=2, crop=32, interval=1):

@@ -272,16 +272,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     model = create_model(config.model, info.num_classes, config.data.num_segments)
     schedule = optim.create_learning_rate_schedule(config, steps_per_epoch)
     tx = optim.create_optimizer(config, schedule)
-    size = config.data.crop_size
-    channels = len(config.data.mean)
-    input_shape = (
-        1,
-        config.data.num_segments,
-        config.data.frames_per_snippet,
-        size,
-        size,
-        channels,
-    )
+    input_shape = (1, *pipeline.sample_shape(config.data))
     init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
     replicated = NamedSharding(mesh, P())
     state = jax.jit(
