@@ -205,7 +205,10 @@ def read_hmdb51_splits(video_dir: str, split_index: int) -> tuple[list[str], dic
 
 # File name extensions a video may have; Kinetics and Something-Something
 # clips are found by stem, whatever their container.
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
+VIDEO_EXTENSIONS = (
+    ".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp",
+    ".ogv",
+)  # fmt: skip
 
 
 def index_videos(video_dir: str) -> dict[str, str]:

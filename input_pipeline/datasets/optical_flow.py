@@ -7,9 +7,11 @@ Pure numpy/OpenCV: no TensorFlow, no JAX.
 Three estimators, all from OpenCV:
   * "tvl1": TV-L1 (Zach et al. 2007; Sanchez et al. 2013), what TSN (Wang et al.
     2016) extracts with denseflow. Needs `opencv-contrib-python-headless`
-    (`cv2.optflow`). Slow: 0.1-1 s per 340x256 pair on 2 cores.
-  * "farneback": Farneback 2003 polynomial expansion, in every OpenCV build.
-  * "dis": Dense Inverse Search (Kroeger et al. 2016), medium preset, the fastest.
+    (`cv2.optflow`). Slow: about 0.4 s per 340x256 pair on 2 cores.
+  * "farneback": Farneback 2003 polynomial expansion, in every OpenCV build
+    (about 15 ms per pair).
+  * "dis": Dense Inverse Search (Kroeger et al. 2016), medium preset, the
+    fastest (about 6 ms per pair).
 
 Flow convention (OpenCV's): flow[y, x] = (dx, dy) such that
 prev[y, x] ~ next[y + dy, x + dx]; x to the right, y downwards.
@@ -54,8 +56,8 @@ def make_flow_fn(method: str) -> FlowFn:
         if not hasattr(cv2, "optflow"):
             raise ImportError(
                 "TV-L1 optical flow needs OpenCV's contrib modules (cv2.optflow): "
-                "pip install opencv-contrib-python-headless (it replaces "
-                "opencv-python-headless), or use method 'farneback' or 'dis'."
+                "pip install opencv-contrib-python-headless (after pip uninstall "
+                "opencv-python-headless: both provide cv2), or use method 'farneback' or 'dis'."
             )
         calc = cv2.optflow.DualTVL1OpticalFlow_create().calc
     elif method == "farneback":
