@@ -57,12 +57,17 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.temporal_scales = ()  # training: tau x one of these (Hara: 3, 2, 1, 1/2, 1/3)
     config.data.short_video = "clamp"  # indices past the end of a short video: clamp | loop
     config.data.crop_size = 64
-    config.data.train_crop = "multiscale"  # multiscale (TSN, Hara) | random_resized (Inception)
+    config.data.train_crop = "multiscale"  # multiscale (TSN, Hara) | random_resized | random (C3D)
     config.data.scales = (1.0, 0.875, 0.75, 0.66)
     config.data.max_distort = 1
     config.data.crop_positions = "corners"  # corners (4 + centre) | more_fixed (13) | random
     config.data.flip = False  # a flipped MoveLeft is a MoveRight
     config.data.eval_resize_short = 73  # 64 * 256 / 224
+    config.data.eval_crops = (
+        "centre"  # centre | three (3D nets) | ten (TSN: corners, centre, flips)
+    )
+    config.data.eval_twice_sample = False  # mmaction2: also clips at the segment starts (2 views)
+    config.data.rgb_diff_keep_rgb = False  # rgb_diff: the first frame kept before the differences
     config.data.mean = (123.675, 116.28, 103.53)  # ImageNet RGB mean on [0, 255]
     config.data.std = (58.395, 57.12, 57.375)
     # Flow planes (127.5 = no motion): tsn-pytorch's flow scale, the RGB stds' mean.

@@ -58,19 +58,31 @@ def frames_to_sample(modality: str, frames_per_snippet: int) -> int:
     return frames_per_snippet + 1 if modality == "rgb_diff" else frames_per_snippet
 
 
-def rgb_difference(snippets: tf.Tensor) -> tf.Tensor:
+def rgb_difference(snippets: tf.Tensor, keep_rgb: bool = False) -> tf.Tensor:
     """TSN's RGB difference (Wang et al., ECCV 2016, Sec. 3.2): consecutive frames subtracted.
 
     Computed on normalized frames, as the TSN code does on its network input: the
     mean cancels and the differences stay divided by the std.
 
     Args:
-      snippets: [K, T + 1, H, W, 3] float32, T + 1 consecutive frames per snippet.
+      snippets: [..., T + 1, H, W, 3] float32, T + 1 consecutive frames per snippet.
+      keep_rgb: put the first frame itself before the differences (tsn-pytorch's
+        `keep_rgb`, RGB appearance and motion in one input).
 
     Returns:
-      [K, T, H, W, 3]: frame t + 1 minus frame t.
+      [..., T, H, W, 3]: frame t + 1 minus frame t ([..., T + 1, H, W, 3] with
+      the first frame in front when `keep_rgb`).
     """
-    return snippets[:, 1:] - snippets[:, :-1]
+    differences = snippets[..., 1:, :, :, :] - snippets[..., :-1, :, :, :]
+    if keep_rgb:
+        return tf.concat([snippets[..., :1, :, :, :], differences], axis=-4)
+    return differences
+
+
+def input_frames(modality: str, frames_per_snippet: int, keep_rgb: bool = False) -> int:
+    """T of a modality's inputs: `frames_per_snippet`, plus 1 for RGB difference with keep_rgb."""
+    check_modality(modality)
+    return frames_per_snippet + (modality == "rgb_diff" and keep_rgb)
 
 
 def invert_flow_x(frames: tf.Tensor) -> tf.Tensor:

@@ -71,10 +71,20 @@ def parse_extra_modality(spec: str, default_frames: int) -> tuple[str, int]:
 
 
 def sample_shape(data_config: ml_collections.ConfigDict) -> tuple[int, ...]:
-    """(K, T, S, S, C) of one sample's 'inputs' (for model initialization)."""
+    """(K, T, S, S, C) of one sample's 'inputs' in one view (for model initialization)."""
     size = data_config.crop_size
-    channels = modalities.channels_per_frame(data_config.modality)
-    return (data_config.num_segments, data_config.frames_per_snippet, size, size, channels)
+    modality = data_config.modality
+    channels = modalities.channels_per_frame(modality)
+    frames = modalities.input_frames(
+        modality, data_config.frames_per_snippet, data_config.rgb_diff_keep_rgb
+    )
+    return (data_config.num_segments, frames, size, size, channels)
+
+
+def num_eval_views(data_config: ml_collections.ConfigDict) -> int:
+    """V, test views per video: temporal (2 with twice_sample) x spatial (1, 3 or 10 crops)."""
+    spatial = {"centre": 1, "three": 3, "ten": 10}[data_config.eval_crops]
+    return spatial * (2 if data_config.eval_twice_sample else 1)
 
 
 def _normalization(data_config: ml_collections.ConfigDict, modality: str):
@@ -107,28 +117,31 @@ def modality_inputs(
 
     Returns:
       [K, T, S, S, C] float32 normalized (for 'rgb_diff' the T differences of
-      T + 1 frames; for flow x negated on flipped samples).
+      T + 1 frames; for flow x negated on flipped samples); in evaluation with
+      several views (`num_eval_views` > 1) [V, K, T, S, S, C].
     """
     num_segments = data_config.num_segments
     frames_read = modalities.frames_to_sample(modality, frames_per_snippet)
-    # sample
-    indices = sampling.tsn_frame_indices(
-        modalities.num_frames(example, modality),
-        num_segments=num_segments,
-        frames_per_snippet=frames_read,
-        training=training,
-        short_video=data_config.short_video,
-        seed=sample_seed,
-        frame_interval=data_config.frame_interval,
-        temporal_scales=tuple(data_config.temporal_scales),
-        snippet_stride=data_config.snippet_stride,
-    )
-    # decode
-    frames = modalities.decode_frames(example, modality, indices)
-    # transform
+    num_frames = modalities.num_frames(example, modality)
+    flow = modalities.is_flow(modality)
+
+    def indices(segment_position: float = 0.5) -> tf.Tensor:
+        return sampling.tsn_frame_indices(
+            num_frames,
+            num_segments=num_segments,
+            frames_per_snippet=frames_read,
+            training=training,
+            short_video=data_config.short_video,
+            seed=sample_seed,
+            frame_interval=data_config.frame_interval,
+            temporal_scales=tuple(data_config.temporal_scales),
+            snippet_stride=data_config.snippet_stride,
+            segment_position=segment_position,
+        )
+
     if training:
         frames = transforms.train_transform(
-            frames,
+            modalities.decode_frames(example, modality, indices()),
             crop_size=data_config.crop_size,
             scales=tuple(data_config.scales),
             max_distort=data_config.max_distort,
@@ -136,19 +149,33 @@ def modality_inputs(
             flip=data_config.flip,
             seed=transform_seed,
             train_crop=data_config.train_crop,
-            flow=modalities.is_flow(modality),
-        )
+            flow=flow,
+        )[None]
     else:
-        frames = transforms.eval_transform(
-            frames, resize_short=data_config.eval_resize_short, crop_size=data_config.crop_size
+        # Test views: segment centres (and with twice_sample segment starts, as
+        # mmaction2), each seen through every crop of data.eval_crops.
+        positions = (0.5, 0.0) if data_config.eval_twice_sample else (0.5,)
+        frames = tf.concat(
+            [
+                transforms.eval_transform(
+                    modalities.decode_frames(example, modality, indices(position)),
+                    resize_short=data_config.eval_resize_short,
+                    crop_size=data_config.crop_size,
+                    crops=data_config.eval_crops,
+                    flow=flow,
+                )
+                for position in positions
+            ],
+            axis=0,
         )
+    # frames: [V, K * T, S, S, C]
     frames = transforms.normalize(frames, *_normalization(data_config, modality))
     size = data_config.crop_size
     channels = modalities.channels_per_frame(modality)
-    inputs = tf.reshape(frames, [num_segments, frames_read, size, size, channels])
+    inputs = tf.reshape(frames, [-1, num_segments, frames_read, size, size, channels])
     if modality == "rgb_diff":
-        inputs = modalities.rgb_difference(inputs)
-    return inputs
+        inputs = modalities.rgb_difference(inputs, data_config.rgb_diff_keep_rgb)
+    return inputs[0] if training or inputs.shape[0] == 1 else inputs
 
 
 def preprocess_example(

@@ -127,20 +127,25 @@ def tsn_eval_starts(
     num_segments: int,
     frames_per_snippet: int,
     frame_interval: float | tf.Tensor = 1,
+    segment_position: float = 0.5,
 ) -> tf.Tensor:
-    """Snippet start at the centre of each of K equal segments (TSN testing).
+    """Snippet start at the same place of each of K equal segments (TSN testing).
 
     With K = 25 this is the paper's 25 evenly spaced test snippets; with a frame
-    interval, mmaction2's evenly spaced test clips.
+    interval, mmaction2's evenly spaced test clips. `segment_position` 0.5 takes
+    the centre of each segment (TSN, mmaction2); 0.0 its first admissible start,
+    the second set of clips of mmaction2's `twice_sample`.
 
     Returns:
       [K] int32 starts.
     """
+    if not 0.0 <= segment_position < 1.0:
+        raise ValueError(f"segment_position must be in [0, 1), got {segment_position}")
     starts = _num_starts(num_frames, frames_per_snippet, frame_interval)
     num_starts = tf.cast(starts, tf.float32)
     segment = num_starts / num_segments
     k = tf.range(num_segments, dtype=tf.float32)
-    return tf.cast(tf.floor((k + 0.5) * segment), tf.int32)
+    return tf.cast(tf.floor((k + segment_position) * segment), tf.int32)
 
 
 def regular_starts(
@@ -184,6 +189,7 @@ def tsn_frame_indices(
     frame_interval: int = 1,
     temporal_scales: Sequence[float] = (),
     snippet_stride: int = 0,
+    segment_position: float = 0.5,
 ) -> tf.Tensor:
     """Frame indices of the K snippets (or dense clips) of a sample.
 
@@ -201,6 +207,8 @@ def tsn_frame_indices(
         3 times); empty: tau as it is. Evaluation always uses tau.
       snippet_stride: 0 for TSN's segments; > 0 for regular sampling, the K snippets
         this many frames apart (`regular_starts`).
+      segment_position: evaluation only: where in each segment a snippet starts
+        (`tsn_eval_starts`; 0.5 = centre).
 
     Returns:
       [K * T] int32 frame indices in [0, num_frames), snippet-major.
@@ -226,9 +234,13 @@ def tsn_frame_indices(
         else:
             starts = tsn_train_starts(num_frames, num_segments, frames_per_snippet, seed, step)
     elif snippet_stride:
+        if segment_position != 0.5:
+            raise ValueError("regular sampling has no segments: segment_position must be 0.5")
         starts = regular_starts(
             num_frames, num_segments, frames_per_snippet, snippet_stride, step, None
         )
     else:
-        starts = tsn_eval_starts(num_frames, num_segments, frames_per_snippet, step)
+        starts = tsn_eval_starts(
+            num_frames, num_segments, frames_per_snippet, step, segment_position
+        )
     return snippet_frame_indices(starts, frames_per_snippet, num_frames, short_video, step)

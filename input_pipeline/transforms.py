@@ -102,7 +102,26 @@ def multiscale_crop_box(
     return tf.stack([y, x, crop_h, crop_w])
 
 
-TRAIN_CROPS = ("multiscale", "random_resized")
+TRAIN_CROPS = ("multiscale", "random_resized", "random")
+
+
+def random_crop_box(
+    height: tf.Tensor, width: tf.Tensor, size: int, *, seed: tf.Tensor
+) -> tf.Tensor:
+    """Draws a size x size box at a uniformly random position (C3D's, Hara's random crop).
+
+    The frames keep their stored scale (e.g. 112 crops of 128-pixel frames). A
+    frame smaller than `size` gives the largest box that fits, which the
+    training transform then resizes to `size`.
+
+    Returns:
+      [4] int32 box (y, x, h, w).
+    """
+    crop_h, crop_w = tf.minimum(height, size), tf.minimum(width, size)
+    y_seed, x_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    y = tf.random.stateless_uniform([], y_seed, 0, height - crop_h + 1, dtype=tf.int32)
+    x = tf.random.stateless_uniform([], x_seed, 0, width - crop_w + 1, dtype=tf.int32)
+    return tf.stack([y, x, crop_h, crop_w])
 
 
 def random_resized_crop_box(
@@ -232,9 +251,9 @@ def train_transform(
       scales, max_distort, crop_positions: of the 'multiscale' crop.
       flip: flip every frame with probability 1/2 (one coin per sample).
       seed: [2] stateless seed shared by every frame.
-      train_crop: 'multiscale' (`multiscale_crop_box`: TSN, Hara et al.) or
+      train_crop: 'multiscale' (`multiscale_crop_box`: TSN, Hara et al.),
         'random_resized' (`random_resized_crop_box`: Inception-style, mmaction2's
-        recipes for 3D networks).
+        recipes for 3D networks) or 'random' (`random_crop_box`: C3D).
       flow: frames are quantized flow x/y planes: a flip also negates x.
 
     Returns:
@@ -253,6 +272,8 @@ def train_transform(
         )
     elif train_crop == "random_resized":
         box = random_resized_crop_box(shape[1], shape[2], seed=crop_seed)
+    elif train_crop == "random":
+        box = random_crop_box(shape[1], shape[2], crop_size, seed=crop_seed)
     else:
         raise ValueError(f"train_crop must be one of {TRAIN_CROPS}, got {train_crop!r}")
     frames = resize(crop(frames, box), crop_size, crop_size)
@@ -261,16 +282,69 @@ def train_transform(
     return frames
 
 
-def eval_transform(frames: tf.Tensor, *, resize_short: int, crop_size: int) -> tf.Tensor:
-    """TSN evaluation: resize the short side, then a centre crop.
+EVAL_CROPS = ("centre", "three", "ten")
+
+
+def eval_crop_boxes(
+    height: tf.Tensor, width: tf.Tensor, size: int, crops: str
+) -> list[tuple[tf.Tensor, bool]]:
+    """The spatial test views of a frame: (box (y, x, h, w), mirrored) pairs.
+
+    * 'centre': one size x size crop at the centre.
+    * 'three': three size x size crops along the long side, at its start, middle
+      and end, centred on the short side (mmaction2's ThreeCrop; with the short
+      side resized to `size` they span it, as the 3D networks' 3-crop test does).
+    * 'ten': the 4 corners and the centre on the quarter grid of the corner crop
+      (`CORNER_AND_CENTRE_POSITIONS`), then the same 5 mirrored (TSN's 10-crop
+      test, tsn-pytorch's GroupOverSample).
+
+    Returns:
+      [(box, mirrored)] in that order.
+    """
+    if crops not in EVAL_CROPS:
+        raise ValueError(f"eval crops must be one of {EVAL_CROPS}, got {crops!r}")
+    free_y, free_x = height - size, width - size
+    if crops == "centre":
+        return [(tf.stack([free_y // 2, free_x // 2, size, size]), False)]
+    if crops == "three":
+        landscape = width >= height
+        boxes = []
+        for i in range(3):
+            y = tf.where(landscape, free_y // 2, i * (free_y // 2))
+            x = tf.where(landscape, i * (free_x // 2), free_x // 2)
+            boxes.append((tf.stack([y, x, size, size]), False))
+        return boxes
+    boxes = [
+        tf.stack([gy * (free_y // 4), gx * (free_x // 4), size, size])
+        for gx, gy in CORNER_AND_CENTRE_POSITIONS
+    ]
+    return [(box, False) for box in boxes] + [(box, True) for box in boxes]
+
+
+def eval_transform(
+    frames: tf.Tensor,
+    *,
+    resize_short: int,
+    crop_size: int,
+    crops: str = "centre",
+    flow: bool = False,
+) -> tf.Tensor:
+    """Test views: resize the short side, then the crops of `eval_crop_boxes`.
 
     Args:
       frames: [N, H, W, C] uint8.
+      resize_short: short side before cropping (TSN: 256 for 224 crops).
+      crop_size: side of each crop.
+      crops: one of EVAL_CROPS.
+      flow: frames are quantized flow planes: mirrored views negate x.
 
     Returns:
-      [N, crop_size, crop_size, C] float32 in [0, 255].
+      [V, N, crop_size, crop_size, C] float32 in [0, 255]: V = 1, 3 or 10 views.
     """
     frames = resize_short_side(frames, resize_short)
     shape = tf.shape(frames)
-    frames = crop(frames, centre_crop_box(shape[1], shape[2], crop_size))
-    return tf.ensure_shape(frames, [None, crop_size, crop_size, None])
+    views = []
+    for box, mirrored in eval_crop_boxes(shape[1], shape[2], crop_size, crops):
+        view = crop(frames, box)
+        views.append(flip_left_right(view, flow) if mirrored else view)
+    return tf.ensure_shape(tf.stack(views), [len(views), None, crop_size, crop_size, None])

@@ -164,3 +164,34 @@ def test_pad_batch_masks_padding_rows():
     assert padded["inputs"].shape == (5, 1, 1, 2, 2, 3) and not padded["inputs"][3:].any()
     empty = pipeline.pad_batch(batch, 5, empty=True)
     assert not empty["mask"].any() and (empty["video_index"] == -1).all()
+
+
+def test_eval_views_ten_crops_twice_sampled():
+    config = _config(k=3, t=1, crop=32)
+    config.data.eval_resize_short = 40
+    config.data.eval_crops = "ten"
+    config.data.eval_twice_sample = True
+    assert pipeline.num_eval_views(config.data) == 20
+    example = {"video": tf.constant(_jpegs(30)), "label": tf.constant(1, tf.int64)}
+    inputs = pipeline.preprocess_example(example, data_config=config.data, training=False)[
+        "inputs"
+    ].numpy()
+    assert inputs.shape == (20, 3, 1, 32, 32, 3)
+    # Frame i has grey level 8 i: centres 5, 15, 25 in views 0-9, starts 0, 10, 20 in 10-19.
+    np.testing.assert_allclose(inputs[:10, :, 0, 16, 16, 0], [[40, 120, 200]] * 10, atol=2)
+    np.testing.assert_allclose(inputs[10:, :, 0, 16, 16, 0], [[0, 80, 160]] * 10, atol=2)
+
+
+def test_rgb_diff_keep_rgb_puts_the_frame_before_the_differences():
+    config = _config(k=2, t=2)
+    config.data.modality = "rgb_diff"
+    config.data.rgb_diff_keep_rgb = True
+    assert pipeline.sample_shape(config.data) == (2, 3, 32, 32, 3)
+    example = {"video": tf.constant(_jpegs(30)), "label": tf.constant(0, tf.int64)}
+    inputs = pipeline.preprocess_example(example, data_config=config.data, training=False)[
+        "inputs"
+    ].numpy()
+    assert inputs.shape == (2, 3, 32, 32, 3)
+    # Snippets of 3 frames start at floor((k + .5) * 28 / 2) = 7, 21: grey 56 and 168.
+    np.testing.assert_allclose(inputs[:, 0, 16, 16, 0], [56, 168], atol=2)
+    np.testing.assert_allclose(inputs[:, 1:, 16, 16, 0], 8.0, atol=1.5)

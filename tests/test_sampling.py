@@ -171,3 +171,14 @@ def test_regular_sampling_train_places_the_group_anywhere():
 def test_regular_group_longer_than_the_video_starts_at_zero():
     np.testing.assert_array_equal(_indices(12, 3, 1, False, stride=8), [0, 8, 11])
     np.testing.assert_array_equal(_indices(12, 3, 1, False, "loop", stride=8), [0, 8, 4])
+
+
+def test_eval_segment_starts_are_mmaction2_twice_sample_clips():
+    # mmaction2 SampleFrames(test_mode, twice_sample): offsets int(base + avg / 2) then base.
+    num_frames, k = 100, 4
+    centre = sampling.tsn_eval_starts(tf.constant(num_frames), k, 1).numpy()
+    start = sampling.tsn_eval_starts(tf.constant(num_frames), k, 1, segment_position=0.0).numpy()
+    np.testing.assert_array_equal(centre, [12, 37, 62, 87])
+    np.testing.assert_array_equal(start, [0, 25, 50, 75])
+    with pytest.raises(ValueError, match="segment_position"):
+        sampling.tsn_eval_starts(tf.constant(10), 2, 1, segment_position=1.0)

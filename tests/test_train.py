@@ -94,6 +94,22 @@ def test_eval_step_counts_only_unmasked_rows():
     assert 0 <= float(sums["top1"]) <= 3
 
 
+def test_eval_step_averages_the_logits_of_the_views():
+    config = tiny_config("")
+    model = create_model(config.model, num_classes=5, num_segments=config.data.num_segments)
+    state, _, p_eval, mesh = _setup(8)
+    rng = np.random.default_rng(3)
+    views = rng.normal(size=(8, 4, 3, 1, 32, 32, 3)).astype(np.float32)
+    labels = rng.integers(0, 5, 8).astype(np.int32)
+    batch = {"inputs": views, "label": labels, "mask": np.ones(8, np.float32)}
+    sums = jax.device_get(p_eval(state, train.shard_batch(batch, mesh)))
+    per_view = [model.apply(state.variables(), views[:, v], train=False) for v in range(4)]
+    fused = np.mean(per_view, axis=0)
+    expected = optax.softmax_cross_entropy_with_integer_labels(fused, labels).sum()
+    np.testing.assert_allclose(float(sums["loss"]), float(expected), rtol=1e-4)
+    assert float(sums["top1"]) == float(np.sum(np.argmax(fused, -1) == labels))
+
+
 def test_weight_decay_applies_to_kernels_only():
     params = {"conv": {"kernel": jnp.ones(2)}, "bn": {"scale": jnp.ones(2), "bias": jnp.ones(2)}}
     mask = optim.weight_decay_mask(params)

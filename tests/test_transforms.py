@@ -172,9 +172,78 @@ def test_eval_transform_is_a_centre_crop_after_short_side_resize():
     rng = np.random.default_rng(1)
     frames = rng.integers(0, 255, (2, 73, 100, 3), dtype=np.uint8)
     out = transforms.eval_transform(tf.constant(frames), resize_short=73, crop_size=64).numpy()
-    np.testing.assert_allclose(out, frames[:, 4:68, 18:82].astype(np.float32), atol=1e-3)
+    np.testing.assert_allclose(out[0], frames[:, 4:68, 18:82].astype(np.float32), atol=1e-3)
     out = transforms.eval_transform(tf.constant(frames), resize_short=146, crop_size=64)
-    assert out.shape == (2, 64, 64, 3)
+    assert out.shape == (1, 2, 64, 64, 3)
+
+
+def _eval_boxes(height, width, size, crops):
+    return [
+        (tuple(int(v) for v in box.numpy()), mirrored)
+        for box, mirrored in transforms.eval_crop_boxes(
+            tf.constant(height), tf.constant(width), size, crops
+        )
+    ]
+
+
+def test_ten_crop_boxes_of_a_256x340_frame():
+    # TSN's 10-crop test of 224 crops: free space 32 x 116, quarter steps 8 and 29.
+    corners = [
+        ((0, 0, 224, 224), False),
+        ((0, 116, 224, 224), False),
+        ((32, 0, 224, 224), False),
+        ((32, 116, 224, 224), False),
+        ((16, 58, 224, 224), False),
+    ]
+    assert _eval_boxes(256, 340, 224, "ten") == corners + [(box, True) for box, _ in corners]
+
+
+def test_three_crop_boxes_follow_the_long_side():
+    assert _eval_boxes(256, 341, 256, "three") == [
+        ((0, 0, 256, 256), False),
+        ((0, 42, 256, 256), False),
+        ((0, 84, 256, 256), False),
+    ]
+    assert _eval_boxes(300, 256, 256, "three") == [
+        ((0, 0, 256, 256), False),
+        ((22, 0, 256, 256), False),
+        ((44, 0, 256, 256), False),
+    ]
+    assert _eval_boxes(256, 340, 224, "centre") == [((16, 58, 224, 224), False)]
+    with pytest.raises(ValueError, match="eval crops"):
+        _eval_boxes(256, 340, 224, "five")
+
+
+def test_ten_crop_views_mirror_and_negate_flow_x():
+    """The mirrored views of flow are the mirrored crops with x -> 255 - x."""
+    rng = np.random.default_rng(4)
+    flow = rng.integers(0, 256, (3, 40, 52, 2), dtype=np.uint8)
+    views = transforms.eval_transform(
+        tf.constant(flow), resize_short=40, crop_size=32, crops="ten", flow=True
+    ).numpy()
+    assert views.shape == (10, 3, 32, 32, 2)
+    # Corner 1 (top right): free space 8 x 20, quarter steps 2 and 5.
+    np.testing.assert_allclose(views[1], flow[:, 0:32, 20:52], atol=1e-3)
+    mirrored = flow[:, 0:32, 20:52][:, :, ::-1].astype(np.float32)
+    mirrored[..., 0] = 255 - mirrored[..., 0]
+    np.testing.assert_allclose(views[6], mirrored, atol=1e-3)
+    rgb = transforms.eval_transform(
+        tf.constant(flow[..., :1].repeat(3, -1)), resize_short=40, crop_size=32, crops="ten"
+    ).numpy()
+    np.testing.assert_allclose(rgb[6, ..., 0], flow[:, 0:32, 20:52, 0][:, :, ::-1], atol=1e-3)
+
+
+def test_random_crop_box_keeps_the_scale_and_covers_every_offset():
+    seen = set()
+    for i in range(200):
+        box = transforms.random_crop_box(
+            tf.constant(10), tf.constant(12), 8, seed=tf.constant([5, i])
+        ).numpy()
+        assert tuple(box[2:]) == (8, 8)
+        seen.add((int(box[0]), int(box[1])))
+    assert seen == {(y, x) for y in range(3) for x in range(5)}
+    small = transforms.random_crop_box(tf.constant(6), tf.constant(20), 8, seed=tf.constant([1, 2]))
+    assert int(small[0]) == 0 and tuple(small.numpy()[2:]) == (6, 8)
 
 
 def test_resize_short_side_keeps_aspect():

@@ -146,8 +146,17 @@ def train_step(
 def eval_step(
     state: TrainState, batch: Mapping[str, jax.Array], *, model: nn.Module
 ) -> dict[str, jax.Array]:
-    """Metric sums (`metrics.eval_sums`) of one padded evaluation batch."""
-    logits = model.apply(state.variables(), batch["inputs"], train=False)
+    """Metric sums (`metrics.eval_sums`) of one padded evaluation batch.
+
+    Inputs [B, K, T, H, W, C], or [B, V, K, T, H, W, C] with V test views per
+    video (crops, twice-sampled clips), whose logits are averaged before the
+    softmax, as TSN fuses its 10 crops.
+    """
+    inputs = batch["inputs"]
+    views = inputs.shape[1] if inputs.ndim == 7 else 1
+    # Views join the batch: one forward pass, running BatchNorm statistics.
+    logits = model.apply(state.variables(), inputs.reshape((-1,) + inputs.shape[-5:]), train=False)
+    logits = logits.reshape(batch["label"].shape[0], views, -1).mean(axis=1)
     return metrics.eval_sums(logits, batch["label"], batch["mask"])
 
 
