@@ -28,6 +28,14 @@ by K, and for K = 1 the same uniform start in [0, L - span]).
 Hara et al.'s multi-scale temporal crop scales tau per training sample (fractional
 intervals resample by nearest neighbour), and regular sampling (`regular_starts`)
 spaces the K snippets a fixed stride apart, the baseline TSN compares with.
+
+Whole-video test views give a number of snippets that depends on the video's
+length: one snippet per second for untrimmed video (`per_second_starts`, TSN's
+M-TWI input) and Hara et al.'s consecutive 16-frame windows
+(`window_frame_indices`).
+
+Short videos: 'clamp' repeats the last frame (tsn-pytorch, mmaction2), 'loop'
+wraps to the first (Hara et al.'s loop padding), see `snippet_frame_indices`.
 """
 
 from collections.abc import Sequence
@@ -176,6 +184,59 @@ def regular_starts(
     else:
         first = tf.random.stateless_uniform([], seed, 0, num_starts, dtype=tf.int32)
     return first + tf.range(num_snippets, dtype=tf.int32) * snippet_stride
+
+
+def per_second_starts(
+    num_frames: tf.Tensor, fps: float | tf.Tensor, snippets_per_second: float = 1.0
+) -> tf.Tensor:
+    """Starts of snippets at a fixed rate over a whole video (untrimmed testing).
+
+    TSN's untrimmed evaluation (TPAMI 2018, Sec. 4.2) scores one snippet per
+    second over the video, then pools the scores with M-TWI. Snippet i starts at
+    floor(i * fps / snippets_per_second); a video shorter than the period gets
+    one snippet at frame 0.
+
+    Args:
+      num_frames: scalar int32, frames in the video (> 0).
+      fps: frame rate of the stored frames (> 0).
+      snippets_per_second: sampling rate.
+
+    Returns:
+      [N] int32 starts, N = ceil(num_frames * snippets_per_second / fps).
+    """
+    period = tf.cast(fps, tf.float32) / snippets_per_second
+    tf.debugging.assert_positive(period, "per-second sampling needs the video's frame rate")
+    count = tf.maximum(tf.cast(tf.math.ceil(tf.cast(num_frames, tf.float32) / period), tf.int32), 1)
+    starts = tf.cast(tf.floor(tf.range(count, dtype=tf.float32) * period), tf.int32)
+    return tf.minimum(starts, tf.cast(num_frames, tf.int32) - 1)
+
+
+def window_frame_indices(
+    num_frames: tf.Tensor, window: int, stride: int | None = None
+) -> tf.Tensor:
+    """Frame indices of consecutive windows covering a video (Hara et al.'s test clips).
+
+    Hara et al. test on non-overlapping 16-frame windows (stride = window) and
+    average the clip scores. A window running past the end is loop padded
+    within itself, as their `LoopPadding` does: its own frames repeated in order
+    (frames 32..39 of a 40-frame video give 32..39, 32..39).
+
+    Args:
+      num_frames: scalar int32, frames in the video (> 0).
+      window: frames per window (T).
+      stride: frames between window starts (default: `window`, no overlap).
+
+    Returns:
+      [N, window] int32 indices, N = ceil(num_frames / stride) windows.
+    """
+    stride = window if stride is None else stride
+    if window < 1 or stride < 1:
+        raise ValueError(f"window and stride must be >= 1, got {window}, {stride}")
+    num_frames = tf.maximum(tf.convert_to_tensor(num_frames, tf.int32), 1)
+    starts = tf.range(0, num_frames, stride, dtype=tf.int32)
+    available = tf.minimum(num_frames - starts, window)
+    offsets = tf.range(window, dtype=tf.int32)
+    return starts[:, None] + tf.math.floormod(offsets[None, :], available[:, None])
 
 
 def tsn_frame_indices(

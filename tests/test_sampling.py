@@ -182,3 +182,37 @@ def test_eval_segment_starts_are_mmaction2_twice_sample_clips():
     np.testing.assert_array_equal(start, [0, 25, 50, 75])
     with pytest.raises(ValueError, match="segment_position"):
         sampling.tsn_eval_starts(tf.constant(10), 2, 1, segment_position=1.0)
+
+
+@pytest.mark.parametrize(
+    "num_frames, fps, rate, expected",
+    [
+        (100, 30.0, 1.0, [0, 30, 60, 90]),
+        (90, 30.0, 1.0, [0, 30, 60]),
+        (10, 30.0, 1.0, [0]),  # shorter than a second: one snippet
+        (50, 25.0, 2.0, [0, 12, 25, 37]),  # two a second: 12.5-frame period
+        (60, 29.97, 1.0, [0, 29, 59]),
+    ],
+)
+def test_per_second_starts(num_frames, fps, rate, expected):
+    starts = sampling.per_second_starts(tf.constant(num_frames), fps, rate).numpy()
+    np.testing.assert_array_equal(starts, expected)
+
+
+def test_per_second_starts_needs_a_frame_rate():
+    with pytest.raises(tf.errors.InvalidArgumentError, match="frame rate"):
+        sampling.per_second_starts(tf.constant(10), 0.0)
+
+
+def test_non_overlapping_windows_loop_pad_the_last_one_within_itself():
+    indices = sampling.window_frame_indices(tf.constant(40), 16).numpy()
+    assert indices.shape == (3, 16)
+    np.testing.assert_array_equal(indices[:2].ravel(), np.arange(32))
+    # Hara et al.'s LoopPadding: the last window's own frames 32..39, twice.
+    np.testing.assert_array_equal(indices[2], list(range(32, 40)) * 2)
+    overlapping = sampling.window_frame_indices(tf.constant(20), 8, stride=6).numpy()
+    np.testing.assert_array_equal(overlapping[:, 0], [0, 6, 12, 18])
+    np.testing.assert_array_equal(overlapping[3], [18, 19] * 4)
+    np.testing.assert_array_equal(
+        sampling.window_frame_indices(tf.constant(5), 16)[0], list(range(5)) * 3 + [0]
+    )
