@@ -1,5 +1,6 @@
 """Tests for the VideoFolder TFDS builder and input_pipeline.datasets.get_builder."""
 
+import json
 import logging
 import os
 import shutil
@@ -412,3 +413,38 @@ def test_rawframes_lists_missing(tmp_path):
     config = dataset_config(name="rawframes", video_dir=str(tmp_path / "frames"))
     with pytest.raises(FileNotFoundError, match="rawframes.txt"):
         datasets.get_builder(config)
+
+
+def test_get_builder_something_something_webm(tmp_path):
+    root = tmp_path / "ssv2"
+    videos = root / "20bn-something-something-v2"
+    videos.mkdir(parents=True)
+    for video_id, rgb, codec in (
+        ("11", (200, 30, 30), "libvpx-vp9"),
+        ("12", (30, 30, 200), "libvpx"),
+    ):
+        with av.open(str(videos / f"{video_id}.webm"), mode="w") as container:
+            stream = container.add_stream(codec, rate=12)
+            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+            frame = np.broadcast_to(np.array(rgb, np.uint8), (48, 64, 3)).copy()
+            for _ in range(6):
+                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+    labels = {"Holding something": "0", "Pushing something from left to right": "1"}
+    (root / "something-something-v2-labels.json").write_text(json.dumps(labels))
+    train = [{"id": "11", "template": "Pushing [something] from left to right"}]
+    (root / "something-something-v2-train.json").write_text(json.dumps(train))
+    validation = [{"id": "12", "template": "Holding [something]"}]
+    (root / "something-something-v2-validation.json").write_text(json.dumps(validation))
+    config = dataset_config(name="sthsth", video_dir=str(root), data_dir=str(tmp_path / "tfds"))
+    builder = datasets.get_builder(config)
+    assert builder.info.features["label"].names == list(labels)
+    (example,) = read_split(builder, "train").values()
+    assert (example["label"], example["num_frames"]) == (1, 6)
+    assert example["video_id"] == b"20bn-something-something-v2/11.webm"
+    frame = tf.io.decode_jpeg(example["video"][0]).numpy()
+    assert frame.shape == (24, 32, 3) and frame[..., 0].mean() > 170
+    (example,) = read_split(builder, "validation").values()
+    assert example["label"] == 0
