@@ -19,7 +19,7 @@ def _overrides(config, prefix="config"):
         if hasattr(value, "items"):
             flags += _overrides(value, f"{prefix}.{key}")
         elif isinstance(value, tuple):
-            items = "".join(f"{item}," for item in value)
+            items = "".join(f"{item!r}," for item in value)
             flags.append(f"--{prefix}.{key}=({items})")
         else:
             flags.append(f"--{prefix}.{key}={value}")
