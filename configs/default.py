@@ -82,7 +82,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.backbone_options = ml_collections.ConfigDict()
     config.model.backbone_options.temporal_module = "tsm"
     config.model.dropout_rate = 0.5
-    config.model.consensus = "avg"
+    config.model.consensus = "avg"  # avg | max | topk | weighted | attention (TSN TPAMI 3.3)
+    config.model.consensus_k = 3  # k of the top-k consensus
     config.model.dtype = "float32"
 
     # Pretrained initialization (tsn_jax.pretrained): an Orbax checkpoint written by

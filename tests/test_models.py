@@ -404,7 +404,7 @@ def test_zero_init_residual_zeroes_only_the_last_bn(block_cls, last_bn):
 
 def test_avg_consensus_is_mean_with_gradient_one_over_k():
     x = random_inputs((2, 4, 3))
-    avg = consensus.get_consensus("avg")
+    avg = consensus.avg_consensus
     np.testing.assert_allclose(avg(x), np.mean(np.asarray(x), axis=1), rtol=1e-6)
     assert avg(x).shape == (2, 3)
     grad = jax.grad(lambda s: jnp.sum(avg(s) * jnp.arange(1.0, 4.0)))(x)
@@ -412,10 +412,9 @@ def test_avg_consensus_is_mean_with_gradient_one_over_k():
     np.testing.assert_allclose(grad, expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["max", "topk", "weighted", "attention", "median"])
-def test_unimplemented_consensus_raises(name):
-    with pytest.raises(ValueError, match="implemented: \\['avg'\\]"):
-        consensus.get_consensus(name)
+def test_unknown_consensus_raises():
+    with pytest.raises(ValueError, match="Unknown consensus 'median'"):
+        consensus.check_consensus("median")
 
 
 # --------------------------------------------------------------------------- TSN
@@ -471,6 +470,31 @@ def test_tsn_classifier_init():
     assert fc["kernel"].shape == (256, NUM_CLASSES)
     assert float(jnp.std(fc["kernel"])) == pytest.approx(0.001, rel=0.1)
     np.testing.assert_array_equal(fc["bias"], 0.0)
+
+
+@pytest.mark.parametrize("name", ["avg", "max", "topk", "weighted", "attention"])
+def test_tsn_consensus_on_the_snippet_logits(name):
+    model = TSN(backbone=ToyBackbone(), num_classes=NUM_CLASSES, consensus=name, consensus_k=2)
+    inputs = random_inputs((2, 4, 1, 8, 8, 3))
+    variables = model.init(jax.random.key(0), inputs, train=False)
+    learned = {"weighted": "consensus_weights", "attention": "attention"}
+    extra = {learned[name]} if name in learned else set()
+    assert set(variables["params"]) == {"backbone", "fc"} | extra
+    snippets = np.asarray(model.apply(variables, inputs, train=False, return_snippet_logits=True))
+    expected = {
+        "avg": snippets.mean(1),
+        "max": snippets.max(1),
+        "topk": -np.sort(-snippets, axis=1)[:, :2].mean(1),
+        # The learned ones start as the average.
+        "weighted": snippets.mean(1),
+        "attention": snippets.mean(1),
+    }[name]
+    np.testing.assert_allclose(model.apply(variables, inputs, train=False), expected, rtol=1e-5)
+    if name in learned:
+        grads = jax.grad(
+            lambda p: jnp.sum(model.apply({"params": p}, inputs, train=False)[:, 0] ** 2)
+        )(variables["params"])
+        assert float(jnp.abs(grads[learned[name]]).sum()) > 0
 
 
 def test_tsn_shares_weights_across_snippets(rgb_tsn):

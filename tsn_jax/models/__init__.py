@@ -24,10 +24,10 @@ from tsn_jax.models import (
     vgg,
     video_resnet,
 )
-from tsn_jax.models.consensus import get_consensus
+from tsn_jax.models.consensus import check_consensus
 from tsn_jax.models.tsn import TSN
 
-__all__ = ["BACKBONES", "DTYPES", "TSN", "create_model", "get_consensus"]
+__all__ = ["BACKBONES", "DTYPES", "TSN", "create_model"]
 
 # Backbone constructors by config name. Each takes keyword arguments (num_classes,
 # base_width, dtype, then its own options) and returns a module built with num_classes=None
@@ -71,6 +71,7 @@ MODEL_CONFIG_KEYS = (
     "backbone_options",
     "dropout_rate",
     "consensus",
+    "consensus_k",
     "dtype",
 )
 
@@ -84,8 +85,8 @@ def create_model(
       model_config: fields ``backbone`` (a key of ``BACKBONES``), ``base_width`` (default
         64), ``backbone_options`` (keyword arguments of the backbone constructor, e.g.
         ``{'temporal_module': 'tsm'}``; default none), ``dropout_rate`` (default 0.8),
-        ``consensus`` (default ``'avg'``) and ``dtype`` (``'float32'`` (default) or
-        ``'bfloat16'``; parameters stay float32).
+        ``consensus`` (default ``'avg'``), ``consensus_k`` (k of 'topk', default 3) and
+        ``dtype`` (``'float32'`` (default) or ``'bfloat16'``; parameters stay float32).
       num_classes: number of action classes.
       num_segments: K, snippets per video; given to backbones whose temporal modules mix
         the snippets of a video (``mixes_segments`` true).
@@ -104,7 +105,7 @@ def create_model(
         raise ValueError(f"Unknown dtype {dtype_name!r}; known dtypes: {sorted(DTYPES)}.")
     dtype = DTYPES[dtype_name]
     consensus = model_config.get("consensus", "avg")
-    get_consensus(consensus)  # Raise here, at construction, rather than at the first step.
+    check_consensus(consensus)  # Raise here, at construction, rather than at the first step.
 
     options = dict(model_config.get("backbone_options") or {})
     try:
@@ -120,5 +121,6 @@ def create_model(
         num_classes=num_classes,
         dropout_rate=model_config.get("dropout_rate", 0.8),
         consensus=consensus,
+        consensus_k=model_config.get("consensus_k", 3),
         dtype=dtype,
     )

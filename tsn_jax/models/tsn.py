@@ -18,7 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from tsn_jax.models.consensus import get_consensus
+from tsn_jax.models import consensus as consensus_lib
 
 __all__ = ["TSN", "fold_clips", "fold_snippets"]
 
@@ -64,7 +64,13 @@ class TSN(nn.Module):
         and called as ``backbone(x, train=...)``; its parameters live under ``backbone``.
       num_classes: number of action classes N.
       dropout_rate: dropout on the features before ``fc`` (TSN uses 0.8 for RGB).
-      consensus: name of the segmental consensus (see ``consensus.get_consensus``).
+      consensus: the segmental consensus, one of ``consensus.CONSENSUS_FUNCTIONS``:
+        'avg', 'max', 'topk' (mean of the ``consensus_k`` highest snippet scores per
+        class), 'weighted' (learned weight per segment, parameter
+        ``consensus_weights`` [K'] starting at 1/K') or 'attention' (parameter
+        ``attention`` [F], ``w_att`` of TPAMI Eq. 9 on the backbone features,
+        starting at 0: both learned consensus functions start as the average).
+      consensus_k: k of the top-k consensus.
       dtype: computation dtype of ``fc``; logits are returned in float32.
     """
 
@@ -72,6 +78,7 @@ class TSN(nn.Module):
     num_classes: int
     dropout_rate: float = 0.8
     consensus: str = "avg"
+    consensus_k: int = 3
     dtype: Dtype = jnp.float32
 
     @nn.compact
@@ -93,7 +100,7 @@ class TSN(nn.Module):
           float32 logits ``[B, N]`` (consensus over the K snippets, before softmax), or
           ``[B, K, N]`` when ``return_snippet_logits``.
         """
-        consensus_fn = get_consensus(self.consensus)  # Fails early on an unknown name.
+        consensus_lib.check_consensus(self.consensus)  # Fails early on an unknown name.
         b, k = inputs.shape[:2]
 
         if getattr(self.backbone, "mixes_segments", False) and k != self.backbone.num_segments:
@@ -104,8 +111,8 @@ class TSN(nn.Module):
         # Folding K into the batch makes every snippet go through the same weights and
         # makes BatchNorm statistics cover all B*K snippets, as in the original TSN.
         x = fold_clips(inputs) if self.backbone.is_3d else fold_snippets(inputs)
-        x = self.backbone(x, train=train)  # [B*K, F]
-        x = nn.Dropout(rate=self.dropout_rate, deterministic=not train)(x)
+        features = self.backbone(x, train=train)  # [B*K, F]
+        x = nn.Dropout(rate=self.dropout_rate, deterministic=not train)(features)
         x = nn.Dense(
             self.num_classes,
             # The TSN code initializes its new classifier with N(0, 0.001^2) and zero bias.
@@ -119,4 +126,19 @@ class TSN(nn.Module):
         snippet_logits = jnp.reshape(x, (b, -1, self.num_classes)).astype(jnp.float32)
         if return_snippet_logits:
             return snippet_logits
-        return consensus_fn(snippet_logits)
+        num_scores = snippet_logits.shape[1]  # K, or K' after temporal pooling
+        if self.consensus == "max":
+            return consensus_lib.max_consensus(snippet_logits)
+        if self.consensus == "topk":
+            return consensus_lib.top_k_consensus(snippet_logits, self.consensus_k)
+        if self.consensus == "weighted":
+            weights = self.param(
+                "consensus_weights", nn.initializers.constant(1.0 / num_scores), (num_scores,)
+            )
+            return consensus_lib.linear_weighting(snippet_logits, weights)
+        if self.consensus == "attention":
+            # R(T_k) of Eq. 9: the snippet's pooled features, before dropout.
+            features = jnp.reshape(features, (b, num_scores, -1)).astype(jnp.float32)
+            w_att = self.param("attention", nn.initializers.zeros, (features.shape[-1],))
+            return consensus_lib.attention_weighting(snippet_logits, features, w_att)
+        return consensus_lib.avg_consensus(snippet_logits)

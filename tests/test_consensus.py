@@ -1,0 +1,105 @@
+"""Each consensus function of TSN (TPAMI 2018, Sec. 3.3): values and gradients.
+
+The gradients of the video loss L = cross-entropy(softmax(G), y) are compared with the
+paper's analytic forms: dL/dG = p - y, then the chain through each G (Eqs. 4-12).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from tsn_jax.models import consensus
+
+B, K, N, F = 2, 5, 4, 6
+LABELS = np.array([1, 3])
+
+
+@pytest.fixture
+def scores():
+    # Distinct values: no ties in max / top-k.
+    return jnp.asarray(np.random.default_rng(0).permutation(B * K * N).reshape(B, K, N) / 7.0)
+
+
+def _loss_grad(video_scores_fn, *args):
+    """Gradients of the mean video loss with respect to every argument."""
+
+    def loss(*a):
+        logits = video_scores_fn(*a)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, LABELS).mean()
+
+    return jax.grad(loss, argnums=tuple(range(len(args))))(*args)
+
+
+def _dl_dg(video_scores):
+    """p - y, divided by B for the mean over the batch: [B, N]."""
+    p = jax.nn.softmax(np.asarray(video_scores), axis=-1)
+    return (np.asarray(p) - np.eye(N)[LABELS]) / B
+
+
+def test_max_consensus_gradient_goes_to_the_top_snippet_of_each_class(scores):
+    g = np.asarray(scores)
+    np.testing.assert_array_equal(consensus.max_consensus(scores), g.max(axis=1))
+    (grad,) = _loss_grad(consensus.max_consensus, scores)
+    winners = (g == g.max(axis=1, keepdims=True)).astype(float)
+    np.testing.assert_allclose(grad, winners * _dl_dg(g.max(axis=1))[:, None], atol=1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_top_k_consensus_averages_the_k_best_and_splits_their_gradient(scores, k):
+    g = np.asarray(scores)
+    best = -np.sort(-g, axis=1)[:, :k]
+    np.testing.assert_allclose(consensus.top_k_consensus(scores, k), best.mean(axis=1), rtol=1e-6)
+    (grad,) = _loss_grad(lambda s: consensus.top_k_consensus(s, k), scores)
+    selected = (g >= best[:, -1:]).astype(float)
+    expected = selected * _dl_dg(best.mean(axis=1))[:, None] / k
+    np.testing.assert_allclose(grad, expected, atol=1e-6)
+    if k == K:  # top-K is the average
+        np.testing.assert_allclose(consensus.top_k_consensus(scores, k), g.mean(1), rtol=1e-6)
+    with pytest.raises(ValueError, match="1 <= k <= K"):
+        consensus.top_k_consensus(scores, K + 1)
+
+
+def test_linear_weighting_gradients(scores):
+    w = jnp.linspace(0.1, 0.5, K)
+    g, wn = np.asarray(scores), np.asarray(w)
+    video = np.einsum("bkn,k->bn", g, wn)
+    np.testing.assert_allclose(consensus.linear_weighting(scores, w), video, rtol=1e-6)
+    grad_s, grad_w = _loss_grad(consensus.linear_weighting, scores, w)
+    d = _dl_dg(video)
+    # Eq. 8: dL/dF_k = w_k (p - y); dL/dw_k = sum_i (p_i - y_i) F_k,i.
+    np.testing.assert_allclose(grad_s, wn[None, :, None] * d[:, None], atol=1e-6)
+    np.testing.assert_allclose(grad_w, np.einsum("bn,bkn->k", d, g), atol=1e-6)
+
+
+def test_attention_weighting_weights_and_gradients(scores):
+    rng = np.random.default_rng(1)
+    features = jnp.asarray(rng.normal(size=(B, K, F)))
+    w_att = jnp.asarray(rng.normal(size=F) * 0.3)
+    g, r, w = np.asarray(scores), np.asarray(features), np.asarray(w_att)
+    e = r @ w
+    a = np.exp(e - e.max(1, keepdims=True))
+    a /= a.sum(1, keepdims=True)
+    np.testing.assert_allclose(consensus.attention_weights(features, w_att), a, rtol=1e-5)
+    np.testing.assert_allclose(consensus.attention_weights(features, w_att).sum(1), 1, rtol=1e-6)
+    video = np.einsum("bkn,bk->bn", g, a)
+    np.testing.assert_allclose(
+        consensus.attention_weighting(scores, features, w_att), video, rtol=1e-5
+    )
+    grad_s, grad_r, grad_w = _loss_grad(consensus.attention_weighting, scores, features, w_att)
+    d = _dl_dg(video)
+    # dL/dF_k = A_k (p - y)  (Eq. 10).
+    np.testing.assert_allclose(grad_s, a[..., None] * d[:, None], atol=1e-6)
+    # dL/dA_k = (p - y) . F_k; dA_k/de_j = A_k (delta_kj - A_j) (Eq. 11), so
+    # dL/de_k = A_k ((p - y) . F_k - (p - y) . G); then e_k = w_att . R_k (Eq. 12):
+    dl_de = a * (np.einsum("bn,bkn->bk", d, g) - np.einsum("bn,bn->b", d, video)[:, None])
+    np.testing.assert_allclose(grad_w, np.einsum("bk,bkf->f", dl_de, r), atol=1e-6)
+    np.testing.assert_allclose(grad_r, dl_de[..., None] * w[None, None], atol=1e-6)
+
+
+def test_learned_consensus_functions_start_as_the_average(scores):
+    uniform = consensus.linear_weighting(scores, jnp.full(K, 1.0 / K))
+    np.testing.assert_allclose(uniform, consensus.avg_consensus(scores), rtol=1e-6)
+    attention = consensus.attention_weighting(scores, jnp.ones((B, K, F)), jnp.zeros(F))
+    np.testing.assert_allclose(attention, consensus.avg_consensus(scores), rtol=1e-6)
