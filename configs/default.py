@@ -90,6 +90,9 @@ def get_config() -> ml_collections.ConfigDict:
     # tools/convert_torch_checkpoint.py or a tsn-jax run; '' = train from scratch.
     config.init_from = ""
     config.init_inflation = "average"  # 2D -> 3D kernels: average (I3D) | center
+    # Fine-tuning (tsn_jax.finetune): partial BN (TSN) and frozen early stages (Hara et al.).
+    config.partial_bn = "off"  # off | frozen (TSN code: stats, scale, bias) | stats_only (paper)
+    config.trainable_from = ""  # '' | first backbone module trained, e.g. layer4, Mixed_5b
 
     # Optimization (tsn_jax.optim).
     config.batch_size = 32  # global, over all devices and processes
@@ -98,11 +101,18 @@ def get_config() -> ml_collections.ConfigDict:
     config.num_train_steps = -1  # > 0 overrides num_epochs
     config.optimizer = ml_collections.ConfigDict()
     config.optimizer.learning_rate = 0.01
+    config.optimizer.lr_base_batch_size = 0  # > 0: rate x batch_size / this (linear scaling)
+    config.optimizer.schedule = "step"  # step | cosine
+    config.optimizer.warmup_epochs = 0.0  # linear warmup from 0
     config.optimizer.momentum = 0.9
     config.optimizer.weight_decay = 5e-4
     config.optimizer.clip_grad_norm = 40.0  # TSN RGB; 0 disables
     config.optimizer.lr_decay_epochs = (35.0, 45.0)  # step schedule: x decay at each
     config.optimizer.lr_decay_factor = 0.1
+    # Parameter groups: 'regex=factor' on paths like 'fc/kernel' (first match wins).
+    config.optimizer.lr_multipliers = ()  # TSM: ("^fc/kernel=5", "^fc/bias=10")
+    config.optimizer.weight_decay_multipliers = ()  # default: kernels 1, everything else 0
+    config.optimizer.label_smoothing = 0.0
 
     # Bookkeeping.
     config.log_every_steps = 20

@@ -640,7 +640,7 @@ def test_create_model_rejects_unknown_names():
     with pytest.raises(ValueError, match="bfloat16"):
         models.create_model(model_config(dtype="float16"), NUM_CLASSES, K)
     with pytest.raises(ValueError, match="avg"):
-        models.create_model(model_config(consensus="max"), NUM_CLASSES, K)
+        models.create_model(model_config(consensus="median"), NUM_CLASSES, K)
     with pytest.raises(ValueError, match="dropout_rte"):
         models.create_model(model_config(dropout_rte=0.5), NUM_CLASSES, K)
     with pytest.raises(ValueError, match="backbone_options for 'resnet18'.*temporal_modul"):

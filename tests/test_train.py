@@ -110,12 +110,6 @@ def test_eval_step_averages_the_logits_of_the_views():
     assert float(sums["top1"]) == float(np.sum(np.argmax(fused, -1) == labels))
 
 
-def test_weight_decay_applies_to_kernels_only():
-    params = {"conv": {"kernel": jnp.ones(2)}, "bn": {"scale": jnp.ones(2), "bias": jnp.ones(2)}}
-    mask = optim.weight_decay_mask(params)
-    assert mask == {"conv": {"kernel": True}, "bn": {"scale": False, "bias": False}}
-
-
 def test_step_schedule_decays_at_the_given_epochs():
     config = tiny_config("")
     config.optimizer.learning_rate = 0.1

@@ -57,6 +57,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ValueError("config.data.mean and config.data.std must have the same length")
     if config.num_train_steps <= 0 and config.num_epochs <= 0:
         raise ValueError("set config.num_epochs > 0 or config.num_train_steps > 0")
+    smoothing, warmup = config.optimizer.label_smoothing, config.optimizer.warmup_epochs
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"config.optimizer.label_smoothing must be in [0, 1), got {smoothing}")
+    if warmup < 0:
+        raise ValueError(f"config.optimizer.warmup_epochs must be >= 0, got {warmup}")
     if config.init_inflation not in INFLATION_METHODS:
         raise ValueError(
             f"config.init_inflation must be one of {INFLATION_METHODS}, "

@@ -13,7 +13,6 @@ models never loads TensorFlow.
 
 import functools
 import json
-import math
 import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -29,9 +28,9 @@ from absl import logging
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from tsn_jax import checkpoints, metrics, optim, pretrained
+from tsn_jax import checkpoints, finetune, metrics, optim, pretrained
 from tsn_jax.config_checks import validate_config
-from tsn_jax.models import create_model
+from tsn_jax.models import create_model, layers
 
 # ----------------------------------------------------------------------------
 # State
@@ -101,11 +100,16 @@ def train_step(
     model: nn.Module,
     tx: optax.GradientTransformation,
     schedule: optax.Schedule,
+    fixed_statistics: frozenset[tuple[str, ...]] = frozenset(),
+    label_smoothing: float = 0.0,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     """One SGD step on the mean softmax cross-entropy of the consensus logits.
 
     Args:
       state: current state.
+      fixed_statistics: BatchNorm module paths that keep their running averages
+        (partial BN, frozen stages: `finetune.fixed_statistics_paths`).
+      label_smoothing: the target puts 1 - eps on the label and eps / N on every class.
       batch: {'inputs': [B, K, T, H, W, C], 'label': [B]} (global batch).
       rng: base key; dropout uses it folded with the step.
 
@@ -115,15 +119,19 @@ def train_step(
     dropout_rng = jax.random.fold_in(rng, state.step)
 
     def loss_fn(params):
-        logits, updates = model.apply(
-            {"params": params, "batch_stats": state.batch_stats},
-            batch["inputs"],
-            train=True,
-            rngs={"dropout": dropout_rng},
-            mutable=["batch_stats"],
-        )
+        with layers.batch_norm_running_average(fixed_statistics):
+            logits, updates = model.apply(
+                {"params": params, "batch_stats": state.batch_stats},
+                batch["inputs"],
+                train=True,
+                rngs={"dropout": dropout_rng},
+                mutable=["batch_stats"],
+            )
         logits = logits.astype(jnp.float32)
-        loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]).mean()
+        targets = optax.smooth_labels(
+            jax.nn.one_hot(batch["label"], logits.shape[-1]), label_smoothing
+        )
+        loss = optax.softmax_cross_entropy(logits, targets).mean()
         return loss, (logits, updates)
 
     (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -165,15 +173,17 @@ def compile_steps(
     tx: optax.GradientTransformation,
     schedule: optax.Schedule,
     mesh: Mesh,
+    **train_options,
 ) -> tuple[Callable, Callable]:
     """jitted (train_step, eval_step): replicated state, batch sharded on 'data'.
 
-    The train step donates the incoming state.
+    The train step donates the incoming state; `train_options` are `train_step`'s
+    `fixed_statistics` and `label_smoothing`.
     """
     replicated = NamedSharding(mesh, P())
     batch_sharding = NamedSharding(mesh, P("data"))
     p_train = jax.jit(
-        functools.partial(train_step, model=model, tx=tx, schedule=schedule),
+        functools.partial(train_step, model=model, tx=tx, schedule=schedule, **train_options),
         in_shardings=(replicated, batch_sharding, replicated),
         out_shardings=(replicated, replicated),
         donate_argnums=(0,),
@@ -202,12 +212,6 @@ def evaluate(
 # ----------------------------------------------------------------------------
 # The loop
 # ----------------------------------------------------------------------------
-
-
-def _num_train_steps(config: ml_collections.ConfigDict, steps_per_epoch: int) -> int:
-    if config.num_train_steps > 0:
-        return config.num_train_steps
-    return max(1, math.ceil(config.num_epochs * steps_per_epoch))
 
 
 def _check_batch_sizes(config: ml_collections.ConfigDict) -> None:
@@ -257,7 +261,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     local_batch = config.batch_size // jax.process_count()
     local_eval_batch = config.eval_batch_size // jax.process_count()
     steps_per_epoch = max(1, info.num_train_examples // config.batch_size)
-    num_train_steps = _num_train_steps(config, steps_per_epoch)
+    num_train_steps = max(1, optim.total_steps(config, steps_per_epoch))
     logging.info(
         "%d classes, %d train / %d eval videos, %d steps (%d per epoch)",
         info.num_classes,
@@ -280,15 +284,46 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     mesh = create_mesh()
     model = create_model(config.model, info.num_classes, config.data.num_segments)
     schedule = optim.create_learning_rate_schedule(config, steps_per_epoch)
-    tx = optim.create_optimizer(config, schedule)
     input_shape = (1, *pipeline.sample_shape(config.data))
+    # What partial BN and freezing touch, from the order the model calls its layers.
+    layout = finetune.model_layout(model, input_shape)
+    frozen_stages = finetune.frozen_modules(layout, config.trainable_from)
+    fixed_statistics = finetune.fixed_statistics_paths(layout, config.partial_bn, frozen_stages)
+    frozen = finetune.frozen_parameters(
+        jax.eval_shape(
+            functools.partial(model.init, train=False),
+            jax.random.key(0),
+            jnp.zeros(input_shape, jnp.float32),
+        )["params"],
+        layout,
+        config.partial_bn,
+        frozen_stages,
+    )
+    if frozen_stages or config.partial_bn != "off":
+        logging.info(
+            "Fine-tuning: partial BN %s, frozen backbone modules %s; %d BatchNorm layers keep "
+            "their statistics, %d of %d parameter arrays are frozen",
+            config.partial_bn,
+            frozen_stages,
+            len(fixed_statistics),
+            sum(jax.tree.leaves(frozen)),
+            len(jax.tree.leaves(frozen)),
+        )
+    tx = optim.create_optimizer(config, schedule, frozen)
     init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
     replicated = NamedSharding(mesh, P())
     state = jax.jit(
         functools.partial(initial_state, model, tx, input_shape=input_shape),
         out_shardings=replicated,
     )(init_rng)
-    p_train, p_eval = compile_steps(model, tx, schedule, mesh)
+    p_train, p_eval = compile_steps(
+        model,
+        tx,
+        schedule,
+        mesh,
+        fixed_statistics=fixed_statistics,
+        label_smoothing=config.optimizer.label_smoothing,
+    )
 
     # --- checkpoint ----------------------------------------------------------
     manager = checkpoints.create_manager(

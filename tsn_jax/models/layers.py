@@ -202,6 +202,44 @@ class Conv(nn.Module):
         return y
 
 
+_RUNNING_AVERAGE_PATHS: contextvars.ContextVar[frozenset[tuple[str, ...]]] = contextvars.ContextVar(
+    "running_average_paths", default=frozenset()
+)
+
+
+@contextlib.contextmanager
+def batch_norm_running_average(paths: frozenset[tuple[str, ...]]) -> Iterator[None]:
+    """BatchNorm layers at these module paths use their running averages, even in training.
+
+    A trace-time setting, like `conv_implementation`: for partial BN (TSN) and
+    frozen stages (Hara et al.), whose BatchNorm layers neither normalize with
+    batch statistics nor update their running averages.
+
+    Args:
+      paths: module paths as Flax names them, e.g. ``('backbone', 'layer1_0', 'bn1')``.
+    """
+    token = _RUNNING_AVERAGE_PATHS.set(frozenset(paths))
+    try:
+        yield
+    finally:
+        _RUNNING_AVERAGE_PATHS.reset(token)
+
+
+class BatchNorm(nn.BatchNorm):
+    """Flax's BatchNorm whose training mode the enclosing `batch_norm_running_average` can veto.
+
+    Attributes:
+      train: batch statistics (and running-average updates) unless this layer's
+        path is in the active `batch_norm_running_average` set.
+    """
+
+    train: bool = False
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        fixed = not self.train or self.path in _RUNNING_AVERAGE_PATHS.get()
+        return super().__call__(x, use_running_average=fixed)
+
+
 def batch_norm(
     train: bool,
     dtype: Dtype,
@@ -209,7 +247,7 @@ def batch_norm(
     zero_scale: bool = False,
     epsilon: float = 1e-5,
     momentum: float = 0.1,
-) -> nn.BatchNorm:
+) -> BatchNorm:
     """BatchNorm with PyTorch's defaults (momentum 0.1 == flax momentum 0.9).
 
     Statistics are reduced over every axis but the last of the *global* array, so under
@@ -218,7 +256,8 @@ def batch_norm(
 
     Args:
       train: normalize with batch statistics (and update the running averages when
-        ``batch_stats`` is mutable); ``False`` uses the running averages.
+        ``batch_stats`` is mutable); ``False`` uses the running averages, as does a
+        layer named by `batch_norm_running_average`.
       dtype: computation dtype; scale, bias and statistics stay float32.
       name: module name (torchvision's, e.g. ``'bn1'``).
       zero_scale: start the scale at zero (zero-init residual, Goyal et al. 2017).
@@ -231,8 +270,8 @@ def batch_norm(
     unbiased one; this only changes how running statistics accumulate during training,
     not the forward pass of converted weights.
     """
-    return nn.BatchNorm(
-        use_running_average=not train,
+    return BatchNorm(
+        train=train,
         momentum=1.0 - momentum,
         epsilon=epsilon,
         dtype=dtype,

@@ -1,0 +1,142 @@
+"""Which parameters train and which BatchNorm layers keep their statistics: partial BN, freezing.
+
+Partial BN (Wang et al., TSN, ECCV 2016, Sec. 3.2): when fine-tuning from ImageNet
+with few videos, the statistics of every BatchNorm layer except the first are frozen.
+The public TSN code (and tsn-pytorch's ``partialBN``) also freezes their scale and
+bias; the paper's text mentions only the mean and variance. Both are offered:
+
+* 'frozen'      (the public code): BatchNorm layers after the first normalize with
+                their running averages, which stay as loaded, and their scale and
+                bias get no updates;
+* 'stats_only'  (the paper's text): the same statistics, scale and bias trained.
+
+The first BatchNorm layer (after the first convolution) keeps computing batch
+statistics, which re-estimates them for a new input distribution (flow, RGB
+difference).
+
+Freezing (Hara et al., "Can Spatiotemporal 3D CNNs Retrace the History of 2D CNNs
+and ImageNet?", CVPR 2018, Sec. 4.3): fine-tuning only from a stage upward (e.g.
+conv5_x and fc); the earlier layers' parameters get no updates and their BatchNorm
+layers use their running averages, so nothing of them changes.
+
+Both are expressed as (a) a set of BatchNorm module paths that use running averages
+(`layers.batch_norm_running_average`, applied in the train step) and (b) a boolean
+tree over the parameters marking the frozen ones (`optim.create_optimizer` gives
+them zero updates), computed once from the model's variables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+PARTIAL_BN_MODES = ("off", "frozen", "stats_only")
+
+Path = tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelLayout:
+    """The order in which a model calls its layers, which variable trees do not keep.
+
+    Attributes:
+      batch_norms: module paths of every BatchNorm layer in call order, e.g.
+        [('backbone', 'bn1'), ('backbone', 'layer1_0', 'bn1'), ...].
+      backbone_modules: names of the backbone's top-level modules in call order
+        (['conv1', 'bn1', 'layer1_0', ...]).
+    """
+
+    batch_norms: tuple[Path, ...]
+    backbone_modules: tuple[str, ...]
+
+
+def model_layout(model: nn.Module, input_shape: tuple[int, ...]) -> ModelLayout:
+    """Traces `model.init` on zeros of `input_shape` (shapes only) and records the call order.
+
+    Variable trees cannot give it: JAX sorts dict keys (r3d_18's 'layer1_0' would
+    come before its 'stem').
+    """
+    calls: list[tuple[Path, bool]] = []
+    seen: set[Path] = set()
+
+    def record(next_fun, args, kwargs, context):
+        path = tuple(context.module.path)
+        if context.method_name == "__call__" and path not in seen:
+            seen.add(path)
+            calls.append((path, isinstance(context.module, nn.BatchNorm)))
+        return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(record):
+        jax.eval_shape(
+            functools.partial(model.init, train=False),
+            jax.random.key(0),
+            jnp.zeros(input_shape, jnp.float32),
+        )
+    backbone_modules: list[str] = []
+    for path, _ in calls:
+        if len(path) > 1 and path[0] == "backbone" and path[1] not in backbone_modules:
+            backbone_modules.append(path[1])
+    return ModelLayout(
+        batch_norms=tuple(path for path, is_bn in calls if is_bn),
+        backbone_modules=tuple(backbone_modules),
+    )
+
+
+def frozen_modules(layout: ModelLayout, trainable_from: str) -> list[str]:
+    """The backbone's top-level modules called before the first one named `trainable_from`.
+
+    Args:
+      layout: the model's `model_layout`.
+      trainable_from: '' (nothing frozen), or the name, or prefix before '_', of the
+        first module to train: 'layer4' trains layer4_* upward (Hara et al.'s conv5_x),
+        'Mixed_5b' trains I3D's last two Mixed blocks.
+
+    Raises:
+      ValueError: no module has that name (the message lists them).
+    """
+    if not trainable_from:
+        return []
+    names = list(layout.backbone_modules)
+    for i, name in enumerate(names):
+        if name == trainable_from or name.startswith(trainable_from + "_"):
+            return names[:i]
+    raise ValueError(
+        f"config.trainable_from={trainable_from!r} names no backbone module; in order: {names}"
+    )
+
+
+def fixed_statistics_paths(
+    layout: ModelLayout, partial_bn: str, frozen: list[str]
+) -> frozenset[Path]:
+    """BatchNorm paths that use running averages in training: partial BN's and frozen stages'."""
+    if partial_bn not in PARTIAL_BN_MODES:
+        raise ValueError(f"config.partial_bn must be one of {PARTIAL_BN_MODES}, got {partial_bn!r}")
+    paths = layout.batch_norms
+    fixed = set(paths[1:]) if partial_bn != "off" else set()
+    fixed |= {p for p in paths if len(p) > 1 and p[0] == "backbone" and p[1] in frozen}
+    return frozenset(fixed)
+
+
+def frozen_parameters(
+    params: Mapping[str, Any], layout: ModelLayout, partial_bn: str, frozen: list[str]
+) -> Any:
+    """A tree like `params` of bools: True for parameters that get no updates.
+
+    Frozen stages' parameters, and with partial BN 'frozen' the scale and bias of
+    every BatchNorm layer but the first.
+    """
+    frozen_bn = set(layout.batch_norms[1:]) if partial_bn == "frozen" else set()
+
+    def is_frozen(path, _) -> bool:
+        names = tuple(getattr(key, "key", str(key)) for key in path)
+        if len(names) > 1 and names[0] == "backbone" and names[1] in frozen:
+            return True
+        return names[:-1] in frozen_bn
+
+    return jax.tree_util.tree_map_with_path(is_frozen, params)
