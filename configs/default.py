@@ -46,9 +46,8 @@ def get_config() -> ml_collections.ConfigDict:
 
     # How samples are drawn and augmented (input_pipeline.pipeline).
     config.data = ml_collections.ConfigDict()
-    config.data.modality = (
-        "rgb"  # rgb | rgb_diff (T differences of T + 1 frames) | flow | warped_flow
-    )
+    # rgb | rgb_diff (T differences of T + 1 frames) | flow | warped_flow
+    config.data.modality = "rgb"
     config.data.extra_modalities = ()  # more streams of the same snippets, e.g. ("flow:5",)
     config.data.num_segments = 3  # K
     config.data.snippet_stride = 0  # 0: TSN segments; > 0: regular sampling at this stride
@@ -63,9 +62,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.crop_positions = "corners"  # corners (4 + centre) | more_fixed (13) | random
     config.data.flip = False  # a flipped MoveLeft is a MoveRight
     config.data.eval_resize_short = 73  # 64 * 256 / 224
-    config.data.eval_crops = (
-        "centre"  # centre | three (3D nets) | ten (TSN: corners, centre, flips)
-    )
+    config.data.eval_crops = "centre"  # centre | three (3D) | ten (TSN: 5 crops + flips)
     config.data.eval_twice_sample = False  # mmaction2: also clips at the segment starts (2 views)
     config.data.rgb_diff_keep_rgb = False  # rgb_diff: the first frame kept before the differences
     config.data.mean = (123.675, 116.28, 103.53)  # ImageNet RGB mean on [0, 255]
@@ -77,6 +74,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     # The network (tsn_jax.models.create_model).
     config.model = ml_collections.ConfigDict()
+    config.model.architecture = "tsn"  # tsn | stan (Li et al.; its streams pick their backbones)
     config.model.backbone = "resnet18"
     config.model.base_width = 32  # half-width ResNet-18: 3x faster on 2 CPU cores
     config.model.backbone_options = ml_collections.ConfigDict()
@@ -85,6 +83,16 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.consensus = "avg"  # avg | max | topk | weighted | attention (TSN TPAMI 3.3)
     config.model.consensus_k = 3  # k of the top-k consensus
     config.model.dtype = "float32"
+    # STAN (architecture='stan'): streams frame (VGG-16, RGB), flow (VGG-16, 10 fields) and
+    # clip (C3D, 16 frames), each reading a batch key (data.modality -> 'inputs', each
+    # data.extra_modalities entry -> 'inputs_<modality>').
+    config.model.stan = ml_collections.ConfigDict()
+    config.model.stan.streams = ("frame", "flow")
+    config.model.stan.stream_inputs = ("inputs", "inputs_flow")
+    config.model.stan.fusion = "early"  # early (concatenate, one LSTM) | late (per stream)
+    config.model.stan.late_weights = ()  # late fusion: score weight per stream (default equal)
+    config.model.stan.conv6_features = 1024
+    config.model.stan.lstm_features = 1024
 
     # Pretrained initialization (tsn_jax.pretrained): an Orbax checkpoint written by
     # tools/convert_torch_checkpoint.py or a tsn-jax run; '' = train from scratch.

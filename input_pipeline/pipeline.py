@@ -81,6 +81,18 @@ def sample_shape(data_config: ml_collections.ConfigDict) -> tuple[int, ...]:
     return (data_config.num_segments, frames, size, size, channels)
 
 
+def sample_shapes(data_config: ml_collections.ConfigDict) -> dict[str, tuple[int, ...]]:
+    """{'inputs': sample_shape, 'inputs_<modality>': (K, T', S, S, C') per extra modality}."""
+    shapes = {"inputs": sample_shape(data_config)}
+    size = data_config.crop_size
+    for spec in data_config.extra_modalities:
+        name, frames = parse_extra_modality(spec, data_config.frames_per_snippet)
+        frames = modalities.input_frames(name, frames, data_config.rgb_diff_keep_rgb)
+        channels = modalities.channels_per_frame(name)
+        shapes[f"inputs_{name}"] = (data_config.num_segments, frames, size, size, channels)
+    return shapes
+
+
 def num_eval_views(data_config: ml_collections.ConfigDict) -> int:
     """V, test views per video: temporal (2 with twice_sample) x spatial (1, 3 or 10 crops)."""
     spatial = {"centre": 1, "three": 3, "ten": 10}[data_config.eval_crops]

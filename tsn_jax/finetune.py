@@ -34,7 +34,8 @@ from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
+
+from tsn_jax.models import example_inputs
 
 PARTIAL_BN_MODES = ("off", "frozen", "stats_only")
 
@@ -56,8 +57,10 @@ class ModelLayout:
     backbone_modules: tuple[str, ...]
 
 
-def model_layout(model: nn.Module, input_shape: tuple[int, ...]) -> ModelLayout:
+def model_layout(model: nn.Module, input_shape: tuple[int, ...] | dict) -> ModelLayout:
     """Traces `model.init` on zeros of `input_shape` (shapes only) and records the call order.
+
+    `input_shape` is [B, K, T, H, W, C], or a dict of them for a multi-stream model.
 
     Variable trees cannot give it: JAX sorts dict keys (r3d_18's 'layer1_0' would
     come before its 'stem').
@@ -76,7 +79,7 @@ def model_layout(model: nn.Module, input_shape: tuple[int, ...]) -> ModelLayout:
         jax.eval_shape(
             functools.partial(model.init, train=False),
             jax.random.key(0),
-            jnp.zeros(input_shape, jnp.float32),
+            example_inputs(input_shape),
         )
     backbone_modules: list[str] = []
     for path, _ in calls:

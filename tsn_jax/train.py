@@ -30,7 +30,7 @@ from jax.sharding import PartitionSpec as P
 
 from tsn_jax import checkpoints, finetune, metrics, optim, pretrained
 from tsn_jax.config_checks import validate_config
-from tsn_jax.models import create_model, layers
+from tsn_jax.models import create_model, example_inputs, layers, model_inputs
 
 # ----------------------------------------------------------------------------
 # State
@@ -57,8 +57,9 @@ class TrainState:
 def initial_state(
     model: nn.Module, tx: optax.GradientTransformation, rng: jax.Array, input_shape: tuple
 ) -> TrainState:
-    """Randomly initialized state for inputs of `input_shape` [B, K, T, H, W, C]."""
-    variables = model.init(rng, jnp.zeros(input_shape, jnp.float32), train=False)
+    """Randomly initialized state for inputs of `input_shape` [B, K, T, H, W, C] (a dict of
+    such shapes for a multi-stream model)."""
+    variables = model.init(rng, example_inputs(input_shape), train=False)
     params = variables["params"]
     return TrainState(
         step=jnp.zeros((), jnp.int32),
@@ -122,7 +123,7 @@ def train_step(
         with layers.batch_norm_running_average(fixed_statistics):
             logits, updates = model.apply(
                 {"params": params, "batch_stats": state.batch_stats},
-                batch["inputs"],
+                model_inputs(model, batch),
                 train=True,
                 rngs={"dropout": dropout_rng},
                 mutable=["batch_stats"],
@@ -160,10 +161,10 @@ def eval_step(
     video (crops, twice-sampled clips), whose logits are averaged before the
     softmax, as TSN fuses its 10 crops.
     """
-    inputs = batch["inputs"]
-    views = inputs.shape[1] if inputs.ndim == 7 else 1
+    views = batch["inputs"].shape[1] if batch["inputs"].ndim == 7 else 1
     # Views join the batch: one forward pass, running BatchNorm statistics.
-    logits = model.apply(state.variables(), inputs.reshape((-1,) + inputs.shape[-5:]), train=False)
+    inputs = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[-5:]), model_inputs(model, batch))
+    logits = model.apply(state.variables(), inputs, train=False)
     logits = logits.reshape(batch["label"].shape[0], views, -1).mean(axis=1)
     return metrics.eval_sums(logits, batch["label"], batch["mask"])
 
@@ -284,7 +285,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     mesh = create_mesh()
     model = create_model(config.model, info.num_classes, config.data.num_segments)
     schedule = optim.create_learning_rate_schedule(config, steps_per_epoch)
-    input_shape = (1, *pipeline.sample_shape(config.data))
+    if getattr(model, "takes_streams", False):
+        input_shape = {
+            key: (1, *shape) for key, shape in pipeline.sample_shapes(config.data).items()
+        }
+    else:
+        input_shape = (1, *pipeline.sample_shape(config.data))
     # What partial BN and freezing touch, from the order the model calls its layers.
     layout = finetune.model_layout(model, input_shape)
     frozen_stages = finetune.frozen_modules(layout, config.trainable_from)
@@ -293,7 +299,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         jax.eval_shape(
             functools.partial(model.init, train=False),
             jax.random.key(0),
-            jnp.zeros(input_shape, jnp.float32),
+            example_inputs(input_shape),
         )["params"],
         layout,
         config.partial_bn,
@@ -331,6 +337,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         save_every_steps=config.checkpoint_every_steps,
         keep=config.keep_checkpoints,
     )
+    if config.init_from and getattr(model, "takes_streams", False):
+        raise ValueError("config.init_from is not supported for STAN yet (only TSN backbones)")
     if config.init_from and manager.latest_step() is None:
         logging.info("Initializing the backbone from %s", config.init_from)
         variables = pretrained.init_backbone(

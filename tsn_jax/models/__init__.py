@@ -21,13 +21,14 @@ from tsn_jax.models import (
     inception_v3,
     resnet,
     s3d,
+    stan,
     vgg,
     video_resnet,
 )
 from tsn_jax.models.consensus import check_consensus
 from tsn_jax.models.tsn import TSN
 
-__all__ = ["BACKBONES", "DTYPES", "TSN", "create_model"]
+__all__ = ["BACKBONES", "DTYPES", "TSN", "create_model", "example_inputs", "model_inputs"]
 
 # Backbone constructors by config name. Each takes keyword arguments (num_classes,
 # base_width, dtype, then its own options) and returns a module built with num_classes=None
@@ -73,20 +74,27 @@ MODEL_CONFIG_KEYS = (
     "consensus",
     "consensus_k",
     "dtype",
+    "architecture",
+    "stan",
 )
+ARCHITECTURES = ("tsn", "stan")
 
 
 def create_model(
     model_config: ml_collections.ConfigDict, num_classes: int, num_segments: int
 ) -> nn.Module:
-    """Builds a TSN from a model config.
+    """Builds a TSN (or, with ``architecture='stan'``, a STAN) from a model config.
 
     Args:
       model_config: fields ``backbone`` (a key of ``BACKBONES``), ``base_width`` (default
         64), ``backbone_options`` (keyword arguments of the backbone constructor, e.g.
         ``{'temporal_module': 'tsm'}``; default none), ``dropout_rate`` (default 0.8),
         ``consensus`` (default ``'avg'``), ``consensus_k`` (k of 'topk', default 3) and
-        ``dtype`` (``'float32'`` (default) or ``'bfloat16'``; parameters stay float32).
+        ``dtype`` (``'float32'`` (default) or ``'bfloat16'``; parameters stay float32);
+        ``architecture`` ('tsn' (default) or 'stan') and ``stan`` (``streams``,
+        ``stream_inputs``, ``fusion``, ``late_weights``, ``conv6_features``,
+        ``lstm_features``: see ``stan.STAN``; STAN uses ``base_width``, ``dropout_rate``
+        and ``dtype`` too, not ``backbone``).
       num_classes: number of action classes.
       num_segments: K, snippets per video; given to backbones whose temporal modules mix
         the snippets of a video (``mixes_segments`` true).
@@ -97,12 +105,29 @@ def create_model(
     unknown = sorted(set(model_config.keys()) - set(MODEL_CONFIG_KEYS))
     if unknown:
         raise ValueError(f"unknown config.model keys {unknown}; known: {list(MODEL_CONFIG_KEYS)}")
-    name = model_config.backbone
-    if name not in BACKBONES:
-        raise ValueError(f"Unknown backbone {name!r}; known backbones: {sorted(BACKBONES)}.")
+    architecture = model_config.get("architecture", "tsn")
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"Unknown architecture {architecture!r}; known: {list(ARCHITECTURES)}.")
     dtype_name = model_config.get("dtype", "float32")
     if dtype_name not in DTYPES:
         raise ValueError(f"Unknown dtype {dtype_name!r}; known dtypes: {sorted(DTYPES)}.")
+    if architecture == "stan":
+        options = model_config.stan
+        return stan.STAN(
+            streams=tuple(options.streams),
+            stream_inputs=tuple(options.stream_inputs),
+            num_classes=num_classes,
+            base_width=model_config.get("base_width", 64),
+            conv6_features=options.conv6_features,
+            lstm_features=options.lstm_features,
+            fusion=options.fusion,
+            late_weights=tuple(options.late_weights),
+            dropout_rate=model_config.get("dropout_rate", 0.5),
+            dtype=DTYPES[dtype_name],
+        )
+    name = model_config.backbone
+    if name not in BACKBONES:
+        raise ValueError(f"Unknown backbone {name!r}; known backbones: {sorted(BACKBONES)}.")
     dtype = DTYPES[dtype_name]
     consensus = model_config.get("consensus", "avg")
     check_consensus(consensus)  # Raise here, at construction, rather than at the first step.
@@ -124,3 +149,17 @@ def create_model(
         consensus_k=model_config.get("consensus_k", 3),
         dtype=dtype,
     )
+
+
+def example_inputs(input_shape: tuple[int, ...] | dict[str, tuple[int, ...]]) -> Any:
+    """Zeros of an input shape, or a dict of zeros for a dict of shapes (multi-stream models)."""
+    if isinstance(input_shape, dict):
+        return {key: jnp.zeros(shape, jnp.float32) for key, shape in input_shape.items()}
+    return jnp.zeros(input_shape, jnp.float32)
+
+
+def model_inputs(model: nn.Module, batch: dict[str, Any]) -> Any:
+    """What `model` is called with: batch['inputs'], or every 'inputs*' key for STAN."""
+    if getattr(model, "takes_streams", False):
+        return {key: value for key, value in batch.items() if key.startswith("inputs")}
+    return batch["inputs"]
