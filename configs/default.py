@@ -110,7 +110,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.optimizer = ml_collections.ConfigDict()
     config.optimizer.learning_rate = 0.01
     config.optimizer.lr_base_batch_size = 0  # > 0: rate x batch_size / this (linear scaling)
-    config.optimizer.schedule = "step"  # step | cosine
+    config.optimizer.schedule = "step"  # step | cosine | plateau (on the eval loss, Hara)
+    config.optimizer.plateau_factor = 0.1  # plateau: rate x this after ...
+    config.optimizer.plateau_patience = 10  # ... more evaluations than this without improvement
     config.optimizer.warmup_epochs = 0.0  # linear warmup from 0
     config.optimizer.momentum = 0.9
     config.optimizer.weight_decay = 5e-4

@@ -225,3 +225,38 @@ def test_label_smoothing_changes_the_target():
     uniform = -log_p.mean()
     np.testing.assert_allclose(losses[0], ce, rtol=1e-5)
     np.testing.assert_allclose(losses[1], 0.8 * ce + 0.2 * uniform, rtol=1e-5)
+
+
+def test_reduce_on_plateau_counts_evaluations_without_improvement():
+    state = optim.initial_plateau_state()
+    scales = []
+    for value in (1.0, 0.9, 0.95, 0.9, 0.89995, 0.95, 0.5):
+        state = optim.plateau_update(state, value, factor=0.1, patience=2)
+        scales.append(float(state["lr_scale"]))
+    # 0.9 is not beaten by 0.95, 0.9 or 0.89995 (threshold 1e-4 relative: below 0.89991
+    # is needed): that third stalled evaluation exceeds patience 2 and divides by 10.
+    np.testing.assert_allclose(scales, [1, 1, 1, 1, 0.1, 0.1, 0.1], rtol=1e-6)
+    assert float(state["best"]) == 0.5 and int(state["num_bad"]) == 0
+
+
+def test_the_plateau_factor_scales_the_update():
+    config = _config()
+    config.optimizer.momentum = 0.0
+    model = create_model(config.model, num_classes=5, num_segments=2)
+    schedule = optim.create_learning_rate_schedule(config, 10)
+    tx = optim.create_optimizer(config, schedule)
+    state = train.initial_state(model, tx, jax.random.key(0), INPUT_SHAPE)
+    batch = {
+        "inputs": jnp.asarray(np.random.default_rng(1).normal(size=INPUT_SHAPE), jnp.float32),
+        "label": jnp.array([0, 1, 2, 3], jnp.int32),
+    }
+    step = functools.partial(train.train_step, model=model, tx=tx, schedule=schedule)
+    full, _ = step(state, batch, jax.random.key(0))
+    halved_state = state.replace(plateau=dict(state.plateau, lr_scale=jnp.float32(0.5)))
+    half, metrics = step(halved_state, batch, jax.random.key(0))
+    np.testing.assert_allclose(float(metrics["learning_rate"]), 0.5 * 0.1, rtol=1e-6)
+    delta_full = jax.tree.map(jnp.subtract, full.params, state.params)
+    delta_half = jax.tree.map(jnp.subtract, half.params, state.params)
+    for a, b in zip(jax.tree.leaves(delta_full), jax.tree.leaves(delta_half), strict=True):
+        # (Deltas of float32 parameters near 1 carry rounding of ~1e-7.)
+        np.testing.assert_allclose(b, 0.5 * a, rtol=1e-3, atol=3e-7)

@@ -62,6 +62,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ValueError(f"config.optimizer.label_smoothing must be in [0, 1), got {smoothing}")
     if warmup < 0:
         raise ValueError(f"config.optimizer.warmup_epochs must be >= 0, got {warmup}")
+    if config.optimizer.schedule == "plateau" and not config.eval_every_steps:
+        raise ValueError(
+            "config.optimizer.schedule='plateau' reduces the rate on the evaluation loss: "
+            "set config.eval_every_steps (e.g. one epoch of steps)"
+        )
     if config.init_inflation not in INFLATION_METHODS:
         raise ValueError(
             f"config.init_inflation must be one of {INFLATION_METHODS}, "

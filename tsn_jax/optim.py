@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-SCHEDULES = ("step", "cosine")
+SCHEDULES = ("step", "cosine", "plateau")
 
 
 def base_learning_rate(config: ml_collections.ConfigDict) -> float:
@@ -48,6 +48,8 @@ def create_learning_rate_schedule(
     'step': the base rate multiplied by `lr_decay_factor` at each of `lr_decay_epochs`
     (TSN, mmaction2's multi-step). 'cosine': cosine decay from the base rate to 0 at
     the end of training (`total_steps`; mmaction2's CosineAnnealing, Chen et al.).
+    'plateau': the base rate, which the training loop multiplies by the factor that
+    `plateau_update` keeps (Hara et al.'s reduce-on-plateau of the validation loss).
 
     Args:
       config: full config (uses config.optimizer, config.batch_size).
@@ -56,10 +58,10 @@ def create_learning_rate_schedule(
     opt = config.optimizer
     rate = base_learning_rate(config)
     warmup = int(round(opt.warmup_epochs * steps_per_epoch))
-    if opt.schedule == "step":
+    if opt.schedule in ("step", "plateau"):
+        decay_epochs = opt.lr_decay_epochs if opt.schedule == "step" else ()
         boundaries = {
-            int(round(epoch * steps_per_epoch)): opt.lr_decay_factor
-            for epoch in opt.lr_decay_epochs
+            int(round(epoch * steps_per_epoch)): opt.lr_decay_factor for epoch in decay_epochs
         }
         main = optax.piecewise_constant_schedule(rate, boundaries)
         if not warmup:
@@ -73,6 +75,45 @@ def create_learning_rate_schedule(
             return optax.warmup_cosine_decay_schedule(0.0, rate, warmup, max(total, warmup + 1))
         return optax.cosine_decay_schedule(rate, max(total, 1))
     raise ValueError(f"config.optimizer.schedule must be one of {SCHEDULES}, got {opt.schedule!r}")
+
+
+def initial_plateau_state() -> dict[str, jax.Array]:
+    """Reduce-on-plateau bookkeeping: rate factor 1, best loss +inf, no bad evaluation yet."""
+    return {
+        "lr_scale": jnp.ones((), jnp.float32),
+        "best": jnp.full((), jnp.inf, jnp.float32),
+        "num_bad": jnp.zeros((), jnp.int32),
+    }
+
+
+def plateau_update(
+    state: dict[str, jax.Array],
+    value: float,
+    *,
+    factor: float,
+    patience: int,
+    threshold: float = 1e-4,
+) -> dict[str, jax.Array]:
+    """One evaluation of reduce-on-plateau (PyTorch's ReduceLROnPlateau, mode 'min', 'rel').
+
+    A value below best x (1 - threshold) is an improvement; after more than `patience`
+    evaluations without one, the rate factor is multiplied by `factor` and the count
+    restarts (Hara et al. divide by 10 after 10 epochs of stalled validation loss).
+
+    Returns:
+      The new {'lr_scale', 'best', 'num_bad'}.
+    """
+    improved = value < float(state["best"]) * (1.0 - threshold)
+    best = value if improved else float(state["best"])
+    num_bad = 0 if improved else int(state["num_bad"]) + 1
+    scale = float(state["lr_scale"])
+    if num_bad > patience:
+        scale, num_bad = scale * factor, 0
+    return {
+        "lr_scale": jnp.asarray(scale, jnp.float32),
+        "best": jnp.asarray(best, jnp.float32),
+        "num_bad": jnp.asarray(num_bad, jnp.int32),
+    }  # fmt: skip
 
 
 def total_steps(config: ml_collections.ConfigDict, steps_per_epoch: int) -> int:

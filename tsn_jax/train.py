@@ -42,13 +42,16 @@ class TrainState:
     """Everything a training run carries from step to step (a plain pytree).
 
     `params` and `batch_stats` are the Flax variable collections; `opt_state`
-    is optax's. Checkpoints hold exactly these fields.
+    is optax's; `plateau` is reduce-on-plateau's factor of the learning rate and
+    its bookkeeping (`optim.plateau_update`; factor 1 with other schedules).
+    Checkpoints hold exactly these fields.
     """
 
     step: jax.Array
     params: Any
     batch_stats: Any
     opt_state: Any
+    plateau: Any
 
     def variables(self) -> dict[str, Any]:
         return {"params": self.params, "batch_stats": self.batch_stats}
@@ -66,6 +69,7 @@ def initial_state(
         params=params,
         batch_stats=variables.get("batch_stats", {}),
         opt_state=tx.init(params),
+        plateau=optim.initial_plateau_state(),
     )
 
 
@@ -137,6 +141,9 @@ def train_step(
 
     (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     param_updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    # SGD is linear in the rate: scaling the update scales the rate.
+    lr_scale = state.plateau["lr_scale"]
+    param_updates = jax.tree.map(lambda u: u * lr_scale, param_updates)
     new_state = state.replace(
         step=state.step + 1,
         params=optax.apply_updates(state.params, param_updates),
@@ -146,7 +153,7 @@ def train_step(
     step_metrics = {
         "loss": loss,
         "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
-        "learning_rate": schedule(state.step),
+        "learning_rate": schedule(state.step) * lr_scale,
         "grad_norm": optax.tree.norm(grads),
     }
     return new_state, step_metrics
@@ -382,8 +389,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             means = jax.tree.map(lambda *xs: float(np.mean(xs)), *jax.device_get(pending))
             writer.write_scalars(step, {f"train_{k}": v for k, v in means.items()})
             pending = []
-        if step % config.checkpoint_every_steps == 0:
-            manager.save(step, args=checkpoints.save_args(state))
         if (
             config.eval_every_steps
             and step % config.eval_every_steps == 0
@@ -394,6 +399,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                     evaluate(p_eval, state, eval_batches(), mesh), info.class_names
                 )
             writer.write_scalars(step, _scalars("eval", summary))
+            if config.optimizer.schedule == "plateau":
+                plateau = optim.plateau_update(
+                    jax.device_get(state.plateau),
+                    summary["loss"],
+                    factor=config.optimizer.plateau_factor,
+                    patience=config.optimizer.plateau_patience,
+                )
+                state = state.replace(plateau=jax.device_put(plateau, replicated))
+                writer.write_scalars(step, {"lr_scale": float(plateau["lr_scale"])})
+        # After the evaluation: a resumed run must see the plateau state it updated.
+        if step % config.checkpoint_every_steps == 0:
+            manager.save(step, args=checkpoints.save_args(state))
     if manager.latest_step() != num_train_steps:
         manager.save(num_train_steps, args=checkpoints.save_args(state), force=True)
     manager.wait_until_finished()
