@@ -208,3 +208,19 @@ def test_flow_stream_with_ten_crop_evaluation_end_to_end(tmp_path):
     params = _final_params(str(tmp_path / "run"), 2)
     # Two flow fields of 2 channels folded into the first convolution's input.
     assert params["backbone"]["conv1"]["kernel"].shape[-2] == 4
+
+
+def test_progressive_training_continues_a_run_with_more_segments(tiny_data_dir, tmp_path):
+    """Chen et al.'s progressive training: a TSM run with K=2 initializes one with K=3."""
+    config = tiny_config(tiny_data_dir)
+    config.data.num_segments = 2
+    config.num_train_steps = 2
+    train.train_and_evaluate(config, str(tmp_path / "k2"))
+    config.data.num_segments = 3
+    config.init_from = str(tmp_path / "k2" / "checkpoints" / "2" / "default")
+    config.optimizer.learning_rate = 0.0  # the parameters stay where they started
+    train.train_and_evaluate(config, str(tmp_path / "k3"))
+    start, end = _final_params(str(tmp_path / "k2"), 2), _final_params(str(tmp_path / "k3"), 2)
+    # Same classes: the classifier carries over with the backbone.
+    for a, b in zip(jax.tree.leaves(start), jax.tree.leaves(end), strict=True):
+        np.testing.assert_array_equal(a, b)
