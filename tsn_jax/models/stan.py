@@ -1,11 +1,11 @@
-"""Spatio-temporal attention networks (STAN, Li et al., "Spatio-Temporal Attention
-Networks for Action Recognition and Detection", IEEE TMM 2020).
+"""Spatio-temporal attention networks (STAN: Li, Yao, Duan, Mei and Rui, "Unified
+Spatio-Temporal Attention Networks for Action Recognition in Videos", IEEE TMM 2019).
 
 Every attention in STAN is one ``AttCell``: a 1x1 convolution scores each of P input
 vectors, a softmax over the P positions turns the scores into weights, and the cell
 returns the weighted sum of the vectors (and the weights, to plot them).
 
-Per stream (Sec. III):
+Per stream:
 
 * frame: VGG-16 on one RGB frame per segment; flow: VGG-16 on 10 stacked flow fields
   (20 channels); clip: C3D on 16 RGB frames;
