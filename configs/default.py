@@ -50,6 +50,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.modality = "rgb"
     config.data.extra_modalities = ()  # more streams of the same snippets, e.g. ("flow:5",)
     config.data.num_segments = 3  # K
+    config.data.eval_num_segments = 0  # K in evaluation (TSN: 25); 0 = num_segments
     config.data.snippet_stride = 0  # 0: TSN segments; > 0: regular sampling at this stride
     config.data.frames_per_snippet = 1  # T
     config.data.frame_interval = 1  # frames between a snippet's frames (dense 3D clips: 2, 8)

@@ -133,6 +133,9 @@ def modality_inputs(
       several views (`num_eval_views` > 1) [V, K, T, S, S, C].
     """
     num_segments = data_config.num_segments
+    if not training and data_config.eval_num_segments:
+        # TSN tests on 25 snippets of a network trained on 3 (average consensus).
+        num_segments = data_config.eval_num_segments
     frames_read = modalities.frames_to_sample(modality, frames_per_snippet)
     num_frames = modalities.num_frames(example, modality)
     flow = modalities.is_flow(modality)

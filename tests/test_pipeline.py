@@ -222,3 +222,17 @@ def test_rgb_and_flow_of_a_sample_get_the_same_crop_and_flip():
         differences.append(np.abs(rgb - flow).mean())
         # A different crop (or flip) of this texture would differ by tens of grey levels.
         assert differences[-1] < 3, differences
+
+
+def test_eval_num_segments_tests_on_more_snippets_than_training():
+    config = _config(k=3, t=1)
+    config.data.eval_num_segments = 5
+    example = {"video": tf.constant(_jpegs(30)), "label": tf.constant(0, tf.int64)}
+    test = pipeline.preprocess_example(example, data_config=config.data, training=False)
+    # Centres of 5 segments of 30 frames: 3, 9, 15, 21, 27 (grey level 8 per frame).
+    np.testing.assert_allclose(
+        test["inputs"].numpy()[:, 0, 16, 16, 0], [24, 72, 120, 168, 216], atol=2
+    )
+    seed = tf.constant([0, 1], tf.int64)
+    sample = pipeline.preprocess_example(example, data_config=config.data, training=True, seed=seed)
+    assert sample["inputs"].shape[0] == 3

@@ -21,7 +21,12 @@ _POSITIVE_INTS = (
     "checkpoint_every_steps",
     "keep_checkpoints",
 )
-_NON_NEGATIVE_INTS = ("data.max_distort", "data.snippet_stride", "eval_every_steps")
+_NON_NEGATIVE_INTS = (
+    "data.max_distort",
+    "data.snippet_stride",
+    "data.eval_num_segments",
+    "eval_every_steps",
+)
 
 
 def _get(config: ml_collections.ConfigDict, dotted: str):
