@@ -24,7 +24,7 @@ What is and is not reproduced:
   `sliding_window_aggregation_func`) is issue #6's tooling and is not wired into the
   evaluation; `input_pipeline.sampling.per_second_starts` exists but the pipeline does not
   use it. This config evaluates the trimmed validation instances with
-  `data.num_segments` snippets x 10 crops and reports top-1 and mean class accuracy, not
+  `data.eval_num_segments` snippets x 10 crops and reports top-1 and mean class accuracy, not
   video-level mAP.
 
 Preparing ActivityNet v1.2 (no ActivityNet list format is supported): the TSN code trains
@@ -46,12 +46,9 @@ stored frames small.
 
   python main.py --config=configs/activitynet_tsn_topk.py --workdir=runs/anet12_rgb \\
     --config.dataset.video_dir=/data/anet12_instances --config.init_from=/ckpt/bninception_flax
-  python main.py --config=configs/activitynet_tsn_topk.py --workdir=runs/anet12_rgb \\
-    --config.dataset.video_dir=/data/anet12_instances --config.data.num_segments=25
 
-(The second run restores the last checkpoint and only evaluates, with 25 snippets: this
-trainer uses `data.num_segments` for training and evaluation, input_pipeline/pipeline.py.
-Top-k needs k <= K.)
+(Evaluation: `data.eval_num_segments=25` snippets x 10 crops of each validation instance,
+top-k consensus over the 25; top-k needs k <= K in training and evaluation.)
 
 Initialization: the ImageNet BN-Inception of Cadene's pretrainedmodels
 (bn_inception-52deb4733.pth), converted with `python tools/convert_torch_checkpoint.py
@@ -78,6 +75,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.data.modality = "rgb"
     config.data.num_segments = 7
+    config.data.eval_num_segments = 25  # TSN tests on 25 snippets
     config.data.frames_per_snippet = 1
     config.data.crop_size = 224
     config.data.train_crop = "multiscale"

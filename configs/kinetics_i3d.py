@@ -18,9 +18,9 @@ inflated. Dense sampling: one clip of 32 frames, 2 apart (`--groups 32 --frames_
 
 Published (r50): 76.61% top-1, I3D-ResNet-50-f32 on Kinetics-400, 3 crops x 10 clips at
 256x256 (IBM/action-recognition-pytorch README, "Models and Results" Kinetics400 Table);
-reached through progressive training 8 -> 16 -> 32 frames, each stage fine-tuned from the
-previous (benchmark_full.md, "Experimental Setting"). The paper's own tables could not be
-read while writing this file.
+their models with more than 8 frames are fine-tuned from fewer-frame ones (benchmark_full.md,
+"Experimental Setting"; the README does not say how the released 32-frame model was
+trained). The paper's own tables could not be read while writing this file.
 
 Recipe (r50), from their code: opts.py defaults (SGD momentum 0.9, weight decay 5e-4,
 dropout 0.5, cosine annealing, no clipping), augmentation "v1" (TSN multi-scale crop,
@@ -49,13 +49,13 @@ not publish their optimizer settings beyond SGD with momentum 0.9, 64 GPUs, 110k
 a tenfold decay when the validation loss saturated (rate tuned on validation, per-GPU batch
 not given): the `inception` variant keeps the `r50` optimizer settings above (our choice).
 
-Testing: one clip per video in training (`num_segments=1`); `num_segments` M > 1 in an
-evaluation gives M evenly spaced clips whose logits are averaged (mmaction2's
-`SampleFrames(test_mode=True)`). The same K serves training and evaluation
-(input_pipeline/pipeline.py), so test with a second run on the same workdir, which
-restores the last checkpoint and only evaluates: r50 as Chen et al. (10 clips, 3 crops at
-256): `--config.data.num_segments=10 --config.data.crop_size=256`; inception over the whole
-video: `--config.data.num_segments=4` (4 x 64 frames cover a 10 s Kinetics clip at 25 fps).
+Testing: one clip per video in training (`num_segments=1`); `eval_num_segments` M gives M
+evenly spaced clips whose logits are averaged (mmaction2's `SampleFrames(test_mode=True)`):
+r50 10 clips x 3 crops as Chen et al.; inception 4 clips of 64 frames, which cover a 10 s
+Kinetics clip at 25 fps (the paper runs the network over the whole video). Chen et al. test
+at 256x256 crops; the crop size is shared with training, so for that re-run the finished
+workdir (it restores the last checkpoint, trains no step and only evaluates) with
+`--config.data.crop_size=256`.
 
 Initialization (`init_from`, converted with tools/convert_torch_checkpoint.py):
 r50: torchvision's ResNet-50 (`--arch resnet50 --checkpoint resnet50-19c8e357.pth`, what
@@ -95,7 +95,7 @@ def get_config(variant: str = "r50") -> ml_collections.ConfigDict:
     config.dataset.eval_split = "validation"
 
     config.data.modality = "rgb"
-    config.data.num_segments = 1  # one clip; M clips at test, see the docstring
+    config.data.num_segments = 1  # one clip in training
     config.data.short_video = "loop"
     config.data.crop_size = 224
     config.data.flip = True
@@ -109,7 +109,7 @@ def get_config(variant: str = "r50") -> ml_collections.ConfigDict:
     config.partial_bn = "off"
 
     config.batch_size = 64
-    config.eval_batch_size = 16
+    config.eval_batch_size = 8  # x 30 views of 32 frames (r50)
     config.num_epochs = 100.0
     config.optimizer.learning_rate = 0.01
     config.optimizer.lr_base_batch_size = 64  # linear scaling if the batch changes
@@ -129,6 +129,7 @@ def get_config(variant: str = "r50") -> ml_collections.ConfigDict:
         config.data.scales = (1.0, 0.875, 0.75, 0.66)
         config.data.max_distort = 1
         config.data.crop_positions = "more_fixed"
+        config.data.eval_num_segments = 10  # 10 clips x 3 crops
         config.data.eval_crops = "three"
         config.data.mean = (123.675, 116.28, 103.53)  # ImageNet, on [0, 255]
         config.data.std = (58.395, 57.12, 57.375)
@@ -147,6 +148,7 @@ def get_config(variant: str = "r50") -> ml_collections.ConfigDict:
         config.data.frames_per_snippet = 64
         config.data.frame_interval = 1
         config.data.train_crop = "random"  # a 224 square anywhere in the 256-short-side frame
+        config.data.eval_num_segments = 4  # 4 x 64 frames: a whole 10 s clip
         config.data.eval_crops = "centre"
         config.data.mean = (127.5, 127.5, 127.5)  # [-1, 1]
         config.data.std = (127.5, 127.5, 127.5)

@@ -21,40 +21,47 @@ Jan. 2018, opts.py and main.py), the paper's text as we recall it where the code
 - inputs in [0, 255] minus the ActivityNet mean (114.7748, 107.7354, 99.4750), no division
   (`norm_value` 1, `mean_dataset` 'activitynet', mean subtraction only);
 - SGD, momentum 0.9, weight decay 1e-3 on every parameter (`model.parameters()`), rate 0.1,
-  divided by 10 when the validation loss plateaus (ReduceLROnPlateau, patience 10);
+  divided by 10 when the validation loss plateaus: ReduceLROnPlateau(patience 10) stepped
+  on the validation loss after every epoch, 200 epochs (`n_epochs`);
+- validation on `n_val_samples` 3 clips of 16 frames per video, centre crops;
 - batch 128 (opts.py default and the README's training command; a batch of 256 is sometimes
   quoted for these papers but could not be verified here).
 
-Two translations, both exact in effect or stated:
+Here:
+- Reduce-on-plateau: `schedule='plateau'`, the rate x0.1 (`plateau_factor`) after more
+  than 10 evaluations (`plateau_patience`) without a lower evaluation loss, with an
+  evaluation every epoch. `eval_every_steps` counts steps: 1875 = 240,000 // 128, about one
+  epoch of Kinetics-400 (the clips you can still download vary; the first log line says
+  "N steps (M per epoch)", set `--config.eval_every_steps=M`). The evaluation uses 3
+  evenly spaced clips per video (`eval_num_segments=3`, logits averaged; theirs averages
+  the loss over the 3 clips).
 - Dampening: their SGD used dampening = momentum = 0.9 (main.py of the first commit,
   a4cf3de; the `--dampening` option added in Dec. 2017 kept 0.9 as default until Oct.
   2018). PyTorch then accumulates buf = 0.9 buf + 0.1 (g + wd p), so a rate of 0.1 with
   dampening 0.9 takes the same steps as a rate of 0.01 without it (after the first step).
-  optax has no dampening: learning_rate = 0.01 here is their 0.1.
-- Reduce-on-plateau is not available in this config (the step schedule is used so that
-  the config runs with the committed trainer): the rate is divided by 10 at epochs 50, 100
-  and 150 of 200, the multi-step milestones and epoch count that the repository later made
-  its defaults (opts.py `--multistep_milestones 50 100 150`, `--n_epochs 200`). When the
-  trainer's 'plateau' schedule is available, `--config.optimizer.schedule=plateau
-  --config.eval_every_steps=<steps of one epoch>` is the faithful choice.
+  optax has no dampening: learning_rate = 0.01 here is their 0.1 (reduce-on-plateau scales
+  both alike).
+- Without per-epoch evaluations (cheaper): the multi-step schedule the repository later made
+  its default, x0.1 at epochs 50, 100 and 150 of 200 (opts.py `--multistep_milestones 50
+  100 150`): `--config.optimizer.schedule=step --config.eval_every_steps=0`
+  (`lr_decay_epochs` is set below).
 
 Type-A shortcuts: their `downsample_basic_block` concatenates `out.data`, i.e. no gradient
 through the shortcut; `stop_gradient_shortcut=True` reproduces that.
 
 Testing (their test.py): every video split into non-overlapping 16-frame windows, each
 window's centre 112x112 crop after resizing the short side to 112, class probabilities
-averaged over the windows. Here one training clip (`num_segments=1`) and, in evaluation,
-the `num_segments` clips at the centres of equal segments with logits averaged. The same K
-serves training and evaluation (input_pipeline/pipeline.py), so evaluate with a second run
-on the same workdir (it restores the last checkpoint and only evaluates), e.g. 10 clips:
+averaged over the windows. That window-by-window test is not wired into the evaluation
+here (`input_pipeline.sampling` has `window_frame_indices`, the pipeline does not use it);
+the closest is more evenly spaced clips, in an evaluation-only second run on the finished
+workdir (it restores the last checkpoint, trains no step and evaluates), e.g. 10 clips:
 
   python main.py --config=configs/kinetics_r3d18_hara.py --workdir=runs/k400_r3d18 \\
     --config.dataset.video_dir=/data/kinetics400
   python main.py --config=configs/kinetics_r3d18_hara.py --workdir=runs/k400_r3d18 \\
-    --config.dataset.video_dir=/data/kinetics400 --config.data.num_segments=10
+    --config.dataset.video_dir=/data/kinetics400 --config.data.eval_num_segments=10
 
-(A 10 s Kinetics clip at 25-30 fps holds 15-19 windows of 16 frames; the window-by-window
-test of the paper is not wired into the evaluation.)
+(A 10 s Kinetics clip at 25-30 fps holds 15-19 windows of 16 frames.)
 
 Initialization: none (trained from scratch, `init_from=''`). Kinetics data: the annotation
 CSVs and the clips under `video_dir` (README, "Preparing datasets", `name='kinetics'`).
@@ -78,6 +85,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.data.modality = "rgb"
     config.data.num_segments = 1
+    config.data.eval_num_segments = 3  # their validation: 3 clips per video
     config.data.frames_per_snippet = 16
     config.data.frame_interval = 1
     config.data.temporal_scales = ()
@@ -111,17 +119,20 @@ def get_config() -> ml_collections.ConfigDict:
     config.num_epochs = 200.0
     config.optimizer.learning_rate = 0.01  # their 0.1 with SGD dampening 0.9
     config.optimizer.lr_base_batch_size = 0
-    config.optimizer.schedule = "step"  # stands in for reduce-on-plateau
+    config.optimizer.schedule = "plateau"  # on the evaluation loss, every epoch
+    config.optimizer.plateau_factor = 0.1
+    config.optimizer.plateau_patience = 10
     config.optimizer.warmup_epochs = 0.0
     config.optimizer.momentum = 0.9
     config.optimizer.weight_decay = 1e-3
     config.optimizer.clip_grad_norm = 0.0
-    config.optimizer.lr_decay_epochs = (50.0, 100.0, 150.0)
+    config.optimizer.lr_decay_epochs = (50.0, 100.0, 150.0)  # schedule='step' only
     config.optimizer.lr_decay_factor = 0.1
     config.optimizer.lr_multipliers = ()
     config.optimizer.weight_decay_multipliers = (".*=1",)  # every parameter, as theirs
     config.optimizer.label_smoothing = 0.0
 
     config.log_every_steps = 100
-    config.checkpoint_every_steps = 2000
+    config.eval_every_steps = 1875  # ~ one epoch: 240,000 clips // 128
+    config.checkpoint_every_steps = 1875
     return config

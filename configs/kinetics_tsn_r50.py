@@ -52,8 +52,9 @@ Kinetics-400 data: the CSVs and clips as the README's "Preparing datasets" descr
 Differences from their code: their uniform sampling draws one random offset shared by all
 segments of a sample (video_dataset.py `_sample_indices`), TSN's sampling here draws one
 per segment; their weight decay covers every parameter (`model.parameters()`), here only
-kernels (the default `weight_decay_multipliers`; `--config.optimizer.weight_decay_multipliers='(".*=1",)'`
-decays everything); their cosine rate changes once per epoch.
+kernels (the default `weight_decay_multipliers`;
+`--config.optimizer.weight_decay_multipliers='(".*=1",)'` decays everything); their cosine
+rate changes once per epoch.
 """
 
 import ml_collections

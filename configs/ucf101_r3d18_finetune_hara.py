@@ -30,25 +30,29 @@ Recipe:
   optimizer at opts.py's defaults instead: rate 0.1 with dampening 0.9 (0.01 here), weight
   decay 1e-3: `--config.optimizer.learning_rate=0.01 --config.optimizer.weight_decay=1e-3`.
 - batch 128 (the README command).
-- Reduce-on-plateau is not available in this config (the step schedule keeps it runnable
-  with the committed trainer): x0.1 at epochs 50, 100 and 150 of 200, the multi-step
-  milestones and epoch count the repository later made its defaults. When the trainer's
-  'plateau' schedule is available, `--config.optimizer.schedule=plateau
-  --config.eval_every_steps=<steps of one epoch>` is the faithful choice. 200 epochs of
-  9537 videos is far more than fine-tuning one stage needs; the paper does not give the
-  epoch count.
+- Reduce-on-plateau as their main.py (ReduceLROnPlateau, patience 10, on the validation
+  loss after every epoch): `schedule='plateau'`, x0.1 after more than 10 evaluations
+  without a lower loss, an evaluation every epoch (`eval_every_steps=74`: UCF101 split 1
+  has 9537 training videos, 9537 // 128 = 74 steps an epoch in train.py) on 3 clips per
+  test video (`eval_num_segments=3`, their `n_val_samples`; their validation set for
+  UCF101 is the test list). 200 epochs is opts.py's `n_epochs` default; the paper does not
+  give the epoch count. Without per-epoch evaluations: `--config.optimizer.schedule=step
+  --config.eval_every_steps=0`, x0.1 at epochs 50, 100 and 150 (the repository's later
+  multi-step default).
 
 Differences from their code: their frozen layers still update their BatchNorm running
 statistics (the model stays in train mode, only the rates are 0); here frozen stages
-normalize with their running averages, so nothing of them changes (tsn_jax/finetune.py). Testing as in the Kinetics config: their test averages
-non-overlapping 16-frame windows; here `num_segments` evenly spaced clips, set in an
-evaluation-only second run on the same workdir (it restores the last checkpoint and only
-evaluates):
+normalize with their running averages, so nothing of them changes (tsn_jax/finetune.py).
+
+Testing as in the Kinetics config: their test averages non-overlapping 16-frame windows,
+which the evaluation here does not do; the closest is more evenly spaced clips in an
+evaluation-only second run on the finished workdir (it restores the last checkpoint,
+trains no step and evaluates):
 
   python main.py --config=configs/ucf101_r3d18_finetune_hara.py --workdir=runs/ucf_r3d18 \\
     --config.dataset.video_dir=/data/UCF101 --config.init_from=/ckpt/r3d18_kinetics_flax
   python main.py --config=configs/ucf101_r3d18_finetune_hara.py --workdir=runs/ucf_r3d18 \\
-    --config.dataset.video_dir=/data/UCF101 --config.data.num_segments=10
+    --config.dataset.video_dir=/data/UCF101 --config.data.eval_num_segments=10
 
 Initialization: their Kinetics model, converted with `python
 tools/convert_torch_checkpoint.py --arch resnet3d_18 --checkpoint resnet-18-kinetics.pth
@@ -76,6 +80,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.data.modality = "rgb"
     config.data.num_segments = 1
+    config.data.eval_num_segments = 3  # their validation: 3 clips per video
     config.data.frames_per_snippet = 16
     config.data.frame_interval = 1
     config.data.temporal_scales = ()
@@ -109,17 +114,20 @@ def get_config() -> ml_collections.ConfigDict:
     config.num_epochs = 200.0
     config.optimizer.learning_rate = 1e-4  # the paper's 0.001 with SGD dampening 0.9
     config.optimizer.lr_base_batch_size = 0
-    config.optimizer.schedule = "step"  # stands in for reduce-on-plateau
+    config.optimizer.schedule = "plateau"  # on the evaluation loss, every epoch
+    config.optimizer.plateau_factor = 0.1
+    config.optimizer.plateau_patience = 10
     config.optimizer.warmup_epochs = 0.0
     config.optimizer.momentum = 0.9
     config.optimizer.weight_decay = 1e-5
     config.optimizer.clip_grad_norm = 0.0
-    config.optimizer.lr_decay_epochs = (50.0, 100.0, 150.0)
+    config.optimizer.lr_decay_epochs = (50.0, 100.0, 150.0)  # schedule='step' only
     config.optimizer.lr_decay_factor = 0.1
     config.optimizer.lr_multipliers = ()
     config.optimizer.weight_decay_multipliers = (".*=1",)  # every parameter, as theirs
     config.optimizer.label_smoothing = 0.0
 
     config.log_every_steps = 20
-    config.checkpoint_every_steps = 1000
+    config.eval_every_steps = 74  # one epoch: 9537 // 128
+    config.checkpoint_every_steps = 74
     return config

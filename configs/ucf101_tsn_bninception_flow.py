@@ -14,12 +14,13 @@ open-mmlab/mmaction MODEL_ZOO.md (UCF-101 split-1 table), configs/ucf101/
 tsn_flow_bninception.py (batch 256, lr 0.005 x0.1 at epochs 190 and 300, 340 epochs,
 clip 20, dropout 0.7, 25 x 10 crops).
 
-Recipe, as in the ECCV paper's text (Sec. 4.1) and the Caffe solver that produced it
+Recipe, as in the ECCV paper's text (Sec. 4.1, as we recall it: 0.005, divided by 10 after
+12,000 and 18,000 iterations, 20,000 iterations) and the Caffe solver that confirms it
 (yjxiong/temporal-segment-networks, models/ucf101/tsn_bn_inception_flow_solver.prototxt
 before commit c0249f1, Sept. 2016: base_lr 0.005, lr_policy multistep, stepvalue [12000,
 18000], max_iter 20000, iter_size 2, momentum 0.9, weight_decay 5e-4, clip_gradients 20;
-batch_size 32 per GPU in tsn_bn_inception_flow_train_val.prototxt, 4 GPUs: 256 stacks per
-iteration):
+batch_size 32 per GPU in tsn_bn_inception_flow_train_val.prototxt, 4 GPUs in
+scripts/train_tsn.sh: 256 stacks per iteration):
 
 - flow computed at build time with TV-L1 (`dataset.flow_method='tvl1'`) on the 340x256
   frames and quantized as TSN's extractor does (bound 20, 0..255);
@@ -46,16 +47,14 @@ batch 128, lr 0.001, clip 20): decays at epochs 190 and 300, 340 epochs
 (`--config.num_epochs=340 --config.optimizer.lr_decay_epochs='(190.0, 300.0)'`).
 
 Testing (tools/eval_net.py): 25 flow stacks, 10 crops each (corners, centre, mirrors with x
-flow inverted), scores averaged before the softmax, mean class accuracy reported. This
-trainer evaluates with the training K (input_pipeline/pipeline.py), so evaluate in a second
-run on the same workdir, which restores the last checkpoint and only evaluates:
+flow inverted), scores averaged before the softmax, mean class accuracy reported. Here:
+`data.eval_num_segments=25` stacks at the segment centres x `eval_crops='ten'` (mirrored
+views negate x), logits averaged; training uses 3 segments:
 
   python main.py --config=configs/ucf101_tsn_bninception_flow.py --workdir=runs/ucf101_flow \\
     --config.dataset.video_dir=/data/UCF101 --config.init_from=/ckpt/bninception_flax
-  python main.py --config=configs/ucf101_tsn_bninception_flow.py --workdir=runs/ucf101_flow \\
-    --config.dataset.video_dir=/data/UCF101 --config.data.num_segments=25
 
-For 7 training segments (TPAMI) add `--config.data.num_segments=7` to the first command.
+For 7 training segments (TPAMI): `--config.data.num_segments=7`.
 Flow extracted ahead of time (tools/extract_flow.py into raw-frame folders) works too:
 `--config.dataset.name=rawframes --config.dataset.flow_method=stored` (README, "Preparing
 datasets"). TV-L1 at build time is slow on CPUs (385 ms per 340x256 pair measured on 2
@@ -98,6 +97,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.data.modality = "flow"
     config.data.num_segments = 3
+    config.data.eval_num_segments = 25  # TSN tests on 25 snippets
     config.data.frames_per_snippet = 5  # 5 x/y fields = 10 input channels
     config.data.crop_size = 224
     config.data.train_crop = "multiscale"

@@ -13,8 +13,9 @@ by the authors' lab, open-mmlab/mmaction MODEL_ZOO.md (UCF-101 split-1 table),
 configs/ucf101/tsn_rgb_bninception.py: batch 256, lr 0.001 x0.1 at epochs 30 and 60,
 80 epochs, 25 frames x 10 crops.
 
-Recipe, as in the ECCV paper's text (Sec. 4.1, mini-batch 256) and the public Caffe solver
-that produced it (yjxiong/temporal-segment-networks, models/ucf101/
+Recipe, as in the ECCV paper's text (Sec. 4.1, as we recall it: mini-batch 256, 0.001
+divided by 10 every 2000 iterations, 4500 iterations) and the public Caffe solver that
+confirms it (yjxiong/temporal-segment-networks, models/ucf101/
 tsn_bn_inception_rgb_solver.prototxt before commit c0249f1 "adapt to Caffe fix", Sept. 2016:
 base_lr 0.001, lr_policy step, stepsize 2000, max_iter 4500, iter_size 2, momentum 0.9,
 weight_decay 5e-4, clip_gradients 40; the train_val prototxt has batch_size 32 per GPU and
@@ -48,24 +49,19 @@ Other published schedules (all verified in code, none the default here):
 Testing (tools/eval_net.py of the same repository): 25 frames evenly spaced, each through
 10 crops (4 corners + centre of the 340x256 frame, and their mirrors), class scores
 averaged over crops and frames before the softmax; it reports the mean class accuracy
-(`mean_class_accuracy` in metrics.json). Here `data.num_segments` is used for both training
-and evaluation (input_pipeline/pipeline.py: the same K for the training samples and the
-test views), so test with 25 segments in a second run on the same workdir: it restores the
-final checkpoint, has no step left to train and only evaluates, with segment centres as
-the 25 frames and `eval_crops='ten'`:
+(`mean_class_accuracy` in metrics.json). Here: `data.eval_num_segments=25` snippets at the
+segment centres, each through `eval_crops='ten'`, logits averaged (training uses the 3
+segments of `data.num_segments`; with average consensus the weights do not depend on K):
 
   python main.py --config=configs/ucf101_tsn_bninception_rgb.py --workdir=runs/ucf101_rgb \\
     --config.dataset.video_dir=/data/UCF101 --config.init_from=/ckpt/bninception_flax
-  python main.py --config=configs/ucf101_tsn_bninception_rgb.py --workdir=runs/ucf101_rgb \\
-    --config.dataset.video_dir=/data/UCF101 --config.data.num_segments=25
 
-(With average consensus the weights do not depend on K.) 7 segments, the TPAMI paper's
-later setting: `--config.data.num_segments=7` in both runs (training; the test still uses
-25).
+To train with 7 segments, the TPAMI paper's later setting: `--config.data.num_segments=7`
+(the test still uses 25).
 
 Initialization: convert the ImageNet BN-Inception of Cadene's `pretrainedmodels`
-(http://data.lip6.fr/cadene/pretrainedmodels/bn_inception-52deb4733.pth, the Caffe model
-TSN starts from) with `python tools/convert_torch_checkpoint.py --arch bninception
+(http://data.lip6.fr/cadene/pretrainedmodels/bn_inception-52deb4733.pth, a PyTorch port of
+the Caffe ImageNet model) with `python tools/convert_torch_checkpoint.py --arch bninception
 --checkpoint bn_inception-52deb4733.pth --output /ckpt/bninception_flax` and pass
 `--config.init_from=/ckpt/bninception_flax`. Left '' here so that the file runs anywhere.
 
@@ -102,6 +98,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.data.modality = "rgb"
     config.data.num_segments = 3
+    config.data.eval_num_segments = 25  # TSN tests on 25 snippets
     config.data.frames_per_snippet = 1
     config.data.crop_size = 224
     config.data.train_crop = "multiscale"

@@ -30,14 +30,11 @@ RGB-diff models (yjxiong/tsn-pytorch, "For RGB-diff models": `--num_segments 7 -
 - 7 segments (the README's RGB-diff command; its RGB and Flow commands use 3). For 3:
   `--config.data.num_segments=3`.
 
-Testing: tsn-pytorch's test_models.py, 25 segments x 10 crops. This trainer evaluates with
-the training K (input_pipeline/pipeline.py), so evaluate with a second run on the same
-workdir, which restores the last checkpoint and only evaluates:
+Testing: tsn-pytorch's test_models.py, 25 segments x 10 crops (mean class accuracy). Here
+`data.eval_num_segments=25` x `eval_crops='ten'`; training uses 7 segments:
 
   python main.py --config=configs/ucf101_tsn_bninception_rgbdiff.py --workdir=runs/ucf_rgbdiff \\
     --config.dataset.video_dir=/data/UCF101 --config.init_from=/ckpt/bninception_flax
-  python main.py --config=configs/ucf101_tsn_bninception_rgbdiff.py --workdir=runs/ucf_rgbdiff \\
-    --config.dataset.video_dir=/data/UCF101 --config.data.num_segments=25
 
 Initialization: `python tools/convert_torch_checkpoint.py --arch bninception --checkpoint
 bn_inception-52deb4733.pth --output /ckpt/bninception_flax` (Cadene's pretrainedmodels port
@@ -67,6 +64,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.modality = "rgb_diff"
     config.data.rgb_diff_keep_rgb = False
     config.data.num_segments = 7
+    config.data.eval_num_segments = 25  # TSN tests on 25 snippets
     config.data.frames_per_snippet = 5  # 5 differences of 6 consecutive frames
     config.data.crop_size = 224
     config.data.train_crop = "multiscale"
