@@ -133,10 +133,14 @@ def train_step(
                 mutable=["batch_stats"],
             )
         logits = logits.astype(jnp.float32)
-        targets = optax.smooth_labels(
-            jax.nn.one_hot(batch["label"], logits.shape[-1]), label_smoothing
-        )
-        loss = optax.softmax_cross_entropy(logits, targets).mean()
+        if label_smoothing:
+            targets = optax.smooth_labels(
+                jax.nn.one_hot(batch["label"], logits.shape[-1]), label_smoothing
+            )
+            loss = optax.softmax_cross_entropy(logits, targets).mean()
+        else:
+            labels = batch["label"]
+            loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
         return loss, (logits, updates)
 
     (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
