@@ -94,6 +94,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.stan.late_weights = ()  # late fusion: score weight per stream (default equal)
     config.model.stan.conv6_features = 1024
     config.model.stan.lstm_features = 1024
+    # One pretrained checkpoint per stream, 'stream=path' (ImageNet VGG-16 for frame and
+    # flow, Sports-1M C3D for clip, converted by tools/convert_torch_checkpoint.py).
+    config.model.stan.init_from = ()
 
     # Pretrained initialization (tsn_jax.pretrained): an Orbax checkpoint written by
     # tools/convert_torch_checkpoint.py or a tsn-jax run; '' = train from scratch.

@@ -1,6 +1,8 @@
 """config.init_from: a pretrained classifier or TSN checkpoint initializes a TSN backbone."""
 
 import flax
+import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
@@ -153,3 +155,76 @@ def test_googlenet_temporal_modules_keep_their_initialization(tmp_path):
         source["params"]["inception4c"]["branch1"]["conv"]["kernel"],
     )
     assert any("tam5b/next_se/fc1/kernel" in line for line in lines)
+
+
+def test_stan_streams_start_from_vgg16_and_c3d(tmp_path):
+    from tsn_jax.models import c3d, stan, vgg
+
+    vgg_source = numpy_variables(abstract_init(vgg.vgg16(base_width=4), (1, 32, 32, 3)), seed=1)
+    c3d_source = numpy_variables(abstract_init(c3d.c3d(base_width=4), (1, 16, 32, 32, 3)), seed=2)
+    _save(tmp_path / "vgg", vgg_source)
+    _save(tmp_path / "c3d", c3d_source)
+    model = stan.STAN(
+        streams=("frame", "flow", "clip"),
+        stream_inputs=("inputs", "inputs_flow", "inputs_clip"),
+        num_classes=5,
+        base_width=4,
+        conv6_features=8,
+        lstm_features=8,
+    )
+    inputs = {
+        "inputs": (1, 3, 1, 32, 32, 3),
+        "inputs_flow": (1, 3, 5, 32, 32, 2),
+        "inputs_clip": (1, 3, 16, 32, 32, 3),
+    }
+    fresh = numpy_variables(
+        jax.eval_shape(
+            lambda: model.init(
+                jax.random.key(0), {k: jnp.zeros(v) for k, v in inputs.items()}, train=False
+            )
+        )
+    )
+    paths = pretrained.parse_stream_checkpoints(
+        [f"frame={tmp_path / 'vgg'}", f"flow={tmp_path / 'vgg'}", f"clip={tmp_path / 'c3d'}"],
+        model.streams,
+    )
+    lines = []
+    out = pretrained.init_stan_streams(
+        fresh,
+        {s: pretrained.load_checkpoint(p) for s, p in paths.items()},
+        log=lines.append,
+    )
+    params = out["params"]
+    frame = params["frame_stream"]["backbone"]
+    np.testing.assert_array_equal(
+        frame["features_0"]["kernel"], vgg_source["params"]["features_0"]["kernel"]
+    )
+    flow_kernel = params["flow_stream"]["backbone"]["features_0"]["kernel"]  # [3, 3, 10, 4]
+    rgb_mean = np.asarray(vgg_source["params"]["features_0"]["kernel"]).mean(axis=2)
+    for c in range(10):
+        np.testing.assert_allclose(flow_kernel[:, :, c], rgb_mean, rtol=1e-6)
+    np.testing.assert_array_equal(
+        params["clip_stream"]["backbone"]["conv5b"]["conv"]["kernel"],
+        c3d_source["params"]["conv5b"]["conv"]["kernel"],
+    )
+    # What no pretrained classifier has keeps its initialization.
+    for kept in (("frame_stream", "conv6"), ("clip_stream", "spatial_attention"), ("fc",)):
+        a, b = params, fresh["params"]
+        for name in kept:
+            a, b = a[name], b[name]
+        for x, y in zip(jax_leaves(a), jax_leaves(b), strict=True):
+            np.testing.assert_array_equal(x, y)
+    assert any("[clip stream]" in line and "fc6" in line for line in lines)
+
+
+def test_stan_stream_checkpoint_specs_are_checked():
+    with pytest.raises(ValueError, match="'depth'"):
+        pretrained.parse_stream_checkpoints(["depth=/x"], ("frame", "flow"))
+    with pytest.raises(ValueError, match="stream=path"):
+        pretrained.parse_stream_checkpoints(["/ckpt/vgg16"], ("frame",))
+    with pytest.raises(ValueError, match="twice"):
+        pretrained.parse_stream_checkpoints(["frame=/a", "frame=/b"], ("frame",))
+
+
+def jax_leaves(tree):
+    return list(_flat(tree).values())

@@ -31,7 +31,7 @@ or of an unadaptable shape is an error that lists it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import flax
@@ -46,7 +46,9 @@ __all__ = [
     "NAME_MAPS",
     "NEW_MODULE_NAMES",
     "init_backbone",
+    "init_stan_streams",
     "load_checkpoint",
+    "parse_stream_checkpoints",
 ]
 
 # Module names of temporal modules added to a pretrained 2D network (regular expressions,
@@ -67,6 +69,10 @@ CLASSIFIER_MODULES = (
     "aux2",
     "AuxLogits",
 )
+
+# A STAN stream reads its backbone's pool5 map: the pretrained fully connected layers
+# before the classifier (VGG's classifier.0 / .3, C3D's fc6 / fc7) are dropped too.
+FEATURE_MAP_DROPPED = (*CLASSIFIER_MODULES, "classifier_0", "classifier_3", "fc6", "fc7")
 
 # Backbone name -> rules from its keys to those of the 2D ImageNet network it inflates.
 NAME_MAPS: dict[str, KeyRules] = {
@@ -113,6 +119,7 @@ def init_backbone(
     inflation: str = "average",
     name_map: KeyRules = (),
     log: Callable[[str], None] = print,
+    dropped_modules: tuple[str, ...] = CLASSIFIER_MODULES,
 ) -> Tree:
     """The TSN `variables` with the backbone (and maybe `fc`) taken from `pretrained`.
 
@@ -125,6 +132,8 @@ def init_backbone(
         tried where a name is not found as it is (`NAME_MAPS`: ImageNet ResNet into
         I3D-ResNet, GoogLeNet into I3D).
       log: receives one line per decision (dropped modules, kept initializations).
+      dropped_modules: top-level pretrained modules the model may lack (its
+        classifier); any other unused pretrained module is an error.
 
     Returns:
       New `{'params', 'batch_stats'}` (numpy leaves), same structure as `variables`.
@@ -172,8 +181,8 @@ def init_backbone(
 
     # The pretrained classifier is dropped; any other unused tensor is an error.
     unused = [p for p in sources if p not in used and p[1] == "backbone"]
-    dropped = sorted({p[2] for p in unused if p[2] in CLASSIFIER_MODULES})
-    unexpected = sorted("/".join(p) for p in unused if p[2] not in CLASSIFIER_MODULES)
+    dropped = sorted({p[2] for p in unused if p[2] in dropped_modules})
+    unexpected = sorted("/".join(p) for p in unused if p[2] not in dropped_modules)
     if dropped:
         log(f"init_from: dropping pretrained modules the backbone does not have: {dropped}")
     problems = []
@@ -188,3 +197,63 @@ def init_backbone(
     if kept:
         log(f"init_from: keeping the fresh initialization of {kept}")
     return flax.traverse_util.unflatten_dict(out)
+
+
+def parse_stream_checkpoints(specs: Sequence[str], streams: Sequence[str]) -> dict[str, str]:
+    """`('frame=/ckpt/vgg16', 'clip=/ckpt/c3d')` -> {stream: path}; unknown streams are errors."""
+    paths = {}
+    for spec in specs:
+        stream, sep, path = spec.partition("=")
+        if not sep or not path:
+            raise ValueError(f"model.stan.init_from entries are 'stream=path', got {spec!r}")
+        if stream not in streams:
+            raise ValueError(
+                f"model.stan.init_from names stream {stream!r}, the model's are {list(streams)}"
+            )
+        if stream in paths:
+            raise ValueError(f"model.stan.init_from names stream {stream!r} twice")
+        paths[stream] = path
+    return paths
+
+
+def init_stan_streams(
+    variables: Mapping[str, Any],
+    checkpoints: Mapping[str, Mapping[str, Any]],
+    inflation: str = "average",
+    log: Callable[[str], None] = print,
+) -> Tree:
+    """The STAN `variables` with each named stream's backbone taken from a checkpoint.
+
+    STAN (Li et al.) starts its frame and flow streams from ImageNet VGG-16 and its clip
+    stream from C3D trained on Sports-1M. Each stream's `backbone` is filled as
+    `init_backbone` fills a TSN's (cross-modality initialization for the flow stream's
+    first kernel included); its conv6, attention cells, LSTM and classifier, which no
+    pretrained classifier has, keep their initialization, and the pretrained fully
+    connected layers are dropped (`FEATURE_MAP_DROPPED`).
+
+    Args:
+      variables: `{'params', 'batch_stats'}` of a freshly initialized STAN.
+      checkpoints: {stream name ('frame', 'flow', 'clip'): `{'params', 'batch_stats'}`}.
+      inflation, log: as for `init_backbone`.
+
+    Returns:
+      New `{'params', 'batch_stats'}` with the same structure as `variables`.
+    """
+    out = {c: dict(flax.core.unfreeze(dict(variables.get(c) or {}))) for c in variables}
+    out.setdefault("batch_stats", {})
+    for stream, pretrained in checkpoints.items():
+        scope = f"{stream}_stream"
+        if scope not in out["params"]:
+            raise ValueError(f"the model has no {stream!r} stream to initialize")
+        sub = {c: out[c].get(scope, {}) for c in ("params", "batch_stats")}
+        filled = init_backbone(
+            sub,
+            pretrained,
+            inflation=inflation,
+            log=lambda line, stream=stream: log(f"[{stream} stream] {line}"),
+            dropped_modules=FEATURE_MAP_DROPPED,
+        )
+        for collection, tree in filled.items():
+            if tree:
+                out.setdefault(collection, {})[scope] = tree
+    return out

@@ -235,6 +235,38 @@ def _check_batch_sizes(config: ml_collections.ConfigDict) -> None:
             )
 
 
+def _pretrained_variables(config: ml_collections.ConfigDict, model: nn.Module, state):
+    """`{'params', 'batch_stats'}` initialized from `config.init_from` (TSN) or
+    `config.model.stan.init_from` (STAN streams), or None when neither is set."""
+    variables = {"params": state.params, "batch_stats": state.batch_stats}
+    if getattr(model, "takes_streams", False):
+        if config.init_from:
+            raise ValueError(
+                "config.init_from initializes a TSN backbone; a STAN takes one checkpoint per "
+                "stream in config.model.stan.init_from, e.g. ('frame=/ckpt/vgg16',)"
+            )
+        paths = pretrained.parse_stream_checkpoints(config.model.stan.init_from, model.streams)
+        if not paths:
+            return None
+        logging.info("Initializing the STAN streams from %s", paths)
+        return pretrained.init_stan_streams(
+            variables,
+            {stream: pretrained.load_checkpoint(path) for stream, path in paths.items()},
+            inflation=config.init_inflation,
+            log=logging.info,
+        )
+    if not config.init_from:
+        return None
+    logging.info("Initializing the backbone from %s", config.init_from)
+    return pretrained.init_backbone(
+        variables,
+        pretrained.load_checkpoint(config.init_from),
+        inflation=config.init_inflation,
+        name_map=pretrained.NAME_MAPS.get(config.model.backbone, ()),
+        log=logging.info,
+    )
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Trains a TSN model, evaluates it, checkpoints, and writes metrics.json.
 
@@ -348,21 +380,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         save_every_steps=config.checkpoint_every_steps,
         keep=config.keep_checkpoints,
     )
-    if config.init_from and getattr(model, "takes_streams", False):
-        raise ValueError("config.init_from is not supported for STAN yet (only TSN backbones)")
-    if config.init_from and manager.latest_step() is None:
-        logging.info("Initializing the backbone from %s", config.init_from)
-        variables = pretrained.init_backbone(
-            {"params": state.params, "batch_stats": state.batch_stats},
-            pretrained.load_checkpoint(config.init_from),
-            inflation=config.init_inflation,
-            name_map=pretrained.NAME_MAPS.get(config.model.backbone, ()),
-            log=logging.info,
-        )
-        state = state.replace(
-            params=jax.device_put(variables["params"], replicated),
-            batch_stats=jax.device_put(variables["batch_stats"], replicated),
-        )
+    if manager.latest_step() is None:
+        variables = _pretrained_variables(config, model, state)
+        if variables is not None:
+            state = state.replace(
+                params=jax.device_put(variables["params"], replicated),
+                batch_stats=jax.device_put(variables["batch_stats"], replicated),
+            )
     state = checkpoints.restore_latest(manager, state)
     start_step = int(state.step)
     if start_step:

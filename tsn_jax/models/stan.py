@@ -70,19 +70,25 @@ class SpatialStream(nn.Module):
     """One stream: backbone pool5 map -> conv6 (3x3, 1024, ReLU) -> spatial AttCell.
 
     Attributes:
-      backbone: VGG-16 or C3D built with ``num_classes=None`` (called with
-        ``return_feature_map=True``).
+      stream: 'frame', 'flow' (VGG-16) or 'clip' (C3D); the backbone is the submodule
+        ``backbone`` (so a pretrained VGG-16 / C3D maps onto ``<stream>_stream/backbone``).
+      base_width: the backbone's first width (64 as published).
       conv6_features: channels of conv6 (1024 in the paper).
     """
 
-    backbone: nn.Module
+    stream: str
+    base_width: int = 64
     conv6_features: int = 1024
     dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> tuple[jax.Array, jax.Array]:
         """``[N, H, W, C']`` or ``[N, T, H, W, C]`` -> ([N, conv6_features], [N, K, K])."""
-        features = self.backbone(x, train=train, return_feature_map=True)
+        constructor, _ = STREAMS[self.stream]
+        backbone = constructor(
+            num_classes=None, base_width=self.base_width, dtype=self.dtype, name="backbone"
+        )
+        features = backbone(x, train=train, return_feature_map=True)
         if features.ndim == 5:  # C3D: [N, T', K, K, 512]; T' is 1 for 16-frame clips.
             features = jnp.mean(features, axis=1)
         features = Conv(self.conv6_features, (3, 3), padding=1, dtype=self.dtype, name="conv6")(
@@ -169,10 +175,10 @@ class STAN(nn.Module):
                 raise ValueError(f"STAN stream {stream!r} reads {key!r}, not in {list(inputs)}")
             x = inputs[key]
             b, k = x.shape[:2]
-            constructor, is_3d = STREAMS[stream]
-            backbone = constructor(num_classes=None, base_width=self.base_width, dtype=self.dtype)
+            _, is_3d = STREAMS[stream]
             vector, spatial = SpatialStream(
-                backbone,
+                stream,
+                base_width=self.base_width,
                 conv6_features=self.conv6_features,
                 dtype=self.dtype,
                 name=f"{stream}_stream",

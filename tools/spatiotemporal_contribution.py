@@ -1,0 +1,268 @@
+r"""Spatial contribution (Phi) and temporal improvement (Psi) of a temporal model over TSN.
+
+    python tools/spatiotemporal_contribution.py --name=TAM \
+        --pair backbone=resnet50,frames=8,tsn=runs/tsn8/scores.npz,model=runs/tam8/scores.npz \
+        --pair backbone=resnet50,frames=16,tsn=runs/tsn16/scores.npz,model=runs/tam16/scores.npz
+    python tools/spatiotemporal_contribution.py --pairs_csv=pairs.csv --output=contribution.json
+
+The measures follow Chen, Panda, Ramakrishnan, Feris, Cohn, Oliva and Fan, "Deep
+Analysis of CNN-based Spatio-temporal Representations for Action Recognition"
+(CVPR 2021, arXiv:2010.11757), Eq. 1 and Table 7. TSN with backbone b and f frames
+models no time at all, so its accuracy is what appearance alone gives; a temporal
+model x with the same backbone and frames adds temporal modelling on top. For each
+such pair, with top-1 accuracies A in [0, 1]:
+
+    Phi_{b,f} = A_TSN(b, f) / A_x(b, f)
+        the share of the temporal model's accuracy that the spatial-only TSN
+        baseline already reaches (spatial contribution);
+    Psi_{b,f} = (A_x(b, f) - A_TSN(b, f)) / (1 - A_TSN(b, f))
+        the temporal model's gain over TSN as a fraction of the errors TSN leaves
+        (temporal improvement);
+
+and the reported Phi and Psi are the plain means of the per-pair values over all
+backbones and frame counts given (also printed per backbone and per frame count).
+
+NOTE (unverified reconstruction): the exact text of the paper's Eq. 1 could not be
+retrieved while writing this tool (the authors' code, github.com/IBM/action-recognition-pytorch,
+has no analysis script). The formulas above are the reading that matches the paper's
+description of the two measures; check them against the paper before quoting numbers
+as comparable to its Table 7. Psi is not clipped: it is negative where the temporal
+model is worse than TSN. Phi is undefined when the temporal model scores 0 and Psi
+when TSN scores 1; such values are shown as n/a and left out of the means.
+
+Inputs are score files (`tsn_jax.score_files`, the `scores.npz` an evaluation
+writes); accuracy is the top-1 of their video-level logits. The two files of a pair
+must hold the same videos in the same order with the same labels. Pairs come from
+repeated --pair flags, each `backbone=NAME,frames=INT,tsn=PATH,model=PATH` (paths
+may not contain commas), or from --pairs_csv, a CSV file with the header
+`backbone,frames,tsn,model`; paths are taken relative to the current folder. Each
+(backbone, frames) may appear once. `main(argv)` returns the results as a dict.
+
+Command-line parsing uses argparse (not absl flags, as the other tools here do) so
+that `main` can be called more than once in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import NamedTuple
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tsn_jax.score_files import accuracy_metrics, check_same_videos, load_scores  # noqa: E402
+
+PAIR_KEYS = ("backbone", "frames", "tsn", "model")
+
+
+class Pair(NamedTuple):
+    """One backbone and frame count: the TSN score file and the temporal model's."""
+
+    backbone: str
+    frames: int
+    tsn: str
+    model: str
+
+
+def _make_pair(fields: dict[str, str], where: str) -> Pair:
+    missing = [k for k in PAIR_KEYS if not fields.get(k)]
+    unknown = sorted(set(fields) - set(PAIR_KEYS))
+    if missing or unknown:
+        raise ValueError(
+            f"{where}: needs exactly the keys {', '.join(PAIR_KEYS)}"
+            + (f"; missing {', '.join(missing)}" if missing else "")
+            + (f"; unknown {', '.join(unknown)}" if unknown else "")
+        )
+    try:
+        frames = int(fields["frames"])
+    except ValueError:
+        raise ValueError(f"{where}: frames must be an integer, got {fields['frames']!r}") from None
+    if frames <= 0:
+        raise ValueError(f"{where}: frames must be positive, got {frames}")
+    return Pair(fields["backbone"], frames, fields["tsn"], fields["model"])
+
+
+def parse_pair(text: str) -> Pair:
+    """Parses `backbone=NAME,frames=INT,tsn=PATH,model=PATH` (keys in any order)."""
+    fields = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--pair {text!r}: {item!r} is not KEY=VALUE")
+        key = key.strip()
+        if key in fields:
+            raise ValueError(f"--pair {text!r}: {key} given twice")
+        fields[key] = value.strip()
+    return _make_pair(fields, f"--pair {text!r}")
+
+
+def read_pairs_csv(path: str) -> list[Pair]:
+    """Reads pairs from a CSV file with the header `backbone,frames,tsn,model`."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None:
+            raise ValueError(f"{path}: empty CSV file")
+        return [
+            _make_pair(
+                {k.strip(): (v or "").strip() for k, v in row.items() if k is not None},
+                f"{path} line {reader.line_num}",
+            )
+            for row in reader
+            if any((v or "").strip() for v in row.values() if isinstance(v, str))
+        ]
+
+
+def contribution(tsn_top1: float, model_top1: float) -> tuple[float | None, float | None]:
+    """(Phi, Psi) of one pair from top-1 accuracies in [0, 1]; None where undefined."""
+    phi = tsn_top1 / model_top1 if model_top1 > 0 else None
+    psi = (model_top1 - tsn_top1) / (1.0 - tsn_top1) if tsn_top1 < 1 else None
+    return phi, psi
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    defined = [v for v in values if v is not None]
+    return sum(defined) / len(defined) if defined else None
+
+
+def _summary(rows: Sequence[dict]) -> dict:
+    return {
+        "phi": _mean([r["phi"] for r in rows]),
+        "psi": _mean([r["psi"] for r in rows]),
+        "tsn_top1": _mean([r["tsn_top1"] for r in rows]),
+        "model_top1": _mean([r["model_top1"] for r in rows]),
+        "num_pairs": len(rows),
+    }
+
+
+def evaluate_pair(pair: Pair) -> dict:
+    """Loads one pair's score files, checks they match and computes Phi and Psi."""
+    tsn, model = load_scores(pair.tsn), load_scores(pair.model)
+    check_same_videos([tsn, model], [pair.tsn, pair.model])
+    tsn_metrics = accuracy_metrics(tsn.logits, tsn.labels)
+    model_top1 = accuracy_metrics(model.logits, model.labels)["top1"]
+    phi, psi = contribution(tsn_metrics["top1"], model_top1)
+    return dict(
+        pair._asdict(),
+        tsn_top1=tsn_metrics["top1"],
+        model_top1=model_top1,
+        phi=phi,
+        psi=psi,
+        num_videos=tsn_metrics["num_videos"],
+    )
+
+
+def _fmt(value: float | None, percent: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{100 * value:.2f}" if percent else f"{value:.3f}"
+
+
+def _table(title: str, rows: Sequence[tuple[str, dict]]) -> str:
+    header = (title, "TSN top1", "model top1", "Phi", "Psi")
+    cells = [header] + [
+        (
+            label,
+            _fmt(r["tsn_top1"], True),
+            _fmt(r["model_top1"], True),
+            _fmt(r["phi"]),
+            _fmt(r["psi"]),
+        )
+        for label, r in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in cells
+    ]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--pair",
+        action="append",
+        default=[],
+        metavar="backbone=NAME,frames=INT,tsn=PATH,model=PATH",
+        help="One backbone and frame count: TSN's and the temporal model's score files. "
+        "Repeat for every pair.",
+    )
+    parser.add_argument(
+        "--pairs_csv",
+        default=None,
+        help="CSV file with the header backbone,frames,tsn,model, one pair per row "
+        "(added to the --pair flags).",
+    )
+    parser.add_argument("--name", default="model", help="Name of the temporal model (table).")
+    parser.add_argument("--output", default=None, help="Optional JSON file for the results.")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    """Runs the tool on `argv` (without the program name).
+
+    Returns:
+      {'name', 'pairs': [{backbone, frames, tsn, model, tsn_top1, model_top1, phi,
+      psi, num_videos}], 'mean': {phi, psi, tsn_top1, model_top1, num_pairs},
+      'per_backbone': {backbone: same}, 'per_frames': {frames: same}}; undefined
+      values are None.
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        pairs = [parse_pair(text) for text in args.pair]
+        if args.pairs_csv:
+            pairs += read_pairs_csv(args.pairs_csv)
+    except ValueError as e:
+        parser.error(str(e))
+    if not pairs:
+        parser.error("give at least one --pair or a --pairs_csv")
+    seen = set()
+    for pair in pairs:
+        key = (pair.backbone, pair.frames)
+        if key in seen:
+            parser.error(f"backbone {pair.backbone} with {pair.frames} frames is given twice")
+        seen.add(key)
+
+    rows = [evaluate_pair(pair) for pair in pairs]
+    backbones = list(dict.fromkeys(r["backbone"] for r in rows))
+    frame_counts = sorted({r["frames"] for r in rows})
+    results = {
+        "name": args.name,
+        "pairs": rows,
+        "mean": _summary(rows),
+        "per_backbone": {b: _summary([r for r in rows if r["backbone"] == b]) for b in backbones},
+        "per_frames": {f: _summary([r for r in rows if r["frames"] == f]) for f in frame_counts},
+    }
+
+    print(f"{args.name} vs TSN (accuracies in %, Phi/Psi as fractions)")
+    print(_table("backbone / frames", [(f"{r['backbone']} / {r['frames']}", r) for r in rows]))
+    print()
+    print(
+        _table(
+            "mean over",
+            [(f"backbone {b}", s) for b, s in results["per_backbone"].items()]
+            + [(f"{f} frames", s) for f, s in results["per_frames"].items()]
+            + [(f"all {len(rows)} pairs", results["mean"])],
+        )
+    )
+    if args.output:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with open(args.output, "w") as f:
+            json.dump(results, f, indent=2)
+        print(f"wrote {args.output}")
+    return results
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
