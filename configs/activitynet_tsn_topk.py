@@ -52,9 +52,9 @@ top-k consensus over the 25; top-k needs k <= K in training and evaluation.)
 
 Initialization: the ImageNet BN-Inception of Cadene's pretrainedmodels
 (bn_inception-52deb4733.pth), converted with `python tools/convert_torch_checkpoint.py
---arch bninception --checkpoint bn_inception-52deb4733.pth --output /ckpt/bninception_flax`.
-Channel order: that model expects BGR, this pipeline feeds RGB (see
-configs/ucf101_tsn_bninception_rgb.py).
+--arch bninception --checkpoint bn_inception-52deb4733.pth --bgr_to_rgb --output
+/ckpt/bninception_flax` (`--bgr_to_rgb`: that model reads BGR frames, this pipeline
+decodes RGB; see configs/ucf101_tsn_bninception_rgb.py).
 """
 
 import ml_collections

@@ -105,6 +105,9 @@ def get_config() -> ml_collections.ConfigDict:
     # Fine-tuning (tsn_jax.finetune): partial BN (TSN) and frozen early stages (Hara et al.).
     config.partial_bn = "off"  # off | frozen (TSN code: stats, scale, bias) | stats_only (paper)
     config.trainable_from = ""  # '' | first backbone module trained, e.g. layer4, Mixed_5b
+    # Frozen stages' BatchNorm: fixed (running averages, untouched: Hara et al.'s text) |
+    # batch (batch statistics, running averages updated: Hara et al.'s code).
+    config.frozen_batch_norm = "fixed"
 
     # Optimization (tsn_jax.optim).
     config.batch_size = 32  # global, over all devices and processes

@@ -18,7 +18,10 @@ Recipe:
   crops with scales 2^(-k/4), k = 0..4, no aspect jitter, 112x112, flip, ActivityNet mean
   subtracted on [0, 255];
 - frozen: conv1, bn1, layer1-3 (their get_fine_tuning_parameters gives those parameters
-  lr 0), trained: layer4 and a new 101-way fc; no dropout;
+  lr 0), trained: layer4 and a new 101-way fc; no dropout. The frozen BatchNorm layers
+  normalize with their Kinetics running averages and keep them (the paper: earlier layers
+  untouched). Their code leaves the network in training mode, so there those layers use
+  batch statistics and update their running averages: `--config.frozen_batch_norm=batch`;
 - optimizer: the paper's text, as we recall it (Sec. 4, training): "when performing fine
   tuning, we start from a learning rate of 0.001 and assign a weight decay of 1e-5",
   SGD momentum 0.9, rate divided by 10 when the validation loss plateaus. NOT verified

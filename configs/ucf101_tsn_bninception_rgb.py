@@ -62,15 +62,15 @@ To train with 7 segments, the TPAMI paper's later setting: `--config.data.num_se
 Initialization: convert the ImageNet BN-Inception of Cadene's `pretrainedmodels`
 (http://data.lip6.fr/cadene/pretrainedmodels/bn_inception-52deb4733.pth, a PyTorch port of
 the Caffe ImageNet model) with `python tools/convert_torch_checkpoint.py --arch bninception
---checkpoint bn_inception-52deb4733.pth --output /ckpt/bninception_flax` and pass
+--checkpoint bn_inception-52deb4733.pth --bgr_to_rgb --output /ckpt/bninception_flax` and pass
 `--config.init_from=/ckpt/bninception_flax`. Left '' here so that the file runs anywhere.
+Channel order: the Caffe model (and pretrainedmodels' port, `input_space='BGR'`) expects
+BGR frames in [0, 255] minus a per-channel mean, std 1; this pipeline decodes RGB, so
+`--bgr_to_rgb` reverses the input channels of the first convolution at conversion
+(`convert_torch.bgr_to_rgb`: the same outputs on RGB frames as the original on BGR), and
+the Caffe mean (B, G, R) = (104, 117, 123) is given in RGB order with std 1.
 
 What differs from the paper, and why:
-- Channel order: the Caffe model (and pretrainedmodels' port, `input_space='BGR'`) expects
-  BGR frames in [0, 255] minus a per-channel mean, std 1; this pipeline feeds RGB and
-  neither the pipeline nor the converter can swap the channels. The Caffe mean (B, G, R)
-  = (104, 117, 123) is given in RGB order and std 1, so only the channel order differs;
-  fine-tuning (the first BatchNorm is not frozen) has to absorb it. Reported as a gap.
 - Crop positions: the paper says corner cropping (`crop_positions='corners'`, used here);
   the Caffe data layer was run with `more_fix_crop: true`, 13 positions
   (`--config.data.crop_positions=more_fixed`).

@@ -81,3 +81,26 @@ def test_oihw_kernels_keep_torch_convolution_semantics():
 def test_unknown_architecture_is_an_error():
     with pytest.raises(ValueError, match="unsupported architecture 'vgg17'"):
         convert_torch.convert_torchvision("vgg17", {})
+
+
+def test_bgr_to_rgb_makes_a_bgr_network_read_rgb_frames():
+    model = resnet.ResNet(
+        block_cls=resnet.BasicBlock, stage_sizes=(1,), num_classes=4, base_width=4
+    )
+    rgb = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype(np.float32)
+    variables = model.init(jax.random.key(0), rgb, train=False)
+    on_bgr = model.apply(variables, rgb[..., ::-1], train=False)
+    converted = convert_torch.bgr_to_rgb(variables)
+    np.testing.assert_allclose(
+        model.apply(converted, rgb, train=False), on_bgr, rtol=1e-5, atol=1e-6
+    )
+    assert not np.allclose(model.apply(variables, rgb, train=False), on_bgr)
+    with pytest.raises(ValueError, match="exactly one"):
+        convert_torch.bgr_to_rgb(
+            {
+                "params": {
+                    "a": {"kernel": np.zeros((3, 3, 3, 3))},
+                    "b": {"kernel": np.zeros((1, 1, 3, 8))},
+                }
+            }
+        )

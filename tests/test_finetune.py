@@ -22,7 +22,9 @@ def _train(config, steps=3):
         functools.partial(model.init, train=False), jax.random.key(0), jnp.zeros(INPUT_SHAPE)
     )["params"]
     stages = finetune.frozen_modules(layout, config.trainable_from)
-    fixed = finetune.fixed_statistics_paths(layout, config.partial_bn, stages)
+    fixed = finetune.fixed_statistics_paths(
+        layout, config.partial_bn, stages, config.frozen_batch_norm
+    )
     frozen = finetune.frozen_parameters(params, layout, config.partial_bn, stages)
     schedule = optim.create_learning_rate_schedule(config, steps_per_epoch=10)
     tx = optim.create_optimizer(config, schedule, frozen)
@@ -102,6 +104,17 @@ def test_trainable_from_freezes_the_earlier_stages_bit_for_bit():
         assert all(_changed(start.params, end.params, ("backbone", module))), module
         assert all(_changed(start.batch_stats, end.batch_stats, ("backbone", module)))
     assert all(_changed(start.params, end.params, ("fc",)))
+
+
+def test_frozen_stages_can_keep_training_their_batch_statistics():
+    # Hara et al.'s code: frozen parameters, but BatchNorm in training mode.
+    start, end, _ = _train(_config(trainable_from="layer4", frozen_batch_norm="batch"))
+    for module in ("conv1", "bn1", "layer1_0", "layer3_1"):
+        assert not any(_changed(start.params, end.params, ("backbone", module))), module
+    for module in ("bn1", "layer1_0", "layer3_1"):
+        assert all(_changed(start.batch_stats, end.batch_stats, ("backbone", module))), module
+    with pytest.raises(ValueError, match="frozen_batch_norm"):
+        finetune.fixed_statistics_paths(finetune.ModelLayout((), ()), "off", [], "train")
 
 
 def test_trainable_from_must_name_a_module():

@@ -21,6 +21,12 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("arch", None, "Architecture, e.g. resnet50.")
 flags.DEFINE_string("checkpoint", None, "PyTorch .pth/.pt file holding a state_dict.")
 flags.DEFINE_string("output", None, "Directory of the Orbax checkpoint to write.")
+flags.DEFINE_bool(
+    "bgr_to_rgb",
+    False,
+    "The checkpoint was trained on BGR frames (Caffe models such as BN-Inception): "
+    "reverse its first convolution's input channels so that it reads RGB frames.",
+)
 flags.mark_flags_as_required(["arch", "checkpoint", "output"])
 
 
@@ -42,6 +48,8 @@ def main(argv):
     variables = convert_torch.convert_torchvision(
         FLAGS.arch, load_torch_state_dict(FLAGS.checkpoint)
     )
+    if FLAGS.bgr_to_rgb:
+        variables = convert_torch.bgr_to_rgb(variables)
     with ocp.StandardCheckpointer() as checkpointer:
         checkpointer.save(os.path.abspath(FLAGS.output), variables)
     print(f"wrote {FLAGS.output}")

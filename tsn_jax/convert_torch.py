@@ -369,3 +369,36 @@ def convert_torchvision(
         index_suffixes=spec.index_suffixes,
         renames=spec.renames,
     )
+
+
+def bgr_to_rgb(variables: Mapping[str, Any]) -> dict[str, Any]:
+    """`variables` of a network trained on BGR frames, made to read RGB frames.
+
+    Caffe's ImageNet models (BN-Inception, as TSN uses it, and Cadene's
+    ``pretrainedmodels`` port of it, ``input_space='BGR'``) take frames in
+    blue-green-red order; this pipeline decodes red-green-blue. Reversing the input
+    channels of the network's only 3-channel convolution kernel (``[..., 3, out]``, the
+    first layer) gives exactly the BGR network's outputs on the same frames in RGB order.
+    The per-channel mean must be given in RGB order too (e.g. Caffe's (104, 117, 123) BGR
+    as ``data.mean = (123, 117, 104)``).
+
+    Returns:
+      A copy of `variables` with that kernel's input-channel axis reversed.
+
+    Raises:
+      ValueError: when no kernel, or more than one, reads 3 channels.
+    """
+    flat = flax.traverse_util.flatten_dict(dict(variables))
+    firsts = [
+        path
+        for path, value in flat.items()
+        if path[-1] == "kernel" and np.ndim(value) >= 4 and np.shape(value)[-2] == 3
+    ]
+    if len(firsts) != 1:
+        raise ValueError(
+            "bgr_to_rgb needs exactly one convolution kernel reading 3 channels, found "
+            f"{['/'.join(p) for p in firsts]}"
+        )
+    flat = dict(flat)
+    flat[firsts[0]] = np.ascontiguousarray(np.asarray(flat[firsts[0]])[..., ::-1, :])
+    return flax.traverse_util.unflatten_dict(flat)

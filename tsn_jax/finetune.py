@@ -38,6 +38,7 @@ import jax
 from tsn_jax.models import example_inputs
 
 PARTIAL_BN_MODES = ("off", "frozen", "stats_only")
+FROZEN_BATCH_NORM_MODES = ("fixed", "batch")
 
 Path = tuple[str, ...]
 
@@ -115,14 +116,30 @@ def frozen_modules(layout: ModelLayout, trainable_from: str) -> list[str]:
 
 
 def fixed_statistics_paths(
-    layout: ModelLayout, partial_bn: str, frozen: list[str]
+    layout: ModelLayout, partial_bn: str, frozen: list[str], frozen_batch_norm: str = "fixed"
 ) -> frozenset[Path]:
-    """BatchNorm paths that use running averages in training: partial BN's and frozen stages'."""
+    """BatchNorm paths that use running averages in training: partial BN's and frozen stages'.
+
+    Args:
+      layout, partial_bn, frozen: the model's layout, `config.partial_bn` and the frozen
+        backbone modules (`frozen_modules`).
+      frozen_batch_norm: 'fixed' -- frozen stages normalize with their running averages
+        and never change them (Hara et al.: earlier layers untouched); 'batch' -- their
+        BatchNorm layers still normalize with batch statistics and update the running
+        averages, only their scale and bias are frozen, as Hara et al.'s public code does
+        (`requires_grad = False` on parameters of a network left in training mode).
+    """
     if partial_bn not in PARTIAL_BN_MODES:
         raise ValueError(f"config.partial_bn must be one of {PARTIAL_BN_MODES}, got {partial_bn!r}")
+    if frozen_batch_norm not in FROZEN_BATCH_NORM_MODES:
+        raise ValueError(
+            f"config.frozen_batch_norm must be one of {FROZEN_BATCH_NORM_MODES}, "
+            f"got {frozen_batch_norm!r}"
+        )
     paths = layout.batch_norms
     fixed = set(paths[1:]) if partial_bn != "off" else set()
-    fixed |= {p for p in paths if len(p) > 1 and p[0] == "backbone" and p[1] in frozen}
+    if frozen_batch_norm == "fixed":
+        fixed |= {p for p in paths if len(p) > 1 and p[0] == "backbone" and p[1] in frozen}
     return frozenset(fixed)
 
 

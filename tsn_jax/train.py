@@ -337,7 +337,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     # What partial BN and freezing touch, from the order the model calls its layers.
     layout = finetune.model_layout(model, input_shape)
     frozen_stages = finetune.frozen_modules(layout, config.trainable_from)
-    fixed_statistics = finetune.fixed_statistics_paths(layout, config.partial_bn, frozen_stages)
+    fixed_statistics = finetune.fixed_statistics_paths(
+        layout, config.partial_bn, frozen_stages, config.frozen_batch_norm
+    )
     frozen = finetune.frozen_parameters(
         jax.eval_shape(
             functools.partial(model.init, train=False),
