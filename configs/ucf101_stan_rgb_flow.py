@@ -35,7 +35,8 @@ the hyperparameters a recurrent head over segments needs:
 Testing: 25 segments (the LSTM runs over any count) x 10 crops (corners + centre and
 mirrors, x flow negated), logits averaged before the softmax.
 
-  python tools/convert_torch_checkpoint.py --arch vgg16 --output /ckpt/vgg16_flax
+  python tools/convert_torch_checkpoint.py --arch vgg16 --checkpoint vgg16-397923af.pth \\
+    --output /ckpt/vgg16_flax
   python main.py --config=configs/ucf101_stan_rgb_flow.py --workdir=runs/ucf101_stan \\
     --config.dataset.video_dir=/data/UCF101 \\
     --config.model.stan.init_from='("frame=/ckpt/vgg16_flax", "flow=/ckpt/vgg16_flax")'
@@ -43,7 +44,8 @@ mirrors, x flow negated), logits averaged before the softmax.
 Three streams: add `--config.data.extra_modalities='("flow:10", "rgb:16")'
 --config.model.stan.streams='("frame", "flow", "clip")'
 --config.model.stan.stream_inputs='("inputs", "inputs_flow", "inputs_rgb")'`, the
-Sports-1M C3D converted to `/ckpt/c3d_flax` (`--arch c3d`, README "Importing weights")
+Sports-1M C3D converted to `/ckpt/c3d_flax` (`--arch mmaction2_c3d` on mmaction2's
+Sports-1M C3D, README "Importing weights")
 and `clip=/ckpt/c3d_flax` in `model.stan.init_from` (the three-stream model's shapes,
 attention maps and fusions are tested in tests/test_stan.py, its initialization from
 VGG-16 and C3D in tests/test_pretrained.py). The clip stream reads the same
