@@ -1,5 +1,9 @@
 """Trains and evaluates a model: `python main.py --config=configs/default.py --workdir=DIR`.
 
+`--mode=eval` only evaluates: the config's test protocol on the newest checkpoint in
+the workdir (or `--config.eval.checkpoint=PATH`), writing eval_metrics.json,
+scores.npz and the confusion matrix (tsn_jax/evaluate.py).
+
 Any config field can be overridden on the command line, e.g.
 `--config.batch_size=16 --config.model.backbone=resnet50`; a mistyped key is
 an error.
@@ -10,6 +14,7 @@ from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and metrics.json.")
+flags.DEFINE_enum("mode", "train", ["train", "eval"], "train (and evaluate) | eval only.")
 config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
 flags.mark_flags_as_required(["config", "workdir"])
 
@@ -41,9 +46,19 @@ def main(argv):
     logging.info(
         "JAX process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
     )
-    summary = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-    keys = ("step", "top1", "top5", "mean_class_accuracy", "num_eval_videos")
-    print("Final evaluation: " + ", ".join(f"{k}={summary[k]}" for k in keys))
+    if FLAGS.mode == "eval":
+        from tsn_jax import evaluate
+
+        summary = evaluate.run(FLAGS.config, FLAGS.workdir)
+        keys = ("top1", "top5", "mean_class_accuracy", "clip_top1", "mAP", "num_eval_videos")
+        print(
+            f"Evaluation of {summary['checkpoint']}: "
+            + ", ".join(f"{k}={summary[k]}" for k in keys)
+        )
+    else:
+        summary = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+        keys = ("step", "top1", "top5", "mean_class_accuracy", "num_eval_videos")
+        print("Final evaluation: " + ", ".join(f"{k}={summary[k]}" for k in keys))
     for group, acc in summary["group_accuracy"].items():
         print(f"  {group} classes: {acc}")
 

@@ -64,6 +64,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.flip = False  # a flipped MoveLeft is a MoveRight
     config.data.eval_resize_short = 73  # 64 * 256 / 224
     config.data.eval_crops = "centre"  # centre | three (3D) | ten (TSN: 5 crops + flips)
+    # Test clips: segments (eval_num_segments snippets or clips, uniform) | windows (every
+    # non-overlapping T-frame window, Hara) | per_second (untrimmed: a snippet a second).
+    config.data.eval_sampling = "segments"
+    config.data.eval_snippets_per_second = 1.0
     config.data.eval_twice_sample = False  # mmaction2: also clips at the segment starts (2 views)
     config.data.rgb_diff_keep_rgb = False  # rgb_diff: the first frame kept before the differences
     config.data.mean = (123.675, 116.28, 103.53)  # ImageNet RGB mean on [0, 255]
@@ -111,7 +115,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     # Optimization (tsn_jax.optim).
     config.batch_size = 32  # global, over all devices and processes
-    config.eval_batch_size = 40
+    config.eval_batch_size = 40  # test views per evaluation step (all devices of a process)
     config.num_epochs = 50.0
     config.num_train_steps = -1  # > 0 overrides num_epochs
     config.optimizer = ml_collections.ConfigDict()
@@ -130,6 +134,15 @@ def get_config() -> ml_collections.ConfigDict:
     config.optimizer.lr_multipliers = ()  # TSM: ("^fc/kernel=5", "^fc/bias=10")
     config.optimizer.weight_decay_multipliers = ()  # default: kernels 1, everything else 0
     config.optimizer.label_smoothing = 0.0
+
+    # Evaluation (tsn_jax.evaluate; `main.py --mode=eval`).
+    config.eval = ml_collections.ConfigDict()
+    config.eval.checkpoint = ""  # '' = the newest checkpoint in the workdir
+    config.eval.output_dir = ""  # eval_metrics.json, scores.npz, confusion.*; '' = workdir
+    config.eval.fusion = "score"  # views fused by mean logit (TSN) | prob (softmax, Hara)
+    config.eval.aggregate = "mean"  # mean | mtwi (per_second sampling, TSN untrimmed)
+    config.eval.mtwi_window_lengths = (1, 2, 4, 8, 16)  # seconds
+    config.eval.mtwi_top_k = 0  # 0: k = max(15, ceil(windows / 4)), at most the windows
 
     # Bookkeeping.
     config.log_every_steps = 20

@@ -4,8 +4,9 @@ Reads a prepared TFDS video dataset (frames JPEG-encoded, read with
 `SkipDecoding`) and yields numpy batches in the batch contract of DESIGN.md:
 
   train: {'inputs': [B, K, T, H, W, C] float32, 'label': [B] int32}
-  eval:  the same plus 'mask': [B] float32 (0 for padding rows) and
-         'video_index': [B] int32 (position in the evaluated split, -1 for padding).
+  eval:  rows of test views (`create_view_dataset`): the same keys for R views plus
+         'mask': [R] float32 (0 for padding rows), 'video_index': [R] int32 (position
+         in the evaluated split, -1 for padding), 'view_index' and 'video_id'.
 
 B is the per-process batch. Each process reads its own contiguous part of a
 split (`tfds.even_splits`), so no jax import is needed here.
@@ -111,6 +112,41 @@ def _normalization(data_config: ml_collections.ConfigDict, modality: str):
     return tuple(mean), tuple(std)
 
 
+def whole_video_indices(
+    num_frames: tf.Tensor,
+    fps: tf.Tensor | None,
+    *,
+    frames_per_snippet: int,
+    data_config: ml_collections.ConfigDict,
+) -> tf.Tensor:
+    """[N * T] frame indices of the views of a whole-video test (`data.eval_sampling`).
+
+    'windows': consecutive non-overlapping windows of T frames covering the video, the
+    last one loop padded within itself (Hara et al.); 'per_second': a snippet every
+    1 / `eval_snippets_per_second` seconds (TSN's untrimmed testing, TPAMI Sec. 4.2),
+    read with `frame_interval` and `short_video` as in training. N varies per video.
+    """
+    if data_config.eval_sampling == "windows":
+        if data_config.frame_interval != 1:
+            raise ValueError(
+                "data.eval_sampling='windows' reads consecutive frames; frame_interval="
+                f"{data_config.frame_interval} is not implemented for it"
+            )
+        return tf.reshape(sampling.window_frame_indices(num_frames, frames_per_snippet), [-1])
+    if data_config.eval_sampling != "per_second":
+        raise ValueError(f"unknown data.eval_sampling {data_config.eval_sampling!r}")
+    if fps is None:
+        raise ValueError("data.eval_sampling='per_second' needs the dataset's 'fps' feature")
+    starts = sampling.per_second_starts(num_frames, fps, data_config.eval_snippets_per_second)
+    return sampling.snippet_frame_indices(
+        starts,
+        frames_per_snippet,
+        num_frames,
+        data_config.short_video,
+        frame_interval=data_config.frame_interval,
+    )
+
+
 def modality_inputs(
     example: dict[str, tf.Tensor],
     modality: str,
@@ -140,7 +176,19 @@ def modality_inputs(
     num_frames = modalities.num_frames(example, modality)
     flow = modalities.is_flow(modality)
 
+    eval_sampling = "segments" if training else data_config.eval_sampling
+    if eval_sampling != "segments":
+        # Whole-video testing: every window / every second is a view of one snippet.
+        num_segments = 1
+
     def indices(segment_position: float = 0.5) -> tf.Tensor:
+        if eval_sampling != "segments":
+            return whole_video_indices(
+                num_frames,
+                example.get("fps"),
+                frames_per_snippet=frames_read,
+                data_config=data_config,
+            )
         return sampling.tsn_frame_indices(
             num_frames,
             num_segments=num_segments,
@@ -169,7 +217,8 @@ def modality_inputs(
     else:
         # Test views: segment centres (and with twice_sample segment starts, as
         # mmaction2), each seen through every crop of data.eval_crops.
-        positions = (0.5, 0.0) if data_config.eval_twice_sample else (0.5,)
+        twice = data_config.eval_twice_sample and eval_sampling == "segments"
+        positions = (0.5, 0.0) if twice else (0.5,)
         frames = tf.concat(
             [
                 transforms.eval_transform(
@@ -190,6 +239,8 @@ def modality_inputs(
     inputs = tf.reshape(frames, [-1, num_segments, frames_read, size, size, channels])
     if modality == "rgb_diff":
         inputs = modalities.rgb_difference(inputs, data_config.rgb_diff_keep_rgb)
+    if eval_sampling != "segments":
+        return inputs  # [crops * N, 1, T, S, S, C], crop-major
     return inputs[0] if training or inputs.shape[0] == 1 else inputs
 
 
@@ -311,33 +362,27 @@ def create_train_dataset(
     return ds.with_options(_options())
 
 
-def num_eval_batches(
-    builder: tfds.core.DatasetBuilder, split: str, local_batch_size: int, process_count: int
-) -> int:
-    """Batches every process runs so that all processes step together.
-
-    The largest process part sets the count; smaller parts add padding batches.
-    """
-    sizes = [
-        builder.info.splits[process_split(split, i, process_count)].num_examples
-        for i in range(process_count)
-    ]
-    return -(-max(sizes) // local_batch_size)
-
-
-def create_eval_iterator(
+def create_view_dataset(
     builder: tfds.core.DatasetBuilder,
     config: ml_collections.ConfigDict,
     *,
-    local_batch_size: int,
+    batch_size: int,
     process_index: int = 0,
     process_count: int = 1,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Every example of the evaluation split exactly once, padded and masked.
+    """Every test view of this process's part of the evaluation split, in batches of rows.
 
-    Yields `num_eval_batches(...)` numpy batches of exactly `local_batch_size`
-    rows; rows past the end of the split have mask 0, label 0 and
-    video_index -1.
+    Each video yields its V views (the crops and clip sets of `data.eval_crops` /
+    `eval_twice_sample` over K segments, or with `data.eval_sampling` 'windows' /
+    'per_second' one view per window / snippet and crop, V varying per video); the views
+    of all videos are cut into rows of `batch_size`, so a video's 250 TSN views never
+    need to be on a device at once and one compiled step serves any V.
+
+    Yields:
+      numpy batches of exactly `batch_size` rows: 'inputs' (and 'inputs_<modality>')
+      [R, K, T, S, S, C] float32, 'label' [R] int32, 'video_index' [R] int32 (position
+      in the whole split; -1 for padding rows), 'view_index' [R] int32, 'mask' [R]
+      float32 and 'video_id' [R] bytes.
     """
     split_name = config.dataset.eval_split
     split = process_split(split_name, process_index, process_count)
@@ -345,41 +390,39 @@ def create_eval_iterator(
         builder.info.splits[process_split(split_name, i, process_count)].num_examples
         for i in range(process_index)
     )
-    ds = _read(builder, split, shuffle_seed=None)
-    ds = ds.enumerate()
+    ds = _read(builder, split, shuffle_seed=None).enumerate()
 
-    def _process(position, example):
+    def _views(position, example):
         sample = preprocess_example(example, data_config=config.data, training=False)
-        sample["video_index"] = tf.cast(position, tf.int32) + offset
-        sample["mask"] = tf.constant(1.0, tf.float32)
-        return sample
+        inputs = {k: v for k, v in sample.items() if k.startswith("inputs")}
+        if inputs["inputs"].shape.rank == 5:  # one view: [K, T, S, S, C]
+            inputs = {k: v[None] for k, v in inputs.items()}
+        num_views = tf.shape(inputs["inputs"])[0]
+        rows = {
+            **inputs,
+            "label": tf.fill([num_views], sample["label"]),
+            "video_index": tf.fill([num_views], tf.cast(position, tf.int32) + offset),
+            "view_index": tf.range(num_views, dtype=tf.int32),
+            "mask": tf.ones([num_views], tf.float32),
+            "video_id": tf.fill([num_views], example["video_id"]),
+        }
+        return tf.data.Dataset.from_tensor_slices(rows)
 
-    ds = ds.map(_process, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.batch(local_batch_size, drop_remainder=False)
+    ds = ds.interleave(
+        _views, cycle_length=1, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    ds = ds.batch(batch_size, drop_remainder=False)
     ds = ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
-
-    num_batches = num_eval_batches(builder, split_name, local_batch_size, process_count)
-    batches = iter(tfds.as_numpy(ds))
-    template = None
-    for _ in range(num_batches):
-        batch = next(batches, None)
-        if batch is not None and template is None:
-            template = batch
-        if template is None:
-            raise ValueError(f"evaluation split {split!r} of this process is empty")
-        yield pad_batch(
-            batch if batch is not None else template, local_batch_size, empty=batch is None
-        )
+    for batch in tfds.as_numpy(ds):
+        yield pad_batch(batch, batch_size)
 
 
-def pad_batch(
-    batch: dict[str, np.ndarray], batch_size: int, *, empty: bool = False
-) -> dict[str, np.ndarray]:
-    """Pads a batch to batch_size rows with mask 0 (or masks all of it if `empty`).
+def pad_batch(batch: dict[str, np.ndarray], batch_size: int) -> dict[str, np.ndarray]:
+    """Pads a batch to batch_size rows with mask 0.
 
-    Padding rows are zeros with label 0 and video_index -1.
+    Padding rows are zeros (empty strings) with label 0 and video_index -1.
     """
-    rows = 0 if empty else len(batch["mask"])
+    rows = len(batch["mask"])
     padded = {}
     for key, value in batch.items():
         out = np.zeros((batch_size,) + value.shape[1:], value.dtype)

@@ -46,8 +46,8 @@ def test_eval_sees_every_video_exactly_once_per_process_split(tiny_data_dir):
     seen, labels, batch_counts = [], {}, []
     for process_index in range(3):
         batches = list(
-            pipeline.create_eval_iterator(
-                builder, config, local_batch_size=3, process_index=process_index, process_count=3
+            pipeline.create_view_dataset(
+                builder, config, batch_size=3, process_index=process_index, process_count=3
             )
         )
         batch_counts.append(len(batches))
@@ -59,8 +59,8 @@ def test_eval_sees_every_video_exactly_once_per_process_split(tiny_data_dir):
             labels.update(
                 zip(b["video_index"][valid].tolist(), b["label"][valid].tolist(), strict=True)
             )
-    # Parts of 4, 3, 3 videos: every process runs 2 batches of 3.
-    assert batch_counts == [2, 2, 2]
+    # Parts of 4, 3, 3 videos (one view each): 2, 1 and 1 batches of 3 rows.
+    assert batch_counts == [2, 1, 1]
     assert sorted(seen) == list(range(num_test))
     assert sorted(labels.values()) == list(range(10))
 

@@ -1,13 +1,16 @@
 """`main.py` end to end on a tiny dataset, and config errors at load time."""
 
+import csv
 import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tests.conftest import tiny_config
+from tsn_jax import score_files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,6 +49,41 @@ def test_main_trains_evaluates_and_writes_metrics(tiny_data_dir, tmp_path):
         assert 0.0 <= metrics[key] <= 1.0
     assert "Final evaluation: step=4" in result.stdout
     assert sorted(os.listdir(workdir / "checkpoints")) == ["2", "4"]
+
+    # --mode=eval on the finished run: the same protocol on the same checkpoint gives
+    # the final evaluation's scores; a 10-crop protocol writes its own files.
+    result = _main(
+        workdir, *_overrides(config), "--mode=eval", f"--config.eval.output_dir={workdir}/e"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    trained = score_files.load_scores(str(workdir / "scores.npz"))
+    again = score_files.load_scores(str(workdir / "e" / "scores.npz"))
+    assert list(again.video_ids) == list(trained.video_ids)
+    assert len(set(again.video_ids)) == 10
+    np.testing.assert_allclose(again.logits, trained.logits, rtol=1e-5, atol=1e-5)
+    ten = str(workdir / "ten")
+    flags = ["--mode=eval", "--config.data.eval_crops=ten", f"--config.eval.output_dir={ten}"]
+    result = _main(workdir, *_overrides(config), *flags)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Evaluation of {workdir}/checkpoints/4/default: top1=" in result.stdout
+    report = json.loads(open(os.path.join(ten, "eval_metrics.json")).read())
+    assert report["num_videos"] == 10 and report["views_per_video"]["min"] == 10
+    assert report["protocol"]["crops"] == "ten" and report["protocol"]["segments"] == 3
+    scores = score_files.load_scores(os.path.join(ten, "scores.npz"))
+    assert scores.view_logits.shape == (10, 10, 10)
+    np.testing.assert_allclose(scores.logits, scores.view_logits.mean(axis=1), rtol=1e-5)
+    assert report["top1"] == score_files.accuracy_metrics(scores.logits, scores.labels)["top1"]
+    with open(os.path.join(ten, "confusion.csv")) as f:
+        rows = list(csv.reader(f))
+    assert rows[0][1:] == list(scores.class_names)
+    assert sum(int(v) for row in rows[1:] for v in row[1:]) == 10
+    assert os.path.getsize(os.path.join(ten, "confusion.png")) > 1000
+
+
+def test_eval_without_a_checkpoint_says_how_to_get_one(tmp_path):
+    result = _main(tmp_path, "--mode=eval")
+    assert result.returncode != 0
+    assert "no checkpoint in" in result.stderr and "train first" in result.stderr
 
 
 def test_mistyped_config_key_names_the_key(tmp_path):

@@ -27,8 +27,8 @@ def _setup(num_devices, config=None):
         lambda rng: train.initial_state(model, tx, rng, (1, 3, 1, 32, 32, 3)),
         out_shardings=NamedSharding(mesh, P()),
     )(jax.random.key(0))
-    p_train, p_eval = train.compile_steps(model, tx, schedule, mesh)
-    return state, p_train, p_eval, mesh
+    p_train = train.compile_train_step(model, tx, schedule, mesh)
+    return state, p_train, mesh
 
 
 def _batch(seed=0, size=8):
@@ -40,7 +40,7 @@ def _batch(seed=0, size=8):
 
 
 def test_training_steps_lower_the_loss_on_a_fixed_batch():
-    state, p_train, p_eval, mesh = _setup(1)
+    state, p_train, mesh = _setup(1)
     batch = train.shard_batch(_batch(), mesh)
     rng = jax.random.key(1)
     losses = []
@@ -55,7 +55,7 @@ def test_eight_devices_match_one_device():
     assert jax.device_count() == 8
     results = []
     for n in (1, 8):
-        state, p_train, _, mesh = _setup(n)
+        state, p_train, mesh = _setup(n)
         for i in range(2):
             state, _ = p_train(state, train.shard_batch(_batch(i), mesh), jax.random.key(1))
         results.append(jax.device_get((state.params, state.batch_stats)))
@@ -69,45 +69,19 @@ def test_eight_devices_match_one_device():
 def test_batch_norm_statistics_are_global_across_devices():
     # Each device holds one constant-valued sample; per-device statistics would
     # give a different running mean than statistics over the global batch.
-    state, p_train, _, mesh = _setup(8)
+    state, p_train, mesh = _setup(8)
     batch = _batch()
     batch["inputs"] = np.repeat(np.arange(8, dtype=np.float32), 3 * 32 * 32 * 3).reshape(
         8, 3, 1, 32, 32, 3
     )
     state1, _ = p_train(state, train.shard_batch(batch, mesh), jax.random.key(0))
-    single, p_train1, _, mesh1 = _setup(1)
+    single, p_train1, mesh1 = _setup(1)
     single1, _ = p_train1(single, train.shard_batch(batch, mesh1), jax.random.key(0))
     np.testing.assert_allclose(
         state1.batch_stats["backbone"]["bn1"]["mean"],
         single1.batch_stats["backbone"]["bn1"]["mean"],
         atol=1e-5,
     )
-
-
-def test_eval_step_counts_only_unmasked_rows():
-    state, _, p_eval, mesh = _setup(8)
-    batch = _batch()
-    batch["mask"] = np.array([1, 1, 1, 0, 0, 0, 0, 0], np.float32)
-    sums = jax.device_get(p_eval(state, train.shard_batch(batch, mesh)))
-    assert float(sums["count"]) == 3
-    assert float(np.sum(sums["class_total"])) == 3
-    assert 0 <= float(sums["top1"]) <= 3
-
-
-def test_eval_step_averages_the_logits_of_the_views():
-    config = tiny_config("")
-    model = create_model(config.model, num_classes=5, num_segments=config.data.num_segments)
-    state, _, p_eval, mesh = _setup(8)
-    rng = np.random.default_rng(3)
-    views = rng.normal(size=(8, 4, 3, 1, 32, 32, 3)).astype(np.float32)
-    labels = rng.integers(0, 5, 8).astype(np.int32)
-    batch = {"inputs": views, "label": labels, "mask": np.ones(8, np.float32)}
-    sums = jax.device_get(p_eval(state, train.shard_batch(batch, mesh)))
-    per_view = [model.apply(state.variables(), views[:, v], train=False) for v in range(4)]
-    fused = np.mean(per_view, axis=0)
-    expected = optax.softmax_cross_entropy_with_integer_labels(fused, labels).sum()
-    np.testing.assert_allclose(float(sums["loss"]), float(expected), rtol=1e-4)
-    assert float(sums["top1"]) == float(np.sum(np.argmax(fused, -1) == labels))
 
 
 def test_step_schedule_decays_at_the_given_epochs():

@@ -77,7 +77,30 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             f"config.init_inflation must be one of {INFLATION_METHODS}, "
             f"got {config.init_inflation!r}"
         )
+    _check_evaluation(config)
     if not 0.0 <= config.model.dropout_rate < 1.0:
         raise ValueError(
             f"config.model.dropout_rate must be in [0, 1), got {config.model.dropout_rate}"
         )
+
+
+def _check_evaluation(config: ml_collections.ConfigDict) -> None:
+    from tsn_jax.evaluate import AGGREGATES, EVAL_SAMPLINGS, FUSIONS
+
+    choices = (
+        ("data.eval_sampling", EVAL_SAMPLINGS),
+        ("eval.fusion", FUSIONS),
+        ("eval.aggregate", AGGREGATES),
+    )
+    for key, allowed in choices:
+        if _get(config, key) not in allowed:
+            raise ValueError(f"config.{key} must be one of {allowed}, got {_get(config, key)!r}")
+    if config.eval.aggregate == "mtwi" and config.data.eval_sampling != "per_second":
+        raise ValueError(
+            "config.eval.aggregate='mtwi' pools per-second snippet scores: set "
+            "config.data.eval_sampling='per_second'"
+        )
+    if config.data.eval_snippets_per_second <= 0:
+        raise ValueError("config.data.eval_snippets_per_second must be > 0")
+    if config.eval.mtwi_top_k < 0 or not all(n > 0 for n in config.eval.mtwi_window_lengths):
+        raise ValueError("config.eval.mtwi_top_k must be >= 0 and the window lengths > 0")

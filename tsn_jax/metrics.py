@@ -1,8 +1,9 @@
-"""Classification metrics that are exact over a padded, sharded evaluation.
+"""Classification metrics of a whole evaluation.
 
-`eval_sums` runs inside the jitted eval step and returns sums over the valid
-rows of a batch; sums add across batches, devices and processes, so the final
-numbers count every evaluation video exactly once.
+`eval_sums` turns video scores into sums (hits, losses, per-class counts) and
+`summarize` into the reported numbers; `tsn_jax.evaluate` calls both on the
+fused scores of every video of the split, gathered from all processes, so each
+video counts exactly once.
 """
 
 from collections.abc import Mapping, Sequence

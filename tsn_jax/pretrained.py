@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import flax
+import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -86,7 +87,19 @@ Tree = dict[str, Any]
 
 def load_checkpoint(path: str) -> Tree:
     """`{'params', 'batch_stats'}` of an Orbax checkpoint directory, as numpy arrays."""
-    restored = ocp.StandardCheckpointer().restore(path)
+    checkpointer = ocp.StandardCheckpointer()
+    # Restored onto this process's first device whatever the topology it was saved
+    # from (a run on 8 devices read by a 1-device evaluation, or the converse).
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    metadata = checkpointer.metadata(path)
+    metadata = getattr(metadata, "item_metadata", metadata)
+    target = jax.tree.map(
+        lambda m: (
+            jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device) if hasattr(m, "shape") else m
+        ),
+        dict(metadata),
+    )
+    restored = checkpointer.restore(path, target)
     missing = {"params"} - set(restored)
     if missing:
         raise ValueError(f"{path} is not a variables checkpoint: it has {sorted(restored)}")

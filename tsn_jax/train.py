@@ -14,7 +14,7 @@ models never loads TensorFlow.
 import functools
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import flax
@@ -28,7 +28,8 @@ from absl import logging
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from tsn_jax import checkpoints, finetune, metrics, optim, pretrained
+from tsn_jax import checkpoints, finetune, optim, pretrained
+from tsn_jax import evaluate as evaluation
 from tsn_jax.config_checks import validate_config
 from tsn_jax.models import create_model, example_inputs, layers, model_inputs
 
@@ -163,62 +164,25 @@ def train_step(
     return new_state, step_metrics
 
 
-def eval_step(
-    state: TrainState, batch: Mapping[str, jax.Array], *, model: nn.Module
-) -> dict[str, jax.Array]:
-    """Metric sums (`metrics.eval_sums`) of one padded evaluation batch.
-
-    Inputs [B, K, T, H, W, C], or [B, V, K, T, H, W, C] with V test views per
-    video (crops, twice-sampled clips), whose logits are averaged before the
-    softmax, as TSN fuses its 10 crops.
-    """
-    views = batch["inputs"].shape[1] if batch["inputs"].ndim == 7 else 1
-    # Views join the batch: one forward pass, running BatchNorm statistics.
-    inputs = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[-5:]), model_inputs(model, batch))
-    logits = model.apply(state.variables(), inputs, train=False)
-    logits = logits.reshape(batch["label"].shape[0], views, -1).mean(axis=1)
-    return metrics.eval_sums(logits, batch["label"], batch["mask"])
-
-
-def compile_steps(
+def compile_train_step(
     model: nn.Module,
     tx: optax.GradientTransformation,
     schedule: optax.Schedule,
     mesh: Mesh,
     **train_options,
-) -> tuple[Callable, Callable]:
-    """jitted (train_step, eval_step): replicated state, batch sharded on 'data'.
+) -> Callable:
+    """jitted train_step: replicated state, batch sharded on 'data', the state donated.
 
-    The train step donates the incoming state; `train_options` are `train_step`'s
-    `fixed_statistics` and `label_smoothing`.
+    `train_options` are `train_step`'s `fixed_statistics` and `label_smoothing`.
     """
     replicated = NamedSharding(mesh, P())
     batch_sharding = NamedSharding(mesh, P("data"))
-    p_train = jax.jit(
+    return jax.jit(
         functools.partial(train_step, model=model, tx=tx, schedule=schedule, **train_options),
         in_shardings=(replicated, batch_sharding, replicated),
         out_shardings=(replicated, replicated),
         donate_argnums=(0,),
     )
-    p_eval = jax.jit(
-        functools.partial(eval_step, model=model),
-        in_shardings=(replicated, batch_sharding),
-        out_shardings=replicated,
-    )
-    return p_train, p_eval
-
-
-def evaluate(
-    p_eval: Callable, state: TrainState, batches: Iterator[Mapping[str, np.ndarray]], mesh: Mesh
-) -> dict[str, np.ndarray]:
-    """Sums of `metrics.eval_sums` over every batch of an evaluation iterator."""
-    total = None
-    for batch in batches:
-        sums = p_eval(state, shard_batch(batch, mesh))
-        total = sums if total is None else jax.tree.map(jnp.add, total, sums)
-    if total is None:
-        raise ValueError("the evaluation iterator yielded no batch")
-    return jax.tree.map(np.asarray, jax.device_get(total))
 
 
 # ----------------------------------------------------------------------------
@@ -233,6 +197,16 @@ def _check_batch_sizes(config: ml_collections.ConfigDict) -> None:
             raise ValueError(
                 f"config.{key}={size} must be divisible by the {jax.device_count()} devices"
             )
+
+
+def model_input_shape(model: nn.Module, data_config: ml_collections.ConfigDict):
+    """The shape of one training sample as `model` takes it: ``(1, K, T, S, S, C)``, or a
+    dict of such shapes (one per 'inputs*' key) for multi-stream models (STAN)."""
+    from input_pipeline import pipeline
+
+    if getattr(model, "takes_streams", False):
+        return {key: (1, *shape) for key, shape in pipeline.sample_shapes(data_config).items()}
+    return (1, *pipeline.sample_shape(data_config))
 
 
 def _pretrained_variables(config: ml_collections.ConfigDict, model: nn.Module, state):
@@ -270,6 +244,9 @@ def _pretrained_variables(config: ml_collections.ConfigDict, model: nn.Module, s
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Trains a TSN model, evaluates it, checkpoints, and writes metrics.json.
 
+    The final evaluation runs the config's test protocol (`tsn_jax.evaluate`) and
+    also writes its eval_metrics.json, scores.npz and confusion matrix.
+
     Resumes from the newest checkpoint in `workdir/checkpoints` if there is one
     (the input stream resumes at the same sample). Evaluates every
     `config.eval_every_steps` steps (0: never in between) and after the last
@@ -303,7 +280,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     builder = datasets.get_builder(config.dataset)
     info = pipeline.get_dataset_info(builder, config)
     local_batch = config.batch_size // jax.process_count()
-    local_eval_batch = config.eval_batch_size // jax.process_count()
     steps_per_epoch = max(1, info.num_train_examples // config.batch_size)
     num_train_steps = max(1, optim.total_steps(config, steps_per_epoch))
     logging.info(
@@ -315,25 +291,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         steps_per_epoch,
     )
 
-    def eval_batches():
-        return pipeline.create_eval_iterator(
-            builder,
-            config,
-            local_batch_size=local_eval_batch,
-            process_index=jax.process_index(),
-            process_count=jax.process_count(),
-        )
-
     # --- model, optimizer, state ---------------------------------------------
     mesh = create_mesh()
     model = create_model(config.model, info.num_classes, config.data.num_segments)
     schedule = optim.create_learning_rate_schedule(config, steps_per_epoch)
-    if getattr(model, "takes_streams", False):
-        input_shape = {
-            key: (1, *shape) for key, shape in pipeline.sample_shapes(config.data).items()
-        }
-    else:
-        input_shape = (1, *pipeline.sample_shape(config.data))
+    input_shape = model_input_shape(model, config.data)
     # What partial BN and freezing touch, from the order the model calls its layers.
     layout = finetune.model_layout(model, input_shape)
     frozen_stages = finetune.frozen_modules(layout, config.trainable_from)
@@ -367,7 +329,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         functools.partial(initial_state, model, tx, input_shape=input_shape),
         out_shardings=replicated,
     )(init_rng)
-    p_train, p_eval = compile_steps(
+    p_train = compile_train_step(
         model,
         tx,
         schedule,
@@ -425,9 +387,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             and step < num_train_steps
         ):
             with report.timed("eval"):
-                summary = metrics.summarize(
-                    evaluate(p_eval, state, eval_batches(), mesh), info.class_names
-                )
+                _, summary = evaluation.evaluate(model, state.variables(), builder, config, info)
             writer.write_scalars(step, _scalars("eval", summary))
             if config.optimizer.schedule == "plateau":
                 plateau = optim.plateau_update(
@@ -446,15 +406,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     manager.wait_until_finished()
 
     # --- final evaluation ----------------------------------------------------
-    summary = metrics.summarize(
-        evaluate(p_eval, state, eval_batches(), mesh), info.class_names, info.class_groups
-    )
+    scores, summary = evaluation.evaluate(model, state.variables(), builder, config, info)
     summary["step"] = int(state.step)
     writer.write_scalars(summary["step"], _scalars("eval", summary))
     writer.flush()
     if is_main:
         with open(os.path.join(workdir, "metrics.json"), "w") as f:
             json.dump(summary, f, indent=2)
+        evaluation.write_outputs(
+            workdir, scores, summary, info.class_names, evaluation.protocol(config)
+        )
     manager.close()
     return summary
 
