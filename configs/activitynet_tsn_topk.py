@@ -19,13 +19,23 @@ What is and is not reproduced:
   library's default) and the UCF101 RGB schedule of the authors' mmaction
   (configs/ucf101/tsn_rgb_bninception.py: batch 256, lr 0.001, x0.1 at epochs 30 and 60,
   80 epochs, clip 40) are our choices.
-- Testing (NOT reproduced): M-TWI (windows of 1, 2, 4, 8, 16 s, stride 0.8 of the window,
-  max inside a window, top-k over windows, mean over sizes; the TSN code's
-  `sliding_window_aggregation_func`) is issue #6's tooling and is not wired into the
-  evaluation; `input_pipeline.sampling.per_second_starts` exists but the pipeline does not
-  use it. This config evaluates the trimmed validation instances with
-  `data.eval_num_segments` snippets x 10 crops and reports top-1 and mean class accuracy, not
-  video-level mAP.
+- Testing: the training run evaluates the trimmed validation instances with
+  `data.eval_num_segments` snippets x 10 crops (top-1, mean class accuracy and mAP in
+  eval_metrics.json). The paper's untrimmed test is an evaluation of the finished run on
+  whole videos with M-TWI: one snippet a second (`data.eval_sampling='per_second'`),
+  windows of 1, 2, 4, 8 and 16 s sliding by 0.8 of their length, max inside a window,
+  top-k over the windows of a size with k = max(15, ceil(windows / 4)) capped at the
+  windows there are, mean over sizes (`eval.aggregate='mtwi'`, tsn_jax/untrimmed.py),
+  reported as mAP; the test split must then list whole videos (see below):
+
+    python main.py --config=configs/activitynet_tsn_topk.py --workdir=runs/anet12_rgb \\
+      --config.dataset.video_dir=/data/anet12_videos --config.dataset.fps=10 --mode=eval \\
+      --config.data.eval_sampling=per_second --config.data.eval_crops=centre \\
+      --config.eval.aggregate=mtwi --config.eval.output_dir=runs/anet12_rgb/mtwi
+
+  (the video-level labels of ActivityNet are single; a video with several activities
+  counts under one label here, and multi-label mAP needs a score file: `scores.npz`
+  holds every video's class scores.)
 
 Preparing ActivityNet v1.2 (no ActivityNet list format is supported): the TSN code trains
 on the annotated instances, not on whole videos (pyActionRecog/benchmark_db.py
@@ -41,14 +51,14 @@ validation subsets; classes numbered in alphabetical order, anet_db.py). Do the 
    (validation instances), and use `dataset.name='video_folder'` (the UCF101 layout,
    README "Preparing datasets"). mmaction2-style raw-frame lists work the same way with
    `dataset.name='rawframes'`.
-For whole untrimmed videos (once M-TWI exists) `--config.dataset.fps=1` or `10` keeps the
-stored frames small.
+For whole untrimmed videos (the M-TWI test) list the whole videos instead of the
+instances, and `--config.dataset.fps=10` keeps the stored frames small.
 
   python main.py --config=configs/activitynet_tsn_topk.py --workdir=runs/anet12_rgb \\
     --config.dataset.video_dir=/data/anet12_instances --config.init_from=/ckpt/bninception_flax
 
 (Evaluation: `data.eval_num_segments=25` snippets x 10 crops of each validation instance,
-top-k consensus over the 25; top-k needs k <= K in training and evaluation.)
+top-k consensus over the 25; top-k needs k <= K, or K = 1 as in per-second testing.)
 
 Initialization: the ImageNet BN-Inception of Cadene's pretrainedmodels
 (bn_inception-52deb4733.pth), converted with `python tools/convert_torch_checkpoint.py

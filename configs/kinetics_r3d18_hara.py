@@ -51,15 +51,17 @@ through the shortcut; `stop_gradient_shortcut=True` reproduces that.
 
 Testing (their test.py): every video split into non-overlapping 16-frame windows, each
 window's centre 112x112 crop after resizing the short side to 112, class probabilities
-averaged over the windows. That window-by-window test is not wired into the evaluation
-here (`input_pipeline.sampling` has `window_frame_indices`, the pipeline does not use it);
-the closest is more evenly spaced clips, in an evaluation-only second run on the finished
-workdir (it restores the last checkpoint, trains no step and evaluates), e.g. 10 clips:
+averaged over the windows. The training run's evaluations (validation for the plateau
+schedule and the final one) use the 3 clips above; the paper's test is an evaluation of
+the finished run with `data.eval_sampling='windows'` (the last window loop-padded within
+itself, as their LoopPadding) and `eval.fusion='prob'` (softmax per window, mean):
 
   python main.py --config=configs/kinetics_r3d18_hara.py --workdir=runs/k400_r3d18 \\
     --config.dataset.video_dir=/data/kinetics400
   python main.py --config=configs/kinetics_r3d18_hara.py --workdir=runs/k400_r3d18 \\
-    --config.dataset.video_dir=/data/kinetics400 --config.data.eval_num_segments=10
+    --config.dataset.video_dir=/data/kinetics400 --mode=eval \\
+    --config.data.eval_sampling=windows --config.eval.fusion=prob \\
+    --config.eval.output_dir=runs/k400_r3d18/windows
 
 (A 10 s Kinetics clip at 25-30 fps holds 15-19 windows of 16 frames.)
 

@@ -59,6 +59,8 @@ def test_top_k_consensus_averages_the_k_best_and_splits_their_gradient(scores, k
         np.testing.assert_allclose(consensus.top_k_consensus(scores, k), g.mean(1), rtol=1e-6)
     with pytest.raises(ValueError, match="1 <= k <= K"):
         consensus.top_k_consensus(scores, K + 1)
+    # One snippet (whole-video testing scores snippets one by one) is its own consensus.
+    np.testing.assert_array_equal(consensus.top_k_consensus(scores[:, :1], k), g[:, 0])
 
 
 def test_linear_weighting_gradients(scores):

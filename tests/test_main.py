@@ -15,6 +15,16 @@ from tsn_jax import score_files
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def load_tool(name: str):
+    """A module of tools/ imported in-process (tests call its functions)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _overrides(config, prefix="config"):
     """--config.a.b=value flags reproducing every leaf of a config."""
     flags = []
@@ -78,6 +88,17 @@ def test_main_trains_evaluates_and_writes_metrics(tiny_data_dir, tmp_path):
     assert rows[0][1:] == list(scores.class_names)
     assert sum(int(v) for row in rows[1:] for v in row[1:]) == 10
     assert os.path.getsize(os.path.join(ten, "confusion.png")) > 1000
+
+    # tools/predict.py on a test video file gives the scores its evaluation gave it.
+    predict = load_tool("predict")
+    video = os.path.join(tiny_data_dir, "synthetic_actions_videos", trained.video_ids[4])
+    [result] = predict.predict_files([video], workdir=str(workdir), top=3)
+    np.testing.assert_allclose(result["scores"], trained.logits[4], rtol=1e-4, atol=1e-5)
+    best = trained.class_names[int(np.argmax(trained.logits[4]))]
+    assert result["top"][0][0] == best and len(result["top"]) == 3
+    # TSM mixes its 3 segments: no per-second timeline, and a clear error says so.
+    with pytest.raises(ValueError, match="scores single snippets"):
+        predict.predict_files([video], workdir=str(workdir), timeline=str(tmp_path / "t.png"))
 
 
 def test_eval_without_a_checkpoint_says_how_to_get_one(tmp_path):

@@ -52,6 +52,7 @@ from tsn_jax.models import model_inputs
 
 __all__ = [
     "AGGREGATES",
+    "aggregate_views",
     "EVAL_SAMPLINGS",
     "FUSIONS",
     "VideoScores",
@@ -65,27 +66,22 @@ __all__ = [
 ]
 
 EVAL_SAMPLINGS = ("segments", "windows", "per_second")  # config.data.eval_sampling
-FUSIONS = ("score", "prob")
+FUSIONS = score_files.FUSION_MODES  # config.eval.fusion
 AGGREGATES = ("mean", "mtwi")
 
 
 def fuse_views(view_logits: np.ndarray, fusion: str = "score") -> np.ndarray:
-    """Video scores from view scores: ``[..., V, N] -> [..., N]``.
+    """Video scores from view scores: ``[..., V, N] -> [..., N]``, views weighted alike.
 
     'score': the mean of the logits (TSN fuses its crops before the softmax);
     'prob': the log of the mean softmax probability (Hara et al. average the clips'
     softmax outputs; the log keeps the result a score whose softmax is that mean).
+    The same fusion as of streams (`score_files.fuse`), over the view axis.
     """
-    view_logits = np.asarray(view_logits, np.float64)
-    if fusion == "score":
-        return view_logits.mean(axis=-2).astype(np.float32)
-    if fusion == "prob":
-        shifted = view_logits - view_logits.max(axis=-1, keepdims=True)
-        log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-        peak = log_probs.max(axis=-2, keepdims=True)
-        mean = np.log(np.exp(log_probs - peak).mean(axis=-2)) + peak[..., 0, :]
-        return mean.astype(np.float32)
-    raise ValueError(f"eval.fusion must be one of {FUSIONS}, got {fusion!r}")
+    if fusion not in FUSIONS:
+        raise ValueError(f"eval.fusion must be one of {FUSIONS}, got {fusion!r}")
+    views = list(np.moveaxis(np.asarray(view_logits), -2, 0))
+    return score_files.fuse(views, [1.0] * len(views), fusion)
 
 
 def protocol(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -132,8 +128,8 @@ class VideoScores:
     num_views: np.ndarray
 
 
-def _aggregate(views: np.ndarray, config: ml_collections.ConfigDict) -> np.ndarray:
-    """[V, N] view logits of one video -> [N]."""
+def aggregate_views(views: np.ndarray, config: ml_collections.ConfigDict) -> np.ndarray:
+    """[V, N] view logits of one video -> [N] video scores (`eval.fusion`, `eval.aggregate`)."""
     if config.eval.aggregate == "mean":
         return fuse_views(views, config.eval.fusion)
     # M-TWI: views are crop-major [crops, seconds]; fuse the crops of each second first.
@@ -186,7 +182,8 @@ def score_videos(
             ids[index] = bytes(video_ids[row]).decode("utf-8")
 
     local = sorted(views)
-    fused = np.stack([_aggregate(np.stack(views[i]), config) for i in local]) if local else None
+    fused = [aggregate_views(np.stack(views[i]), config) for i in local]
+    fused = np.stack(fused) if fused else None  # None: this process had no video
     counts = np.asarray([len(views[i]) for i in local], np.int32)
     hits = sum(int(np.sum(np.argmax(np.stack(views[i]), -1) == labels[i])) for i in local)
     same_views = len(set(counts.tolist())) <= 1
@@ -226,7 +223,8 @@ def _gather(indices, fused, counts, labels, ids, view_logits, hits):
         return indices, fused, counts, labels, list(ids), view_logits, hits
     # Processes hold different numbers of videos: pad to the largest part.
     size = int(np.max(multihost_utils.process_allgather(np.asarray(len(indices)))))
-    num_classes = int(np.max(multihost_utils.process_allgather(np.asarray(fused.shape[-1]))))
+    local_classes = 0 if fused is None else fused.shape[-1]
+    num_classes = int(np.max(multihost_utils.process_allgather(np.asarray(local_classes))))
 
     def pad(x, fill, shape):
         out = np.full((size, *shape), fill, dtype=x.dtype if x is not None else np.float32)

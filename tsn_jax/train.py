@@ -199,6 +199,9 @@ def _check_batch_sizes(config: ml_collections.ConfigDict) -> None:
             )
 
 
+CLASS_NAMES_FILE = "class_names.json"
+
+
 def model_input_shape(model: nn.Module, data_config: ml_collections.ConfigDict):
     """The shape of one training sample as `model` takes it: ``(1, K, T, S, S, C)``, or a
     dict of such shapes (one per 'inputs*' key) for multi-stream models (STAN)."""
@@ -279,6 +282,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     # --- input ---------------------------------------------------------------
     builder = datasets.get_builder(config.dataset)
     info = pipeline.get_dataset_info(builder, config)
+    if is_main:  # tools/predict.py names the classes of a run's checkpoints from this file.
+        with open(os.path.join(workdir, CLASS_NAMES_FILE), "w") as f:
+            json.dump(list(info.class_names), f, indent=1)
     local_batch = config.batch_size // jax.process_count()
     steps_per_epoch = max(1, info.num_train_examples // config.batch_size)
     num_train_steps = max(1, optim.total_steps(config, steps_per_epoch))

@@ -10,6 +10,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable
+from typing import Any
 
 import ml_collections
 import tensorflow_datasets as tfds
@@ -17,7 +18,13 @@ import tensorflow_datasets as tfds
 from input_pipeline.datasets import synthetic_actions
 from input_pipeline.datasets.video_folder import VideoFolder, VideoFolderConfig
 
-__all__ = ["KNOWN_DATASETS", "VideoFolder", "VideoFolderConfig", "get_builder"]
+__all__ = [
+    "KNOWN_DATASETS",
+    "VideoFolder",
+    "VideoFolderConfig",
+    "get_builder",
+    "storage_options",
+]
 
 # dataset.name -> the split-list format of its folder (annotations.LIST_READERS).
 FOLDER_FORMATS = {
@@ -68,6 +75,26 @@ def _config_name_for_folder(video_dir: str, split_index: int, content_tag: str) 
     return f"{base}_split{split_index}_{content_tag}_{digest}"
 
 
+def storage_options(dataset_config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """How a dataset stores each video, as `video_folder.encode_video_file` arguments.
+
+    {'short_side' (None with a fixed size), 'size' ((height, width) or None),
+    'target_fps' (None: every frame), 'flow_method' (None: no flow), 'flow_types'
+    (the stored flow types, () without flow)}.
+    """
+    size = tuple(int(n) for n in dataset_config.size) or None
+    if size is not None and len(size) != 2:
+        raise ValueError(f"dataset.size must be () or (height, width), got {size}")
+    flow_method = dataset_config.flow_method or None
+    return {
+        "short_side": None if size else dataset_config.short_side,
+        "size": size,
+        "target_fps": float(dataset_config.fps) or None,
+        "flow_method": flow_method,
+        "flow_types": tuple(dataset_config.flow_types) if flow_method else (),
+    }
+
+
 def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
     """Returns a prepared TFDS builder for `dataset_config`, preparing it if needed.
 
@@ -106,12 +133,9 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
         )
     data_dir = dataset_config.data_dir or _default_data_dir()
     split_index = int(dataset_config.split_index)
-    short_side = dataset_config.short_side
-    size = tuple(int(n) for n in dataset_config.size) or None
-    if size is not None and len(size) != 2:
-        raise ValueError(f"dataset.size must be () or (height, width), got {size}")
-    target_fps = float(dataset_config.fps) or None
-    flow_method = dataset_config.flow_method or None
+    storage = storage_options(dataset_config)
+    short_side, size = dataset_config.short_side, storage["size"]
+    target_fps, flow_method = storage["target_fps"], storage["flow_method"]
     flow_types = tuple(dataset_config.flow_types)
     content_tag = _content_tag(short_side, size, target_fps, flow_method, flow_types)
 

@@ -192,25 +192,16 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
         return {"video": rgb, **flows}
 
     def _encode_video_file(self, path: str) -> tuple[dict[str, list[bytes]], float]:
-        """({'video': JPEGs, flow planes...}, fps) of a video file, decoded frame by frame."""
         config = self._config
-        with VideoReader(
+        return encode_video_file(
             path,
-            None if config.size else config.short_side,
+            short_side=None if config.size else config.short_side,
             size=config.size,
             target_fps=config.target_fps,
-        ) as video:
-            rgb: list[bytes] = []
-
-            def frames():
-                for frame in video:
-                    rgb.append(building.encode_jpeg(frame, config.jpeg_quality))
-                    yield frame
-
-            flows = building.encode_flows(
-                frames(), config.flow_method, config.stored_flow_types(), config.jpeg_quality
-            )
-            return {"video": rgb, **flows}, video.fps
+            flow_method=config.flow_method,
+            flow_types=config.stored_flow_types(),
+            jpeg_quality=config.jpeg_quality,
+        )
 
     def _generate_examples(self, split: str, entries: list[ListEntry], class_names: list[str]):
         """Yields (video_id, example) for every usable video of a split's entries.
@@ -229,3 +220,35 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
             lambda relpath: self._encode_video(by_path[relpath], class_names),
             skipped,
         )
+
+
+def encode_video_file(
+    path: str,
+    *,
+    short_side: int | None,
+    size: tuple[int, int] | None = None,
+    target_fps: float | None = None,
+    flow_method: str | None = None,
+    flow_types: tuple[str, ...] = (),
+    jpeg_quality: int = 90,
+) -> tuple[dict[str, list[bytes]], float]:
+    """({'video': JPEGs, '<type>_x'/'_y': flow planes}, fps) of a video file.
+
+    Decoded frame by frame (never all frames in memory), resized to `short_side` or
+    `size`, subsampled to `target_fps`, JPEG-encoded, with optical flow when
+    `flow_method` is set: what a dataset build stores, and what `tools/predict.py`
+    feeds the test pipeline for any file.
+
+    Raises:
+      VideoDecodeError: the file cannot be decoded.
+    """
+    with VideoReader(path, short_side, size=size, target_fps=target_fps) as video:
+        rgb: list[bytes] = []
+
+        def frames():
+            for frame in video:
+                rgb.append(building.encode_jpeg(frame, jpeg_quality))
+                yield frame
+
+        flows = building.encode_flows(frames(), flow_method, flow_types, jpeg_quality)
+        return {"video": rgb, **flows}, video.fps

@@ -58,9 +58,12 @@ def top_k_consensus(snippet_scores: jax.Array, k: int) -> jax.Array:
     """Mean of the k highest snippet scores of each class (Eqs. 6-7): ``[B, K, N] -> [B, N]``.
 
     Between max (k = 1) and average (k = K): each selected snippet gets 1/k of the
-    class's gradient, the others none.
+    class's gradient, the others none. A single snippet (K = 1: the per-window and
+    per-second views of whole-video testing) is its own consensus for any k.
     """
     num_segments = snippet_scores.shape[1]
+    if num_segments == 1 and k >= 1:
+        return snippet_scores[:, 0]
     if not 1 <= k <= num_segments:
         raise ValueError(f"top-k consensus needs 1 <= k <= K={num_segments}, got k={k}")
     per_class = jnp.swapaxes(snippet_scores, 1, 2)  # [B, N, K]

@@ -1,0 +1,71 @@
+"""tools/predict.py: any video file through a run's test protocol, the per-second timeline."""
+
+import json
+import math
+import os
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from tests.conftest import tiny_config
+from tests.test_main import load_tool
+from tsn_jax.models import create_model
+
+CLASSES = [f"class_{i}" for i in range(10)]
+
+
+@pytest.fixture
+def tsn_run(tiny_data_dir, tmp_path):
+    """A plain TSN run (random weights): config.json, class_names.json, a checkpoint."""
+    config = tiny_config(tiny_data_dir)
+    config.model.backbone_options = {}
+    config.data.eval_crops = "three"
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "config.json").write_text(config.to_json_best_effort())
+    (workdir / "class_names.json").write_text(json.dumps(CLASSES))
+    model = create_model(config.model, len(CLASSES), config.data.num_segments)
+    variables = model.init(jax.random.key(0), np.zeros((1, 3, 1, 32, 32, 3)), train=False)
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(str(tmp_path / "weights"), variables)
+    return workdir, str(tmp_path / "weights"), model, variables
+
+
+def test_predict_prints_the_top_classes_and_plots_a_timeline(tsn_run, tiny_data_dir, tmp_path):
+    workdir, weights, model, variables = tsn_run
+    predict = load_tool("predict")
+    videos = os.path.join(tiny_data_dir, "synthetic_actions_videos")
+    video = os.path.join(videos, "Grow", "v_Grow_test_000.mp4")
+    timeline = str(tmp_path / "timeline.png")
+    [result] = predict.predict_files(
+        [video], workdir=str(workdir), checkpoint=weights, timeline=timeline
+    )
+    # 3 views (three crops) of 3 segments, their logits averaged.
+    assert result["view_logits"].shape == (3, 10)
+    np.testing.assert_allclose(result["scores"], result["view_logits"].mean(0), rtol=1e-6)
+    probs = np.exp(result["scores"]) / np.exp(result["scores"]).sum()
+    names = [name for name, _ in result["top"]]
+    assert names == [CLASSES[i] for i in np.argsort(-probs)[:5]]
+    np.testing.assert_allclose([p for _, p in result["top"]], np.sort(probs)[::-1][:5], rtol=1e-5)
+    # One snippet a second (the centre crop) over the whole video, a distribution each.
+    from input_pipeline.datasets.video_decode import VideoReader
+
+    with VideoReader(video, 40) as reader:
+        frames, fps = list(reader), reader.fps
+    seconds = math.ceil(len(frames) / fps)
+    assert result["per_second"].shape == (seconds, 10)
+    np.testing.assert_allclose(result["per_second"].sum(-1), 1.0, rtol=1e-5)
+    assert os.path.getsize(timeline) > 1000
+
+
+def test_unreadable_file_is_a_clear_error(tsn_run, tmp_path):
+    workdir, weights, _, _ = tsn_run
+    bad = tmp_path / "clip.mp4"
+    bad.write_bytes(b"not a video")
+    predict = load_tool("predict")
+    with pytest.raises(ValueError, match="cannot read .*clip.mp4"):
+        predict.predict_files([str(bad)], workdir=str(workdir), checkpoint=weights)
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        predict.predict_files([str(bad)], workdir=str(tmp_path / "nowhere"))
