@@ -40,3 +40,22 @@ def tiny_data_dir(tmp_path_factory):
     data_dir = str(tmp_path_factory.mktemp("tfds"))
     datasets.get_builder(tiny_config(data_dir).dataset)
     return data_dir
+
+
+@pytest.fixture
+def one_device(monkeypatch):
+    """train_and_evaluate trains on one device (its evaluation still shards over all 8).
+
+    For tests of what a run does rather than of sharding (sharded steps are tested in
+    test_train.py and main.py runs on 2 devices in test_main.py): on the 8 simulated
+    devices Orbax's save of the replicated state alone takes 10-12 s per run.
+    """
+    import jax
+    import numpy as np
+    from jax.sharding import Mesh
+
+    from tsn_jax import train
+
+    monkeypatch.setattr(
+        train, "create_mesh", lambda: Mesh(np.asarray(jax.devices()[:1]), ("data",))
+    )

@@ -15,9 +15,7 @@ import os
 
 import jax
 import ml_collections
-import numpy as np
 import pytest
-from jax.sharding import Mesh
 
 from configs import default
 from tsn_jax import train
@@ -121,19 +119,14 @@ def _shrink(config: ml_collections.ConfigDict, data_dir: str) -> ml_collections.
 
 
 @pytest.fixture
-def run(monkeypatch):
+def run(one_device):
     """train_and_evaluate, compiled for speed: these runs are almost all compilation.
 
-    - one device: the recipes are under test here, the sharded step is tested in
-      test_train.py; on the 8 simulated devices Orbax's save of the replicated state
-      alone takes 10-12 s per run;
+    - one device (the `one_device` fixture): the recipes are under test here;
     - XLA's own convolutions (the CPU im2col lowering runs faster but compiles far more
       slowly, layers.conv_implementation) and `jax_disable_most_optimizations`: 2-2.5x
       less time here (the losses of the runs we compared were the same).
     """
-    monkeypatch.setattr(
-        train, "create_mesh", lambda: Mesh(np.asarray(jax.devices()[:1]), ("data",))
-    )
 
     def run_(config: ml_collections.ConfigDict, workdir: str) -> dict:
         previous = jax.config.values["jax_disable_most_optimizations"]

@@ -211,28 +211,28 @@ def test_label_smoothing_changes_the_target():
     model = create_model(config.model, num_classes=5, num_segments=2)
     schedule = optim.create_learning_rate_schedule(config, 10)
     tx = optim.create_optimizer(config, schedule)
-    state = train.initial_state(model, tx, jax.random.key(0), INPUT_SHAPE)
+    state = jax.jit(lambda rng: train.initial_state(model, tx, rng, INPUT_SHAPE))(jax.random.key(0))
     batch = {
         "inputs": jnp.asarray(np.random.default_rng(1).normal(size=INPUT_SHAPE), jnp.float32),
         "label": jnp.array([0, 1, 2, 3], jnp.int32),
     }
     losses = []
     for eps in (0.0, 0.2):
-        _, metrics = train.train_step(
-            state, batch, jax.random.key(0), model=model, tx=tx, schedule=schedule,
-            label_smoothing=eps,
-        )  # fmt: skip
+        step = jax.jit(
+            functools.partial(
+                train.train_step, model=model, tx=tx, schedule=schedule, label_smoothing=eps
+            )
+        )
+        _, metrics = step(state, batch, jax.random.key(0))
         losses.append(float(metrics["loss"]))
     # The step's own train-mode logits (its dropout key is the rng folded with step 0):
     # the smoothed loss is (1 - eps) CE + eps * mean over classes of -log p.
     dropout = jax.random.fold_in(jax.random.key(0), 0)
-    train_logits, _ = model.apply(
-        state.variables(),
-        batch["inputs"],
-        train=True,
-        rngs={"dropout": dropout},
-        mutable=["batch_stats"],
-    )
+    train_logits, _ = jax.jit(
+        lambda variables, x: model.apply(
+            variables, x, train=True, rngs={"dropout": dropout}, mutable=["batch_stats"]
+        )
+    )(state.variables(), batch["inputs"])
     log_p = jax.nn.log_softmax(train_logits)
     ce = -jnp.take_along_axis(log_p, batch["label"][:, None], 1).mean()
     uniform = -log_p.mean()
@@ -258,7 +258,7 @@ def test_the_plateau_factor_scales_the_update():
     model = create_model(config.model, num_classes=5, num_segments=2)
     schedule = optim.create_learning_rate_schedule(config, 10)
     tx = optim.create_optimizer(config, schedule)
-    state = train.initial_state(model, tx, jax.random.key(0), INPUT_SHAPE)
+    state = jax.jit(lambda rng: train.initial_state(model, tx, rng, INPUT_SHAPE))(jax.random.key(0))
     batch = {
         "inputs": jnp.asarray(np.random.default_rng(1).normal(size=INPUT_SHAPE), jnp.float32),
         "label": jnp.array([0, 1, 2, 3], jnp.int32),

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import tiny_config
-from tsn_jax import score_files
+from tsn_jax import evaluate, score_files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -62,10 +62,8 @@ def test_main_trains_evaluates_and_writes_metrics(tiny_data_dir, tmp_path):
 
     # --mode=eval on the finished run: the same protocol on the same checkpoint gives
     # the final evaluation's scores; a 10-crop protocol writes its own files.
-    result = _main(
-        workdir, *_overrides(config), "--mode=eval", f"--config.eval.output_dir={workdir}/e"
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    config.eval.output_dir = str(workdir / "e")
+    evaluate.run(config, str(workdir))  # in-process: what --mode=eval runs
     trained = score_files.load_scores(str(workdir / "scores.npz"))
     again = score_files.load_scores(str(workdir / "e" / "scores.npz"))
     assert list(again.video_ids) == list(trained.video_ids)

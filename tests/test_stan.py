@@ -102,7 +102,7 @@ def test_bad_streams_are_errors():
         stan.STAN(streams=("frame",), stream_inputs=("inputs",), num_classes=3, fusion="mid")
 
 
-def test_stan_trains_and_evaluates_with_ten_crops(tmp_path):
+def test_stan_trains_and_evaluates_with_ten_crops(tmp_path, one_device):
     config = tiny_config(str(tmp_path / "tfds"))
     config.dataset.num_train_per_class = 1
     config.dataset.short_side = 64

@@ -113,7 +113,7 @@ def _final_params(workdir, step):
     return restored["params"]
 
 
-def test_resumed_run_matches_an_uninterrupted_run(tiny_data_dir, tmp_path):
+def test_resumed_run_matches_an_uninterrupted_run(tiny_data_dir, tmp_path, one_device):
     config = tiny_config(tiny_data_dir)
     full = str(tmp_path / "full")
     train.train_and_evaluate(config, full)
@@ -146,7 +146,7 @@ def test_batch_size_not_divisible_by_devices_is_an_error(tiny_data_dir, tmp_path
         train.train_and_evaluate(config, str(tmp_path))
 
 
-def test_init_from_initializes_the_backbone_of_a_new_run(tiny_data_dir, tmp_path):
+def test_init_from_initializes_the_backbone_of_a_new_run(tiny_data_dir, tmp_path, one_device):
     from tests.test_pretrained import _classifier_checkpoint
 
     source, _ = _classifier_checkpoint(tmp_path)  # resnet18 at base_width 8, 7 classes
@@ -165,7 +165,7 @@ def test_init_from_initializes_the_backbone_of_a_new_run(tiny_data_dir, tmp_path
     assert params["fc"]["kernel"].shape == (64, 10)  # TSN's own classifier, not the 7-class fc
 
 
-def test_flow_stream_with_ten_crop_evaluation_end_to_end(tmp_path):
+def test_flow_stream_with_ten_crop_evaluation_end_to_end(tmp_path, one_device):
     """Build the demo with Farneback flow, train a flow stream, evaluate 10 crops x 2 clip sets."""
     config = tiny_config(str(tmp_path / "tfds"))
     config.dataset.num_train_per_class = 1
@@ -184,7 +184,9 @@ def test_flow_stream_with_ten_crop_evaluation_end_to_end(tmp_path):
     assert params["backbone"]["conv1"]["kernel"].shape[-2] == 4
 
 
-def test_progressive_training_continues_a_run_with_more_segments(tiny_data_dir, tmp_path):
+def test_progressive_training_continues_a_run_with_more_segments(
+    tiny_data_dir, tmp_path, one_device
+):
     """Chen et al.'s progressive training: a TSM run with K=2 initializes one with K=3."""
     config = tiny_config(tiny_data_dir)
     config.data.num_segments = 2

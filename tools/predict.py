@@ -200,12 +200,10 @@ def top_classes(scores, class_names: tuple[str, ...], k: int) -> list[tuple[str,
 
 def plot_timeline(probs, class_names: tuple[str, ...], classes: list[str], path: str) -> None:
     """Per-second probabilities [S, N] of `classes` over time, saved as a PNG."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax = fig.subplots()
     for name in classes:
         ax.plot(range(len(probs)), probs[:, class_names.index(name)], label=name)
     ax.set_xlabel("second")
@@ -214,7 +212,6 @@ def plot_timeline(probs, class_names: tuple[str, ...], classes: list[str], path:
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def predict_files(

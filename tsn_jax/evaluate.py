@@ -290,15 +290,14 @@ def confusion_matrix(labels: np.ndarray, logits: np.ndarray, num_classes: int) -
 
 
 def _plot_confusion(matrix: np.ndarray, class_names: tuple[str, ...], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # matplotlib's object API: pyplot's global backend (a notebook's) stays untouched.
+    from matplotlib.figure import Figure
 
     n = len(class_names)
     rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     size = min(4 + 0.25 * n, 40)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig = Figure(figsize=(size, size))
+    ax = fig.subplots()
     ax.imshow(rows, cmap="Blues", vmin=0.0, vmax=1.0)
     ax.set_xticks(range(n), class_names, rotation=90, fontsize=8)
     ax.set_yticks(range(n), class_names, fontsize=8)
@@ -307,7 +306,6 @@ def _plot_confusion(matrix: np.ndarray, class_names: tuple[str, ...], path: str)
     ax.set_title("confusion (each row normalized)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def write_outputs(

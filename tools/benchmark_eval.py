@@ -1,0 +1,81 @@
+"""Times a test protocol per video: `python tools/benchmark_eval.py --backbone=bninception`.
+
+Builds (once) a small demo test split, then runs the evaluation of tsn_jax/evaluate.py
+(view rows -> compiled forward pass -> fusion) with a randomly initialized network of
+the published width on every test video, and prints the seconds per video and the
+snippets per second, after a first pass that compiles. Weights do not change the time,
+so no checkpoint is needed. The default is TSN's test: 25 snippets x 10 crops of 224
+pixels (250 snippets per video), BN-Inception, RGB.
+
+    python tools/benchmark_eval.py --backbone=bninception --segments=25 --crops=ten
+    python tools/benchmark_eval.py --backbone=resnet50 --segments=8 --crops=three
+"""
+
+import os
+import sys
+import time
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("backbone", "bninception", "TSN backbone (config.model.backbone).")
+flags.DEFINE_integer("segments", 25, "Test snippets per video (data.eval_num_segments).")
+flags.DEFINE_enum("crops", "ten", ["centre", "three", "ten"], "data.eval_crops.")
+flags.DEFINE_integer("crop_size", 224, "Crop side.")
+flags.DEFINE_integer("rows", 10, "Views per step (eval_batch_size).")
+flags.DEFINE_integer("videos_per_class", 1, "Test videos per demo class (10 classes).")
+flags.DEFINE_string("data_dir", "", "TFDS data dir for the demo build ('' = default).")
+
+
+def main(argv):
+    del argv
+    import jax
+    import numpy as np
+
+    from configs import default
+    from input_pipeline import datasets, pipeline
+    from tsn_jax import evaluate
+    from tsn_jax.models import create_model
+    from tsn_jax.train import model_input_shape
+
+    config = default.get_config()
+    config.dataset.data_dir = FLAGS.data_dir
+    config.dataset.num_train_per_class = 1
+    config.dataset.num_test_per_class = FLAGS.videos_per_class
+    config.model.backbone = FLAGS.backbone
+    config.model.base_width = 64
+    config.model.backbone_options = {}
+    config.data.eval_num_segments = FLAGS.segments
+    config.data.eval_crops = FLAGS.crops
+    config.data.crop_size = FLAGS.crop_size
+    config.data.eval_resize_short = FLAGS.crop_size * 256 // 224
+    config.eval_batch_size = FLAGS.rows
+    builder = datasets.get_builder(config.dataset)
+    info = pipeline.get_dataset_info(builder, config)
+    model = create_model(config.model, info.num_classes, config.data.num_segments)
+    shape = model_input_shape(model, config.data)
+    variables = jax.jit(lambda: model.init(jax.random.key(0), np.zeros(shape), train=False))()
+
+    timings = []
+    for _ in range(2):  # the first pass compiles
+        start = time.perf_counter()
+        scores, _ = evaluate.evaluate(model, variables, builder, config, info)
+        timings.append(time.perf_counter() - start)
+    videos = len(scores.video_ids)
+    snippets = int(scores.num_views.sum()) * FLAGS.segments
+    print(
+        f"{FLAGS.backbone}, {FLAGS.segments} snippets x {FLAGS.crops} crops of "
+        f"{FLAGS.crop_size}px, {FLAGS.rows} views per step, {jax.device_count()} "
+        f"{jax.devices()[0].platform} device(s), {os.cpu_count()} CPU cores"
+    )
+    print(f"first pass (compiles): {timings[0]:.1f} s for {videos} videos")
+    print(
+        f"second pass: {timings[1]:.1f} s, {timings[1] / videos:.2f} s per video, "
+        f"{snippets / timings[1]:.1f} snippets/s"
+    )
+
+
+if __name__ == "__main__":
+    app.run(main)
