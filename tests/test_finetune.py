@@ -263,7 +263,7 @@ def test_the_plateau_factor_scales_the_update():
         "inputs": jnp.asarray(np.random.default_rng(1).normal(size=INPUT_SHAPE), jnp.float32),
         "label": jnp.array([0, 1, 2, 3], jnp.int32),
     }
-    step = functools.partial(train.train_step, model=model, tx=tx, schedule=schedule)
+    step = jax.jit(functools.partial(train.train_step, model=model, tx=tx, schedule=schedule))
     full, _ = step(state, batch, jax.random.key(0))
     halved_state = state.replace(plateau=dict(state.plateau, lr_scale=jnp.float32(0.5)))
     half, metrics = step(halved_state, batch, jax.random.key(0))

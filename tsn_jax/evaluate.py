@@ -272,7 +272,12 @@ def summarize(
         jnp.asarray(scores.logits), jnp.asarray(scores.labels), jnp.ones(len(scores.labels))
     )
     summary = metrics.summarize(jax.tree.map(np.asarray, sums), class_names, class_groups)
-    summary["mAP"] = float(untrimmed.mean_average_precision(scores.logits, scores.labels)["mAP"])
+    finite = bool(np.all(np.isfinite(scores.logits)))  # a diverged run is still reported
+    summary["mAP"] = (
+        float(untrimmed.mean_average_precision(scores.logits, scores.labels)["mAP"])
+        if finite
+        else None
+    )
     summary["clip_top1"] = scores.clip_hits / max(scores.clip_count, 1)
     summary["views_per_video"] = {
         "min": int(scores.num_views.min()),
