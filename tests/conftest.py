@@ -12,10 +12,12 @@ os.environ["XLA_FLAGS"] = (
 # programs (a resumed run, the same tiny model in several tests, main.py's
 # subprocesses) would compile again; XLA's persistent cache, in a directory for
 # this session, compiles each once (it halves the resume test's time).
+_OWN_CACHE_DIR = None
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     import tempfile
 
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="tsn_jax_xla_cache_")
+    _OWN_CACHE_DIR = tempfile.mkdtemp(prefix="tsn_jax_xla_cache_")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _OWN_CACHE_DIR
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
@@ -70,3 +72,11 @@ def one_device(monkeypatch):
     monkeypatch.setattr(
         train, "create_mesh", lambda: Mesh(np.asarray(jax.devices()[:1]), ("data",))
     )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Removes this session's compilation cache (tens of MB)."""
+    if _OWN_CACHE_DIR:
+        import shutil
+
+        shutil.rmtree(_OWN_CACHE_DIR, ignore_errors=True)

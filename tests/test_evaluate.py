@@ -98,11 +98,11 @@ def test_compiled_views_are_sharded_over_the_devices_and_match_the_model():
     config = tiny_config("")
     model = create_model(config.model, num_classes=5, num_segments=3)
     x = np.random.default_rng(2).normal(size=(8, 3, 1, 32, 32, 3)).astype(np.float32)
-    variables = model.init(jax.random.key(0), x[:1], train=False)
+    variables = jax.jit(lambda: model.init(jax.random.key(0), x[:1], train=False))()
     apply = evaluate.compile_apply(model, variables)
     np.testing.assert_allclose(
         apply({"inputs": x, "label": np.zeros(8)}),
-        model.apply(variables, x, train=False),
+        jax.jit(lambda v: model.apply(v, x, train=False))(variables),
         rtol=1e-5,
         atol=1e-5,
     )

@@ -1,12 +1,11 @@
-"""STAN (Li et al.): AttCell, the attention maps, early and late fusion, training end to end."""
+"""STAN (Li et al.): AttCell, the attention maps, early and late fusion (its training runs
+in test_configs.py: configs/ucf101_stan_rgb_flow.py)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.conftest import tiny_config
-from tsn_jax import train
 from tsn_jax.models import stan
 
 B, K = 2, 3
@@ -100,23 +99,3 @@ def test_bad_streams_are_errors():
         stan.STAN(streams=("depth",), stream_inputs=("inputs",), num_classes=3)
     with pytest.raises(ValueError, match="fusion"):
         stan.STAN(streams=("frame",), stream_inputs=("inputs",), num_classes=3, fusion="mid")
-
-
-def test_stan_trains_and_evaluates_with_ten_crops(tmp_path, one_device):
-    config = tiny_config(str(tmp_path / "tfds"))
-    config.dataset.num_train_per_class = 1
-    config.dataset.short_side = 64
-    config.dataset.flow_method = "farneback"
-    config.data.crop_size = 64
-    config.data.eval_resize_short = 64
-    config.data.frames_per_snippet = 1
-    config.data.extra_modalities = ("flow:2",)
-    config.data.eval_crops = "ten"
-    config.model.architecture = "stan"
-    config.model.base_width = 4
-    config.model.stan.conv6_features = 8
-    config.model.stan.lstm_features = 8
-    config.num_train_steps = 2
-    config.checkpoint_every_steps = 2
-    summary = train.train_and_evaluate(config, str(tmp_path / "run"))
-    assert summary["step"] == 2 and summary["num_eval_videos"] == 10

@@ -165,25 +165,6 @@ def test_init_from_initializes_the_backbone_of_a_new_run(tiny_data_dir, tmp_path
     assert params["fc"]["kernel"].shape == (64, 10)  # TSN's own classifier, not the 7-class fc
 
 
-def test_flow_stream_with_ten_crop_evaluation_end_to_end(tmp_path, one_device):
-    """Build the demo with Farneback flow, train a flow stream, evaluate 10 crops x 2 clip sets."""
-    config = tiny_config(str(tmp_path / "tfds"))
-    config.dataset.num_train_per_class = 1
-    config.dataset.flow_method = "farneback"
-    config.data.modality = "flow"
-    config.data.frames_per_snippet = 2
-    config.data.flip = True
-    config.data.eval_crops = "ten"
-    config.data.eval_twice_sample = True
-    config.num_train_steps = 2
-    config.checkpoint_every_steps = 2
-    summary = train.train_and_evaluate(config, str(tmp_path / "run"))
-    assert summary["step"] == 2 and summary["num_eval_videos"] == 10
-    params = _final_params(str(tmp_path / "run"), 2)
-    # Two flow fields of 2 channels folded into the first convolution's input.
-    assert params["backbone"]["conv1"]["kernel"].shape[-2] == 4
-
-
 def test_progressive_training_continues_a_run_with_more_segments(
     tiny_data_dir, tmp_path, one_device
 ):
