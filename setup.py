@@ -31,8 +31,10 @@ setuptools.setup(
         "absl-py",
         # Real photographs used as backgrounds of the embedded demo videos.
         "scikit-image",
+        # The evaluation's confusion matrix and tools/predict.py's timeline (PNG).
+        "matplotlib",
     ],
     extras_require={
-        "test": ["pytest", "ruff", "nbformat", "nbconvert", "ipykernel", "matplotlib"],
+        "test": ["pytest", "ruff", "nbformat", "nbconvert", "ipykernel"],
     },
 )
