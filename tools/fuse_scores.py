@@ -35,6 +35,7 @@ from tsn_jax.score_files import (  # noqa: E402
     FUSION_MODES,
     accuracy_metrics,
     check_same_videos,
+    format_table,
     fuse,
     load_scores,
     save_scores,
@@ -77,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 def _table(rows: Sequence[tuple[str, str, dict]]) -> str:
     """Rows of (name, weight, metrics) as a fixed-width text table, accuracies in %."""
     header = ("stream", "weight", "top1", "top5", "mean class")
-    cells = [header] + [
+    rows = [
         (
             name,
             weight,
@@ -87,16 +88,7 @@ def _table(rows: Sequence[tuple[str, str, dict]]) -> str:
         )
         for name, weight, m in rows
     ]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in cells
-    ]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    return format_table(header, rows)
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

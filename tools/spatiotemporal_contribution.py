@@ -54,7 +54,12 @@ from typing import NamedTuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tsn_jax.score_files import accuracy_metrics, check_same_videos, load_scores  # noqa: E402
+from tsn_jax.score_files import (  # noqa: E402
+    accuracy_metrics,
+    check_same_videos,
+    format_table,
+    load_scores,
+)
 
 PAIR_KEYS = ("backbone", "frames", "tsn", "model")
 
@@ -163,7 +168,7 @@ def _fmt(value: float | None, percent: bool = False) -> str:
 
 def _table(title: str, rows: Sequence[tuple[str, dict]]) -> str:
     header = (title, "TSN top1", "model top1", "Phi", "Psi")
-    cells = [header] + [
+    rows = [
         (
             label,
             _fmt(r["tsn_top1"], True),
@@ -173,16 +178,7 @@ def _table(title: str, rows: Sequence[tuple[str, dict]]) -> str:
         )
         for label, r in rows
     ]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in cells
-    ]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    return format_table(header, rows)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -422,3 +422,19 @@ def fuse(
     )
     peak = np.max(terms, axis=0)
     return (peak + np.log(np.sum(np.exp(terms - peak), axis=0))).astype(np.float32)
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A fixed-width text table: the first column left-aligned, the others right-aligned,
+    a rule under the header (the tools print metrics with it)."""
+    cells = [tuple(header)] + [tuple(row) for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in cells
+    ]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
