@@ -71,6 +71,16 @@ def _preview(items: Sequence[Any]) -> str:
     return shown + (", ..." if len(items) > _SHOW else "")
 
 
+def _finite_float32(name: str, values: np.ndarray) -> np.ndarray:
+    """`values` as float32, checked to be numeric and finite (ValueError naming `name`)."""
+    if not np.issubdtype(values.dtype, np.number):
+        raise ValueError(f"{name} must be numeric, got dtype {values.dtype}")
+    values = values.astype(np.float32)
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} contain NaN or infinite values")
+    return values
+
+
 def _validate(
     video_ids: Sequence[str],
     labels: np.ndarray,
@@ -106,11 +116,7 @@ def _validate(
             f"logits must have shape [V, N] = [{num_videos}, {num_classes}] "
             f"(len(video_ids), len(class_names)), got {list(logits.shape)}"
         )
-    if not np.issubdtype(logits.dtype, np.number):
-        raise ValueError(f"logits must be numeric, got dtype {logits.dtype}")
-    logits = logits.astype(np.float32)
-    if not np.all(np.isfinite(logits)):
-        raise ValueError("logits contain NaN or infinite values")
+    logits = _finite_float32("logits", logits)
 
     labels = np.asarray(labels)
     if labels.shape != (num_videos,):
@@ -137,9 +143,7 @@ def _validate(
                 f"view_logits must have shape [V, M, N] = [{num_videos}, M>0, {num_classes}], "
                 f"got {list(view_logits.shape)}"
             )
-        if not np.issubdtype(view_logits.dtype, np.number):
-            raise ValueError(f"view_logits must be numeric, got dtype {view_logits.dtype}")
-        view_logits = view_logits.astype(np.float32)
+        view_logits = _finite_float32("view_logits", view_logits)
 
     return np.array(ids, dtype=np.str_), labels, logits, np.array(names, dtype=np.str_), view_logits
 
