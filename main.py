@@ -4,6 +4,11 @@
 the workdir (or `--config.eval.checkpoint=PATH`), writing eval_metrics.json,
 scores.npz and the confusion matrix (tsn_jax/evaluate.py).
 
+Multi-process runs (a GPU cluster, a TPU pod slice) start the same command on every
+host with `--coordinator_address=HOST:PORT --num_processes=N --process_id=I`, or
+`--distributed` where JAX reads the cluster from the environment (TPU pods, SLURM);
+see the README (Multi-host training).
+
 Any config field can be overridden on the command line, e.g.
 `--config.batch_size=16 --config.model.backbone=resnet50`; a mistyped key is
 an error.
@@ -15,6 +20,15 @@ from ml_collections import config_flags
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and metrics.json.")
 flags.DEFINE_enum("mode", "train", ["train", "eval"], "train (and evaluate) | eval only.")
+flags.DEFINE_string(
+    "coordinator_address", None, "Multi-process: HOST:PORT of process 0's coordinator."
+)
+flags.DEFINE_integer("num_processes", None, "Multi-process: number of processes.")
+flags.DEFINE_integer("process_id", None, "Multi-process: this process, 0..num_processes-1.")
+flags.DEFINE_list("local_device_ids", None, "Multi-process: local devices of this process.")
+flags.DEFINE_bool(
+    "distributed", False, "Multi-process with the cluster read from the environment (TPU, SLURM)."
+)
 config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
 flags.mark_flags_as_required(["config", "workdir"])
 
@@ -39,7 +53,16 @@ def main(argv):
 
     import jax
 
-    from tsn_jax import train
+    from tsn_jax import distributed, train
+
+    # Before anything touches a device: JAX fixes its backends on first use.
+    distributed.initialize(
+        FLAGS.coordinator_address,
+        FLAGS.num_processes,
+        FLAGS.process_id,
+        None if FLAGS.local_device_ids is None else [int(i) for i in FLAGS.local_device_ids],
+        auto_detect=FLAGS.distributed,
+    )
     from tsn_jax.config_checks import validate_config
 
     validate_config(FLAGS.config)
@@ -51,16 +74,15 @@ def main(argv):
 
         summary = evaluate.run(FLAGS.config, FLAGS.workdir)
         keys = ("top1", "top5", "mean_class_accuracy", "clip_top1", "mAP", "num_eval_videos")
-        print(
-            f"Evaluation of {summary['checkpoint']}: "
-            + ", ".join(f"{k}={summary[k]}" for k in keys)
-        )
+        title = f"Evaluation of {summary['checkpoint']}: "
     else:
         summary = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
         keys = ("step", "top1", "top5", "mean_class_accuracy", "num_eval_videos")
-        print("Final evaluation: " + ", ".join(f"{k}={summary[k]}" for k in keys))
-    for group, acc in summary["group_accuracy"].items():
-        print(f"  {group} classes: {acc}")
+        title = "Final evaluation: "
+    if jax.process_index() == 0:  # every process holds the same gathered summary
+        print(title + ", ".join(f"{k}={summary[k]}" for k in keys))
+        for group, acc in summary["group_accuracy"].items():
+            print(f"  {group} classes: {acc}")
 
 
 if __name__ == "__main__":

@@ -87,7 +87,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.dropout_rate = 0.5
     config.model.consensus = "avg"  # avg | max | topk | weighted | attention (TSN TPAMI 3.3)
     config.model.consensus_k = 3  # k of the top-k consensus
-    config.model.dtype = "float32"
+    config.model.dtype = "float32"  # | bfloat16: computation; params, BN stats, loss float32
+    config.model.remat = False  # recompute each residual block in the backward pass
     # STAN (architecture='stan'): streams frame (VGG-16, RGB), flow (VGG-16, 10 fields) and
     # clip (C3D, 16 frames), each reading a batch key (data.modality -> 'inputs', each
     # data.extra_modalities entry -> 'inputs_<modality>').
@@ -115,6 +116,8 @@ def get_config() -> ml_collections.ConfigDict:
 
     # Optimization (tsn_jax.optim).
     config.batch_size = 32  # global, over all devices and processes
+    # > 1: the batch runs as this many micro-batches, one update (memory / this).
+    config.gradient_accumulation_steps = 1
     config.eval_batch_size = 40  # test views per evaluation step (all devices of a process)
     config.num_epochs = 50.0
     config.num_train_steps = -1  # > 0 overrides num_epochs
@@ -149,4 +152,5 @@ def get_config() -> ml_collections.ConfigDict:
     config.eval_every_steps = 0  # 0 = only at the end
     config.checkpoint_every_steps = 100
     config.keep_checkpoints = 3
+    config.prefetch_to_device = 2  # batches copied to the devices ahead of the step
     return config

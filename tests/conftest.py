@@ -23,26 +23,7 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import pytest  # noqa: E402
 
-from configs import default  # noqa: E402
-
-
-def tiny_config(data_dir: str):
-    """The default config scaled down to seconds: 2+1 videos per class, 32x32 crops."""
-    config = default.get_config()
-    config.dataset.data_dir = data_dir
-    config.dataset.short_side = 40
-    config.dataset.num_train_per_class = 2
-    config.dataset.num_test_per_class = 1
-    config.data.crop_size = 32
-    config.data.eval_resize_short = 36
-    config.data.shuffle_buffer_size = 16
-    config.model.base_width = 8
-    config.batch_size = 8
-    config.eval_batch_size = 8
-    config.num_train_steps = 4
-    config.log_every_steps = 2
-    config.checkpoint_every_steps = 2
-    return config
+from tests.tiny import tiny_config  # noqa: E402  (the tests import it from here)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 import json
 import os
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -181,3 +182,121 @@ def test_progressive_training_continues_a_run_with_more_segments(
     # Same classes: the classifier carries over with the backbone.
     for a, b in zip(jax.tree.leaves(start), jax.tree.leaves(end), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+class _Toy(nn.Module):
+    """Optional BatchNorm on the inputs -> Dense -> ReLU -> Dense: no dropout, so a step
+    is a function of its batch alone."""
+
+    batch_norm: bool = False
+
+    @nn.compact
+    def __call__(self, x, train: bool):
+        x = x.reshape(x.shape[0], -1)
+        if self.batch_norm:
+            x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
+        return nn.Dense(5)(nn.relu(nn.Dense(16)(x)))
+
+
+def _toy_run(model, batch, accumulation_steps, num_devices=8):
+    config = tiny_config("")
+    schedule = optim.create_learning_rate_schedule(config, steps_per_epoch=10)
+    tx = optim.create_optimizer(config, schedule)
+    mesh = Mesh(np.asarray(jax.devices()[:num_devices]), ("data",))
+    state = jax.jit(
+        lambda rng: train.initial_state(model, tx, rng, (1, *batch["inputs"].shape[1:])),
+        out_shardings=NamedSharding(mesh, P()),
+    )(jax.random.key(0))
+    initial = jax.device_get(state.params)
+    step = train.compile_train_step(
+        model, tx, schedule, mesh, accumulation_steps=accumulation_steps
+    )
+    for _ in range(2):
+        state, metrics = step(state, train.shard_batch(batch, mesh), jax.random.key(1))
+    return initial, *jax.device_get((state, metrics))
+
+
+def _toy_batch(size=16):
+    rng = np.random.default_rng(3)
+    return {
+        "inputs": rng.normal(size=(size, 1, 1, 2, 2, 3)).astype(np.float32),
+        "label": rng.integers(0, 5, size).astype(np.int32),
+    }
+
+
+def test_gradient_accumulation_matches_the_whole_batch():
+    batch = _toy_batch()
+    initial, whole, whole_metrics = _toy_run(_Toy(), batch, 1)
+    kernel = whole.params["Dense_1"]["kernel"]
+    assert np.abs(kernel - initial["Dense_1"]["kernel"]).max() > 1e-3  # the steps moved it
+    for steps in (2, 4):
+        _, accumulated, metrics = _toy_run(_Toy(), batch, steps)
+        for a, b in zip(*(jax.tree.leaves(s.params) for s in (whole, accumulated)), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(metrics["loss"], whole_metrics["loss"], rtol=1e-5)
+        np.testing.assert_allclose(metrics["grad_norm"], whole_metrics["grad_norm"], rtol=1e-5)
+
+
+def test_gradient_accumulation_normalizes_each_micro_batch_with_its_statistics():
+    # Micro-batch m holds rows m, m + n, ...; BatchNorm's running mean takes one update
+    # per micro-batch: mean <- 0.9 mean + 0.1 mean(micro-batch), here from 0, twice a step.
+    batch = _toy_batch()
+    _, state, _ = _toy_run(_Toy(batch_norm=True), batch, 2)
+    x = batch["inputs"].reshape(16, -1)
+    mean = np.zeros(x.shape[1])
+    for _ in range(2):  # steps
+        for m in range(2):
+            mean = 0.9 * mean + 0.1 * x[m::2].mean(0)
+    np.testing.assert_allclose(state.batch_stats["BatchNorm_0"]["mean"], mean, rtol=1e-5)
+
+
+def test_batch_size_must_split_into_micro_batches_on_every_device(tiny_data_dir, tmp_path):
+    config = tiny_config(tiny_data_dir)
+    config.gradient_accumulation_steps = 2  # 8 rows = 2 micro-batches of 4 on 8 devices
+    with pytest.raises(ValueError, match="gradient_accumulation_steps=2"):
+        train.train_and_evaluate(config, str(tmp_path))
+
+
+def test_bfloat16_step_keeps_float32_state_and_tracks_the_float32_step():
+    results = {}
+    for dtype in ("float32", "bfloat16"):
+        config = tiny_config("")
+        config.model.dtype = dtype
+        state, p_train, mesh = _setup(1, config)
+        state, metrics = p_train(state, train.shard_batch(_batch(), mesh), jax.random.key(1))
+        results[dtype] = jax.device_get((state, metrics))
+    state, metrics = results["bfloat16"]
+    leaves = jax.tree.leaves((state.params, state.batch_stats, state.opt_state))
+    assert {x.dtype for x in leaves if np.issubdtype(x.dtype, np.floating)} == {
+        np.dtype(np.float32)
+    }
+    assert metrics["loss"].dtype == np.float32
+    reference_state, reference = results["float32"]
+    np.testing.assert_allclose(metrics["loss"], reference["loss"], rtol=0.05)
+    np.testing.assert_allclose(
+        state.batch_stats["backbone"]["bn1"]["mean"],
+        reference_state.batch_stats["backbone"]["bn1"]["mean"],
+        rtol=0.05,
+        atol=1e-2,
+    )
+    # The computation did run in bfloat16: the results are close, not equal.
+    assert not np.array_equal(metrics["loss"], reference["loss"])
+
+
+def test_prefetch_to_device_keeps_order_and_reads_only_size_ahead():
+    mesh = Mesh(np.asarray(jax.devices()), ("data",))
+    drawn = []
+
+    def batches():
+        for i in range(5):
+            drawn.append(i)
+            yield {"inputs": np.full((8, 2), i, np.float32)}
+
+    for size in (0, 2, 9):
+        drawn.clear()
+        stream = train.prefetch_to_device(batches(), mesh, size)
+        first = next(stream)
+        assert len(drawn) == min(size + 1, 5)
+        assert first["inputs"].sharding == NamedSharding(mesh, P("data"))
+        rest = [int(b["inputs"][0, 0]) for b in stream]
+        assert [int(first["inputs"][0, 0])] + rest == [0, 1, 2, 3, 4]

@@ -20,12 +20,14 @@ _POSITIVE_INTS = (
     "log_every_steps",
     "checkpoint_every_steps",
     "keep_checkpoints",
+    "gradient_accumulation_steps",
 )
 _NON_NEGATIVE_INTS = (
     "data.max_distort",
     "data.snippet_stride",
     "data.eval_num_segments",
     "eval_every_steps",
+    "prefetch_to_device",
 )
 
 

@@ -11,10 +11,11 @@ The input pipeline (tf.data) and clu's writers are imported inside
 models never loads TensorFlow.
 """
 
+import collections
 import functools
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import flax
@@ -93,9 +94,50 @@ def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Ar
     }
 
 
+def replicate(tree: Any, mesh: Mesh) -> Any:
+    """Host arrays holding the same values in every process -> arrays replicated on `mesh`.
+
+    (`jax.device_put` cannot target the devices of other processes.)
+    """
+    sharding = NamedSharding(mesh, P())
+    return jax.tree.map(
+        lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), tree
+    )
+
+
+def prefetch_to_device(
+    batches: Iterator[Mapping[str, np.ndarray]], mesh: Mesh, size: int
+) -> Iterator[dict[str, jax.Array]]:
+    """`shard_batch` of each batch, `size` batches ahead of the one being consumed.
+
+    Copies to the devices are asynchronous: while the step runs on batch s, batches
+    s + 1 .. s + size are on their way, so the host-to-device transfer overlaps the
+    computation. `size` 0 shards each batch when it is asked for.
+    """
+    queue: collections.deque = collections.deque()
+    for batch in batches:
+        queue.append(shard_batch(batch, mesh))
+        if len(queue) > size:
+            yield queue.popleft()
+    while queue:
+        yield queue.popleft()
+
+
 # ----------------------------------------------------------------------------
-# Update and evaluation steps
+# Update step
 # ----------------------------------------------------------------------------
+
+
+def _microbatches(batch: Mapping[str, jax.Array], count: int) -> dict[str, jax.Array]:
+    """[B, ...] -> [count, B / count, ...]: micro-batch m holds rows m, m + count, ...
+
+    Strided rather than contiguous, so that each micro-batch takes B / count / D rows
+    from every device's contiguous block of the sharded batch and no row moves.
+    """
+    return {
+        key: jnp.swapaxes(x.reshape((x.shape[0] // count, count) + x.shape[1:]), 0, 1)
+        for key, x in batch.items()
+    }
 
 
 def train_step(
@@ -108,43 +150,75 @@ def train_step(
     schedule: optax.Schedule,
     fixed_statistics: frozenset[tuple[str, ...]] = frozenset(),
     label_smoothing: float = 0.0,
+    accumulation_steps: int = 1,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     """One SGD step on the mean softmax cross-entropy of the consensus logits.
 
     Args:
       state: current state.
+      batch: {'inputs': [B, K, T, H, W, C], 'label': [B]} (global batch).
+      rng: base key; dropout uses it folded with the step (and the micro-batch).
       fixed_statistics: BatchNorm module paths that keep their running averages
         (partial BN, frozen stages: `finetune.fixed_statistics_paths`).
       label_smoothing: the target puts 1 - eps on the label and eps / N on every class.
-      batch: {'inputs': [B, K, T, H, W, C], 'label': [B]} (global batch).
-      rng: base key; dropout uses it folded with the step.
+      accumulation_steps: n > 1 runs the batch as n micro-batches of B / n (in a
+        `lax.scan`, so only one micro-batch's activations are alive) and updates once
+        with the mean of their gradients: the update of the whole batch, except that
+        BatchNorm normalizes each micro-batch with its own statistics and updates its
+        running averages n times, as accumulating gradients in PyTorch does.
 
     Returns:
       (new state, {'loss', 'accuracy', 'learning_rate', 'grad_norm'}).
     """
     dropout_rng = jax.random.fold_in(rng, state.step)
 
-    def loss_fn(params):
+    def loss_fn(params, batch_stats, micro, micro_rng):
         with layers.batch_norm_running_average(fixed_statistics):
             logits, updates = model.apply(
-                {"params": params, "batch_stats": state.batch_stats},
-                model_inputs(model, batch),
+                {"params": params, "batch_stats": batch_stats},
+                model_inputs(model, micro),
                 train=True,
-                rngs={"dropout": dropout_rng},
+                rngs={"dropout": micro_rng},
                 mutable=["batch_stats"],
             )
         logits = logits.astype(jnp.float32)
         if label_smoothing:
             targets = optax.smooth_labels(
-                jax.nn.one_hot(batch["label"], logits.shape[-1]), label_smoothing
+                jax.nn.one_hot(micro["label"], logits.shape[-1]), label_smoothing
             )
             loss = optax.softmax_cross_entropy(logits, targets).mean()
         else:
-            labels = batch["label"]
+            labels = micro["label"]
             loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-        return loss, (logits, updates)
+        accuracy = jnp.mean(jnp.argmax(logits, -1) == micro["label"])
+        return loss, (accuracy, updates["batch_stats"])
 
-    (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    if accumulation_steps == 1:
+        (loss, (accuracy, batch_stats)), grads = grad_fn(
+            state.params, state.batch_stats, batch, dropout_rng
+        )
+    else:
+
+        def accumulate(carry, micro_and_index):
+            grad_sum, loss_sum, accuracy_sum, batch_stats = carry
+            micro, index = micro_and_index
+            micro_rng = jax.random.fold_in(dropout_rng, index)
+            (loss, (accuracy, batch_stats)), grads = grad_fn(
+                state.params, batch_stats, micro, micro_rng
+            )
+            grad_sum = jax.tree.map(jnp.add, grad_sum, grads)
+            return (grad_sum, loss_sum + loss, accuracy_sum + accuracy, batch_stats), None
+
+        zeros = jax.tree.map(jnp.zeros_like, state.params)
+        (grad_sum, loss_sum, accuracy_sum, batch_stats), _ = jax.lax.scan(
+            accumulate,
+            (zeros, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32), state.batch_stats),
+            (_microbatches(batch, accumulation_steps), jnp.arange(accumulation_steps)),
+        )
+        grads = jax.tree.map(lambda g: g / accumulation_steps, grad_sum)
+        loss = loss_sum / accumulation_steps
+        accuracy = accuracy_sum / accumulation_steps
     param_updates, opt_state = tx.update(grads, state.opt_state, state.params)
     # SGD is linear in the rate: scaling the update scales the rate.
     lr_scale = state.plateau["lr_scale"]
@@ -152,12 +226,12 @@ def train_step(
     new_state = state.replace(
         step=state.step + 1,
         params=optax.apply_updates(state.params, param_updates),
-        batch_stats=updates["batch_stats"],
+        batch_stats=batch_stats,
         opt_state=opt_state,
     )
     step_metrics = {
         "loss": loss,
-        "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
+        "accuracy": accuracy,
         "learning_rate": schedule(state.step) * lr_scale,
         "grad_norm": optax.tree.norm(grads),
     }
@@ -173,7 +247,8 @@ def compile_train_step(
 ) -> Callable:
     """jitted train_step: replicated state, batch sharded on 'data', the state donated.
 
-    `train_options` are `train_step`'s `fixed_statistics` and `label_smoothing`.
+    `train_options` are `train_step`'s `fixed_statistics`, `label_smoothing` and
+    `accumulation_steps`.
     """
     replicated = NamedSharding(mesh, P())
     batch_sharding = NamedSharding(mesh, P("data"))
@@ -191,12 +266,19 @@ def compile_train_step(
 
 
 def _check_batch_sizes(config: ml_collections.ConfigDict) -> None:
-    for key in ("batch_size", "eval_batch_size"):
-        size = config[key]
-        if size % jax.device_count():
-            raise ValueError(
-                f"config.{key}={size} must be divisible by the {jax.device_count()} devices"
-            )
+    """The global batch splits over every device (in micro-batches too); evaluation rows
+    split over each process's own devices."""
+    devices, steps = jax.device_count(), config.gradient_accumulation_steps
+    if config.batch_size % (devices * steps):
+        raise ValueError(
+            f"config.batch_size={config.batch_size} must be divisible by the {devices} devices "
+            f"x config.gradient_accumulation_steps={steps}"
+        )
+    if config.eval_batch_size % jax.local_device_count():
+        raise ValueError(
+            f"config.eval_batch_size={config.eval_batch_size} must be divisible by the "
+            f"{jax.local_device_count()} devices of a process"
+        )
 
 
 CLASS_NAMES_FILE = "class_names.json"
@@ -329,8 +411,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             len(jax.tree.leaves(frozen)),
         )
     tx = optim.create_optimizer(config, schedule, frozen)
-    init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
     replicated = NamedSharding(mesh, P())
+    # Made inside jit: a key must be a global array, the same in every process.
+    init_rng, dropout_rng = jax.jit(
+        lambda: tuple(jax.random.split(jax.random.key(config.seed))), out_shardings=replicated
+    )()
     state = jax.jit(
         functools.partial(initial_state, model, tx, input_shape=input_shape),
         out_shardings=replicated,
@@ -342,6 +427,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         mesh,
         fixed_statistics=fixed_statistics,
         label_smoothing=config.optimizer.label_smoothing,
+        accumulation_steps=config.gradient_accumulation_steps,
     )
 
     # --- checkpoint ----------------------------------------------------------
@@ -354,8 +440,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         variables = _pretrained_variables(config, model, state)
         if variables is not None:
             state = state.replace(
-                params=jax.device_put(variables["params"], replicated),
-                batch_stats=jax.device_put(variables["batch_stats"], replicated),
+                params=replicate(variables["params"], mesh),
+                batch_stats=replicate(variables["batch_stats"], mesh),
             )
     state = checkpoints.restore_latest(manager, state)
     start_step = int(state.step)
@@ -366,7 +452,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     report = periodic_actions.ReportProgress(
         num_train_steps=num_train_steps, writer=writer, every_steps=config.log_every_steps
     )
-    train_iter = iter(
+    train_iter = prefetch_to_device(
         pipeline.create_train_dataset(
             builder,
             config,
@@ -374,13 +460,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             process_index=jax.process_index(),
             process_count=jax.process_count(),
             start_step=start_step,
-        ).as_numpy_iterator()
+        ).as_numpy_iterator(),
+        mesh,
+        config.prefetch_to_device,
     )
-    dropout_rng = jax.device_put(dropout_rng, replicated)
     pending = []
     for step in range(start_step + 1, num_train_steps + 1):
         with jax.profiler.StepTraceAnnotation("train", step_num=step):
-            state, step_metrics = p_train(state, shard_batch(next(train_iter), mesh), dropout_rng)
+            state, step_metrics = p_train(state, next(train_iter), dropout_rng)
         pending.append(step_metrics)
         report(step)
         if step % config.log_every_steps == 0 or step == num_train_steps:
@@ -402,7 +489,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                     factor=config.optimizer.plateau_factor,
                     patience=config.optimizer.plateau_patience,
                 )
-                state = state.replace(plateau=jax.device_put(plateau, replicated))
+                state = state.replace(plateau=replicate(plateau, mesh))
                 writer.write_scalars(step, {"lr_scale": float(plateau["lr_scale"])})
         # After the evaluation: a resumed run must see the plateau state it updated.
         if step % config.checkpoint_every_steps == 0:

@@ -60,6 +60,13 @@ BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "c3d": c3d.c3d,
 }
 
+# Backbones built of residual blocks that `remat` rematerializes one block at a time.
+REMAT_BACKBONES = frozenset(
+    name
+    for name in BACKBONES
+    if name.startswith(("resnet", "i3d_resnet", "r3d", "mc3", "r2plus1d"))
+)
+
 DTYPES: dict[str, Any] = {
     "float32": jnp.float32,
     "bfloat16": jnp.bfloat16,
@@ -74,6 +81,7 @@ MODEL_CONFIG_KEYS = (
     "consensus",
     "consensus_k",
     "dtype",
+    "remat",
     "architecture",
     "stan",
 )
@@ -91,6 +99,7 @@ def create_model(
         ``{'temporal_module': 'tsm'}``; default none), ``dropout_rate`` (default 0.8),
         ``consensus`` (default ``'avg'``), ``consensus_k`` (k of 'topk', default 3) and
         ``dtype`` (``'float32'`` (default) or ``'bfloat16'``; parameters stay float32);
+        ``remat`` (default False: rematerialize each residual block, ``REMAT_BACKBONES``);
         ``architecture`` ('tsn' (default) or 'stan') and ``stan`` (``streams``,
         ``stream_inputs``, ``fusion``, ``late_weights``, ``conv6_features``,
         ``lstm_features``: see ``stan.STAN``; STAN uses ``base_width``, ``dropout_rate``
@@ -112,6 +121,8 @@ def create_model(
     if dtype_name not in DTYPES:
         raise ValueError(f"Unknown dtype {dtype_name!r}; known dtypes: {sorted(DTYPES)}.")
     if architecture == "stan":
+        if model_config.get("remat", False):
+            raise ValueError("config.model.remat is not implemented for STAN (VGG / C3D streams)")
         options = model_config.stan
         return stan.STAN(
             streams=tuple(options.streams),
@@ -133,6 +144,13 @@ def create_model(
     check_consensus(consensus)  # Raise here, at construction, rather than at the first step.
 
     options = dict(model_config.get("backbone_options") or {})
+    if model_config.get("remat", False):
+        if name not in REMAT_BACKBONES:
+            raise ValueError(
+                f"config.model.remat is implemented for the residual backbones "
+                f"{sorted(REMAT_BACKBONES)}, not for {name!r}"
+            )
+        options["remat"] = True
     try:
         backbone = BACKBONES[name](
             num_classes=None, base_width=model_config.get("base_width", 64), dtype=dtype, **options

@@ -44,7 +44,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from tsn_jax.models.layers import ConvModule, dense_normal, max_pool
+from tsn_jax.models.layers import ConvModule, dense_normal, max_pool, residual_block_class
 
 __all__ = [
     "INFLATE_STYLES",
@@ -138,6 +138,8 @@ class I3DResNet(nn.Module):
       zero_init_residual: start the last BN scale of every block at zero (mmaction2's
         I3D-R50 recipe: off).
       dropout_rate: dropout before ``fc`` in training (``I3DHead``'s 0.5).
+      remat: recompute each residual block in the backward pass
+        (``layers.residual_block_class``).
       dtype: computation dtype; parameters and batch statistics stay float32.
 
     Shapes: ``[N, T, H, W, C] -> [N, num_classes]`` (or ``[N, num_features]``).
@@ -157,6 +159,7 @@ class I3DResNet(nn.Module):
     temporal_strides: Sequence[int] = (1, 1, 1, 1)
     zero_init_residual: bool = False
     dropout_rate: float = 0.5
+    remat: bool = False
     dtype: Dtype = jnp.float32
 
     @property
@@ -184,9 +187,10 @@ class I3DResNet(nn.Module):
         )(x, train)
         x = max_pool(x, (1, 3, 3), (self.pool1_stride_t, 2, 2), (0, 1, 1))
 
+        block_cls = residual_block_class(Bottleneck3d, self.remat)
         for i, num_blocks in enumerate(self.stage_sizes):
             for j in range(num_blocks):
-                x = Bottleneck3d(
+                x = block_cls(
                     planes=self.base_width * 2**i,
                     spatial_stride=2 if i > 0 and j == 0 else 1,
                     temporal_stride=self.temporal_strides[i] if j == 0 else 1,

@@ -393,6 +393,18 @@ def max_pool(
     return nn.max_pool(x, window, strides=strides, padding=tuple(pads))
 
 
+def residual_block_class(block_cls: type[nn.Module], remat: bool) -> type[nn.Module]:
+    """`block_cls`, or with `remat` the same block rematerialized (``nn.remat``).
+
+    A rematerialized block keeps only its input for the backward pass and recomputes
+    its activations there: activation memory falls to about one tensor per block, for
+    roughly one more forward pass of compute (long 3D clips, large batches). The
+    parameters and their names are unchanged, so checkpoints load either way. The block
+    is called as ``block(x, train)``; ``train`` (argument 2 counting ``self``) is static.
+    """
+    return nn.remat(block_cls, static_argnums=(2,)) if remat else block_cls
+
+
 def scaled_width(features: int, base_width: int) -> int:
     """A published layer width scaled by ``base_width / 64``, rounded, at least 1.
 

@@ -29,7 +29,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from tsn_jax.models.layers import Conv, batch_norm, dense, kaiming_normal_fan_out
+from tsn_jax.models.layers import (
+    Conv,
+    batch_norm,
+    dense,
+    kaiming_normal_fan_out,
+    residual_block_class,
+)
 from tsn_jax.models.temporal import (
     NonLocal,
     TemporalMixing,
@@ -182,6 +188,8 @@ class ResNet(nn.Module):
       non_local_subsample: max-pool phi and g of the non-local blocks 2x2 in space.
       temporal_pool: stages (1..4) after which segments are max-pooled by 2 in time
         (kernel 3, stride 2): ``(1,)`` as in TSM, ``(1, 2, 3)`` as in Chen et al.
+      remat: recompute each residual block in the backward pass
+        (``layers.residual_block_class``).
       dtype: computation dtype; parameters and batch statistics are always float32.
 
     Shapes: ``[N, H, W, C_in]`` -> ``[N, num_classes]`` (or ``[N, num_features]``).
@@ -202,6 +210,7 @@ class ResNet(nn.Module):
     non_local: Sequence[Sequence[int]] = ()
     non_local_subsample: bool = False
     temporal_pool: Sequence[int] = ()
+    remat: bool = False
     dtype: Dtype = jnp.float32
 
     @property
@@ -229,6 +238,7 @@ class ResNet(nn.Module):
         if [len(flags) for flags in non_local] != list(self.stage_sizes):
             raise ValueError(f"non_local needs one flag per block of {self.stage_sizes}")
         segments = self.num_segments
+        block_cls = residual_block_class(self.block_cls, self.remat)
         for i, num_blocks in enumerate(self.stage_sizes):
             planes = self.base_width * 2**i
             for j in range(num_blocks):
@@ -237,7 +247,7 @@ class ResNet(nn.Module):
                     temporal = TemporalMixing(
                         self.temporal_module, segments, self.shift_fraction, self.shift_inplace
                     )
-                x = self.block_cls(
+                x = block_cls(
                     planes=planes,
                     stride=2 if i > 0 and j == 0 else 1,
                     zero_init_residual=self.zero_init_residual,

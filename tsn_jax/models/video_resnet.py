@@ -61,6 +61,7 @@ from tsn_jax.models.layers import (
     dense_normal,
     kaiming_normal_fan_out,
     max_pool,
+    residual_block_class,
     scaled_width,
 )
 
@@ -314,6 +315,8 @@ class VideoResNet(nn.Module):
       num_classes: size of ``fc`` (400, Kinetics); None returns pooled features.
       base_width: 64 for the published widths; every width scales by base_width / 64.
       midplanes: (2+1)D width, 'torchvision' (default; the weights) or 'equal'.
+      remat: recompute each residual block in the backward pass
+        (``layers.residual_block_class``).
       dtype: computation dtype; parameters and batch statistics are float32.
 
     Shapes: ``[N, T, H, W, C]`` -> ``[N, num_classes]`` or ``[N, num_features]``.
@@ -328,6 +331,7 @@ class VideoResNet(nn.Module):
     num_classes: int | None = 400
     base_width: int = 64
     midplanes: str = "torchvision"
+    remat: bool = False
     dtype: Dtype = jnp.float32
 
     @property
@@ -354,7 +358,7 @@ class VideoResNet(nn.Module):
             raise ValueError(f"unknown stem {self.stem!r}; known: ['basic', 'r2plus1d']")
 
         def make_block(stage: int, planes: int, stride: int, name: str) -> nn.Module:
-            return self.block_cls(
+            return residual_block_class(self.block_cls, self.remat)(
                 planes=planes,
                 stride=stride,
                 conv_type=self.conv_types[stage],
@@ -392,6 +396,8 @@ class ResNet3D(nn.Module):
       shortcut_type: 'A' (zero-padded identity, papers' ResNet-18/34) or 'B' (projection).
       stop_gradient_shortcut: detach the type-A shortcut as their code does (``out.data``);
         off by default, as in He et al.'s shortcut.
+      remat: recompute each residual block in the backward pass
+        (``layers.residual_block_class``).
       dtype: computation dtype; parameters and batch statistics are float32.
 
     Shapes: ``[N, T, H, W, C]`` -> ``[N, num_classes]`` or ``[N, num_features]``.
@@ -408,6 +414,7 @@ class ResNet3D(nn.Module):
     no_max_pool: bool = False
     shortcut_type: str = "A"
     stop_gradient_shortcut: bool = False
+    remat: bool = False
     dtype: Dtype = jnp.float32
 
     @property
@@ -433,7 +440,7 @@ class ResNet3D(nn.Module):
             x = max_pool(x, 3, 2, 1)
 
         def make_block(stage: int, planes: int, stride: int, name: str) -> nn.Module:
-            return self.block_cls(
+            return residual_block_class(self.block_cls, self.remat)(
                 planes=planes,
                 stride=stride,
                 layout="hara",
