@@ -3,14 +3,14 @@
     python tests/distributed_worker.py --out=DIR --checkpoint_dir=SHARED_DIR \
         --data_dir=TFDS_DIR [--num_processes=2 --process_id=I --port=P]
 
-`run` is also called in the test's own process on a 2-device mesh: the one-process
-reference. Joins the run through `tsn_jax.distributed.initialize` (as main.py does), trains the
-tiny demo TSM for a few steps on a fixed global batch of which this process feeds its
-rows (`train.prefetch_to_device` -> `make_array_from_process_local_data`), saves and
-restores the state with Orbax (every process joins), then evaluates the demo test split
-(each process scores its part, the videos are gathered). Process 0 writes
+Joins the run through `tsn_jax.distributed.initialize` (as main.py does), trains a small
+conv net with BatchNorm for a few steps on a fixed global batch of which this process
+feeds its rows (`train.prefetch_to_device` -> `make_array_from_process_local_data`),
+saves and restores the state with Orbax (every process joins), then evaluates the demo
+test split (each process scores its part, the videos are gathered). Process 0 writes
 `result.npz`: the parameters and batch statistics after training, and the evaluation's
-video ids, labels and fused logits.
+video ids, labels and fused logits. `run` is also called in the test's own process on
+a 2-device mesh: the one-process reference.
 """
 
 import argparse
@@ -35,6 +35,23 @@ def global_batches(num_classes: int):
         }
 
 
+def small_net(num_classes: int):
+    """Conv -> BatchNorm -> ReLU -> mean over space and snippets -> Dense: a network with
+    batch statistics that compiles in a second (the machinery is under test, not a model)."""
+    import flax.linen as nn
+
+    class SmallNet(nn.Module):
+        @nn.compact
+        def __call__(self, x, train: bool):  # [B, K, T, H, W, C] -> [B, num_classes]
+            batch = x.shape[0]
+            x = nn.Conv(8, (3, 3), strides=2)(x.reshape((-1,) + x.shape[-3:]))
+            x = nn.BatchNorm(use_running_average=not train)(x)
+            x = nn.relu(x).mean(axis=(1, 2)).reshape(batch, -1, 8).mean(1)
+            return nn.Dense(num_classes)(x)
+
+    return SmallNet()
+
+
 def run(out: str, checkpoint_dir: str, data_dir: str, mesh) -> None:
     """Trains, checkpoints and evaluates on `mesh`; process 0 writes out/result.npz."""
     import flax
@@ -47,12 +64,11 @@ def run(out: str, checkpoint_dir: str, data_dir: str, mesh) -> None:
     from tests.tiny import tiny_config
     from tsn_jax import checkpoints, optim, train
     from tsn_jax import evaluate as evaluation
-    from tsn_jax.models import create_model
 
     config = tiny_config(data_dir)
     builder = datasets.get_builder(config.dataset)
     info = pipeline.get_dataset_info(builder, config)
-    model = create_model(config.model, info.num_classes, config.data.num_segments)
+    model = small_net(info.num_classes)
     schedule = optim.create_learning_rate_schedule(config, steps_per_epoch=10)
     tx = optim.create_optimizer(config, schedule)
     replicated = NamedSharding(mesh, P())
