@@ -1,10 +1,11 @@
 """Converted PyTorch weights give the reference logits: BN-Inception, VGG-16, C3D.
 
-BN-Inception and C3D have no torchvision model; their references below are compact
-PyTorch re-statements of pretrainedmodels' ``BNInception`` and mmaction2's ``C3D``
-recognizer with the same module names (written from those sources, independent of
-tsn_jax's code; the BN-Inception one was checked once against pretrainedmodels' own module:
-same state_dict keys and shapes, same logits at 224x224).
+BN-Inception and C3D have no torchvision model; their references are compact PyTorch
+re-statements of pretrainedmodels' ``BNInception`` (``tools/torch_models.py``, shared with
+the benchmark) and mmaction2's ``C3D`` recognizer (below) with the same module names
+(written from those sources, independent of tsn_jax's code; the BN-Inception one was
+checked once against pretrainedmodels' own module: same state_dict keys and shapes, same
+logits at 224x224).
 """
 
 import functools
@@ -23,82 +24,9 @@ from tests.torch_utils import (  # noqa: E402
     import_torchvision,
     randomize_batch_norm,
 )
+from tools.torch_models import TorchBNInception  # noqa: E402
 
 nn = torch.nn
-
-# pretrainedmodels' BNInception, block by block: name, 1x1, 3x3 reduce, 3x3, double 3x3
-# reduce, double 3x3, pool ('avg' / 'max' 3x3/1, or 'pass': 3x3/2 max without projection,
-# the 3x3 convolutions then stride 2), pool projection.
-TORCH_BNINCEPTION_BLOCKS = [
-    ("3a", 64, 64, 64, 64, 96, "avg", 32),
-    ("3b", 64, 64, 96, 64, 96, "avg", 64),
-    ("3c", None, 128, 160, 64, 96, "pass", None),
-    ("4a", 224, 64, 96, 96, 128, "avg", 128),
-    ("4b", 192, 96, 128, 96, 128, "avg", 128),
-    ("4c", 160, 128, 160, 128, 160, "avg", 128),
-    ("4d", 96, 128, 192, 160, 192, "avg", 128),
-    ("4e", None, 128, 192, 192, 256, "pass", None),
-    ("5a", 352, 192, 320, 160, 224, "avg", 128),
-    ("5b", 352, 192, 320, 192, 224, "max", 128),
-]
-
-
-class TorchBNInception(nn.Module):
-    """pretrainedmodels' BNInception (Caffe port): flat layer names, biased convs, eps 1e-5.
-
-    Its in-place ReLUs make every BN output rectified; its 7x7 global average pool is an
-    adaptive one here so that inputs below 224 work.
-    """
-
-    def __init__(self, num_classes, in_channels=3):
-        super().__init__()
-        self.units = []  # (name, stride)
-        self._unit("conv1_7x7_s2", in_channels, 64, 7, 2)
-        self._unit("conv2_3x3_reduce", 64, 64, 1)
-        self._unit("conv2_3x3", 64, 192, 3)
-        channels = 192
-        for name, c1, r3, c3, rd, d3, pool, proj in TORCH_BNINCEPTION_BLOCKS:
-            p, stride = f"inception_{name}", 2 if pool == "pass" else 1
-            if c1:
-                self._unit(f"{p}_1x1", channels, c1, 1)
-            self._unit(f"{p}_3x3_reduce", channels, r3, 1)
-            self._unit(f"{p}_3x3", r3, c3, 3, stride)
-            self._unit(f"{p}_double_3x3_reduce", channels, rd, 1)
-            self._unit(f"{p}_double_3x3_1", rd, d3, 3)
-            self._unit(f"{p}_double_3x3_2", d3, d3, 3, stride)
-            if proj:
-                self._unit(f"{p}_pool_proj", channels, proj, 1)
-            channels = (c1 or 0) + c3 + d3 + (proj or channels)
-        self.last_linear = nn.Linear(channels, num_classes)
-
-    def _unit(self, name, cin, cout, k, stride=1):
-        setattr(self, name, nn.Conv2d(cin, cout, k, stride, k // 2))
-        setattr(self, f"{name}_bn", nn.BatchNorm2d(cout, eps=1e-5, momentum=0.9))
-
-    def _run(self, name, x):
-        return torch.relu(getattr(self, f"{name}_bn")(getattr(self, name)(x)))
-
-    def forward(self, x):
-        x = self._run("conv1_7x7_s2", x)
-        x = nn.functional.max_pool2d(x, 3, 2, ceil_mode=True)
-        x = self._run("conv2_3x3", self._run("conv2_3x3_reduce", x))
-        x = nn.functional.max_pool2d(x, 3, 2, ceil_mode=True)
-        for name, c1, _, _, _, _, pool, _ in TORCH_BNINCEPTION_BLOCKS:
-            p = f"inception_{name}"
-            outs = [self._run(f"{p}_1x1", x)] if c1 else []
-            outs.append(self._run(f"{p}_3x3", self._run(f"{p}_3x3_reduce", x)))
-            y = self._run(f"{p}_double_3x3_1", self._run(f"{p}_double_3x3_reduce", x))
-            outs.append(self._run(f"{p}_double_3x3_2", y))
-            if pool == "pass":
-                outs.append(nn.functional.max_pool2d(x, 3, 2, ceil_mode=True))
-            else:
-                if pool == "avg":
-                    y = nn.functional.avg_pool2d(x, 3, 1, 1, ceil_mode=True)
-                else:
-                    y = nn.functional.max_pool2d(x, 3, 1, 1, ceil_mode=True)
-                outs.append(self._run(f"{p}_pool_proj", y))
-            x = torch.cat(outs, 1)
-        return self.last_linear(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
 class TorchC3D(nn.Module):

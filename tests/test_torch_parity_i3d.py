@@ -3,7 +3,8 @@
 The references are compact re-statements, with the same module names, of
 piergiaj/pytorch-i3d's ``InceptionI3d`` (TF 'SAME' padding recomputed from each input's
 size, as he does) and of mmaction2's ``ResNet3d`` / 2D ``ResNet`` (``ConvModule`` = conv + bn)
-under a recognizer (``backbone.`` + ``cls_head.fc_cls``). Tiny widths for the logits; full
+under a recognizer (``backbone.`` + ``cls_head.fc_cls``), the latter in
+``tools/torch_models.py`` (shared with the benchmark). Tiny widths for the logits; full
 width only for the conversions (names and shapes), which run nothing.
 """
 
@@ -17,6 +18,7 @@ from tsn_jax.models import i3d, i3d_resnet, resnet
 torch = pytest.importorskip("torch")
 
 from tests.torch_utils import assert_logits_close, randomize_batch_norm  # noqa: E402
+from tools.torch_models import MMResNet, Recognizer  # noqa: E402
 
 nn = torch.nn
 F = torch.nn.functional
@@ -180,104 +182,6 @@ def test_convert_piergiaj_checkpoint_at_full_width():
 
 
 # --------------------------------------------------------------------------- mmaction2
-
-
-class ConvModule(nn.Module):
-    def __init__(self, cin, cout, kernel, stride=1, padding=0, relu=True, dim=3):
-        super().__init__()
-        conv, bn = (nn.Conv3d, nn.BatchNorm3d) if dim == 3 else (nn.Conv2d, nn.BatchNorm2d)
-        self.conv = conv(cin, cout, kernel, stride, padding, bias=False)
-        self.bn = bn(cout)
-        self.relu = relu
-
-    def forward(self, x):
-        x = self.bn(self.conv(x))
-        return F.relu(x) if self.relu else x
-
-
-class Bottleneck(nn.Module):
-    """mmaction2's Bottleneck3d (dim 3) / Bottleneck (dim 2), 'pytorch' style."""
-
-    def __init__(self, cin, planes, stride, inflate, style, dim):
-        super().__init__()
-        if dim == 2:
-            k1, p1, k2, p2 = 1, 0, 3, 1
-        elif inflate and style == "3x1x1":
-            k1, p1, k2, p2 = (3, 1, 1), (1, 0, 0), (1, 3, 3), (0, 1, 1)
-        elif inflate:
-            k1, p1, k2, p2 = 1, 0, 3, 1
-        else:
-            k1, p1, k2, p2 = 1, 0, (1, 3, 3), (0, 1, 1)
-        self.conv1 = ConvModule(cin, planes, k1, 1, p1, dim=dim)
-        self.conv2 = ConvModule(planes, planes, k2, stride, p2, dim=dim)
-        self.conv3 = ConvModule(planes, 4 * planes, 1, relu=False, dim=dim)
-        needs_downsample = stride not in (1, (1, 1, 1)) or cin != 4 * planes
-        self.downsample = (
-            ConvModule(cin, 4 * planes, 1, stride, relu=False, dim=dim)
-            if needs_downsample
-            else None
-        )
-
-    def forward(self, x):
-        identity = x if self.downsample is None else self.downsample(x)
-        return F.relu(self.conv3(self.conv2(self.conv1(x))) + identity)
-
-
-class MMResNet(nn.Module):
-    """mmaction2's ResNet3d (dim 3) or 2D ResNet (dim 2), ResNet-50 stages."""
-
-    def __init__(
-        self,
-        base,
-        dim=3,
-        inflate=None,
-        style="3x1x1",
-        conv1_kernel=(5, 7, 7),
-        conv1_stride_t=2,
-        pool1_stride_t=2,
-        with_pool2=True,
-        temporal_strides=(1, 1, 1, 1),
-    ):
-        super().__init__()
-        if dim == 3:
-            padding = tuple((k - 1) // 2 for k in conv1_kernel)
-            self.conv1 = ConvModule(3, base, conv1_kernel, (conv1_stride_t, 2, 2), padding)
-            self.maxpool = nn.MaxPool3d((1, 3, 3), (pool1_stride_t, 2, 2), (0, 1, 1))
-            self.pool2 = nn.MaxPool3d((2, 1, 1), (2, 1, 1)) if with_pool2 else nn.Identity()
-        else:
-            self.conv1 = ConvModule(3, base, 7, 2, 3, dim=2)
-            self.maxpool = nn.MaxPool2d(3, 2, 1)
-            self.pool2 = nn.Identity()
-        cin = base
-        for i, blocks in enumerate((3, 4, 6, 3)):
-            layer = []
-            for j in range(blocks):
-                spatial = 2 if i > 0 and j == 0 else 1
-                stride = (
-                    spatial
-                    if dim == 2
-                    else (temporal_strides[i] if j == 0 else 1, spatial, spatial)
-                )
-                flag = dim == 3 and inflate[i][j]
-                layer.append(Bottleneck(cin, base * 2**i, stride, flag, style, dim))
-                cin = 4 * base * 2**i
-            self.add_module(f"layer{i + 1}", nn.Sequential(*layer))
-
-    def forward(self, x):
-        x = self.layer1(self.maxpool(self.conv1(x)))
-        x = self.layer4(self.layer3(self.layer2(self.pool2(x))))
-        return x.mean(dim=tuple(range(2, x.ndim)))  # the heads' global average pool
-
-
-class Recognizer(nn.Module):
-    def __init__(self, backbone, num_classes):
-        super().__init__()
-        self.backbone = backbone
-        self.cls_head = nn.Module()
-        self.cls_head.fc_cls = nn.Linear(32 * backbone.conv1.conv.out_channels, num_classes)
-
-    def forward(self, x):
-        return self.cls_head.fc_cls(self.backbone(x))
 
 
 CHEN = {

@@ -1,39 +1,9 @@
 """Helpers for tests that compare with PyTorch models (only imported where torch is)."""
 
 import numpy as np
-import torch
 
-
-def import_torchvision():
-    """torchvision's model definitions with a CPU torch build.
-
-    The torchvision wheels on the index are CUDA builds whose import fails on
-    `torchvision::nms` with CPU torch; declaring the two op schemas first lets
-    the models import (the detection ops stay unusable).
-    """
-    try:
-        import torchvision
-    except (ImportError, RuntimeError):
-        library = torch.library.Library("torchvision", "DEF")  # noqa: F841 (kept alive)
-        library.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        library.define(
-            "qnms(Tensor qdets, Tensor qscores, Tensor qscale, Tensor qzero_point, "
-            "float iou_threshold) -> Tensor"
-        )
-        import_torchvision.library = library
-        import torchvision
-    return torchvision
-
-
-def randomize_batch_norm(model: torch.nn.Module) -> None:
-    """Non-trivial BatchNorm scale, bias and statistics, so that their conversion matters."""
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.normal_(0, 0.1)
-                module.running_mean.normal_(0, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
+# One copy of the reference-model helpers, shared with tools/benchmark.py.
+from tools.torch_models import import_torchvision, randomize_batch_norm  # noqa: F401
 
 
 def assert_logits_close(

@@ -28,11 +28,16 @@ from ml_collections import config_flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Training config.", lock_config=True)
-flags.DEFINE_float("memory_gb", 80.0, "Device memory, GB (1e9 bytes).")
-flags.DEFINE_float("headroom", 0.1, "Share of the memory kept free for workspaces.")
-flags.DEFINE_integer("num_classes", 400, "Classes of the classifier.")
-flags.mark_flags_as_required(["config"])
+
+
+def _define_flags() -> None:
+    """Command-line flags, defined only when run as a script (tests import this module
+    next to other tools that define flags of the same names)."""
+    config_flags.DEFINE_config_file("config", None, "Training config.", lock_config=True)
+    flags.DEFINE_float("memory_gb", 80.0, "Device memory, GB (1e9 bytes).")
+    flags.DEFINE_float("headroom", 0.1, "Share of the memory kept free for workspaces.")
+    flags.DEFINE_integer("num_classes", 400, "Classes of the classifier.")
+    flags.mark_flags_as_required(["config"])
 
 
 def _bytes(tree) -> int:
@@ -182,4 +187,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)
