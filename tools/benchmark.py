@@ -348,6 +348,7 @@ class Timing:
     compile_train_s: float | None = None
     compile_infer_s: float | None = None
     other_cores: float | None = None  # other processes' load while timing (OtherLoad)
+    device_memory: float | None = None  # peak accelerator memory in bytes (None on a CPU)
     error: str = ""
 
 
@@ -406,11 +407,14 @@ def run(options: Options) -> dict[str, Any]:
         f"conv lowering '{options.conv}'; XLA_FLAGS='{os.environ.get('XLA_FLAGS', '')}'"
     )
 
+    # The 'rbg' generator for the random weights: XLA compiles threefry's initializers of a
+    # hundred parameter arrays in ~10 s on a CPU, rbg's in ~3 s; the weights' values do not
+    # change the timings (the train step's dropout keeps the default generator).
     with conv():
         state = jax.jit(
             functools.partial(train.initial_state, model, tx, input_shape=(1, *shape[1:])),
             out_shardings=replicated,
-        )(jax.random.key(options.seed))
+        )(jax.random.key(options.seed, impl="rbg"))
 
     # --- PyTorch reference with the same weights --------------------------------
     torch_model = torch_inputs = None
@@ -463,11 +467,13 @@ def run(options: Options) -> dict[str, Any]:
         import torch
 
         check_infer = compiled_infer
-        if options.dtype != "float32":  # compare the float32 network with the same weights
+        if options.dtype != "float32" or device.platform != "cpu":
+            # The float32 network with the same weights, in full float32 precision (XLA's
+            # default on GPUs and TPUs rounds convolution inputs to TF32 or bfloat16).
             config32 = config.copy_and_resolve_references()
             config32.model.dtype = "float32"
             model32 = create_model(config32.model, options.num_classes, k)
-            with conv():
+            with conv(), jax.default_matmul_precision("float32"):
                 check_infer = (
                     jax.jit(lambda v, x: model32.apply(v, x, train=False))
                     .lower(state.variables(), sharded["inputs"])
@@ -512,6 +518,8 @@ def run(options: Options) -> dict[str, Any]:
     ours = Timing(
         _median(train_times), _median(infer_times), compile_train_s, compile_infer_s, load.cores
     )
+    if not memory_label.startswith("host"):
+        ours.device_memory = memory
     first_loss = float(holder.get("first_loss", float("nan")))
     loss = float(holder["metrics"]["loss"]) if "metrics" in holder else float("nan")
 
@@ -628,6 +636,8 @@ def time_torch(torch_model, inputs, batch, config, options: Options) -> dict[str
     def measure(module, compiled: bool) -> Timing:
         timing = Timing()
         load = OtherLoad()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
         try:
             torch_model.train()
             step = train_step(module)
@@ -648,6 +658,8 @@ def time_torch(torch_model, inputs, batch, config, options: Options) -> dict[str
                 timing.infer_s = _median(time_calls(step, options.warmup, options.steps))
             if other is not None and load.cores is not None:
                 timing.other_cores = (other + load.cores) / 2
+            if cuda:
+                timing.device_memory = float(torch.cuda.max_memory_allocated())
         except Exception as error:  # noqa: BLE001 - report, keep the other figures
             timing.error = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:300]}"
         return timing
@@ -671,6 +683,10 @@ def time_torch(torch_model, inputs, batch, config, options: Options) -> dict[str
 
 def _cores(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def _gib(value: float | None) -> str:
+    return "-" if value is None else f"{value / 2**30:.2f}"
 
 
 def print_comparison(results: dict[str, Any], clips: int, frames_per_clip: int) -> None:
@@ -702,6 +718,8 @@ def print_comparison(results: dict[str, Any], clips: int, frames_per_clip: int) 
         ("compile inference (s)", lambda t: seconds(t.compile_infer_s), None),
         ("other processes' load (cores)", lambda t: _cores(t.other_cores), None),
     ]
+    if ours.device_memory is not None:
+        rows.append(("peak device memory (GiB)", lambda t: _gib(t.device_memory), None))
     for label, cell, key in rows:
         cells = [cell(timing) for _, timing in columns]
         if key:
@@ -748,6 +766,9 @@ flags.DEFINE_integer("seed", 0, "Seed of the weights and inputs.")
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
+    if FLAGS.compare_torch:
+        # On a GPU JAX would take 75% of its memory at start, leaving PyTorch too little.
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     run(Options(**{f.name: FLAGS[f.name].value for f in dataclasses.fields(Options)}))
 
 
