@@ -9,7 +9,7 @@ feeds its rows (`train.prefetch_to_device` -> `make_array_from_process_local_dat
 saves and restores the state with Orbax (every process joins), then evaluates the demo
 test split (each process scores its part, the videos are gathered). Process 0 writes
 `result.npz`: the parameters and batch statistics after training, and the evaluation's
-video ids, labels and fused logits. `run` is also called in the test's own process on
+video ids, labels, fused and per-view logits. `run` is also called in the test's own process on
 a 2-device mesh: the one-process reference.
 """
 
@@ -106,6 +106,7 @@ def run(out: str, checkpoint_dir: str, data_dir: str, mesh) -> None:
             eval_ids=np.asarray(scores.video_ids),
             eval_labels=scores.labels,
             eval_logits=scores.logits,
+            eval_view_logits=scores.view_logits,
             eval_top1=summary["top1"],
             devices=mesh.size,
             processes=jax.process_count(),

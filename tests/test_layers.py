@@ -19,24 +19,64 @@ from tsn_jax.models import layers
         ((9,), (3,), (2,), (1,)),
         ((4, 7, 6), (3, 7, 7), (1, 2, 2), (1, 3, 3)),
         ((5, 6, 6), (3, 1, 1), (2, 1, 1), (1, 0, 0)),
+        ((7, 9, 8), (3, 3, 3), (2, 2, 2), (1, 1, 1)),
+        ((6, 7, 7), (1, 1, 1), (2, 2, 2), (0, 0, 0)),
+        ((8,), (4,), (3,), (2,)),
     ],
 )
-def test_im2col_matches_xla_convolution_and_its_gradients(size, kernel, stride, padding):
+def test_lowerings_match_xla_convolution_and_its_gradients(size, kernel, stride, padding):
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(2, *size, 3)), jnp.float32)
     w = jnp.asarray(rng.normal(size=(*kernel, 3, 4)), jnp.float32)
-    a = layers.conv_im2col(x, w, stride, padding)
-    b = layers.conv_xla(x, w, stride, padding)
-    assert a.shape == b.shape
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
     def loss(conv):
         return lambda x, w: jnp.sum(jnp.sin(conv(x, w, stride, padding)))
 
-    ga = jax.grad(loss(layers.conv_im2col), argnums=(0, 1))(x, w)
-    gb = jax.grad(loss(layers.conv_xla), argnums=(0, 1))(x, w)
-    for u, v in zip(ga, gb, strict=True):
-        np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-4)
+    reference = layers.conv_xla(x, w, stride, padding)
+    reference_grads = jax.grad(loss(layers.conv_xla), argnums=(0, 1))(x, w)
+    lowerings = [layers.conv_phases, layers.conv_polyphase]
+    if np.prod(kernel) <= 49:  # im2col of a 3x7x7 kernel takes ~20 s to compile
+        lowerings.append(layers.conv_im2col)
+    for conv in lowerings:
+        y = conv(x, w, stride, padding)
+        assert y.shape == reference.shape
+        np.testing.assert_allclose(y, reference, rtol=1e-5, atol=2e-5, err_msg=conv.__name__)
+        grads = jax.grad(loss(conv), argnums=(0, 1))(x, w)
+        for u, v in zip(grads, reference_grads, strict=True):
+            np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-4, err_msg=conv.__name__)
+
+
+def _dilated_input_convolutions(fn, *args) -> int:
+    """Convolutions with a dilated input (lhs_dilation > 1) in the jaxpr of fn(*args)."""
+    found = 0
+
+    def visit(jaxpr):
+        nonlocal found
+        for eqn in jaxpr.eqns:
+            if eqn.primitive.name == "conv_general_dilated":
+                found += max(eqn.params["lhs_dilation"]) > 1
+            for value in eqn.params.values():
+                for sub in value if isinstance(value, (list, tuple)) else (value,):
+                    if isinstance(sub, jax.extend.core.ClosedJaxpr):
+                        visit(sub.jaxpr)
+                    elif isinstance(sub, jax.extend.core.Jaxpr):
+                        visit(sub)
+
+    # A fresh function: make_jaxpr caches traces per function, and the lowering is chosen
+    # while tracing.
+    visit(jax.make_jaxpr(lambda *a: fn(*a))(*args).jaxpr)
+    return found
+
+
+def test_polyphase_gradient_has_no_input_dilated_convolution():
+    x = jnp.ones((1, 4, 9, 9, 3))
+    w = jnp.ones((3, 3, 3, 3, 4))
+
+    def grad(conv):
+        return jax.grad(lambda x, w: jnp.sum(conv(x, w, (1, 2, 2), (1, 1, 1)) ** 2), (0, 1))
+
+    assert _dilated_input_convolutions(grad(layers.conv_xla), x, w) == 1
+    assert _dilated_input_convolutions(grad(layers.conv_polyphase), x, w) == 0
 
 
 def test_conv_module_has_one_channels_last_kernel_and_checks_its_implementation():
@@ -109,3 +149,25 @@ def test_dense_uses_pytorch_default_bounds():
     for leaf in (params["kernel"], params["bias"]):
         assert np.abs(leaf).max() <= bound
         assert np.abs(leaf).max() > 0.9 * bound
+
+
+def test_auto_lowering_on_cpu_takes_the_polyphase_gradient_for_strided_3d_kernels():
+    assert jax.default_backend() == "cpu"
+    x = jnp.ones((1, 4, 9, 9, 3))
+    conv = layers.Conv(4, 3, strides=(1, 2, 2), padding=1)
+    variables = conv.init(jax.random.key(0), x)
+
+    def grad(x, variables):  # the input gradient too, as for any layer but the first
+        return jax.grad(lambda x, v: jnp.sum(conv.apply(v, x) ** 2), (0, 1))(x, variables)
+
+    assert _dilated_input_convolutions(grad, x, variables) == 0
+    with layers.conv_implementation("xla"):
+        assert _dilated_input_convolutions(grad, x, variables) == 1
+    with layers.conv_implementation("polyphase"):
+        polyphase = grad(x, variables)
+    with layers.conv_implementation("xla"):
+        xla = grad(x, variables)
+    np.testing.assert_allclose(polyphase[0], xla[0], rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        polyphase[1]["params"]["kernel"], xla[1]["params"]["kernel"], rtol=1e-5, atol=1e-4
+    )

@@ -744,9 +744,10 @@ flags.DEFINE_integer("num_classes", 400, "Classes of the classifier.")
 flags.DEFINE_enum(
     "conv",
     "auto",
-    ["auto", "xla", "im2col"],
-    "Convolution lowering (layers.Conv): auto = "
-    "im2col for 1D/2D kernels on CPU, XLA's convolution otherwise.",
+    ["auto", "xla", "im2col", "polyphase"],  # layers.CONV_IMPLEMENTATIONS (jax not imported yet)
+    "Convolution lowering (layers.Conv): auto = on CPU im2col for 1D/2D kernels and "
+    "polyphase (XLA's convolution, polyphase gradients of strided ones) for 3D; xla on "
+    "GPU/TPU.",
 )
 flags.DEFINE_float("peak_tflops", 0.0, "Peak TFLOP/s of one device for the MFU (0 = table).")
 flags.DEFINE_bool("compare_torch", False, "Check and time the same network in PyTorch.")

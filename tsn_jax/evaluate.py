@@ -186,14 +186,13 @@ def score_videos(
     fused = np.stack(fused) if fused else None  # None: this process had no video
     counts = np.asarray([len(views[i]) for i in local], np.int32)
     hits = sum(int(np.sum(np.argmax(np.stack(views[i]), -1) == labels[i])) for i in local)
-    same_views = len(set(counts.tolist())) <= 1
     gathered = _gather(
         local,
         fused,
         counts,
         [labels[i] for i in local],
         [ids[i] for i in local],
-        np.stack([np.stack(views[i]) for i in local]) if same_views and local else None,
+        [np.stack(views[i]) for i in local],
         hits,
     )
     indices, fused, counts, label_arr, id_list, view_arr, hits = gathered
@@ -215,16 +214,27 @@ def score_videos(
     )
 
 
-def _gather(indices, fused, counts, labels, ids, view_logits, hits):
-    """Concatenates the per-process results on every process (identity for one process)."""
+def _gather(indices, fused, counts, labels, ids, views, hits):
+    """Concatenates the per-process results on every process.
+
+    `views` is this process's list of [V_i, N] view logits; the gathered per-view scores
+    are one [Nv, V, N] array when every video of the split has the same V, else None.
+    Processes hold different numbers of videos and views, so each part is padded to the
+    largest before `process_allgather` (a no-op for one process).
+    """
     indices = np.asarray(indices, np.int32)
     labels = np.asarray(labels, np.int32)
-    if jax.process_count() == 1:
-        return indices, fused, counts, labels, list(ids), view_logits, hits
-    # Processes hold different numbers of videos: pad to the largest part.
-    size = int(np.max(multihost_utils.process_allgather(np.asarray(len(indices)))))
     local_classes = 0 if fused is None else fused.shape[-1]
-    num_classes = int(np.max(multihost_utils.process_allgather(np.asarray(local_classes))))
+    local_views = int(counts.max()) if len(counts) else 0
+    size, num_classes, max_views = (
+        int(v)
+        for v in np.max(
+            multihost_utils.process_allgather(
+                np.asarray([len(indices), local_classes, local_views])
+            ).reshape(-1, 3),
+            axis=0,
+        )
+    )
 
     def pad(x, fill, shape):
         out = np.full((size, *shape), fill, dtype=x.dtype if x is not None else np.float32)
@@ -232,6 +242,9 @@ def _gather(indices, fused, counts, labels, ids, view_logits, hits):
             out[: len(x)] = x
         return out
 
+    view_arr = np.zeros((size, max_views, num_classes), np.float32)
+    for row, v in enumerate(views):
+        view_arr[row, : len(v)] = v
     encoded = np.zeros((size, 256), np.uint8)
     for row, name in enumerate(ids):
         raw = name.encode("utf-8")[:256]
@@ -243,20 +256,21 @@ def _gather(indices, fused, counts, labels, ids, view_logits, hits):
             "count": pad(counts, 0, ()),
             "label": pad(labels, 0, ()),
             "id": encoded,
+            "views": view_arr,
             "hits": np.asarray(hits),
         }
     )
     valid = parts["index"].reshape(-1) >= 0
     names = [bytes(row).rstrip(b"\0").decode("utf-8") for row in parts["id"].reshape(-1, 256)]
-    # Per-view scores are kept only where one process holds them all (a variable
-    # count per process cannot be gathered into one array without a second pass).
+    all_counts = parts["count"].reshape(-1)[valid]
+    same_views = len(set(all_counts.tolist())) == 1
     return (
         parts["index"].reshape(-1)[valid],
         parts["fused"].reshape(-1, num_classes)[valid],
-        parts["count"].reshape(-1)[valid],
+        all_counts,
         parts["label"].reshape(-1)[valid],
         [n for n, v in zip(names, valid, strict=True) if v],
-        None,
+        parts["views"].reshape(-1, max_views, num_classes)[valid] if same_views else None,
         int(np.sum(parts["hits"])),
     )
 

@@ -8,8 +8,11 @@ training hits (a 3x3 convolution on a 2x2 map of 512 channels: 2.4 s
 forward+backward for 96 images, against 37 ms as a matmul; a 7x7/2 first
 convolution on 3 channels: 3x slower), so on CPU an ungrouped 1D/2D convolution
 is computed as shifted slices concatenated along channels (im2col) times the
-kernel reshaped to a matrix. 3D kernels and GPU/TPU use XLA's own convolution
-(cuDNN on GPU); `conv_implementation` overrides the choice while tracing.
+kernel reshaped to a matrix. GPU/TPU use XLA's own convolution (cuDNN on GPU). 3D
+kernels on CPU use XLA's convolution too, but the gradient of a strided one is taken
+through its polyphase decomposition (`conv_phases`), because XLA's CPU input gradient
+of a strided convolution is ~10x slower than a plain one. `conv_implementation`
+overrides the choice while tracing.
 Both give the same result up to float rounding, and the parameter is the same
 channels-last kernel ('HWIO', or 'DHWIO' in 3D) either way.
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import itertools
 import math
 from collections.abc import Iterator, Sequence
@@ -33,7 +37,7 @@ import jax.numpy as jnp
 
 Dtype = Any
 IntOrSeq = int | Sequence[int]
-CONV_IMPLEMENTATIONS = ("auto", "xla", "im2col")
+CONV_IMPLEMENTATIONS = ("auto", "xla", "im2col", "polyphase")
 
 # torchvision's conv init: nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu"),
 # an untruncated normal with std sqrt(2 / (out_channels * prod(kernel))). JAX's fan_out of a
@@ -102,6 +106,69 @@ def conv_xla(
     )
 
 
+def conv_phases(
+    x: jax.Array, kernel: jax.Array, strides: Sequence[int], padding: Sequence[int]
+) -> jax.Array:
+    """A strided convolution as the sum of stride-1 convolutions of its input phases.
+
+    With stride s on an axis, output o reads padded input s*o + t through tap t; grouping
+    the taps by phase r = t mod s gives the taps r, r+s, ... over the input samples r,
+    r+s, ..., i.e. a stride-1 convolution of x[r::s] with kernel[r::s]. Summed over the
+    prod(s) phases this is the same convolution with the same FLOPs (the polyphase
+    decomposition of a decimating filter). Its gradients are stride-1 convolutions plus
+    the transposes of strided slices, so XLA never sees the input-dilated convolution
+    that the gradient of a strided convolution otherwise becomes.
+
+    Args/Returns: as `conv_im2col`.
+    """
+    ndim = len(strides)
+    x = jnp.pad(x, ((0, 0), *((p, p) for p in padding), (0, 0)))
+    window = kernel.shape[:ndim]
+    out = [(n - k) // s + 1 for n, k, s in zip(x.shape[1:-1], window, strides, strict=True)]
+    y = None
+    phases = (range(min(s, k)) for s, k in zip(strides, window, strict=True))
+    for phase in itertools.product(*phases):
+        sub_kernel = kernel[tuple(slice(r, None, s) for r, s in zip(phase, strides, strict=True))]
+        taps = sub_kernel.shape[:ndim]
+        # Phase r of the input, long enough for `out` outputs of a `taps`-tap kernel.
+        index = tuple(
+            slice(r, r + s * (m + j - 2) + 1, s)
+            for r, s, m, j in zip(phase, strides, out, taps, strict=True)
+        )
+        part = conv_xla(x[(slice(None), *index)], sub_kernel, (1,) * ndim, (0,) * ndim)
+        y = part if y is None else y + part
+    return y
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def conv_polyphase(
+    x: jax.Array, kernel: jax.Array, strides: tuple[int, ...], padding: tuple[int, ...]
+) -> jax.Array:
+    """XLA's convolution forward, the gradients of `conv_phases` backward.
+
+    XLA's CPU backend runs the input gradient of a strided convolution (a convolution
+    with a dilated input) at 3-7 GFLOP/s against ~60 for the others on the 2-core
+    development machine; through the polyphase decomposition every gradient is a
+    stride-1 convolution. The forward keeps XLA's own strided convolution, which is
+    fast. Same arguments and result as `conv_xla` without groups; `strides` and
+    `padding` must be tuples.
+    """
+    return conv_xla(x, kernel, strides, padding)
+
+
+def _conv_polyphase_forward(x, kernel, strides, padding):
+    return conv_xla(x, kernel, strides, padding), (x, kernel)
+
+
+def _conv_polyphase_backward(strides, padding, residuals, g):
+    x, kernel = residuals
+    _, vjp = jax.vjp(lambda a, b: conv_phases(a, b, strides, padding), x, kernel)
+    return vjp(g)
+
+
+conv_polyphase.defvjp(_conv_polyphase_forward, _conv_polyphase_backward)
+
+
 _AUTO_IMPLEMENTATION = contextvars.ContextVar("conv_implementation", default="auto")
 
 
@@ -144,8 +211,10 @@ class Conv(nn.Module):
       use_bias: add a bias (zeros-initialized unless `bias_init` says otherwise).
       feature_group_count: groups (input channels for a depthwise convolution);
         grouped convolutions always use XLA's lowering.
-      implementation: 'xla', 'im2col', or 'auto' (im2col for 1D/2D kernels on CPU, xla
-        otherwise, unless ``conv_implementation`` says otherwise).
+      implementation: 'xla', 'im2col', 'polyphase' (XLA's convolution with the gradient
+        of `conv_phases` where a stride exceeds 1), or 'auto': on CPU im2col for 1D/2D
+        kernels and polyphase for 3D ones, xla on GPU/TPU, unless
+        ``conv_implementation`` says otherwise.
       kernel_init: initializer of the channels-last kernel [*kernel_size, C / groups, O].
       bias_init: initializer of the bias.
       dtype: computation dtype; parameters stay float32.
@@ -189,11 +258,16 @@ class Conv(nn.Module):
         if implementation == "auto":
             # im2col pays off for 1D/2D kernels on CPU; for 3D kernels its hundreds of
             # slices compile ~40x slower than XLA's convolution (2.3 s vs 0.05 s for a
-            # 3x3x3 layer), which dominates any run short of a long training.
-            cpu = jax.default_backend() == "cpu"
-            implementation = "im2col" if cpu and ndim <= 2 else "xla"
+            # 3x3x3 layer), which dominates any run short of a long training, so they
+            # take XLA's convolution with the polyphase gradient.
+            if jax.default_backend() != "cpu":
+                implementation = "xla"
+            else:
+                implementation = "im2col" if ndim <= 2 else "polyphase"
         if implementation == "im2col" and groups == 1:
             y = conv_im2col(x, kernel, strides, padding)
+        elif implementation == "polyphase" and groups == 1 and max(strides) > 1:
+            y = conv_polyphase(x, kernel, strides, padding)
         else:
             y = conv_xla(x, kernel, strides, padding, groups)
         if self.use_bias:
