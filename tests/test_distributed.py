@@ -78,7 +78,7 @@ def test_two_processes_train_and_evaluate_as_one(tiny_data_dir, tmp_path):
     assert float(multi["eval_top1"]) == float(single["eval_top1"])
     # Per-view logits, gathered from both processes as well (scores.npz's view_logits).
     views = single["eval_view_logits"]
-    assert views.ndim == 3 and views.shape[0] == 10 and views.shape[1] > 1
+    assert views.shape[:2] == (10, 3)
     np.testing.assert_allclose(multi["eval_view_logits"], views, rtol=1e-4, atol=1e-5)
 
 
