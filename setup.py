@@ -35,6 +35,6 @@ setuptools.setup(
         "matplotlib",
     ],
     extras_require={
-        "test": ["pytest", "ruff", "nbformat", "nbconvert", "ipykernel"],
+        "test": ["pytest", "pytest-xdist", "ruff", "nbformat", "nbconvert", "ipykernel"],
     },
 )

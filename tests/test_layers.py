@@ -1,5 +1,6 @@
 """Shared layers: both conv lowerings agree, pooling and init follow PyTorch."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -171,3 +172,76 @@ def test_auto_lowering_on_cpu_takes_the_polyphase_gradient_for_strided_3d_kernel
     np.testing.assert_allclose(
         polyphase[1]["params"]["kernel"], xla[1]["params"]["kernel"], rtol=1e-5, atol=1e-4
     )
+
+
+def _residual_bytes(fn, *args) -> int:
+    """Bytes the backward pass of fn keeps (the leaves of its `jax.vjp` closure)."""
+    _, vjp = jax.vjp(fn, *args)
+    return sum(leaf.nbytes for leaf in jax.tree.leaves(vjp) if hasattr(leaf, "nbytes"))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_training_batch_norm_is_flax_batch_norm_with_fewer_residual_bytes(dtype):
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(2.0, 3.0, size=(4, 3, 5, 5, 16)), dtype)
+    ours = layers.batch_norm(True, dtype, "bn")
+    flax_bn = nn.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5, dtype=dtype)
+    variables = flax_bn.init(jax.random.key(0), x)
+    assert jax.tree.map(jnp.shape, ours.init(jax.random.key(0), x)) == jax.tree.map(
+        jnp.shape, variables
+    )
+    variables = {
+        "params": {"scale": 1.0 + jnp.arange(16.0) / 8, "bias": jnp.arange(16.0) / 4},
+        "batch_stats": variables["batch_stats"],
+    }
+    weights = jnp.asarray(rng.normal(size=x.shape), jnp.float32)
+
+    def loss(module):
+        def fn(params, x):
+            y, updates = module.apply({**variables, "params": params}, x, mutable=["batch_stats"])
+            return jnp.sum(y.astype(jnp.float32) * weights), updates
+
+        return fn
+
+    (value, stats), grads = jax.value_and_grad(loss(ours), (0, 1), has_aux=True)(
+        variables["params"], x
+    )
+    (value_ref, stats_ref), grads_ref = jax.value_and_grad(loss(flax_bn), (0, 1), has_aux=True)(
+        variables["params"], x
+    )
+    # The same forward arithmetic: the loss and the running averages are bit-equal.
+    assert float(value) == float(value_ref)
+    for a, b in zip(jax.tree.leaves(stats), jax.tree.leaves(stats_ref), strict=True):
+        np.testing.assert_array_equal(a, b)
+    tol = 1e-4 if dtype == jnp.float32 else 2e-2
+    for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(grads_ref), strict=True):
+        assert a.dtype == b.dtype
+        scale = float(jnp.max(jnp.abs(b.astype(jnp.float32))))
+        np.testing.assert_allclose(
+            np.asarray(a, np.float32), np.asarray(b, np.float32), atol=tol * scale
+        )
+
+    def forward(module):
+        return lambda x: module.apply(variables, x, mutable=["batch_stats"])[0]
+
+    kept, kept_ref = _residual_bytes(forward(ours), x), _residual_bytes(forward(flax_bn), x)
+    assert kept < x.nbytes + 1024  # the input, and per-channel vectors
+    assert kept_ref >= (2 if dtype == jnp.float32 else 4) * x.nbytes
+
+
+def test_training_batch_norm_gradient_through_its_returned_statistics():
+    # batch_norm_train's mean and variance outputs carry gradients too (the running
+    # averages never do in training, but the function is differentiable as a whole).
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(6, 5, 3)), jnp.float32)
+    scale, bias = jnp.asarray([1.0, 2.0, 0.5]), jnp.asarray([0.0, 1.0, -1.0])
+
+    def stats_loss(x):
+        _, mean, var = layers.batch_norm_train(x, scale, bias, 1e-5, jnp.float32)
+        return jnp.sum(mean * jnp.arange(1.0, 4.0)) + jnp.sum(var * jnp.arange(4.0, 7.0))
+
+    def reference(x):
+        mean = x.mean((0, 1))
+        var = jnp.square(x - mean).mean((0, 1))
+        return jnp.sum(mean * jnp.arange(1.0, 4.0)) + jnp.sum(var * jnp.arange(4.0, 7.0))
+
+    np.testing.assert_allclose(jax.grad(stats_loss)(x), jax.grad(reference)(x), atol=1e-5)

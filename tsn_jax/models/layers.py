@@ -299,8 +299,76 @@ def batch_norm_running_average(paths: frozenset[tuple[str, ...]]) -> Iterator[No
         _RUNNING_AVERAGE_PATHS.reset(token)
 
 
+def _batch_norm_forward(x, scale, bias, epsilon, dtype):
+    """Flax's training-mode BatchNorm arithmetic: float32 statistics over every axis but
+    the last (E[x^2] - E[x]^2, clipped at 0), then (x - mean) * (rsqrt(var + eps) * scale)
+    + bias, cast to `dtype`."""
+    axes = tuple(range(x.ndim - 1))
+    x32 = x.astype(jnp.float32)
+    mean = x32.mean(axes)
+    var = jnp.maximum(0.0, jnp.square(x32).mean(axes) - jnp.square(mean))
+    inv = jax.lax.rsqrt(var + epsilon)
+    y = ((x32 - mean) * (inv * scale) + bias).astype(dtype)
+    return y, mean, var, inv
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def batch_norm_train(
+    x: jax.Array, scale: jax.Array, bias: jax.Array, epsilon: float, dtype: Dtype
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Training-mode BatchNorm whose backward pass keeps only its input.
+
+    Autodiff of Flax's BatchNorm keeps float32 copies of the input and of the centred
+    input (8 bytes an element whatever the compute dtype); this one keeps the input as
+    it came (2 bytes an element in bfloat16) with the per-channel mean and rsqrt(var +
+    eps), and recomputes the normalized input in the backward pass. Forward values are
+    Flax's, operation for operation.
+
+    Args:
+      x: [..., C] input (any float dtype; statistics are float32).
+      scale, bias: [C] float32.
+      epsilon: added to the variance.
+      dtype: dtype of the output.
+
+    Returns:
+      y [..., C] in `dtype`, and the batch mean and (biased) variance, [C] float32.
+    """
+    return _batch_norm_forward(x, scale, bias, epsilon, dtype)[:3]
+
+
+def _batch_norm_train_forward(x, scale, bias, epsilon, dtype):
+    y, mean, var, inv = _batch_norm_forward(x, scale, bias, epsilon, dtype)
+    return (y, mean, var), (x, mean, inv, scale)
+
+
+def _batch_norm_train_backward(epsilon, dtype, residuals, cotangents):
+    del epsilon, dtype  # the residuals hold what the gradient needs
+    x, mean, inv, scale = residuals
+    g_y, g_mean, g_var = cotangents
+    axes = tuple(range(x.ndim - 1))
+    count = x.size // x.shape[-1]
+    centred = x.astype(jnp.float32) - mean
+    x_hat = centred * inv
+    g = g_y.astype(jnp.float32)
+    g_bias = g.sum(axes)
+    g_scale = (g * x_hat).sum(axes)
+    # d/dx of y = x_hat * scale + bias through x_hat and the batch statistics, plus the
+    # (usually zero) cotangents of the returned mean and variance.
+    g_x = (inv * scale) * (g - (g_bias + x_hat * g_scale) / count)
+    g_x = g_x + (g_mean + 2.0 * g_var * centred) / count
+    return g_x.astype(x.dtype), g_scale, g_bias
+
+
+batch_norm_train.defvjp(_batch_norm_train_forward, _batch_norm_train_backward)
+
+
 class BatchNorm(nn.BatchNorm):
     """Flax's BatchNorm whose training mode the enclosing `batch_norm_running_average` can veto.
+
+    In training mode it normalizes with `batch_norm_train` (Flax's arithmetic, a backward
+    pass that keeps 2-4x fewer bytes) and updates the running averages as Flax does; the
+    variables (params 'scale', 'bias'; batch_stats 'mean', 'var') are Flax's. Only the
+    default layout (features last, scale and bias, no mask or axis_name) is supported.
 
     Attributes:
       train: batch statistics (and running-average updates) unless this layer's
@@ -309,9 +377,27 @@ class BatchNorm(nn.BatchNorm):
 
     train: bool = False
 
+    @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         fixed = not self.train or self.path in _RUNNING_AVERAGE_PATHS.get()
-        return super().__call__(x, use_running_average=fixed)
+        if fixed:
+            return super().__call__(x, use_running_average=True)
+        if self.axis != -1 or not (self.use_bias and self.use_scale) or self.axis_name:
+            raise NotImplementedError(
+                "layers.BatchNorm trains with features last, scale and bias, and no "
+                "axis_name (use flax.linen.BatchNorm for other layouts)"
+            )
+        features = (x.shape[-1],)
+        ra_mean = self.variable("batch_stats", "mean", jnp.zeros, features, jnp.float32)
+        ra_var = self.variable("batch_stats", "var", jnp.ones, features, jnp.float32)
+        scale = self.param("scale", self.scale_init, features, self.param_dtype)
+        bias = self.param("bias", self.bias_init, features, self.param_dtype)
+        dtype = self.dtype or jnp.result_type(x, scale)
+        y, mean, var = batch_norm_train(x, scale, bias, self.epsilon, dtype)
+        if not self.is_initializing():
+            ra_mean.value = self.momentum * ra_mean.value + (1 - self.momentum) * mean
+            ra_var.value = self.momentum * ra_var.value + (1 - self.momentum) * var
+        return y
 
 
 def batch_norm(
