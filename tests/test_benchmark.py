@@ -58,6 +58,27 @@ def test_torch_twin_gives_our_logits(name, crop):
     np.testing.assert_allclose(ours / scale, theirs / scale, atol=1e-4)
 
 
+@pytest.mark.parametrize("name", ["tsn_r50", "i3d_r50"])
+def test_channels_last_keeps_the_logits_and_changes_the_weight_layout(name):
+    # What the benchmark does to the PyTorch model on a GPU, checked on the CPU.
+    config = benchmark.get_config(name, 8, "float32", 32)
+    torch.manual_seed(0)
+    model, is_3d = benchmark.torch_tsn(config, 5)
+    x = torch_models.tsn_inputs(
+        np.random.default_rng(0).normal(size=benchmark.input_shape(config, 2)).astype("f"),
+        is_3d,
+    )
+    with torch.no_grad():
+        expected = model.eval()(x)
+        model = benchmark.channels_last(model)
+        got = model(x)
+    layout = torch.channels_last_3d if is_3d else torch.channels_last
+    convs = [p for p in model.parameters() if p.dim() >= 4]
+    assert convs and all(p.is_contiguous(memory_format=layout) for p in convs)
+    assert not all(p.is_contiguous() for p in convs)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
 def test_tsm_twin_would_fail_without_the_shift():
     # The same TSM network without its shift gives other logits: the parity above sees TSM.
     config = benchmark.get_config("tsm_r50", 8, "float32", 40)
