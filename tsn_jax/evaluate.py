@@ -214,13 +214,21 @@ def score_videos(
     )
 
 
+def _allgather(tree):
+    """`process_allgather` (a new leading axis of processes); for one process the same
+    shapes without copying through a device (per-view logits can be a GB)."""
+    if jax.process_count() == 1:
+        return jax.tree.map(lambda a: np.asarray(a)[None], tree)
+    return multihost_utils.process_allgather(tree)
+
+
 def _gather(indices, fused, counts, labels, ids, views, hits):
     """Concatenates the per-process results on every process.
 
     `views` is this process's list of [V_i, N] view logits; the gathered per-view scores
     are one [Nv, V, N] array when every video of the split has the same V, else None.
     Processes hold different numbers of videos and views, so each part is padded to the
-    largest before `process_allgather` (a no-op for one process).
+    largest before they are gathered.
     """
     indices = np.asarray(indices, np.int32)
     labels = np.asarray(labels, np.int32)
@@ -229,9 +237,7 @@ def _gather(indices, fused, counts, labels, ids, views, hits):
     size, num_classes, max_views = (
         int(v)
         for v in np.max(
-            multihost_utils.process_allgather(
-                np.asarray([len(indices), local_classes, local_views])
-            ).reshape(-1, 3),
+            _allgather(np.asarray([len(indices), local_classes, local_views])).reshape(-1, 3),
             axis=0,
         )
     )
@@ -249,7 +255,7 @@ def _gather(indices, fused, counts, labels, ids, views, hits):
     for row, name in enumerate(ids):
         raw = name.encode("utf-8")[:256]
         encoded[row, : len(raw)] = np.frombuffer(raw, np.uint8)
-    parts = multihost_utils.process_allgather(
+    parts = _allgather(
         {
             "index": pad(indices, -1, ()),
             "fused": pad(fused, 0.0, (num_classes,)),
