@@ -245,3 +245,11 @@ def test_training_batch_norm_gradient_through_its_returned_statistics():
         return jnp.sum(mean * jnp.arange(1.0, 4.0)) + jnp.sum(var * jnp.arange(4.0, 7.0))
 
     np.testing.assert_allclose(jax.grad(stats_loss)(x), jax.grad(reference)(x), atol=1e-5)
+
+
+def test_training_batch_norm_names_the_layouts_it_does_not_support():
+    x = jnp.ones((2, 4, 3))
+    for options in ({"use_bias": False}, {"axis": 1}, {"axis_name": "batch"}):
+        with pytest.raises(NotImplementedError, match="features last, scale and bias"):
+            layers.BatchNorm(train=True, **options).init(jax.random.key(0), x)
+    layers.BatchNorm(train=False, use_bias=False).init(jax.random.key(0), x)  # Flax's eval
