@@ -11,7 +11,7 @@ is computed as shifted slices concatenated along channels (im2col) times the
 kernel reshaped to a matrix. GPU/TPU use XLA's own convolution (cuDNN on GPU). 3D
 kernels on CPU use XLA's convolution too, but the gradient of a strided one is taken
 through its polyphase decomposition (`conv_phases`), because XLA's CPU input gradient
-of a strided convolution is ~10x slower than a plain one. `conv_implementation`
+of a strided convolution is 10-20x slower than a plain one. `conv_implementation`
 overrides the choice while tracing.
 Both give the same result up to float rounding, and the parameter is the same
 channels-last kernel ('HWIO', or 'DHWIO' in 3D) either way.
@@ -54,6 +54,16 @@ def _tuple(value: IntOrSeq, ndim: int) -> tuple[int, ...]:
     return value
 
 
+def _pad_input(
+    x: jax.Array, window: Sequence[int], strides: Sequence[int], padding: Sequence[int]
+) -> tuple[jax.Array, list[int]]:
+    """[N, *spatial, C] zero-padded on both sides of each spatial axis, and the output
+    size per axis of a `window` kernel at `strides` over it."""
+    x = jnp.pad(x, ((0, 0), *((p, p) for p in padding), (0, 0)))
+    sizes = x.shape[1:-1]
+    return x, [(n - k) // s + 1 for n, k, s in zip(sizes, window, strides, strict=True)]
+
+
 def conv_im2col(
     x: jax.Array, kernel: jax.Array, strides: Sequence[int], padding: Sequence[int]
 ) -> jax.Array:
@@ -69,9 +79,7 @@ def conv_im2col(
       [N, *out_spatial, O] with out = (size + 2p - k) // s + 1 per axis.
     """
     *window, c, o = kernel.shape
-    x = jnp.pad(x, ((0, 0), *((p, p) for p in padding), (0, 0)))
-    sizes = x.shape[1:-1]
-    out = [(n - k) // s + 1 for n, k, s in zip(sizes, window, strides, strict=True)]
+    x, out = _pad_input(x, window, strides, padding)
     columns = []
     # Offsets in the kernel's memory order (last axis fastest), matching its reshape.
     for offset in itertools.product(*(range(k) for k in window)):
@@ -122,9 +130,8 @@ def conv_phases(
     Args/Returns: as `conv_im2col`.
     """
     ndim = len(strides)
-    x = jnp.pad(x, ((0, 0), *((p, p) for p in padding), (0, 0)))
     window = kernel.shape[:ndim]
-    out = [(n - k) // s + 1 for n, k, s in zip(x.shape[1:-1], window, strides, strict=True)]
+    x, out = _pad_input(x, window, strides, padding)
     y = None
     phases = (range(min(s, k)) for s, k in zip(strides, window, strict=True))
     for phase in itertools.product(*phases):
