@@ -23,3 +23,34 @@ def assert_logits_close(
     # Shown with `pytest -s`: the figures of the README's parity table.
     print(f"\nmax |diff| {float(np.abs(ours - expected).max()):.1e}, max |logit| {largest:.3g}")
     np.testing.assert_allclose(ours / scale, expected / scale, atol=atol)
+
+
+def import_mmaction():
+    """mmaction2 1.2's own package (with mmengine and mmcv-lite), or a pytest skip.
+
+    The 1.2.0 wheel lacks `mmaction/models/localizers/drn`, which `mmaction.models`
+    imports; an empty module stands in for it (no test uses DRN). Returns the `mmaction`
+    package with its models and transforms registered.
+    """
+    import sys
+    import types
+
+    import pytest
+
+    if "mmaction.models.localizers.drn" not in sys.modules:
+        for name in ("mmaction.models.localizers.drn", "mmaction.models.localizers.drn.drn"):
+            stub = types.ModuleType(name)
+            stub.DRN = None
+            sys.modules[name] = stub
+    try:
+        import_torchvision()
+        import mmaction
+        import mmaction.datasets.transforms  # noqa: F401  (registers SampleFrames, crops)
+        import mmaction.models  # noqa: F401  (registers recognizers, backbones, heads)
+        from mmaction.utils import register_all_modules
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        pytest.skip(f"mmaction2 is not installed ({error}); see the README's torch line")
+    # Builds by registry name (`MODELS.build(dict(type='Recognizer2D', ...))`) resolve in
+    # mmaction's scope, as its own tools set it.
+    register_all_modules(init_default_scope=True)
+    return mmaction
