@@ -9,73 +9,76 @@ from tsn_jax import untrimmed
 @pytest.mark.parametrize(
     "length, starts, ends",
     [
-        # stride 0.8: round(0, .8, 1.6, 2.4, 3.2, 4, 4.8, 5.6, 6.4, 7.2, 8, 8.8)
-        # = 0 1 2 2 3 4 5 6 6 7 8 9 -> every start 0..9 once.
-        (1, list(range(10)), list(range(1, 11))),
-        # stride 1.6: 0, 1.6->2, 3.2->3, 4.8->5, 6.4->6, 8.0->8 (= last start 10-2).
-        (2, [0, 2, 3, 5, 6, 8], [2, 4, 5, 7, 8, 10]),
-        # stride 3.2: 0, 3.2->3, 6.4->6 (= last start 10-4); 9.6 overshoots.
+        # TPAMI Sec. 4.2 on M = 10 s: N^l = floor(10 / (0.8 l)) windows starting at
+        # floor(n * 0.8 l). l=1: 12 windows, starts floor(0, .8, 1.6, ..., 8.8).
+        (1, [0, 0, 1, 2, 3, 4, 4, 5, 6, 7, 8, 8], [1, 1, 2, 3, 4, 5, 5, 6, 7, 8, 9, 9]),
+        # l=2: floor(10 / 1.6) = 6 windows, starts floor(0, 1.6, 3.2, 4.8, 6.4, 8.0).
+        (2, [0, 1, 3, 4, 6, 8], [2, 3, 5, 6, 8, 10]),
+        # l=4: floor(10 / 3.2) = 3 windows at 0, 3.2, 6.4.
         (4, [0, 3, 6], [4, 7, 10]),
-        # stride 6.4: 0 only (6.4->6 > last start 2), then the tail window at 2.
-        (8, [0, 2], [8, 10]),
-        # longer than the video: clamped to one window over all 10 snippets.
+        # l=8: floor(10 / 6.4) = 1 window.
+        (8, [0], [8]),
+        # l=16: floor(10 / 12.8) = 0; one window at 0, cut at the end of the video.
         (16, [0], [10]),
     ],
 )
-def test_window_bounds_ten_snippets(length, starts, ends):
+def test_window_bounds_follow_the_paper(length, starts, ends):
     bounds = untrimmed.window_bounds(10, length)
     np.testing.assert_array_equal(bounds, np.stack([starts, ends], axis=1))
     assert bounds.dtype == np.int64
+    assert len(bounds) == max(1, int(10 // (0.8 * length)))
 
 
-def test_window_bounds_tail_window_and_short_videos():
-    # 9 snippets, l=4: stride 3.2 -> 0, 3 (6.4->6 > last start 5); [3, 7) leaves
-    # snippets 7, 8 uncovered, so a window [5, 9) ends at the end of the video.
-    np.testing.assert_array_equal(untrimmed.window_bounds(9, 4), [[0, 4], [3, 7], [5, 9]])
+@pytest.mark.parametrize(
+    "length, starts, ends",
+    [
+        # The public code: integer stride ceil(0.8 l) = 1, 2, 4, 7, 13; starts while < M.
+        (1, list(range(10)), list(range(1, 11))),
+        (2, [0, 2, 4, 6, 8], [2, 4, 6, 8, 10]),
+        (4, [0, 4, 8], [4, 8, 10]),
+        (8, [0, 7], [8, 10]),
+        (16, [0], [10]),
+    ],
+)
+def test_window_bounds_of_the_tsn_code(length, starts, ends):
+    bounds = untrimmed.window_bounds(10, length, rule="tsn_code")
+    np.testing.assert_array_equal(bounds, np.stack([starts, ends], axis=1))
+
+
+def test_window_bounds_cut_at_the_end_and_exact_strides():
+    # M = 13, l = 8: floor(13 / 6.4) = 2 windows at 0 and 6.4 -> [6, 14) cut to [6, 13).
+    np.testing.assert_array_equal(untrimmed.window_bounds(13, 8), [[0, 8], [6, 13]])
+    # M = 100, l = 1: 125 windows; starts are exact multiples of 4/5 (n = 5 -> 4, not 3).
+    bounds = untrimmed.window_bounds(100, 1)
+    assert len(bounds) == 125
+    np.testing.assert_array_equal(bounds[:, 0], (4 * np.arange(125)) // 5)
+    # A stride of half the length: 2.5 s for l = 5 over 20 s -> 8 windows at floor(2.5 n).
+    np.testing.assert_array_equal(
+        untrimmed.window_bounds(20, 5, stride_ratio=0.5)[:, 0], [0, 2, 5, 7, 10, 12, 15, 17]
+    )
     np.testing.assert_array_equal(untrimmed.window_bounds(1, 1), [[0, 1]])
-    np.testing.assert_array_equal(untrimmed.window_bounds(3, 3), [[0, 3]])
-
-
-def test_window_bounds_rounds_half_up():
-    # 20 snippets, l=5, ratio 0.5: stride 2.5 -> 0, 2.5, 5, 7.5, 10, 12.5, 15.
-    # Half up: 0 3 5 8 10 13 15 (numpy's half-to-even would give 0 2 5 8 10 12 15).
-    bounds = untrimmed.window_bounds(20, 5, stride_ratio=0.5)
-    np.testing.assert_array_equal(bounds[:, 0], [0, 3, 5, 8, 10, 13, 15])
-    np.testing.assert_array_equal(bounds[:, 1] - bounds[:, 0], 5)
-
-
-@pytest.mark.parametrize("num_snippets", [1, 2, 7, 15, 16, 17, 31, 100, 333])
-@pytest.mark.parametrize("length", [1, 2, 3, 4, 8, 16])
-def test_window_bounds_cover_every_snippet(num_snippets, length):
-    bounds = untrimmed.window_bounds(num_snippets, length)
-    covered = np.zeros(num_snippets, dtype=bool)
-    for start, end in bounds:
-        covered[start:end] = True
-    assert covered.all()
-    assert bounds[0, 0] == 0 and bounds[-1, 1] == num_snippets
-    assert (np.diff(bounds[:, 0]) > 0).all()  # sorted, no duplicates
-    np.testing.assert_array_equal(bounds[:, 1] - bounds[:, 0], min(length, num_snippets))
 
 
 def test_window_scores_max_over_snippets():
     scores = np.array([[0, 5], [3, 1], [1, 0], [4, 2], [2, 9]], dtype=np.float32)
-    # 5 snippets, l=2: stride 1.6 -> starts 0, 2, 3 (last start 3): windows
-    # [0,2) -> max(0,3), max(5,1) = 3, 5; [2,4) -> 4, 2; [3,5) -> 4, 9.
-    np.testing.assert_array_equal(untrimmed.window_scores(scores, 2), [[3, 5], [4, 2], [4, 9]])
-    # l=1 gives the snippets back; l >= 5 the per-class max of the whole video.
-    np.testing.assert_array_equal(untrimmed.window_scores(scores, 1), scores)
+    # 5 snippets, l=2: floor(5 / 1.6) = 3 windows at 0, 1, 3: [0,2) [1,3) [3,5).
+    np.testing.assert_array_equal(untrimmed.window_scores(scores, 2), [[3, 5], [3, 1], [4, 9]])
+    # l=1: floor(5 / .8) = 6 windows at 0, 0, 1, 2, 3, 4 (the first snippet twice).
+    np.testing.assert_array_equal(untrimmed.window_scores(scores, 1), scores[[0, 0, 1, 2, 3, 4]])
+    # Longer than the video: the per-class max of the whole video.
     np.testing.assert_array_equal(untrimmed.window_scores(scores, 8), [[4, 9]])
 
 
 def test_top_k_count_rule():
-    # The paper's k = max(15, ceil(N_w / 4)), clamped to N_w.
+    # The paper's k = max(15, ceil(N^l / 4)), clamped to N^l.
     assert untrimmed.top_k_count(5) == 5  # max(15, 2) = 15 > 5 windows -> 5
     assert untrimmed.top_k_count(15) == 15
     assert untrimmed.top_k_count(20) == 15  # max(15, 5)
     assert untrimmed.top_k_count(60) == 15  # max(15, 15)
     assert untrimmed.top_k_count(61) == 16  # ceil(15.25) = 16
-    assert untrimmed.top_k_count(100) == 25  # ceil(100 / 4) = 25
-    assert untrimmed.top_k_count(7, top_k_min=1, top_k_divisor=2) == 4  # ceil(3.5)
+    assert untrimmed.top_k_count(125) == 32  # ceil(31.25); the code's 125 // 4 = 31
+    assert untrimmed.top_k_count(61, rule="tsn_code") == 15
+    assert untrimmed.top_k_count(125, rule="tsn_code") == 31
     assert untrimmed.top_k_count(100, top_k=3) == 3  # fixed k overrides the rule
     assert untrimmed.top_k_count(2, top_k=3) == 2  # and is clamped too
 
@@ -92,10 +95,12 @@ def test_top_k_pool_clamped_k_averages_all_windows():
 
 def test_top_k_pool_paper_rule_with_many_windows():
     rng = np.random.default_rng(0)
-    column = np.arange(100, dtype=np.float64)
+    column = np.arange(125, dtype=np.float64)
     windows = np.stack([rng.permutation(column), 2 * rng.permutation(column)], axis=1)
-    # 100 windows -> k = 25: the top 25 of 0..99 are 75..99, mean 87; doubled, 174.
-    np.testing.assert_allclose(untrimmed.top_k_pool(windows), [87.0, 174.0])
+    # 125 windows -> k = 32: the top 32 of 0..124 are 93..124, mean 108.5; doubled, 217.
+    np.testing.assert_allclose(untrimmed.top_k_pool(windows), [108.5, 217.0])
+    # The code's k = 31: 94..124, mean 109.
+    np.testing.assert_allclose(untrimmed.top_k_pool(windows, rule="tsn_code"), [109.0, 218.0])
 
 
 # 6 seconds, 2 classes, worked by hand below.
@@ -106,26 +111,56 @@ SIX_SECONDS = np.array(
 
 
 def test_mtwi_by_hand():
-    # Every length has at most 6 windows < 15, so k = all windows (plain mean).
-    # l=1: windows = snippets; means (0+1+0+0+5+0)/6 = 1, (1+0+0+3+0+0)/6 = 2/3.
-    # l=2: stride 1.6 -> starts 0, 2, 3 + tail 4: [0,2) [2,4) [3,5) [4,6);
-    #      class 0 maxes 1, 0, 5, 5 -> 11/4 = 2.75; class 1: 1, 3, 3, 0 -> 7/4.
-    # l=4: starts 0 + tail 2: [0,4) [2,6); class 0: 1, 5 -> 3; class 1: 3, 3 -> 3.
-    # l=8, 16: clamped to one window [0,6): the maxes 5 and 3.
-    # Mean over the 5 lengths: (1 + 2.75 + 3 + 5 + 5) / 5 = 16.75 / 5 = 3.35;
-    #                          (2/3 + 1.75 + 3 + 3 + 3) / 5 = (137/12) / 5 = 137/60.
-    np.testing.assert_allclose(untrimmed.mtwi(SIX_SECONDS), [3.35, 137 / 60], rtol=1e-6)
+    # Every length has fewer than 15 windows, so k = all of them (plain mean).
+    # l=1: floor(6 / .8) = 7 windows on snippets 0 0 1 2 3 4 4:
+    #      class 0: (0+0+1+0+0+5+5)/7 = 11/7; class 1: (1+1+0+0+3+0+0)/7 = 5/7.
+    # l=2: floor(6 / 1.6) = 3 windows [0,2) [1,3) [3,5): maxes 1 1 5 -> 7/3; 1 0 3 -> 4/3.
+    # l=4: floor(6 / 3.2) = 1 window [0,4): 1 and 3.
+    # l=8, 16: N^l = 0 -> one window [0,6): the maxes 5 and 3.
+    # Mean over the 5 lengths: (11/7 + 7/3 + 1 + 5 + 5) / 5 = 313/105;
+    #                          (5/7 + 4/3 + 3 + 3 + 3) / 5 = 232/105.
+    np.testing.assert_allclose(untrimmed.mtwi(SIX_SECONDS), [313 / 105, 232 / 105], rtol=1e-6)
+    # The code's windows: l=1 the 6 snippets (1, 2/3); l=2 [0,2) [2,4) [4,6) (2, 4/3);
+    # l=4 [0,4) [4,6) (3, 3/2); l=8, 16 the whole video (5, 3): (16/5, 9.5/5).
+    np.testing.assert_allclose(untrimmed.mtwi(SIX_SECONDS, rule="tsn_code"), [3.2, 1.9])
 
 
 def test_mtwi_options():
-    # top_k=1: every length gives the max over all windows = the global max.
-    np.testing.assert_allclose(untrimmed.mtwi(SIX_SECONDS, top_k=1), [5.0, 3.0])
-    # l=2 only, top 2 of the window maxes (1, 0, 5, 5) and (1, 3, 3, 0): 5 and 3.
+    # top_k=1: the max over the windows of each length; the one l=4 window [0,4) misses
+    # snippet 4 (class 0's 5), so class 0 gets (5 + 5 + 1 + 5 + 5) / 5.
+    np.testing.assert_allclose(untrimmed.mtwi(SIX_SECONDS, top_k=1), [4.2, 3.0])
+    # l=2 only, top 2 of the window maxes (1, 1, 5) and (1, 0, 3): 3 and 2.
     np.testing.assert_allclose(
-        untrimmed.mtwi(SIX_SECONDS, window_lengths=(2,), top_k=2), [5.0, 3.0]
+        untrimmed.mtwi(SIX_SECONDS, window_lengths=(2,), top_k=2), [3.0, 2.0]
     )
-    # l=4 only: windows [0,4) [2,6) -> (1+5)/2 = 3, (3+3)/2 = 3.
-    np.testing.assert_allclose(untrimmed.mtwi(SIX_SECONDS, window_lengths=(4,)), [3.0, 3.0])
+    # Two snippets a second: a 1 s window spans 2 snippets, i.e. l=2 at one a second.
+    np.testing.assert_allclose(
+        untrimmed.mtwi(SIX_SECONDS, window_lengths=(1,), snippets_per_second=2),
+        untrimmed.mtwi(SIX_SECONDS, window_lengths=(2,)),
+    )
+
+
+def _tsn_code_mtwi(score, spans=(1, 2, 4, 8, 16), overlap=0.2):
+    """`sliding_window_aggregation_func` of yjxiong/temporal-segment-networks
+    (pyActionRecog/utils/video_funcs.py), re-stated because the original is Python 2
+    code inside a Caffe repository that does not install: xrange -> range, `/` on ints ->
+    `//`; our input is already one row a second (its `score.max(axis=1)` over crops is
+    done) and without its final softmax (`norm=False`)."""
+    slide_score = []
+    for span in spans:
+        step = int(np.ceil(span * (1 - overlap)))
+        local_agg = [score[i : i + span].max(axis=0) for i in range(0, score.shape[0], step)]
+        k = max(15, len(local_agg) // 4)
+        slide_score.append(np.sort(np.array(local_agg), axis=0)[-k:, :].mean(axis=0))
+    return np.mean(slide_score, axis=0)
+
+
+@pytest.mark.parametrize("seconds", [3, 10, 37, 300])
+def test_mtwi_tsn_code_rule_matches_the_public_code(seconds):
+    scores = np.random.default_rng(seconds).normal(size=(seconds, 4))
+    np.testing.assert_allclose(
+        untrimmed.mtwi(scores, rule="tsn_code"), _tsn_code_mtwi(scores), rtol=1e-12
+    )
 
 
 def test_mtwi_long_video_matches_composition():
@@ -133,7 +168,7 @@ def test_mtwi_long_video_matches_composition():
     scores = rng.normal(size=(300, 4))
     expected = np.mean(
         [
-            untrimmed.top_k_pool(untrimmed.window_scores(scores, length, 0.8), 15, 4)
+            untrimmed.top_k_pool(untrimmed.window_scores(scores, length))
             for length in (1, 2, 4, 8, 16)
         ],
         axis=0,
@@ -141,9 +176,10 @@ def test_mtwi_long_video_matches_composition():
     result = untrimmed.mtwi(scores)
     assert result.shape == (4,)
     np.testing.assert_allclose(result, expected)
-    # l=1 on 300 snippets: 300 windows, k = 75; check that one by sorting.
-    top75 = np.sort(scores, axis=0)[-75:].mean(axis=0)
-    np.testing.assert_allclose(untrimmed.top_k_pool(untrimmed.window_scores(scores, 1)), top75)
+    # l=1 on 300 s: 375 windows (every 4th snippet twice), k = ceil(375 / 4) = 94.
+    windows = scores[(4 * np.arange(375)) // 5]
+    top94 = np.sort(windows, axis=0)[-94:].mean(axis=0)
+    np.testing.assert_allclose(untrimmed.top_k_pool(untrimmed.window_scores(scores, 1)), top94)
 
 
 def test_average_precision_by_hand():
@@ -278,7 +314,9 @@ def test_mean_average_precision_multi_label_with_background_video():
         lambda: untrimmed.window_scores(np.zeros((0, 3)), 2),
         lambda: untrimmed.window_scores(np.zeros((6, 0)), 2),
         lambda: untrimmed.top_k_pool(np.zeros((4, 2)), top_k=0),
-        lambda: untrimmed.top_k_pool(np.zeros((4, 2)), top_k_divisor=0),
+        lambda: untrimmed.top_k_pool(np.zeros((4, 2)), rule="rounded"),
+        lambda: untrimmed.window_bounds(10, 2, rule="centred"),
+        lambda: untrimmed.mtwi(SIX_SECONDS, snippets_per_second=0),
         lambda: untrimmed.mtwi(np.zeros((0, 2))),
         lambda: untrimmed.mtwi(np.zeros((2, 3, 4))),
         lambda: untrimmed.mtwi(SIX_SECONDS, window_lengths=()),

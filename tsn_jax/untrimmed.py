@@ -6,10 +6,13 @@ Two pieces:
   journal paper (Wang et al., "Temporal Segment Networks for Action Recognition
   in Videos", TPAMI 2018, section 4.2) turns the scores of snippets sampled
   along an untrimmed video into one score per class. Snippets are taken at one
-  per second; for each window length `l` (seconds = snippets) windows slide
-  with a stride of `0.8 * l`, a window's score is the per-class max over its
-  snippets, the windows of one length are combined by top-k pooling (per class,
-  the mean of the k highest window scores), and the lengths are averaged.
+  per second; for each window length l in (1, 2, 4, 8, 16) seconds,
+  N^l = floor(M / (0.8 l)) windows slide over the M seconds with a stride of
+  0.8 l, a window's score is the per-class max over its snippets (Eq. 13), the
+  windows of one length are combined by top-k pooling (per class, the mean of
+  the k = max(15, ceil(N^l / 4)) highest window scores), and the five lengths
+  are averaged. The public code's variant (integer strides, k rounded down) is
+  the named option `rule='tsn_code'`.
 * `average_precision` / `mean_average_precision`: per-class average precision
   over videos and its mean over classes, for single-label or multi-label
   video classification (THUMOS / ActivityNet style untrimmed classification).
@@ -18,11 +21,20 @@ Nothing here depends on JAX: the inputs are the numpy arrays an evaluation
 loop collects from the model.
 """
 
+import math
 from collections.abc import Sequence
+from fractions import Fraction
 
 import numpy as np
 
 DEFAULT_WINDOW_LENGTHS = (1, 2, 4, 8, 16)
+# Window placement and k: the paper's formulas (TPAMI Sec. 4.2) or the public TSN code's
+# `sliding_window_aggregation_func` (yjxiong/temporal-segment-networks,
+# pyActionRecog/utils/video_funcs.py).
+WINDOW_RULES = ("paper", "tsn_code")
+# k = max(TOP_K_MIN, ceil(N^l / TOP_K_DIVISOR)) in the paper.
+TOP_K_MIN = 15
+TOP_K_DIVISOR = 4
 
 
 def _is_real(dtype: np.dtype) -> bool:
@@ -46,86 +58,94 @@ def _check_positive_int(value, name: str) -> int:
     return int(value)
 
 
-def _check_stride_ratio(stride_ratio: float) -> float:
+def _check_rule(rule: str) -> str:
+    if rule not in WINDOW_RULES:
+        raise ValueError(f"rule must be one of {WINDOW_RULES}, got {rule!r}")
+    return rule
+
+
+def _stride_fraction(stride_ratio: float) -> Fraction:
+    """The stride ratio as an exact fraction (0.8 -> 4/5), so window starts are exact."""
     ratio = float(stride_ratio)
     if not 0.0 < ratio <= 1.0:
         raise ValueError(f"stride_ratio must be in (0, 1], got {stride_ratio!r}")
-    return ratio
+    return Fraction(repr(ratio))
 
 
-def window_bounds(num_snippets: int, length: int, stride_ratio: float = 0.8) -> np.ndarray:
+def window_bounds(
+    num_snippets: int, length: int, stride_ratio: float = 0.8, rule: str = "paper"
+) -> np.ndarray:
     """The sliding windows of one length over a video of `num_snippets` snippets.
 
-    Rules (the paper gives only "length l, stride 0.8 l"; the rest is ours):
+    TPAMI 2018, Sec. 4.2: a video of M seconds gives M snippets T_1..T_M (one a
+    second; T_{m+1} starts at second m, `input_pipeline.sampling.per_second_starts`).
+    Windows of l seconds slide with a stride of 0.8 l; the window starting at
+    second s covers T_{s+1}..T_{s+l} (Eq. 13), and there are N^l = floor(M / (0.8 l))
+    of them. `rule`:
 
-    * A length longer than the video is clamped to the video: `L = min(length,
-      num_snippets)`, which gives a single window covering everything.
-    * The stride `stride_ratio * L` is usually fractional. Window `i` starts at
-      `floor(i * stride_ratio * L + 0.5)` (round half up, not numpy's
-      round-half-to-even), for i = 0, 1, ... while the start is at most
-      `num_snippets - L`; repeated starts (a stride under one snippet) are
-      dropped.
-    * If the last start leaves a tail uncovered, one more window is added that
-      ends exactly at the end of the video (start `num_snippets - L`), so every
-      snippet lies in at least one window. With `stride_ratio <= 1` consecutive
-      starts are at most `L` apart, so there are no gaps in between either.
+    * 'paper' (default): window n = 0 .. N^l - 1 starts at s_n = floor(n * 0.8 l),
+      the whole second in which the time n * 0.8 l falls (the stride is fractional
+      for l = 1, 2, 8, 16, so two windows can start in the same second: both are
+      kept, N^l counts them). What the paper leaves open, decided here:
+      a window that runs past the end (the last ones can, by up to 0.2 l) is cut
+      at the end of the video; a video shorter than 0.8 l seconds, for which the
+      formula gives N^l = 0, gets one window starting at 0 (so all five lengths
+      still vote, as P = (1/5) sum_l G^l needs).
+    * 'tsn_code': the public code's integer stride ceil(0.8 l) (1, 2, 4, 7, 13 s
+      for l = 1..16); windows start at 0, stride, 2 stride, ... while the start is
+      inside the video, and are cut at its end (ceil(M / stride) windows).
 
     Args:
-      num_snippets: S, the number of snippets (seconds) in the video, >= 1.
+      num_snippets: M, the number of snippets in the video, >= 1.
       length: the window length l in snippets, >= 1.
-      stride_ratio: the stride as a fraction of the (clamped) length, in (0, 1].
+      stride_ratio: the stride as a fraction of the length, in (0, 1] (0.8 in the
+        paper; 1 - `overlap` in the code).
+      rule: 'paper' or 'tsn_code'.
 
     Returns:
-      int64 [W, 2]: (start, end) of each window, end exclusive, sorted by start.
+      int64 [W, 2]: (start, end) of each window, end exclusive, in window order.
     """
     num_snippets = _check_positive_int(num_snippets, "num_snippets")
     length = _check_positive_int(length, "length")
-    ratio = _check_stride_ratio(stride_ratio)
-    window = min(length, num_snippets)
-    last_start = num_snippets - window
-    stride = ratio * window
-    # Enough steps to pass last_start; the filter below drops the overshoot.
-    steps = np.arange(int(np.ceil(last_start / stride)) + 2)
-    starts = np.floor(steps * stride + 0.5).astype(np.int64)
-    starts = np.unique(starts[starts <= last_start])
-    if starts[-1] < last_start:
-        starts = np.append(starts, last_start)
-    return np.stack([starts, starts + window], axis=1)
+    stride = _stride_fraction(stride_ratio) * length
+    if _check_rule(rule) == "paper":
+        count = max(1, math.floor(num_snippets / stride))
+        starts = np.array([math.floor(n * stride) for n in range(count)], dtype=np.int64)
+    else:
+        starts = np.arange(0, num_snippets, math.ceil(stride), dtype=np.int64)
+    return np.stack([starts, np.minimum(starts + length, num_snippets)], axis=1)
 
 
-def window_scores(snippet_scores: np.ndarray, length: int, stride_ratio: float = 0.8) -> np.ndarray:
-    """Per-class max of the snippet scores inside each window of one length.
+def window_scores(
+    snippet_scores: np.ndarray, length: int, stride_ratio: float = 0.8, rule: str = "paper"
+) -> np.ndarray:
+    """Per-class max of the snippet scores inside each window of one length (Eq. 13).
 
     Args:
       snippet_scores: [S, N] scores of S snippets (one per second) for N classes.
-      length: the window length l in snippets (clamped to S, see `window_bounds`).
-      stride_ratio: the stride as a fraction of the window length.
+      length, stride_ratio, rule: see `window_bounds`.
 
     Returns:
       [W, N] window scores, windows in the order of `window_bounds`.
     """
     scores = _check_scores_2d(snippet_scores, "snippet_scores")
-    bounds = window_bounds(scores.shape[0], length, stride_ratio)
+    bounds = window_bounds(scores.shape[0], length, stride_ratio, rule)
     return np.stack([scores[start:end].max(axis=0) for start, end in bounds])
 
 
-def top_k_count(
-    num_windows: int, top_k_min: int = 15, top_k_divisor: int = 4, top_k: int | None = None
-) -> int:
+def top_k_count(num_windows: int, top_k: int | None = None, rule: str = "paper") -> int:
     """How many windows top-k pooling averages.
 
-    The paper's rule is `k = max(15, ceil(N_w / 4))`, which asks for more
-    windows than exist whenever `N_w < 15` (any video shorter than about 15 s
-    at l = 1). Here k is clamped to the number of windows, so such videos
-    average all their windows:
-    `k = min(N_w, max(top_k_min, ceil(N_w / top_k_divisor)))`. A fixed `top_k`
-    replaces the rule and is clamped the same way.
+    The paper (Sec. 4.2): k = max(15, ceil(N^l / 4)); the public code:
+    max(15, N^l // 4) (Python 2 integer division). Both ask for more windows than
+    exist when N^l < 15; k is then clamped to N^l, which averages every window (the
+    code's `np.sort(scores)[-k:]` does the same). A fixed `top_k` replaces the rule
+    and is clamped the same way.
 
     Args:
-      num_windows: N_w >= 1.
-      top_k_min: the lower bound of the rule (15 in the paper).
-      top_k_divisor: the divisor of the rule (4 in the paper).
+      num_windows: N^l >= 1.
       top_k: if given, a fixed k that overrides the rule.
+      rule: 'paper' or 'tsn_code'.
 
     Returns:
       k, with 1 <= k <= num_windows.
@@ -133,33 +153,29 @@ def top_k_count(
     num_windows = _check_positive_int(num_windows, "num_windows")
     if top_k is not None:
         k = _check_positive_int(top_k, "top_k")
+    elif _check_rule(rule) == "paper":
+        k = max(TOP_K_MIN, -(-num_windows // TOP_K_DIVISOR))
     else:
-        k_min = _check_positive_int(top_k_min, "top_k_min")
-        divisor = _check_positive_int(top_k_divisor, "top_k_divisor")
-        k = max(k_min, -(-num_windows // divisor))
+        k = max(TOP_K_MIN, num_windows // TOP_K_DIVISOR)
     return min(k, num_windows)
 
 
 def top_k_pool(
-    window_scores: np.ndarray,
-    top_k_min: int = 15,
-    top_k_divisor: int = 4,
-    top_k: int | None = None,
+    window_scores: np.ndarray, top_k: int | None = None, rule: str = "paper"
 ) -> np.ndarray:
-    """Per class, the mean of the k highest window scores.
+    """Per class, the mean of the k highest window scores (top-k pooling, TPAMI Sec. 3.3).
 
-    Each class picks its own k windows. k comes from `top_k_count` (the paper's
-    rule clamped to the number of windows, or a fixed `top_k`).
+    Each class picks its own k windows; k comes from `top_k_count`.
 
     Args:
       window_scores: [W, N] scores of W windows for N classes.
-      top_k_min, top_k_divisor, top_k: see `top_k_count`.
+      top_k, rule: see `top_k_count`.
 
     Returns:
       [N] pooled scores (float64 for integer input, else the input's float dtype).
     """
     scores = _check_scores_2d(window_scores, "window_scores")
-    k = top_k_count(scores.shape[0], top_k_min, top_k_divisor, top_k)
+    k = top_k_count(scores.shape[0], top_k, rule)
     # partition puts the k largest values of each column in the last k rows.
     highest = np.partition(scores, scores.shape[0] - k, axis=0)[scores.shape[0] - k :]
     return highest.mean(axis=0)
@@ -169,29 +185,35 @@ def mtwi(
     snippet_scores: np.ndarray,
     window_lengths: Sequence[int] = DEFAULT_WINDOW_LENGTHS,
     stride_ratio: float = 0.8,
-    top_k_min: int = 15,
-    top_k_divisor: int = 4,
     top_k: int | None = None,
+    rule: str = "paper",
+    snippets_per_second: int = 1,
 ) -> np.ndarray:
     """Multi-scale Temporal Window Integration: snippet scores -> one video score.
 
-    For each length in `window_lengths`: windows from `window_bounds`, window
-    scores by max pooling (`window_scores`), then top-k pooling (`top_k_pool`);
-    the result is the mean over the lengths. Lengths longer than the video all
-    reduce to the one window covering it, and each still counts once in the
-    mean (so in a short video the global per-class max gets more weight).
+    TPAMI 2018, Sec. 4.2: for each window length l in seconds (1, 2, 4, 8, 16),
+    the windows of `window_bounds`, each scored by the per-class max of its
+    snippets (Eq. 13, `window_scores`), are pooled into G^l by top-k pooling
+    (`top_k_pool`); the video score is the mean of G^l over the lengths,
+    P = (1/5) sum_l G^l. Each length counts once in the mean, also when a short
+    video gives it a single window.
 
     The function is agnostic to what the scores are: logits, softmax
     probabilities or any other per-class score; max and mean are applied to
     them as given, so the caller chooses (and the result is on the same scale).
+    The public code applies a softmax to P afterwards, which does not change
+    the ranking of the classes of one video.
 
     Args:
-      snippet_scores: [S, N] scores of S snippets sampled at one per second,
+      snippet_scores: [S, N] scores of S snippets sampled at `snippets_per_second`,
         for N classes.
-      window_lengths: window lengths l in seconds (= snippets); each >= 1.
+      window_lengths: window lengths l in seconds; each >= 1.
       stride_ratio: the window stride as a fraction of the length (0.8 in the
         paper).
-      top_k_min, top_k_divisor, top_k: see `top_k_count`.
+      top_k: a fixed k instead of the rule of `top_k_count`.
+      rule: 'paper' or 'tsn_code', see `window_bounds` and `top_k_count`.
+      snippets_per_second: the sampling rate (1 in the paper; the code's `fps`): a
+        window of l seconds spans l * snippets_per_second snippets.
 
     Returns:
       [N] video-level class scores.
@@ -200,10 +222,18 @@ def mtwi(
     lengths = tuple(window_lengths)
     if not lengths:
         raise ValueError("window_lengths must name at least one length")
-    for length in lengths:
-        _check_positive_int(length, "each window length")
+    rate = _check_positive_int(snippets_per_second, "snippets_per_second")
     pooled = [
-        top_k_pool(window_scores(scores, length, stride_ratio), top_k_min, top_k_divisor, top_k)
+        top_k_pool(
+            window_scores(
+                scores,
+                _check_positive_int(length, "each window length") * rate,
+                stride_ratio,
+                rule,
+            ),
+            top_k,
+            rule,
+        )
         for length in lengths
     ]
     return np.mean(pooled, axis=0)
