@@ -227,6 +227,10 @@ def test_c3d_pool5_variants():
     # 32 -> 2 at pool4: mmaction2's padding keeps 2 windows, Caffe's ceil rule one.
     assert pool5((1, 16, 32, 32, 3)) == (1, 1, 2, 2, 64)
     assert pool5((1, 16, 32, 32, 3), caffe_pooling=True) == (1, 1, 1, 1, 64)
+    # 224 -> 14 at pool4: STAN's clip stream (Li et al. Sec. IV) states a 7x7x512 pool5,
+    # which is Caffe's rule; mmaction2's padding gives 8x8.
+    assert pool5((1, 16, 224, 224, 3), caffe_pooling=True) == (1, 1, 7, 7, 64)
+    assert pool5((1, 16, 224, 224, 3)) == (1, 1, 8, 8, 64)
 
 
 @pytest.mark.parametrize(

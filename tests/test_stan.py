@@ -1,4 +1,5 @@
-"""STAN (Li et al.): AttCell, the attention maps, early and late fusion (its training runs
+"""STAN (Li et al., TMM 2019): AttCell (Eqs. 1-2), the attention maps, the Eq. 8 pooling,
+the 7x7 pool5 of every stream at 224 (Sec. IV), early and late fusion (its training runs
 in test_configs.py: configs/ucf101_stan_rgb_flow.py)."""
 
 import jax
@@ -25,6 +26,21 @@ def test_att_cell_weights_sum_to_one_and_weight_the_vectors():
     np.testing.assert_allclose(weights, jax.nn.softmax(logits, -1), rtol=1e-5)
 
 
+def test_att_cell_scores_the_keys_and_pools_the_vectors():
+    # Eqs. 7-8: the weights come from the keys (LSTM outputs h^t, 3-d here) and pool the
+    # vectors (segment representations f_att^t, 2-d). Hand numbers: score = h . (1, 0, 0),
+    # so the keys' first entries 0, ln 3 give weights 1/4, 3/4.
+    keys = jnp.asarray([[[0.0, 5.0, -1.0], [np.log(3.0), -2.0, 7.0]]], jnp.float32)
+    vectors = jnp.asarray([[[4.0, 0.0], [0.0, 8.0]]], jnp.float32)
+    variables = {"params": {"score": {"kernel": jnp.asarray([[1.0], [0.0], [0.0]]),
+                                      "bias": jnp.zeros((1,))}}}  # fmt: skip
+    attended, weights = stan.AttCell().apply(variables, vectors, keys=keys)
+    np.testing.assert_allclose(weights, [[0.25, 0.75]], rtol=1e-6)
+    np.testing.assert_allclose(attended, [[1.0, 6.0]], rtol=1e-6)
+    with pytest.raises(ValueError, match="differ"):
+        stan.AttCell().apply(variables, vectors, keys=keys[:, :1])
+
+
 def _inputs(rng):
     return {
         "inputs": jnp.asarray(rng.normal(size=(B, K, 1, 64, 64, 3)), jnp.float32),
@@ -33,7 +49,7 @@ def _inputs(rng):
     }
 
 
-def _stan(fusion, late_weights=()):
+def _stan(fusion, late_weights=(), **kwargs):
     return stan.STAN(
         streams=("frame", "flow", "clip"),
         stream_inputs=("inputs", "inputs_flow", "inputs_rgb"),
@@ -43,6 +59,7 @@ def _stan(fusion, late_weights=()):
         lstm_features=12,
         fusion=fusion,
         late_weights=late_weights,
+        **kwargs,
     )
 
 
@@ -60,17 +77,77 @@ def test_early_fusion_shapes_and_attention_maps():
     } <= set(variables["params"])
     # conv6 reads the 512-channel pool5 map (scaled by base_width) and has 16 filters.
     assert variables["params"]["flow_stream"]["conv6"]["kernel"].shape == (3, 3, 32, 16)
-    # The LSTM reads the three streams' 16-d vectors, concatenated.
+    # The LSTM reads the three streams' 16-d vectors, concatenated (Eq. 6).
     assert variables["params"]["lstm_cell"]["ii"]["kernel"].shape == (48, 12)
+    # The temporal AttCell scores the 12-d LSTM outputs (Eq. 7) ...
+    assert variables["params"]["temporal_attention"]["score"]["kernel"].shape == (12, 1)
+    # ... and the classifier reads the pooled 48-d concatenation (Eq. 8), not the LSTM's 12.
+    assert variables["params"]["fc"]["kernel"].shape == (48, 7)
     logits, maps = model.apply(variables, inputs, train=False, return_attention=True)
     assert logits.shape == (B, 7) and logits.dtype == jnp.float32
-    # VGG's pool5 of a 64x64 frame is 2x2; C3D's (padded last pool, 4x4 at 112) is 3x3.
-    for stream, grid in (("frame", 2), ("flow", 2), ("clip", 3)):
+    # Every stream's pool5 of a 64x64 input is 2x2 (C3D with the Caffe pooling, Sec. IV).
+    for stream in ("frame", "flow", "clip"):
         spatial = maps[f"{stream}_spatial"]
-        assert spatial.shape == (B, K, grid, grid)
+        assert spatial.shape == (B, K, 2, 2)
         np.testing.assert_allclose(spatial.sum((-1, -2)), 1.0, rtol=1e-5)
     assert maps["temporal"].shape == (B, K)
     np.testing.assert_allclose(maps["temporal"].sum(-1), 1.0, rtol=1e-5)
+
+
+def test_eq8_pools_the_concatenated_segment_representations():
+    """logits = fc(sum_t beta^t f_att^t), f_att^t the streams' spatially attended vectors
+    concatenated (Eqs. 6, 8); pooling the LSTM outputs h^t instead fails here."""
+    inputs = _inputs(np.random.default_rng(3))
+    model = _stan("early")
+    variables = model.init(jax.random.key(0), inputs, train=False)
+    (logits, maps), state = model.apply(
+        variables, inputs, train=False, return_attention=True, capture_intermediates=True
+    )
+    segments = np.concatenate(
+        [
+            np.reshape(state["intermediates"][f"{s}_stream"]["__call__"][0][0], (B, K, -1))
+            for s in ("frame", "flow", "clip")
+        ],
+        axis=-1,
+    )  # f_att^t: [B, K, 48]
+    video = np.einsum("bk,bkd->bd", maps["temporal"], segments)  # Eq. 8
+    fc = variables["params"]["fc"]
+    np.testing.assert_allclose(
+        logits, video @ np.asarray(fc["kernel"]) + np.asarray(fc["bias"]), rtol=1e-4, atol=1e-6
+    )
+    # beta is the softmax of the temporal cell's scores of the LSTM outputs h^t (Eq. 7).
+    hidden = np.asarray(state["intermediates"]["RNN_0"]["__call__"][0])  # [B, K, 12]
+    score = variables["params"]["temporal_attention"]["score"]
+    scores = hidden @ np.asarray(score["kernel"])[:, 0] + np.asarray(score["bias"])
+    np.testing.assert_allclose(maps["temporal"], jax.nn.softmax(scores, -1), rtol=1e-5)
+
+
+def test_every_stream_has_a_7x7_pool5_at_224():
+    """Sec. IV: at 224x224 the pool5 of the frame, flow and clip streams are all 7x7x512;
+    C3D gets there with the Caffe pooling (mmaction2's padded pool5 gives 8x8)."""
+    shapes = {
+        "inputs": (1, 2, 1, 224, 224, 3),
+        "inputs_flow": (1, 2, 10, 224, 224, 2),
+        "inputs_rgb": (1, 2, 16, 224, 224, 3),
+    }
+    inputs = {k: jax.ShapeDtypeStruct(v, jnp.float32) for k, v in shapes.items()}
+
+    def maps(**kwargs):
+        model = _stan("early", **kwargs)
+
+        def run(x):
+            variables = model.init(jax.random.key(0), x, train=False)
+            return model.apply(variables, x, train=False, return_attention=True)[1]
+
+        return {k: v.shape for k, v in jax.eval_shape(run, inputs).items()}
+
+    assert maps() == {
+        "frame_spatial": (1, 2, 7, 7),
+        "flow_spatial": (1, 2, 7, 7),
+        "clip_spatial": (1, 2, 7, 7),
+        "temporal": (1, 2),
+    }
+    assert maps(clip_caffe_pooling=False)["clip_spatial"] == (1, 2, 8, 8)
 
 
 def test_late_fusion_sums_the_weighted_stream_scores():

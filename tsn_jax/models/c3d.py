@@ -24,9 +24,17 @@ default follows mmaction2 (its checkpoints are the ones available in PyTorch);
 ``caffe_pooling=True`` gives the original Caffe pooling (ceil mode on every pool, pool5
 unpadded). Both agree on every pool but pool5 at 16x112x112.
 
+STAN (Li et al., TMM 2019, Sec. IV) feeds C3D 16x224x224 clips and states that pool5 is
+7x7x512 for its clip stream, like VGG-16's at 224; the paper's models are Caffe models
+(Sec. IV, "based on ... Caffe"). At 224 pool4 leaves 14x14: Caffe's rule pools it to 7x7
+(T' = 1), mmaction2's padding to 8x8. STAN's clip stream therefore uses
+``caffe_pooling=True`` by default (``tsn_jax.models.stan``); pooling has no parameters,
+so the same converted mmaction2 Sports-1M weights serve both.
+
 With ``num_classes=None`` the model returns the fc7 features (4096, after ReLU);
 ``return_feature_map=True`` returns the pool5 map ``[N, T', H', W', 512]`` (1x4x4 at
-16x112x112), STAN's grid of local clip descriptors.
+16x112x112; 1x7x7 at 16x224x224 with ``caffe_pooling``), STAN's grid of local clip
+descriptors.
 
 Inputs are ``[N, T, H, W, C]`` clips, 16x112x112 in the paper; fc6's input size depends
 on the clip size, so a model is tied to the size it was initialized with. T must be at
