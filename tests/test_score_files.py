@@ -299,10 +299,10 @@ def _accuracy_file(path, correct, ids=None):
 
 def test_spatiotemporal_contribution_hand_numbers(tmp_path, capsys):
     f = lambda name, correct: _accuracy_file(tmp_path / f"{name}.npz", correct)  # noqa: E731
-    # Phi = A_tsn / A_model, Psi = (A_model - A_tsn) / (1 - A_tsn):
-    #   resnet50, 8:  TSN 0.6, model 0.8 -> Phi 0.75,       Psi 0.2 / 0.4 = 0.5
-    #   resnet50, 16: TSN 0.5, model 0.4 -> Phi 1.25,       Psi -0.1 / 0.5 = -0.2
-    #   resnet18, 8:  TSN 0.2, model 0.6 -> Phi 1/3,        Psi 0.4 / 0.8 = 0.5
+    # Chen et al. Eq. 1: Phi = A_tsn / max(A_model, A_tsn), Psi = (A_model - A_tsn) / (1 - A_tsn):
+    #   resnet50, 8:  TSN 0.6, model 0.8 -> Phi 0.75,          Psi 0.2 / 0.4 = 0.5
+    #   resnet50, 16: TSN 0.5, model 0.4 -> Phi 0.5 / 0.5 = 1, Psi -0.1 / 0.5 = -0.2
+    #   resnet18, 8:  TSN 0.2, model 0.6 -> Phi 1/3,           Psi 0.4 / 0.8 = 0.5
     argv = [
         "--name=TAM",
         f"--pair=backbone=resnet50,frames=8,tsn={f('t50_8', 6)},model={f('m50_8', 8)}",
@@ -317,30 +317,45 @@ def test_spatiotemporal_contribution_hand_numbers(tmp_path, capsys):
            for r in results["pairs"]}  # fmt: skip
     assert got == {
         ("resnet50", 8): (0.6, 0.8, pytest.approx(0.75), pytest.approx(0.5)),
-        ("resnet50", 16): (0.5, 0.4, pytest.approx(1.25), pytest.approx(-0.2)),
+        ("resnet50", 16): (0.5, 0.4, pytest.approx(1.0), pytest.approx(-0.2)),
         ("resnet18", 8): (0.2, 0.6, pytest.approx(1 / 3), pytest.approx(0.5)),
     }
-    # All pairs: Phi (0.75 + 1.25 + 1/3) / 3 = 7/9, Psi (0.5 - 0.2 + 0.5) / 3 = 0.8/3.
-    assert results["mean"]["phi"] == pytest.approx(7 / 9)
+    # Table 7: plain means over the (backbone, frames) pairs.
+    # All pairs: Phi (0.75 + 1 + 1/3) / 3 = 25/36, Psi (0.5 - 0.2 + 0.5) / 3 = 0.8/3.
+    assert results["mean"]["phi"] == pytest.approx(25 / 36)
     assert results["mean"]["psi"] == pytest.approx(0.8 / 3)
     assert results["mean"]["num_pairs"] == 3
-    # resnet50: Phi (0.75 + 1.25) / 2 = 1, Psi (0.5 - 0.2) / 2 = 0.15; resnet18: 1/3, 0.5.
-    assert results["per_backbone"]["resnet50"]["phi"] == pytest.approx(1.0)
+    # resnet50: Phi (0.75 + 1) / 2 = 0.875, Psi (0.5 - 0.2) / 2 = 0.15; resnet18: 1/3, 0.5.
+    assert results["per_backbone"]["resnet50"]["phi"] == pytest.approx(0.875)
     assert results["per_backbone"]["resnet50"]["psi"] == pytest.approx(0.15)
     assert results["per_backbone"]["resnet18"]["phi"] == pytest.approx(1 / 3)
-    # 8 frames: Phi (0.75 + 1/3) / 2 = 13/24, Psi (0.5 + 0.5) / 2 = 0.5; 16: 1.25, -0.2.
+    # 8 frames: Phi (0.75 + 1/3) / 2 = 13/24, Psi (0.5 + 0.5) / 2 = 0.5; 16: 1, -0.2.
     assert results["per_frames"][8]["phi"] == pytest.approx(13 / 24)
     assert results["per_frames"][8]["psi"] == pytest.approx(0.5)
+    assert results["per_frames"][16]["phi"] == pytest.approx(1.0)
     assert results["per_frames"][16]["psi"] == pytest.approx(-0.2)
     assert "TAM vs TSN" in capsys.readouterr().out
     with open(tmp_path / "out" / "c.json") as fh:
-        assert json.load(fh)["mean"]["phi"] == pytest.approx(7 / 9)
+        assert json.load(fh)["mean"]["phi"] == pytest.approx(25 / 36)
+
+
+def test_spatiotemporal_contribution_on_chen_table5_accuracies():
+    # Chen et al. Table 5, Mini-Kinetics, InceptionV1, f=8: TSN ("None") 70.4%, I3D 68.1%.
+    # I3D is worse, so Phi = 70.4 / max(68.1, 70.4) = 1 (never above 1, Eq. 1) and
+    # Psi = (68.1 - 70.4) / (100 - 70.4) = -2.3 / 29.6.
+    tool = _tool("spatiotemporal_contribution")
+    phi, psi = tool.contribution(0.704, 0.681)
+    assert phi == 1.0 and psi == pytest.approx(-2.3 / 29.6)
+    # ResNet50, f=8: TSN 72.1%, TAM 74.1% -> Phi 72.1 / 74.1, Psi 2.0 / 27.9.
+    phi, psi = tool.contribution(0.721, 0.741)
+    assert phi == pytest.approx(72.1 / 74.1) and psi == pytest.approx(2.0 / 27.9)
 
 
 def test_spatiotemporal_contribution_undefined_and_errors(tmp_path):
     tool = _tool("spatiotemporal_contribution")
     assert tool.contribution(1.0, 1.0) == (1.0, None)  # TSN perfect: nothing left to gain
-    assert tool.contribution(0.5, 0.0) == (None, -1.0)
+    assert tool.contribution(0.5, 0.0) == (1.0, -1.0)  # the model is worse: Phi is 1
+    assert tool.contribution(0.0, 0.0) == (None, 0.0)  # both at 0: Phi undefined
     phi, psi = tool.contribution(0.6, 0.8)
     assert math.isclose(phi, 0.75) and math.isclose(psi, 0.5)
 

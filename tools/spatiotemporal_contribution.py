@@ -5,30 +5,34 @@ r"""Spatial contribution (Phi) and temporal improvement (Psi) of a temporal mode
         --pair backbone=resnet50,frames=16,tsn=runs/tsn16/scores.npz,model=runs/tam16/scores.npz
     python tools/spatiotemporal_contribution.py --pairs_csv=pairs.csv --output=contribution.json
 
-The measures follow Chen, Panda, Ramakrishnan, Feris, Cohn, Oliva and Fan, "Deep
-Analysis of CNN-based Spatio-temporal Representations for Action Recognition"
-(CVPR 2021, arXiv:2010.11757), Eq. 1 and Table 7. TSN with backbone b and f frames
-models no time at all, so its accuracy is what appearance alone gives; a temporal
-model x with the same backbone and frames adds temporal modelling on top. For each
-such pair, with top-1 accuracies A in [0, 1]:
+The measures are Eq. 1 and Table 7 of Chen, Panda, Ramakrishnan, Feris, Cohn, Oliva and
+Fan, "Deep Analysis of CNN-based Spatio-temporal Representations for Action Recognition"
+(CVPR 2021, Sec. 6.3 "Disentangling Spatial and Temporal Effects"; full text in
+shared/papers/chen_cvpr2021_deep_analysis.txt). TSN without temporal pooling is the
+spatial-only baseline; S_a^b(k) is the top-1 accuracy (in %) of architecture a on
+backbone b with k input frames. For each (b, k):
 
-    Phi_{b,f} = A_TSN(b, f) / A_x(b, f)
-        the share of the temporal model's accuracy that the spatial-only TSN
-        baseline already reaches (spatial contribution);
-    Psi_{b,f} = (A_x(b, f) - A_TSN(b, f)) / (1 - A_TSN(b, f))
-        the temporal model's gain over TSN as a fraction of the errors TSN leaves
-        (temporal improvement);
+    Phi_a^b = S_TSN^b / max(S_a^b, S_TSN^b)
+        spatial contribution, in [0, 1]: 1 when the temporal model is no better
+        than TSN;
+    Psi_a^b = (S_a^b - S_TSN^b) / (100 - S_TSN^b)
+        temporal improvement: the gain over TSN as a share of the errors TSN
+        leaves; negative when temporal modelling hurts.
 
-and the reported Phi and Psi are the plain means of the per-pair values over all
-backbones and frame counts given (also printed per backbone and per frame count).
+Here accuracies are fractions, so 100 becomes 1. Table 7 reports the means
+Phi_a = (1/Z) sum_{b in B} sum_{k in K} Phi_a^b(k) (and likewise Psi_a) over
+B = {InceptionV1, ResNet18, ResNet50} and K = {8, 16, 32, 64}, i.e. over every
+(backbone, frames) pair; the tool prints the mean over the pairs it is given (and per
+backbone and per frame count). Table 7's Psi^ta is the improvement from temporal
+aggregation only, Psi^{ta+tp} from temporal aggregation combined with temporal pooling;
+the baseline stays TSN without temporal pooling (Sec. 6.3): give the matching files.
+The paper's accuracies are clip-level on the mini datasets (Sec. 5: clip-level by
+default; Sec. 6.1: uniform sampling and clip-level evaluation), so evaluate both models
+of a pair on one clip per video for figures comparable with Table 7; the tool scores
+whatever the files hold (their video-level logits).
 
-NOTE (unverified reconstruction): the exact text of the paper's Eq. 1 could not be
-retrieved while writing this tool (the authors' code, github.com/IBM/action-recognition-pytorch,
-has no analysis script). The formulas above are the reading that matches the paper's
-description of the two measures; check them against the paper before quoting numbers
-as comparable to its Table 7. Psi is not clipped: it is negative where the temporal
-model is worse than TSN. Phi is undefined when the temporal model scores 0 and Psi
-when TSN scores 1; such values are shown as n/a and left out of the means.
+Phi is undefined when both models score 0 and Psi when TSN scores 1; such values are
+shown as n/a and left out of the means.
 
 Inputs are score files (`tsn_jax.score_files`, the `scores.npz` an evaluation
 writes); accuracy is the top-1 of their video-level logits. The two files of a pair
@@ -122,8 +126,9 @@ def read_pairs_csv(path: str) -> list[Pair]:
 
 
 def contribution(tsn_top1: float, model_top1: float) -> tuple[float | None, float | None]:
-    """(Phi, Psi) of one pair from top-1 accuracies in [0, 1]; None where undefined."""
-    phi = tsn_top1 / model_top1 if model_top1 > 0 else None
+    """(Phi, Psi) of Eq. 1 from top-1 accuracies in [0, 1]; None where undefined."""
+    best = max(model_top1, tsn_top1)
+    phi = tsn_top1 / best if best > 0 else None
     psi = (model_top1 - tsn_top1) / (1.0 - tsn_top1) if tsn_top1 < 1 else None
     return phi, psi
 
