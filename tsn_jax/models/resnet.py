@@ -178,16 +178,25 @@ class ResNet(nn.Module):
         (as ``TSN`` folds them) and the output ``[N * K', ...]``, K' after temporal pooling.
       temporal_module: None (plain TSN), 'tsm' (Lin et al.) or 'tam' (Fan et al. / Chen
         et al.), on the residual branch of the blocks chosen by ``temporal_placement``.
-      temporal_placement: 'all', 'bottom_half', 'top_half' or 'every_other' block
-        (``temporal.blocks_with_module``).
+      temporal_placement: 'all', 'bottom_half', 'top_half' or 'every_other' block (Chen
+        et al.'s study), or 'tsm_authors' (every other block of each stage for
+        ResNet-101/152, as the TSM code and mmaction2's ``ResNetTSM``; all otherwise);
+        ``temporal.blocks_with_module``.
       shift_fraction: TSM, share of channels shifted each way (1/8 in the paper).
       shift_inplace: TSM, shift the whole block input instead of the residual branch.
       non_local: per stage, one 0/1 flag per block: a non-local block after each flagged
         residual block (module ``layer{i}_{j}_non_local``); e.g. Wang et al.'s 5 blocks
-        ``((0, 0, 0), (0, 1, 0, 1), (0, 1, 0, 1, 0, 1), (0, 0, 0))``. Empty: none.
-      non_local_subsample: max-pool phi and g of the non-local blocks 2x2 in space.
+        ``((0, 0, 0), (0, 1, 0, 1), (0, 1, 0, 1, 0, 1), (0, 0, 0))``. Empty: none. As
+        mmaction2's ``ResNetTSM(non_local=...)`` (``NL3DWrapper``), except after temporal
+        pooling: ours attends over the K' pooled segments of each video, mmaction2's
+        wrapper keeps K and so groups the rows of two videos (or fails on one).
+      non_local_subsample: max-pool the phi and g projections of the non-local blocks
+        2x2 in space (mmcv's ``sub_sample=True``).
+      non_local_use_scale: divide the non-local affinities by sqrt(inner width) (mmcv's
+        ``use_scale``; False in mmaction2's non-local TSM configs).
       temporal_pool: stages (1..4) after which segments are max-pooled by 2 in time
-        (kernel 3, stride 2): ``(1,)`` as in TSM, ``(1, 2, 3)`` as in Chen et al.
+        (kernel 3, stride 2): ``(1,)`` as in TSM (mmaction2's ``temporal_pool=True``),
+        ``(1, 2, 3)`` as in Chen et al.
       remat: recompute each residual block in the backward pass
         (``layers.residual_block_class``).
       dtype: computation dtype; parameters and batch statistics are always float32.
@@ -209,6 +218,7 @@ class ResNet(nn.Module):
     shift_inplace: bool = False
     non_local: Sequence[Sequence[int]] = ()
     non_local_subsample: bool = False
+    non_local_use_scale: bool = False
     temporal_pool: Sequence[int] = ()
     remat: bool = False
     dtype: Dtype = jnp.float32
@@ -260,6 +270,7 @@ class ResNet(nn.Module):
                     x = NonLocal(
                         segments,
                         subsample=self.non_local_subsample,
+                        use_scale=self.non_local_use_scale,
                         dtype=self.dtype,
                         name=f"layer{i + 1}_{j}_non_local",
                     )(x, train)

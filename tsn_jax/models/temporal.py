@@ -42,7 +42,7 @@ __all__ = [
 
 Dtype = Any
 TEMPORAL_MODULES = ("tsm", "tam")
-PLACEMENTS = ("all", "bottom_half", "top_half", "every_other")
+PLACEMENTS = ("all", "bottom_half", "top_half", "every_other", "tsm_authors")
 
 
 def _unfold(x: jax.Array, num_segments: int) -> jax.Array:
@@ -226,17 +226,33 @@ class TemporalMixing:
 
 
 def blocks_with_module(stage_sizes: Sequence[int], placement: str) -> list[list[bool]]:
-    """Which residual blocks get a temporal module (Chen et al.'s placement study).
+    """Which residual blocks get a temporal module.
 
-    Blocks are counted in network order over all stages. 'all': every block;
-    'bottom_half': the first half (nearer the input; the middle block goes to the bottom
-    half for an odd count); 'top_half': the rest; 'every_other': blocks 0, 2, 4, ...
+    Chen et al.'s placement study (CVPR 2021, Sec. 6.3, Table 6, on TAM-ResNet18) keeps
+    all the modules (*All*), those of the bottom half (blocks nearer the input), of the
+    top half, or every other one (*Uniform-Half*); blocks are counted in network order
+    over all stages:
+
+    * 'all': every block;
+    * 'bottom_half': the first half (the middle block goes to the bottom half for an odd
+      count); 'top_half': the rest;
+    * 'every_other': blocks 0, 2, 4, ... of the whole network.
+
+    'tsm_authors' is the rule of the TSM authors' public code (mit-han-lab/
+    temporal-shift-module, ``ops/temporal_shift.py``, ``make_temporal_shift`` with
+    ``place='blockres'``), which mmaction2's ``ResNetTSM`` keeps: every block, except that
+    a network whose third stage has 23 or more blocks (ResNet-101, ResNet-152) gets the
+    module only in blocks 0, 2, 4, ... of *each* stage (their ``n_round = 2``). It is not
+    in Chen et al.; it is the placement of an imported mmaction2 / TSM-code TSM-R101.
 
     Returns:
       One list of booleans per stage, one per block.
     """
     if placement not in PLACEMENTS:
         raise ValueError(f"unknown placement {placement!r}; known: {PLACEMENTS}")
+    if placement == "tsm_authors":
+        step = 2 if len(stage_sizes) >= 3 and stage_sizes[2] >= 23 else 1
+        return [[j % step == 0 for j in range(size)] for size in stage_sizes]
     total = sum(stage_sizes)
     bottom = (total + 1) // 2
     rule = {
@@ -267,16 +283,22 @@ class NonLocal(nn.Module):
     ``z = x + BN(W_z y)``, ``y_i = sum_j softmax_j(theta(x_i) . phi(x_j)) g(x_j)`` over all
     space-time positions of a clip; theta, phi, g and W_z are 1x1(x1) convolutions, the
     inner width is half the input's, and the final BN scale starts at zero so the block
-    starts as the identity (paper Sec. 4.1). ``subsample`` max-pools phi and g by 2 in
-    space (the paper's cheaper variant). The paper does not scale the dot products;
-    ``use_scale`` divides them by sqrt(inner width) (mmaction2's default). Parameter names
-    follow mmaction2's ``NonLocal3d`` (``theta/conv``, ``phi/conv``, ``g/conv``,
-    ``conv_out/conv``, ``conv_out/bn``).
+    starts as the identity. ``subsample`` max-pools the outputs of the phi and g
+    projections 2x2 in space (window and stride 2, no padding): Wang et al.'s cheaper
+    variant, as mmcv's ``NonLocal3d(sub_sample=True)`` computes it (``phi`` and ``g`` are
+    ``Sequential(ConvModule, MaxPool3d((1, 2, 2)))`` there, torch keys ``phi.0.conv``);
+    pooling the block input before the projections instead gives other outputs. The
+    dot products are unscaled by default, as in mmaction2's non-local TSM configs
+    (``use_scale=False``); ``use_scale`` divides them by sqrt(inner width) (the default of
+    mmcv's module). Parameter names follow mmcv's ``NonLocal3d`` (``theta/conv``,
+    ``phi/conv``, ``g/conv``, ``conv_out/conv``, ``conv_out/bn``); only its
+    'embedded_gaussian' mode with a BatchNorm after ``conv_out`` (mmaction2's configs) is
+    implemented.
 
     Attributes:
       num_segments: K when the input is a folded 2D batch ``[N * K, H, W, C]``; ``None``
         for a 3D input ``[N, T, H, W, C]``.
-      subsample: max-pool phi and g 2x2 in space.
+      subsample: max-pool the phi and g projections 2x2 in space.
       use_scale: divide the affinities by sqrt(inner width).
       dtype: computation dtype.
 
@@ -297,11 +319,9 @@ class NonLocal(nn.Module):
         def project(name: str, y: jax.Array) -> jax.Array:
             return ConvModule(inner, norm=False, relu=False, dtype=self.dtype, name=name)(y, train)
 
-        theta = project("theta", clip)
-        context = clip
-        if self.subsample:
-            context = max_pool(clip, (1, 2, 2), (1, 2, 2))
-        phi, g = project("phi", context), project("g", context)
+        theta, phi, g = (project(name, clip) for name in ("theta", "phi", "g"))
+        if self.subsample:  # Pool the projections, not the block input (mmcv's NonLocal3d).
+            phi, g = (max_pool(v, (1, 2, 2), (1, 2, 2)) for v in (phi, g))
         n = clip.shape[0]
         theta, phi, g = (jnp.reshape(v, (n, -1, inner)) for v in (theta, phi, g))
         affinity = jnp.einsum("nic,njc->nij", theta, phi)
