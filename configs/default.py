@@ -57,11 +57,17 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.temporal_scales = ()  # training: tau x one of these (Hara: 3, 2, 1, 1/2, 1/3)
     config.data.short_video = "clamp"  # indices past the end of a short video: clamp | loop
     config.data.crop_size = 64
-    config.data.train_crop = "multiscale"  # multiscale (TSN, Hara) | random_resized | random (C3D)
+    # multiscale (TSN, Hara) | random_resized | random (C3D) | centre (multi-scale size, centred)
+    config.data.train_crop = "multiscale"
     config.data.scales = (1.0, 0.875, 0.75, 0.66)
     config.data.max_distort = 1
     config.data.crop_positions = "corners"  # corners (4 + centre) | more_fixed (13) | random
     config.data.flip = False  # a flipped MoveLeft is a MoveRight
+    # '' | the name of one of Hara et al.'s five augmentation configurations, whose values
+    # train_crop, scales, max_distort, crop_positions, temporal_scales must then hold
+    # (input_pipeline.transforms.AUGMENTATIONS; configs/kinetics_r3d18_hara.py:<name>).
+    config.data.augmentation = ""
+    # Short side before the test crops; 0: crops of the full short side, resized (Hara).
     config.data.eval_resize_short = 73  # 64 * 256 / 224
     config.data.eval_crops = "centre"  # centre | three (3D) | ten (TSN: 5 crops + flips)
     # Test clips: segments (eval_num_segments snippets or clips, uniform) | windows (every
@@ -137,6 +143,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.optimizer.lr_multipliers = ()  # TSM: ("^fc/kernel=5", "^fc/bias=10")
     config.optimizer.weight_decay_multipliers = ()  # default: kernels 1, everything else 0
     config.optimizer.label_smoothing = 0.0
+    # Linear-weighting consensus: network and segment weights updated on alternate steps
+    # (TSN TPAMI Sec. 3.3) | joint (both every step).
+    config.optimizer.consensus_update = "alternate"
 
     # Evaluation (tsn_jax.evaluate; `main.py --mode=eval`).
     config.eval = ml_collections.ConfigDict()

@@ -1,7 +1,7 @@
 """Each consensus function of TSN (TPAMI 2018, Sec. 3.3): values and gradients.
 
 The gradients of the video loss L = cross-entropy(softmax(G), y) are compared with the
-paper's analytic forms: dL/dG = p - y, then the chain through each G (Eqs. 4-12).
+paper's analytic forms: dL/dG = p - y, then the chain through each G (TPAMI Eqs. 4-11).
 """
 
 import jax
@@ -10,6 +10,8 @@ import numpy as np
 import optax
 import pytest
 
+from configs import default
+from tsn_jax import optim
 from tsn_jax.models import consensus
 
 B, K, N, F = 2, 5, 4, 6
@@ -70,7 +72,7 @@ def test_linear_weighting_gradients(scores):
     np.testing.assert_allclose(consensus.linear_weighting(scores, w), video, rtol=1e-6)
     grad_s, grad_w = _loss_grad(consensus.linear_weighting, scores, w)
     d = _dl_dg(video)
-    # Eq. 8: dL/dF_k = w_k (p - y); dL/dw_k = sum_i (p_i - y_i) F_k,i.
+    # Eq. 7: dL/dF_k = w_k (p - y); dL/dw_k = sum_i (p_i - y_i) F_k,i.
     np.testing.assert_allclose(grad_s, wn[None, :, None] * d[:, None], atol=1e-6)
     np.testing.assert_allclose(grad_w, np.einsum("bn,bkn->k", d, g), atol=1e-6)
 
@@ -91,10 +93,10 @@ def test_attention_weighting_weights_and_gradients(scores):
     )
     grad_s, grad_r, grad_w = _loss_grad(consensus.attention_weighting, scores, features, w_att)
     d = _dl_dg(video)
-    # dL/dF_k = A_k (p - y)  (Eq. 10).
+    # dL/dF_k = A_k (p - y)  (Eq. 8).
     np.testing.assert_allclose(grad_s, a[..., None] * d[:, None], atol=1e-6)
-    # dL/dA_k = (p - y) . F_k; dA_k/de_j = A_k (delta_kj - A_j) (Eq. 11), so
-    # dL/de_k = A_k ((p - y) . F_k - (p - y) . G); then e_k = w_att . R_k (Eq. 12):
+    # dL/dA_k = (p - y) . F_k (Eq. 8); dA_k/de_j = A_k (delta_kj - A_j) (Eq. 11), so
+    # dL/de_k = A_k ((p - y) . F_k - (p - y) . G); then e_k = w_att . R_k (Eqs. 9-10):
     dl_de = a * (np.einsum("bn,bkn->bk", d, g) - np.einsum("bn,bn->b", d, video)[:, None])
     np.testing.assert_allclose(grad_w, np.einsum("bk,bkf->f", dl_de, r), atol=1e-6)
     np.testing.assert_allclose(grad_r, dl_de[..., None] * w[None, None], atol=1e-6)
@@ -105,3 +107,47 @@ def test_learned_consensus_functions_start_as_the_average(scores):
     np.testing.assert_allclose(uniform, consensus.avg_consensus(scores), rtol=1e-6)
     attention = consensus.attention_weighting(scores, jnp.ones((B, K, F)), jnp.zeros(F))
     np.testing.assert_allclose(attention, consensus.avg_consensus(scores), rtol=1e-6)
+
+
+def _weighted_consensus_optimizer(consensus_update):
+    config = default.get_config()
+    config.model.consensus = "weighted"
+    config.optimizer.consensus_update = consensus_update
+    config.optimizer.momentum = 0.5
+    config.optimizer.weight_decay = 0.0
+    config.optimizer.clip_grad_norm = 0.0
+    # Rate 1 on steps 0-1, 0.1 from step 2: shows which step's rate each update uses.
+    schedule = optax.piecewise_constant_schedule(1.0, {2: 0.1})
+    return optim.create_optimizer(config, schedule)
+
+
+def test_linear_weighting_alternates_network_and_segment_weight_updates():
+    # TPAMI Sec. 3.3 (Eq. 7): W and the weights w are updated alternately.
+    params = {"fc": {"kernel": jnp.zeros(3)}, "consensus_weights": jnp.zeros(K)}
+    grads = [
+        {
+            "fc": {"kernel": jnp.full(3, float(t + 1))},
+            "consensus_weights": jnp.full(K, 10.0 * (t + 1)),
+        }
+        for t in range(4)
+    ]
+    tx = _weighted_consensus_optimizer("alternate")
+    state = tx.init(params)
+    updates = []
+    for g in grads:
+        u, state = tx.update(g, state, params)
+        updates.append(jax.tree.map(np.asarray, u))
+    fc = [u["fc"]["kernel"][0] for u in updates]
+    w = [u["consensus_weights"][0] for u in updates]
+    # Even steps: the network only; odd steps: the segment weights only.
+    assert w[0] == 0 and w[2] == 0 and fc[1] == 0 and fc[3] == 0
+    # Each group's momentum skips the steps it sits out; the rate is the global step's:
+    # fc: -1 * 1 at step 0, then -0.1 * (3 + 0.5 * 1) at step 2;
+    # w: -1 * 20 at step 1, then -0.1 * (40 + 0.5 * 20) at step 3.
+    np.testing.assert_allclose(fc[0::2], [-1.0, -0.35], rtol=1e-6)
+    np.testing.assert_allclose(w[1::2], [-20.0, -5.0], rtol=1e-6)
+    # 'joint' updates both groups at every step.
+    tx = _weighted_consensus_optimizer("joint")
+    state = tx.init(params)
+    u, _ = tx.update(grads[0], state, params)
+    assert u["fc"]["kernel"][0] == -1.0 and u["consensus_weights"][0] == -10.0

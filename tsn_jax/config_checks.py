@@ -7,13 +7,13 @@ of deep inside tf.data or XLA.
 import ml_collections
 
 from tsn_jax.inflate import INFLATION_METHODS
+from tsn_jax.optim import CONSENSUS_UPDATES
 
 _POSITIVE_INTS = (
     "data.num_segments",
     "data.frames_per_snippet",
     "data.frame_interval",
     "data.crop_size",
-    "data.eval_resize_short",
     "data.shuffle_buffer_size",
     "batch_size",
     "eval_batch_size",
@@ -26,6 +26,7 @@ _NON_NEGATIVE_INTS = (
     "data.max_distort",
     "data.snippet_stride",
     "data.eval_num_segments",
+    "data.eval_resize_short",
     "eval_every_steps",
     "prefetch_to_device",
 )
@@ -55,11 +56,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     scales = tuple(config.data.scales)
     if not scales or not all(0.0 < s <= 1.0 for s in scales):
         raise ValueError(f"config.data.scales must be fractions in (0, 1], got {scales!r}")
-    if config.data.eval_resize_short < config.data.crop_size:
+    if 0 < config.data.eval_resize_short < config.data.crop_size:
         raise ValueError(
-            "config.data.eval_resize_short must be >= config.data.crop_size, got "
+            "config.data.eval_resize_short must be 0 or >= config.data.crop_size, got "
             f"{config.data.eval_resize_short} < {config.data.crop_size}"
         )
+    _check_augmentation(config.data)
     if len(config.data.mean) != len(config.data.std):
         raise ValueError("config.data.mean and config.data.std must have the same length")
     if config.num_train_steps <= 0 and config.num_epochs <= 0:
@@ -73,6 +75,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ValueError(
             "config.optimizer.schedule='plateau' reduces the rate on the evaluation loss: "
             "set config.eval_every_steps (e.g. one epoch of steps)"
+        )
+    if config.optimizer.consensus_update not in CONSENSUS_UPDATES:
+        raise ValueError(
+            f"config.optimizer.consensus_update must be one of {CONSENSUS_UPDATES}, "
+            f"got {config.optimizer.consensus_update!r}"
         )
     if config.init_inflation not in INFLATION_METHODS:
         raise ValueError(
@@ -106,3 +113,28 @@ def _check_evaluation(config: ml_collections.ConfigDict) -> None:
         raise ValueError("config.data.eval_snippets_per_second must be > 0")
     if config.eval.mtwi_top_k < 0 or not all(n > 0 for n in config.eval.mtwi_window_lengths):
         raise ValueError("config.eval.mtwi_top_k must be >= 0 and the window lengths > 0")
+
+
+def _check_augmentation(data: ml_collections.ConfigDict) -> None:
+    """A named augmentation (Hara et al.'s) must agree with the keys that implement it."""
+    from input_pipeline.transforms import AUGMENTATIONS
+
+    name = data.augmentation
+    if not name:
+        return
+    if name not in AUGMENTATIONS:
+        raise ValueError(f"config.data.augmentation must be '' or one of {tuple(AUGMENTATIONS)}")
+    for key, value in AUGMENTATIONS[name].items():
+        if isinstance(value, tuple):
+            matches = len(data[key]) == len(value) and all(
+                abs(a - b) < 1e-6 for a, b in zip(data[key], value, strict=True)
+            )
+        else:
+            matches = data[key] == value
+        if not matches:
+            raise ValueError(
+                f"config.data.augmentation={name!r} needs config.data.{key}={value!r}, got "
+                f"{data[key]!r}: select it with the config's variant (e.g. "
+                f"--config=configs/kinetics_r3d18_hara.py:{name}), or set augmentation='' "
+                "to choose the crop keys freely"
+            )

@@ -10,6 +10,16 @@ recipes' parameter groups (TSM's classifier weights x5 and biases x10; a flow
 network's first convolution x5 in some recipes). Frozen parameters (partial BN,
 frozen stages: `tsn_jax.finetune`) get no update at all and are left out of the
 gradient clipping, as parameters without gradients are in PyTorch.
+
+Linear-weighting consensus (TSN TPAMI 2018, Sec. 3.3, Eq. 7: "we use this equation to
+update the network weights W and the combination weights omega alternatively"): with
+`model.consensus='weighted'` and `optimizer.consensus_update='alternate'` (the default,
+the paper's rule) even steps update only the network and odd steps only the segment
+weights `consensus_weights`. Each group runs its own copy of the chain above (its own
+gradient clipping and momentum, untouched on the steps it sits out) at the learning
+rate of the global step. The paper does not say how often it alternates; every step
+is our choice. 'joint' updates both every step (plain back-propagation, as for the
+attention weights, which the paper learns jointly with W).
 """
 
 from __future__ import annotations
@@ -25,6 +35,9 @@ import ml_collections
 import optax
 
 SCHEDULES = ("step", "cosine", "plateau")
+CONSENSUS_UPDATES = ("alternate", "joint")
+# The parameter of the linear-weighting consensus (tsn_jax.models.tsn.TSN).
+CONSENSUS_WEIGHTS = "consensus_weights"
 
 
 def base_learning_rate(config: ml_collections.ConfigDict) -> float:
@@ -195,18 +208,10 @@ def _add_weight_decay(rate: float, factor: Callable[[str], float]) -> optax.Grad
     return optax.stateless(add)
 
 
-def create_optimizer(
-    config: ml_collections.ConfigDict, schedule: optax.Schedule, frozen: Any = None
+def _sgd_chain(
+    opt: ml_collections.ConfigDict, schedule: optax.Schedule
 ) -> optax.GradientTransformation:
-    """clip-by-global-norm -> L2 decay -> SGD with momentum -> per-parameter rate factors.
-
-    Args:
-      config: full config (uses config.optimizer).
-      schedule: the learning-rate schedule.
-      frozen: None, or a tree like `params` of bools (`finetune.frozen_parameters`):
-        True leaves get zero updates.
-    """
-    opt = config.optimizer
+    """clip-by-global-norm -> L2 decay -> SGD with momentum -> per-parameter rate factors."""
     parts = []
     if opt.clip_grad_norm > 0:
         parts.append(optax.clip_by_global_norm(opt.clip_grad_norm))
@@ -221,8 +226,83 @@ def create_optimizer(
     if opt.lr_multipliers:
         rates = factor_by_path(opt.lr_multipliers, "lr_multipliers", lambda name: 1.0)
         parts.append(_scale_each(rates))
-    tx = optax.chain(*parts)
-    if frozen is None or not any(jax.tree.leaves(frozen)):
-        return tx
-    labels = jax.tree.map(lambda f: "frozen" if f else "train", frozen)
-    return optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()}, labels)
+    return optax.chain(*parts)
+
+
+def _on_alternate_steps(
+    opt: ml_collections.ConfigDict, schedule: optax.Schedule, phase: int
+) -> optax.GradientTransformation:
+    """The SGD chain applied only on global steps t with t % 2 == phase.
+
+    On the other steps the updates are zero and the chain's state (momentum, its step
+    count) is left as it was. The chain's own count c therefore reaches its c-th update
+    at global step 2c + phase, which is the step whose learning rate it is given.
+    """
+    inner = _sgd_chain(opt, lambda count: schedule(2 * count + phase))
+
+    def init(params):
+        return inner.init(params), jnp.zeros((), jnp.int32)
+
+    def update(updates, state, params=None):
+        inner_state, step = state
+        new_updates, new_inner_state = inner.update(updates, inner_state, params)
+        active = step % 2 == phase
+        new_updates = jax.tree.map(lambda u: jnp.where(active, u, jnp.zeros_like(u)), new_updates)
+        new_inner_state = jax.tree.map(
+            lambda new, old: jnp.where(active, new, old), new_inner_state, inner_state
+        )
+        return new_updates, (new_inner_state, step + 1)
+
+    return optax.GradientTransformation(init, update)
+
+
+def create_optimizer(
+    config: ml_collections.ConfigDict, schedule: optax.Schedule, frozen: Any = None
+) -> optax.GradientTransformation:
+    """clip-by-global-norm -> L2 decay -> SGD with momentum -> per-parameter rate factors.
+
+    With `model.consensus='weighted'` and `optimizer.consensus_update='alternate'` the
+    network and the consensus weights each get that chain on alternate steps (module
+    docstring).
+
+    Args:
+      config: full config (uses config.optimizer, config.model.consensus).
+      schedule: the learning-rate schedule.
+      frozen: None, or a tree like `params` of bools (`finetune.frozen_parameters`):
+        True leaves get zero updates.
+    """
+    opt = config.optimizer
+    if opt.consensus_update not in CONSENSUS_UPDATES:
+        raise ValueError(
+            f"config.optimizer.consensus_update must be one of {CONSENSUS_UPDATES}, "
+            f"got {opt.consensus_update!r}"
+        )
+    alternate = opt.consensus_update == "alternate" and config.model.consensus == "weighted"
+    any_frozen = frozen is not None and any(jax.tree.leaves(frozen))
+    if not alternate and not any_frozen:
+        return _sgd_chain(opt, schedule)
+
+    def labels(params):
+        flags = frozen if frozen is not None else jax.tree.map(lambda _: False, params)
+
+        def label(path, is_frozen):
+            if is_frozen:
+                return "frozen"
+            if alternate and _path_name(path).rsplit("/", 1)[-1] == CONSENSUS_WEIGHTS:
+                return "consensus"
+            return "train"
+
+        tree = jax.tree_util.tree_map_with_path(label, flags)
+        if alternate and "consensus" not in jax.tree.leaves(tree):
+            raise ValueError(
+                f"consensus_update='alternate' found no {CONSENSUS_WEIGHTS!r} to train"
+            )
+        return tree
+
+    transforms = {"frozen": optax.set_to_zero()}
+    if alternate:
+        transforms["train"] = _on_alternate_steps(opt, schedule, 0)
+        transforms["consensus"] = _on_alternate_steps(opt, schedule, 1)
+    else:
+        transforms["train"] = _sgd_chain(opt, schedule)
+    return optax.multi_transform(transforms, labels)

@@ -8,14 +8,18 @@ aggregated by a consensus function G *before* the softmax,
 
 Every consensus here is a pure function of the snippet scores ``[B, K, N] -> [B, N]``
 over the segment axis 1; the learned ones also take their weights, which the TSN module
-owns as parameters:
+owns as parameters. The TPAMI paper writes each aggregation function in the text and
+numbers its gradient (Sec. 3.3):
 
-* average (Eq. 4): every snippet gets 1/K of the gradient;
-* max (Eq. 5): only the highest-scoring snippet of each class gets it;
-* top-k (Eqs. 6-7): the mean of the k highest scores of each class;
-* linear weighting (Eq. 8): sum_k w_k F(T_k), one learned weight per segment;
-* attention weighting (Eqs. 9-10): sum_k A(T_k) F(T_k) with A = softmax over the
-  snippets of e_k = w_att . R(T_k), R the snippet's last hidden features.
+* max pooling (gradient Eq. 4): only the highest-scoring snippet of each class gets it;
+* average pooling (Eq. 5): every snippet gets 1/K of the gradient;
+* top-k pooling (Eq. 6): the mean of the k highest scores of each class;
+* linear weighting (Eq. 7): sum_k w_k F(T_k), one learned weight per segment; the
+  paper updates the network W and the weights w alternately
+  (`tsn_jax.optim`, `optimizer.consensus_update`);
+* attention weighting (Eqs. 8-12): sum_k A(T_k) F(T_k) with A = softmax over the
+  snippets of e_k = w_att . R(T_k) (Eq. 9), R the snippet's last hidden features;
+  Eqs. 10-11 are the gradients of A, Eq. 12 the back-propagation into W through A.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ __all__ = [
 
 
 def avg_consensus(snippet_scores: jax.Array) -> jax.Array:
-    """Average over segments (Eq. 4): ``[B, K, N] -> [B, N]``.
+    """Average over segments (TPAMI Sec. 3.3, gradient Eq. 5): ``[B, K, N] -> [B, N]``.
 
     Its gradient with respect to every snippet's scores is ``1/K`` times the gradient of
     the video's scores, so all K snippets are updated jointly (TSN Eq. 3).
@@ -46,7 +50,7 @@ def avg_consensus(snippet_scores: jax.Array) -> jax.Array:
 
 
 def max_consensus(snippet_scores: jax.Array) -> jax.Array:
-    """Maximum over segments, per class (Eq. 5): ``[B, K, N] -> [B, N]``.
+    """Maximum over segments, per class (gradient Eq. 4): ``[B, K, N] -> [B, N]``.
 
     The gradient of class i flows only to the snippet with the highest score for i
     (the most discriminative snippet of the video for that class).
@@ -55,7 +59,7 @@ def max_consensus(snippet_scores: jax.Array) -> jax.Array:
 
 
 def top_k_consensus(snippet_scores: jax.Array, k: int) -> jax.Array:
-    """Mean of the k highest snippet scores of each class (Eqs. 6-7): ``[B, K, N] -> [B, N]``.
+    """Mean of the k highest snippet scores of each class (Eq. 6): ``[B, K, N] -> [B, N]``.
 
     Between max (k = 1) and average (k = K): each selected snippet gets 1/k of the
     class's gradient, the others none. A single snippet (K = 1: the per-window and
@@ -72,7 +76,7 @@ def top_k_consensus(snippet_scores: jax.Array, k: int) -> jax.Array:
 
 
 def linear_weighting(snippet_scores: jax.Array, weights: jax.Array) -> jax.Array:
-    """Weighted sum over segments with one learned weight per segment (Eq. 8).
+    """Weighted sum over segments with one learned weight per segment (gradients Eq. 7).
 
     Args:
       snippet_scores: ``[B, K, N]``.
@@ -100,7 +104,7 @@ def attention_weights(features: jax.Array, w_att: jax.Array) -> jax.Array:
 def attention_weighting(
     snippet_scores: jax.Array, features: jax.Array, w_att: jax.Array
 ) -> jax.Array:
-    """Attention-weighted sum over segments (Eqs. 9-10): ``[B, K, N] -> [B, N]``.
+    """Attention-weighted sum over segments (Eqs. 8-9): ``[B, K, N] -> [B, N]``.
 
     The weights depend on each snippet's own features, so which snippets count is
     decided per video; with ``w_att = 0`` all weights are 1/K (the average).
