@@ -1,69 +1,83 @@
-"""3D ResNet-18 trained from scratch on Kinetics-400 (Hara et al., CVPR 2018).
+"""3D ResNet-18 trained from scratch on Kinetics-400 (Hara et al., ICPR 2018).
 
-Hara, Kataoka and Satoh, "Can Spatiotemporal 3D CNNs Retrace the History of 2D CNNs and
-ImageNet?" (CVPR 2018; code kenshohara/3D-ResNets-PyTorch): the 3D ResNet-18 of their
-models/resnet.py (`resnet3d_18`: 7x7x7 conv1 with temporal stride 1, 3x3x3 basic blocks,
-type-A shortcuts, no dropout) on 16-frame 112x112 clips, trained from scratch.
+Hara, Kataoka and Satoh, "Towards Good Practice for Action Recognition with
+Spatiotemporal 3D Convolutions" (ICPR 2018; /work/shared/papers/hara_3d_good_practice.txt;
+code kenshohara/3D-ResNets-PyTorch): the 3D ResNet-18 of Table I trained from scratch on
+Kinetics with each of five data augmentation configurations (Sec. IV-A, Fig. 1).
 
-Published: 54.2% top-1 on the Kinetics-400 validation set for ResNet-18 (CVPR 2018,
-Table 3) -- from memory, NOT checked against the paper's text (only abstracts could be
-retrieved while writing this file).
+Published, Table II (ResNet-18, Kinetics validation set, top-1 / top-5 / their average):
 
-Recipe, from the code of the time (the CVPR 2018 arXiv version, Nov. 2017; commit d755343,
-Jan. 2018, opts.py and main.py), the paper's text as we recall it where the code is silent:
-- frames extracted with the height at 240 (utils/video_jpg_kinetics.py, `scale=-1:240`);
-- one training clip of 16 consecutive frames at a random position, looped when the video
-  is shorter (TemporalRandomCrop / LoopPadding; `short_video='loop'`);
-- multi-scale corner cropping (`train_crop` default 'corner', MultiScaleCornerCrop): a
-  square of side `scale x short side` with scale in {1, 2^-1/4, 2^-1/2, 2^-3/4, 1/2}
-  (`n_scales` 5, `scale_step` 0.84089641525), at one of the 4 corners or the centre, no
-  aspect jitter (`max_distort=0`), resized to 112; horizontal flip;
-- inputs in [0, 255] minus the ActivityNet mean (114.7748, 107.7354, 99.4750), no division
-  (`norm_value` 1, `mean_dataset` 'activitynet', mean subtraction only);
-- SGD, momentum 0.9, weight decay 1e-3 on every parameter (`model.parameters()`), rate 0.1,
-  divided by 10 when the validation loss plateaus: ReduceLROnPlateau(patience 10) stepped
-  on the validation loss after every epoch, 200 epochs (`n_epochs`);
-- validation on `n_val_samples` 3 clips of 16 frames per video, centre crops;
-- batch 128 (opts.py default and the README's training command; a batch of 256 is sometimes
-  quoted for these papers but could not be verified here).
+  variant (`--config=configs/kinetics_r3d18_hara.py:<variant>`)   top-1  top-5  average
+  spatial_center                                                  52.3   76.9   64.6
+  spatial_random                                                  55.3   78.9   67.1
+  multiscale_spatial_random (the default, the paper's best)       57.0   80.3   68.7
+  multiscale_spatial_corner                                       53.2   77.2   65.2
+  multiscale_spatiotemporal_random                                56.2   79.6   67.9
 
-Here:
-- Reduce-on-plateau: `schedule='plateau'`, the rate x0.1 (`plateau_factor`) after more
-  than 10 evaluations (`plateau_patience`) without a lower evaluation loss, with an
-  evaluation every epoch. `eval_every_steps` counts steps: 1875 = 240,000 // 128, about one
-  epoch of Kinetics-400 (the clips you can still download vary; the first log line says
-  "N steps (M per epoch)", set `--config.eval_every_steps=M`). The evaluation uses 3
-  evenly spaced clips per video (`eval_num_segments=3`, logits averaged; theirs averages
-  the loss over the 3 clips).
-- Dampening: their SGD used dampening = momentum = 0.9 (main.py of the first commit,
-  a4cf3de; the `--dampening` option added in Dec. 2017 kept 0.9 as default until Oct.
-  2018). PyTorch then accumulates buf = 0.9 buf + 0.1 (g + wd p), so a rate of 0.1 with
-  dampening 0.9 takes the same steps as a rate of 0.01 without it (after the first step).
-  optax has no dampening: learning_rate = 0.01 here is their 0.1 (reduce-on-plateau scales
-  both alike).
-- Without per-epoch evaluations (cheaper): the multi-step schedule the repository later made
-  its default, x0.1 at epochs 50, 100 and 150 of 200 (opts.py `--multistep_milestones 50
-  100 150`): `--config.optimizer.schedule=step --config.eval_every_steps=0`
-  (`lr_decay_epochs` is set below).
+Each variant sets `data.augmentation` to its name and the keys that implement it
+(input_pipeline/transforms.py `AUGMENTATIONS`; a mismatch is an error at load time):
+- spatial_center: the centre square of the short side (`train_crop='centre'`,
+  `scales=(1.0,)`);
+- spatial_random: the short-side square at a uniformly random position
+  (`train_crop='multiscale'`, `scales=(1.0,)`, `crop_positions='random'`);
+- multiscale_spatial_random: a square of side s x short side, s uniform in {1, 2^-1/4,
+  2^-1/2, 2^-3/4, 1/2}, at a uniformly random position (`scales` those five);
+- multiscale_spatial_corner: the same sides at one of the 4 corners or the centre
+  (`crop_positions='corners'`, on the quarter grid of input_pipeline's corner crop: the
+  right and bottom corners can fall up to 3 pixels short of the edge, see the README);
+- multiscale_spatiotemporal_random: multiscale_spatial_random, and a window of s_t x 16
+  frames, s_t uniform in {3, 2, 1, 1/2, 1/3}, resampled to 16 frames by nearest neighbour
+  (`temporal_scales`: frame t of the clip is floor(t x s_t) frames after its start).
+Every crop is square (`max_distort=0`) and resized to 112; one 16-frame clip per video
+at a uniformly random start (Sec. III-B1), looped when the video is shorter
+(`short_video='loop'`); horizontal flip with probability 1/2; inputs in [0, 255] minus
+the Kinetics mean, divided by the Kinetics standard deviation (Sec. III-B1; the values
+are not in the paper: their code's mean.py of the time, commit 2dc675d, "Kinetics (10
+videos for each class)").
 
-Type-A shortcuts: their `downsample_basic_block` concatenates `out.data`, i.e. no gradient
-through the shortcut; `stop_gradient_shortcut=True` reproduces that.
+Recipe (Sec. III-B1): SGD with momentum 0.9, weight decay 1e-3, batch 128, learning rate
+0.03 divided by 10 "after the validation loss does not improve during 10 epochs", 250
+epochs, cross-entropy. Here:
+- reduce-on-plateau: `schedule='plateau'`, factor 0.1, `plateau_patience=10` as PyTorch's
+  ReduceLROnPlateau(patience=10) of their main.py counts (the rate drops at the 11th
+  evaluation without a lower loss; PyTorch documents its patience as "the number of
+  allowed epochs with no improvement", the paper's phrase); `plateau_patience=9` drops
+  at the 10th. An evaluation every epoch: `eval_every_steps=1875` = 240,000 // 128 (the
+  paper's "about 240,000" training videos; the clips you can still download vary: the
+  first log line says "N steps (M per epoch)", set `--config.eval_every_steps=M`).
+- weight decay on every parameter (`weight_decay_multipliers=('.*=1',)`), as PyTorch's
+  SGD `weight_decay` of their code; the paper does not say.
+- Their code of the time (main.py, opts.py of Jan. 2018) ran SGD with dampening 0.9 by
+  default (until Oct. 2018): PyTorch then accumulates buf = 0.9 buf + 0.1 g, so the
+  paper's 0.03 took the steps of 0.003 without dampening. optax has no dampening; the
+  paper's text is the default here, their code's steps are
+  `--config.optimizer.learning_rate=0.003` (the paper does not say which it used).
+- Videos stored with the short side at 240 (`dataset.short_side=240`); the paper resized
+  the height to 240 (Sec. V-A), the same for landscape videos.
 
-Testing (their test.py): every video split into non-overlapping 16-frame windows, each
-window's centre 112x112 crop after resizing the short side to 112, class probabilities
-averaged over the windows. The training run's evaluations (validation for the plateau
-schedule and the final one) use the 3 clips above; the paper's test is an evaluation of
-the finished run with `data.eval_sampling='windows'` (the last window loop-padded within
-itself, as their LoopPadding) and `eval.fusion='prob'` (softmax per window, mean):
+Architecture (Table I, Sec. III-A): `resnet3d_18`, conv1 7x7x7 stride 1 (T) 2 (XY), 3x3x3
+max pool stride 2, BasicBlocks x [2, 2, 2, 2], stride 2 in T and XY at conv3_1, conv4_1,
+conv5_1, identity shortcuts with zero padding (type A), global average pool, fc; every
+convolution followed by BatchNorm and ReLU; no dropout. The type-A shortcut passes
+gradients as He et al.'s; their code detaches it (`out.data`):
+`--config.model.backbone_options.stop_gradient_shortcut=True`.
+
+Test (Sec. III-B2), used by every evaluation of the run: each video split into
+non-overlapping 16-frame windows (`data.eval_sampling='windows'`; the last window loop
+padded within itself, as their LoopPadding), each window the centre square of the full
+short side resized to 112 (`data.eval_resize_short=0`), the windows' softmax
+probabilities averaged (`eval.fusion='prob'`). Their test code instead resized the short
+side to 112 and cropped the centre 112 x 112 (`--config.data.eval_resize_short=112`: the
+same region up to rounding). The per-epoch validation loss of the schedule is the loss
+of these fused video scores (the paper does not say how its validation loss is taken; a
+Kinetics video has 15-19 windows, so a validation pass costs about half a training
+epoch; their code validated on 3 clips a video:
+`--config.data.eval_sampling=segments --config.data.eval_num_segments=3`).
 
   python main.py --config=configs/kinetics_r3d18_hara.py --workdir=runs/k400_r3d18 \\
     --config.dataset.video_dir=/data/kinetics400
-  python main.py --config=configs/kinetics_r3d18_hara.py --workdir=runs/k400_r3d18 \\
-    --config.dataset.video_dir=/data/kinetics400 --mode=eval \\
-    --config.data.eval_sampling=windows --config.eval.fusion=prob \\
-    --config.eval.output_dir=runs/k400_r3d18/windows
-
-(A 10 s Kinetics clip at 25-30 fps holds 15-19 windows of 16 frames.)
+  python main.py --config=configs/kinetics_r3d18_hara.py:spatial_center \\
+    --workdir=runs/k400_r3d18_center --config.dataset.video_dir=/data/kinetics400
 
 Initialization: none (trained from scratch, `init_from=''`). Kinetics data: the annotation
 CSVs and the clips under `video_dir` (README, "Preparing datasets", `name='kinetics'`).
@@ -72,12 +86,73 @@ CSVs and the clips under `video_dir` (README, "Preparing datasets", `name='kinet
 import ml_collections
 
 from configs import default
+from input_pipeline.transforms import AUGMENTATIONS
+
+VARIANTS = tuple(AUGMENTATIONS)
+# Their code's mean.py (commit 2dc675d): Kinetics mean and standard deviation on [0, 255].
+KINETICS_MEAN = (110.63666788, 103.16065604, 96.29023126)
+KINETICS_STD = (38.7568578, 37.88248729, 40.02898126)
 
 
-# Published: 54.2% top-1, ResNet-18, Kinetics-400 val (CVPR 2018 Table 3, from memory).
-def get_config() -> ml_collections.ConfigDict:
-    """Hara et al.'s 3D ResNet-18 from scratch on Kinetics-400."""
-    config = default.get_config()
+def hara_data(
+    config: ml_collections.ConfigDict, augmentation: str, variants_of: str
+) -> ml_collections.ConfigDict:
+    """Hara et al.'s sampling, augmentation, normalization and test (ICPR 2018, Sec. III-B).
+
+    Shared by this config and configs/ucf101_r3d18_finetune_hara.py (`variants_of`
+    names the config file in the error for an unknown `augmentation`).
+    """
+    if augmentation not in AUGMENTATIONS:
+        raise ValueError(f"configs/{variants_of}.py: variant must be one of {VARIANTS}")
+    data = config.data
+    data.modality = "rgb"
+    data.num_segments = 1
+    data.eval_num_segments = 0
+    data.frames_per_snippet = 16
+    data.frame_interval = 1
+    data.short_video = "loop"
+    data.crop_size = 112
+    data.crop_positions = "random"
+    data.update(AUGMENTATIONS[augmentation])
+    data.augmentation = augmentation
+    data.flip = True
+    data.eval_sampling = "windows"
+    data.eval_resize_short = 0  # the centre square of the short side, resized to 112
+    data.eval_crops = "centre"
+    data.mean = KINETICS_MEAN
+    data.std = KINETICS_STD
+    config.eval.fusion = "prob"
+
+    config.model.backbone = "resnet3d_18"
+    config.model.base_width = 64
+    options = ml_collections.ConfigDict()
+    options.shortcut_type = "A"
+    options.stop_gradient_shortcut = False  # He et al.'s type A; their code: True
+    config.model.backbone_options = options
+    config.model.dropout_rate = 0.0
+    config.model.consensus = "avg"
+
+    config.batch_size = 128
+    config.eval_batch_size = 32
+    config.optimizer.lr_base_batch_size = 0
+    config.optimizer.schedule = "plateau"  # on the validation loss, every epoch
+    config.optimizer.plateau_factor = 0.1
+    config.optimizer.plateau_patience = 10
+    config.optimizer.warmup_epochs = 0.0
+    config.optimizer.momentum = 0.9
+    config.optimizer.weight_decay = 1e-3
+    config.optimizer.clip_grad_norm = 0.0
+    config.optimizer.lr_multipliers = ()
+    config.optimizer.weight_decay_multipliers = (".*=1",)  # every parameter, as theirs
+    config.optimizer.label_smoothing = 0.0
+    return config
+
+
+# Published: 57.0% top-1, 80.3% top-5, ResNet-18, multiscale_spatial_random, Kinetics
+# validation (ICPR 2018, Table II; the other variants in the docstring).
+def get_config(augmentation: str = "multiscale_spatial_random") -> ml_collections.ConfigDict:
+    """Hara et al.'s 3D ResNet-18 from scratch on Kinetics-400; variant: the augmentation."""
+    config = hara_data(default.get_config(), augmentation, "kinetics_r3d18_hara")
 
     config.dataset.name = "kinetics"
     config.dataset.short_side = 240
@@ -85,54 +160,12 @@ def get_config() -> ml_collections.ConfigDict:
     config.dataset.train_split = "train"
     config.dataset.eval_split = "validation"
 
-    config.data.modality = "rgb"
-    config.data.num_segments = 1
-    config.data.eval_num_segments = 3  # their validation: 3 clips per video
-    config.data.frames_per_snippet = 16
-    config.data.frame_interval = 1
-    config.data.temporal_scales = ()
-    config.data.short_video = "loop"
-    config.data.crop_size = 112
-    config.data.train_crop = "multiscale"
-    config.data.scales = (1.0, 2**-0.25, 2**-0.5, 2**-0.75, 0.5)
-    config.data.max_distort = 0
-    config.data.crop_positions = "corners"
-    config.data.flip = True
-    config.data.eval_resize_short = 112
-    config.data.eval_crops = "centre"
-    config.data.mean = (114.7748, 107.7354, 99.4750)  # ActivityNet mean, on [0, 255]
-    config.data.std = (1.0, 1.0, 1.0)
-
-    config.model.backbone = "resnet3d_18"
-    config.model.base_width = 64
-    options = ml_collections.ConfigDict()
-    options.shortcut_type = "A"
-    options.stop_gradient_shortcut = True
-    config.model.backbone_options = options
-    config.model.dropout_rate = 0.0  # their ResNet has no dropout
-    config.model.consensus = "avg"
-
     config.init_from = ""  # from scratch
     config.partial_bn = "off"
     config.trainable_from = ""
 
-    config.batch_size = 128
-    config.eval_batch_size = 32
-    config.num_epochs = 200.0
-    config.optimizer.learning_rate = 0.01  # their 0.1 with SGD dampening 0.9
-    config.optimizer.lr_base_batch_size = 0
-    config.optimizer.schedule = "plateau"  # on the evaluation loss, every epoch
-    config.optimizer.plateau_factor = 0.1
-    config.optimizer.plateau_patience = 10
-    config.optimizer.warmup_epochs = 0.0
-    config.optimizer.momentum = 0.9
-    config.optimizer.weight_decay = 1e-3
-    config.optimizer.clip_grad_norm = 0.0
-    config.optimizer.lr_decay_epochs = (50.0, 100.0, 150.0)  # schedule='step' only
-    config.optimizer.lr_decay_factor = 0.1
-    config.optimizer.lr_multipliers = ()
-    config.optimizer.weight_decay_multipliers = (".*=1",)  # every parameter, as theirs
-    config.optimizer.label_smoothing = 0.0
+    config.num_epochs = 250.0
+    config.optimizer.learning_rate = 0.03
 
     config.log_every_steps = 100
     config.eval_every_steps = 1875  # ~ one epoch: 240,000 clips // 128

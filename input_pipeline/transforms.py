@@ -29,7 +29,14 @@ MORE_FIXED_POSITIONS = CORNER_AND_CENTRE_POSITIONS + (
 
 
 def scale_pairs(num_scales: int, max_distort: int) -> tuple[tuple[int, int], ...]:
-    """(width index, height index) pairs of crop scales differing by at most max_distort."""
+    """(width index, height index) pairs of crop scales differing by at most max_distort.
+
+    `max_distort >= num_scales - 1` gives every pair: width and height drawn
+    independently (TSN's paper rule, see `multiscale_crop_box`); 1 gives the
+    neighbouring pairs of the public TSN code (Caffe, tsn-pytorch, mmaction2).
+    """
+    if max_distort < 0:
+        raise ValueError(f"max_distort must be >= 0, got {max_distort}")
     return tuple(
         (i, j) for j in range(num_scales) for i in range(num_scales) if abs(i - j) <= max_distort
     )
@@ -50,8 +57,20 @@ def multiscale_crop_box(
     """Draws the box of a multi-scale crop (TSN's scale jittering, Hara et al.'s crops).
 
     Crop width and height are each `int(s * short_side)` for a scale s of
-    `scales` (TSN: 1, .875, .75, .66 of 256 = 256, 224, 192, 168), the two
-    scale indices differing by at most `max_distort`. The box sits at:
+    `scales`, the two scale indices differing by at most `max_distort`; the
+    (width, height) pair is drawn uniformly from the allowed pairs. Two TSN rules:
+
+    * the paper's (ECCV 2016 Sec. 3.2, TPAMI 2018 Sec. 3.4): on 340x256 frames
+      "the width and height of cropped regions are randomly selected from
+      {256, 224, 192, 168}": `scales=(1, .875, .75, .65625)` (those sizes over
+      256) and `max_distort=3` (any of the 16 pairs, i.e. width and height
+      independent and uniform), the TSN recipe configs' default;
+    * the public code's (the Caffe data layer's `max_distort: 1`, tsn-pytorch's
+      and mmaction2's `MultiScaleCrop` default): `scales=(1, .875, .75, .66)`
+      (the same 256, 224, 192, 168 on a 256 short side) and `max_distort=1`,
+      the 10 pairs of neighbouring sizes (no 256x192, 224x168, 256x168, ...).
+
+    The box sits at:
 
     * 'corners': one of the 4 corners or the centre (TSN, ECCV 2016, Sec. 3.2),
       on tsn-pytorch's grid of quarters of the free space (so the right and
@@ -102,7 +121,45 @@ def multiscale_crop_box(
     return tf.stack([y, x, crop_h, crop_w])
 
 
-TRAIN_CROPS = ("multiscale", "random_resized", "random")
+TRAIN_CROPS = ("multiscale", "random_resized", "random", "centre")
+
+# Hara et al. (ICPR 2018), Sec. IV-A: the spatial scales 2^(-k/4), k = 0..4, of the short
+# side, and the temporal scales of the multi-scale temporal crop.
+HARA_SCALES = (1.0, 2**-0.25, 2**-0.5, 2**-0.75, 0.5)
+HARA_TEMPORAL_SCALES = (3.0, 2.0, 1.0, 0.5, 1 / 3)
+
+# Hara et al.'s five data augmentation configurations (ICPR 2018, Sec. IV-A, Fig. 1),
+# as the values of the `config.data` keys that draw a training sample. Every one takes
+# a 16-frame clip at a uniformly random temporal position (looped when the video is
+# shorter, Sec. III-B1), a square crop (aspect ratio 1) resized to 112 and a flip.
+AUGMENTATIONS = {
+    # The centre square of the short side ("maximum scale"): only flip and the
+    # random temporal position vary.
+    "spatial_center": dict(
+        train_crop="centre", scales=(1.0,), max_distort=0, temporal_scales=()
+    ),
+    # The short-side square at a uniformly random position inside the frame.
+    "spatial_random": dict(
+        train_crop="multiscale", scales=(1.0,), max_distort=0, crop_positions="random",
+        temporal_scales=(),
+    ),
+    # Side 2^(-k/4) x short side, k uniform in 0..4, at a uniformly random position.
+    "multiscale_spatial_random": dict(
+        train_crop="multiscale", scales=HARA_SCALES, max_distort=0, crop_positions="random",
+        temporal_scales=(),
+    ),
+    # The same sides at one of the 4 corners or the centre (Wang et al.'s corner crop).
+    "multiscale_spatial_corner": dict(
+        train_crop="multiscale", scales=HARA_SCALES, max_distort=0, crop_positions="corners",
+        temporal_scales=(),
+    ),
+    # Multi-scale spatial random, and a window of s_t x 16 frames, s_t uniform in
+    # {3, 2, 1, 1/2, 1/3}, resampled to 16 frames by nearest neighbour.
+    "multiscale_spatiotemporal_random": dict(
+        train_crop="multiscale", scales=HARA_SCALES, max_distort=0, crop_positions="random",
+        temporal_scales=HARA_TEMPORAL_SCALES,
+    ),
+}  # fmt: skip
 
 
 def random_crop_box(
@@ -231,6 +288,54 @@ def normalize(frames: tf.Tensor, mean: Sequence[float], std: Sequence[float]) ->
     return (frames - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
 
 
+def train_crop_box(
+    height: tf.Tensor,
+    width: tf.Tensor,
+    *,
+    train_crop: str,
+    crop_size: int,
+    scales: Sequence[float],
+    max_distort: int,
+    crop_positions: str,
+    seed: tf.Tensor,
+) -> tf.Tensor:
+    """Draws the training crop box of a frame: one of `TRAIN_CROPS`.
+
+    Args:
+      height, width: scalar int32 frame size.
+      train_crop: 'multiscale' (`multiscale_crop_box`: TSN, Hara et al.),
+        'random_resized' (`random_resized_crop_box`: Inception-style, mmaction2's
+        recipes for 3D networks), 'random' (`random_crop_box`: C3D) or 'centre' (a
+        multi-scale crop size at the centre of the frame, offsets (H - h) // 2 and
+        (W - w) // 2; with `scales=(1.0,)` Hara et al.'s *spatial center*, the
+        short-side square; for several scales their code's `train_crop='center'`).
+      crop_size: output side ('random' crops it at the stored scale).
+      scales, max_distort, crop_positions: of the 'multiscale' crop ('centre': the
+        scales and max_distort).
+      seed: [2] stateless random seed.
+
+    Returns:
+      [4] int32 box (y, x, h, w).
+    """
+    if train_crop in ("multiscale", "centre"):
+        box = multiscale_crop_box(
+            height,
+            width,
+            scales=scales,
+            max_distort=max_distort,
+            positions=crop_positions,
+            seed=seed,
+        )
+        if train_crop == "multiscale":
+            return box
+        return tf.stack([(height - box[2]) // 2, (width - box[3]) // 2, box[2], box[3]])
+    if train_crop == "random_resized":
+        return random_resized_crop_box(height, width, seed=seed)
+    if train_crop == "random":
+        return random_crop_box(height, width, crop_size, seed=seed)
+    raise ValueError(f"train_crop must be one of {TRAIN_CROPS}, got {train_crop!r}")
+
+
 def train_transform(
     frames: tf.Tensor,
     *,
@@ -243,17 +348,14 @@ def train_transform(
     train_crop: str = "multiscale",
     flow: bool = False,
 ) -> tf.Tensor:
-    """Training augmentation: a crop, resize to `crop_size`, horizontal flip.
+    """Training augmentation: a crop (`train_crop_box`), resize to `crop_size`, flip.
 
     Args:
       frames: [N, H, W, C] uint8 frames of one sample.
       crop_size: output side.
-      scales, max_distort, crop_positions: of the 'multiscale' crop.
+      scales, max_distort, crop_positions, train_crop: the crop, see `train_crop_box`.
       flip: flip every frame with probability 1/2 (one coin per sample).
       seed: [2] stateless seed shared by every frame.
-      train_crop: 'multiscale' (`multiscale_crop_box`: TSN, Hara et al.),
-        'random_resized' (`random_resized_crop_box`: Inception-style, mmaction2's
-        recipes for 3D networks) or 'random' (`random_crop_box`: C3D).
       flow: frames are quantized flow x/y planes: a flip also negates x.
 
     Returns:
@@ -261,21 +363,16 @@ def train_transform(
     """
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     shape = tf.shape(frames)
-    if train_crop == "multiscale":
-        box = multiscale_crop_box(
-            shape[1],
-            shape[2],
-            scales=scales,
-            max_distort=max_distort,
-            positions=crop_positions,
-            seed=crop_seed,
-        )
-    elif train_crop == "random_resized":
-        box = random_resized_crop_box(shape[1], shape[2], seed=crop_seed)
-    elif train_crop == "random":
-        box = random_crop_box(shape[1], shape[2], crop_size, seed=crop_seed)
-    else:
-        raise ValueError(f"train_crop must be one of {TRAIN_CROPS}, got {train_crop!r}")
+    box = train_crop_box(
+        shape[1],
+        shape[2],
+        train_crop=train_crop,
+        crop_size=crop_size,
+        scales=scales,
+        max_distort=max_distort,
+        crop_positions=crop_positions,
+        seed=crop_seed,
+    )
     frames = resize(crop(frames, box), crop_size, crop_size)
     if flip:
         frames = random_flip_left_right(frames, flip_seed, flow)
@@ -286,9 +383,11 @@ EVAL_CROPS = ("centre", "three", "ten")
 
 
 def eval_crop_boxes(
-    height: tf.Tensor, width: tf.Tensor, size: int, crops: str
+    height: tf.Tensor, width: tf.Tensor, size: int | tf.Tensor, crops: str
 ) -> list[tuple[tf.Tensor, bool]]:
     """The spatial test views of a frame: (box (y, x, h, w), mirrored) pairs.
+
+    `size` is the side of every crop (an int32 scalar tensor for the short side).
 
     * 'centre': one size x size crop at the centre.
     * 'three': three size x size crops along the long side, at its start, middle
@@ -329,22 +428,35 @@ def eval_transform(
     crops: str = "centre",
     flow: bool = False,
 ) -> tf.Tensor:
-    """Test views: resize the short side, then the crops of `eval_crop_boxes`.
+    """Test views: the crops of `eval_crop_boxes`, at `crop_size` pixels.
+
+    With `resize_short` > 0 the frames are resized to that short side first and
+    the crops are `crop_size` squares of them (TSN: 224 crops of 256; Hara et al.'s
+    code: 112 of 112). With `resize_short` 0 the crops are squares of the full
+    short side of the stored frames, each resized to `crop_size`: Hara et al.'s
+    test crop (ICPR 2018, Sec. III-B2: "cropped around a center position with the
+    maximum scale", then, as every sample, resized to 112, Sec. III-B1). Both
+    cover the same part of the frame; they differ by the rounding of the resized
+    frame and the order of resizing and cropping.
 
     Args:
       frames: [N, H, W, C] uint8.
-      resize_short: short side before cropping (TSN: 256 for 224 crops).
-      crop_size: side of each crop.
+      resize_short: short side before cropping; 0: crop first at the short side.
+      crop_size: side of each view.
       crops: one of EVAL_CROPS.
       flow: frames are quantized flow planes: mirrored views negate x.
 
     Returns:
       [V, N, crop_size, crop_size, C] float32 in [0, 255]: V = 1, 3 or 10 views.
     """
-    frames = resize_short_side(frames, resize_short)
+    if resize_short:
+        frames = resize_short_side(frames, resize_short)
     shape = tf.shape(frames)
+    side = crop_size if resize_short else tf.minimum(shape[1], shape[2])
     views = []
-    for box, mirrored in eval_crop_boxes(shape[1], shape[2], crop_size, crops):
+    for box, mirrored in eval_crop_boxes(shape[1], shape[2], side, crops):
         view = crop(frames, box)
+        if not resize_short:
+            view = resize(view, crop_size, crop_size)
         views.append(flip_left_right(view, flow) if mirrored else view)
     return tf.ensure_shape(tf.stack(views), [len(views), None, crop_size, crop_size, None])

@@ -257,3 +257,127 @@ def test_normalize():
     frames = tf.constant([[[[255, 0, 128]]]], tf.uint8)
     out = transforms.normalize(frames, (128.0, 0.0, 128.0), (127.0, 1.0, 2.0)).numpy()
     np.testing.assert_allclose(out.ravel(), [1.0, 0.0, 0.0])
+
+
+def _train_boxes(height, width, num_seeds=8000, crop_size=8, **crop):
+    """The set of `train_crop_box` boxes over `num_seeds` seeds, drawn in one graph."""
+    crop.setdefault("crop_positions", "random")  # not read by 'centre'
+    seeds = tf.stack([tf.range(num_seeds, dtype=tf.int64), tf.fill([num_seeds], tf.int64.max)], 1)
+    draw = tf.function(
+        lambda s: tf.map_fn(
+            lambda seed: transforms.train_crop_box(
+                tf.constant(height), tf.constant(width), crop_size=crop_size, seed=seed, **crop
+            ),
+            s,
+            fn_output_signature=tf.int32,
+        )
+    )
+    return {tuple(b) for b in draw(seeds).numpy().tolist()}
+
+
+def _spatial(name):
+    return {k: v for k, v in transforms.AUGMENTATIONS[name].items() if k != "temporal_scales"}
+
+
+def _hara_sides(short_side, scales):
+    # Side = int(scale x short side) (Hara et al. Sec. IV-A; the truncation is their code's).
+    return sorted({int(short_side * s) for s in scales})
+
+
+@pytest.mark.parametrize("height, width", [(16, 18), (19, 16)])
+@pytest.mark.parametrize("name", list(transforms.AUGMENTATIONS))
+def test_each_hara_augmentation_draws_exactly_its_crop_boxes(name, height, width):
+    """Hara et al. (ICPR 2018) Sec. IV-A: every box of each named configuration, and no other."""
+    short = min(height, width)
+    crop = transforms.AUGMENTATIONS[name]
+    multi = name.startswith("multiscale")
+    sides = _hara_sides(short, transforms.HARA_SCALES) if multi else [short]
+    if multi:  # 2^(-k/4), k = 0..4, of a short side of 16: 16, 13, 11, 9, 8
+        assert sides == [8, 9, 11, 13, 16]
+    expected = set()
+    for s in sides:
+        free_y, free_x = height - s, width - s
+        if name == "spatial_center":
+            positions = {(free_y // 2, free_x // 2)}
+        elif crop["crop_positions"] == "random":
+            positions = {(y, x) for y in range(free_y + 1) for x in range(free_x + 1)}
+        else:  # 4 corners + centre, on input_pipeline's quarter grid of the free space
+            qy, qx = free_y // 4, free_x // 4
+            positions = {(0, 0), (0, 4 * qx), (4 * qy, 0), (4 * qy, 4 * qx), (2 * qy, 2 * qx)}
+        expected |= {(y, x, s, s) for y, x in positions}
+    assert _train_boxes(height, width, **_spatial(name)) == expected
+
+
+def test_spatial_center_is_the_short_side_square_resized():
+    """A Hara *spatial center* sample is the centre square of the short side, at crop_size."""
+    rng = np.random.default_rng(3)
+    frames = tf.constant(rng.integers(0, 255, (2, 20, 28, 3), np.uint8))
+    options = dict(crop_size=20, flip=False, crop_positions="random", **_spatial("spatial_center"))
+    for seed in range(3):
+        out = transforms.train_transform(frames, seed=tf.constant([seed, 1], tf.int64), **options)
+        np.testing.assert_allclose(out.numpy(), frames.numpy()[:, :, 4:24], atol=1e-3)
+    out = transforms.train_transform(
+        frames, seed=tf.constant([0, 1], tf.int64), **options | {"crop_size": 10}
+    )
+    expected = transforms.resize(frames[:, :, 4:24], 10, 10).numpy()
+    np.testing.assert_allclose(out.numpy(), expected, atol=1e-4)
+
+
+def test_multiscale_centre_crop_centres_every_drawn_size():
+    # Hara et al.'s code's train_crop='center': their multi-scale sizes at the centre.
+    boxes = _train_boxes(
+        16, 18, train_crop="centre", scales=transforms.HARA_SCALES, max_distort=0,
+        crop_positions="random",
+    )  # fmt: skip
+    assert boxes == {((16 - s) // 2, (18 - s) // 2, s, s) for s in (16, 13, 11, 9, 8)}
+
+
+def test_hara_test_crop_is_the_short_side_centre_square_resized():
+    """resize_short=0: the centre square of the full short side, resized (Hara Sec. III-B2)."""
+    rng = np.random.default_rng(5)
+    frames = rng.integers(0, 255, (2, 30, 44, 3), dtype=np.uint8)
+    out = transforms.eval_transform(tf.constant(frames), resize_short=0, crop_size=12).numpy()
+    expected = transforms.resize(tf.constant(frames[:, :, 7:37]), 12, 12).numpy()
+    assert out.shape == (1, 2, 12, 12, 3)
+    np.testing.assert_allclose(out[0], expected, atol=1e-4)
+    # Their test code: the short side resized to 12 (12 x 18), then the centre 12 x 12.
+    theirs = transforms.eval_transform(tf.constant(frames), resize_short=12, crop_size=12)
+    resized = transforms.resize_short_side(tf.constant(frames), 12).numpy()
+    np.testing.assert_allclose(theirs.numpy()[0], resized[:, :, 3:15], atol=1e-4)
+    tall = transforms.eval_transform(tf.constant(frames[:, :, :20]), resize_short=0, crop_size=20)
+    np.testing.assert_allclose(tall.numpy()[0], frames[:, 5:25, :20], atol=1e-3)
+
+
+PAPER_SIDES = (256, 224, 192, 168)  # TSN ECCV 2016 Sec. 3.2 / TPAMI 2018 Sec. 3.4
+
+
+def test_scale_pairs_any_pair_and_bad_max_distort():
+    assert transforms.scale_pairs(4, 3) == tuple((i, j) for j in range(4) for i in range(4))
+    assert transforms.scale_pairs(4, 7) == transforms.scale_pairs(4, 3)
+    with pytest.raises(ValueError, match="max_distort"):
+        transforms.scale_pairs(4, -1)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ucf101_tsn_bninception_rgb",
+        "ucf101_tsn_bninception_flow",
+        "ucf101_tsn_bninception_rgbdiff",
+        "activitynet_tsn_topk",
+    ],
+)
+def test_tsn_recipes_draw_crop_width_and_height_independently_from_the_paper_sizes(name):
+    # The paper: on 340x256 frames, width and height each from {256, 224, 192, 168}.
+    import importlib
+
+    data = importlib.import_module(f"configs.{name}").get_config().data
+    observed = _boxes(256, 340, "corners", 600, tuple(data.scales), data.max_distort)
+    assert {(b[2], b[3]) for b in observed} == {(h, w) for h in PAPER_SIDES for w in PAPER_SIDES}
+
+
+def test_tsn_code_rule_keeps_to_neighbouring_sizes():
+    # tsn-pytorch / the Caffe layer / mmaction2: max_distort 1, 10 of the 16 pairs.
+    observed = _boxes(256, 340, "corners", 600, TSN_SCALES, 1)
+    sizes = {(b[2], b[3]) for b in observed}
+    assert len(sizes) == 10 and (256, 192) not in sizes and (168, 256) not in sizes

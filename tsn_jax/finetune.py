@@ -14,10 +14,21 @@ The first BatchNorm layer (after the first convolution) keeps computing batch
 statistics, which re-estimates them for a new input distribution (flow, RGB
 difference).
 
-Freezing (Hara et al., "Can Spatiotemporal 3D CNNs Retrace the History of 2D CNNs
-and ImageNet?", CVPR 2018, Sec. 4.3): fine-tuning only from a stage upward (e.g.
-conv5_x and fc); the earlier layers' parameters get no updates and their BatchNorm
-layers use their running averages, so nothing of them changes.
+Freezing (Hara et al., "Towards Good Practice for Action Recognition with
+Spatiotemporal 3D Convolutions", ICPR 2018, Sec. IV-B and Fig. 2): fine-tuning only
+from a stage upward; the earlier layers' parameters get no updates and their
+BatchNorm layers use their running averages, so nothing of them changes.
+`trainable_from` names the first trained module, by our module name ('layer4') or by
+the paper's stage names (Table I; He et al.'s ResNet names), `PAPER_STAGES`:
+
+    paper    conv1   conv2_x   conv3_x   conv4_x   conv5_x   fc
+    ours     conv1   layer1_*  layer2_*  layer3_*  layer4_*  fc (outside the backbone)
+
+The paper's ">convX" ("all layers above convX are finetuned", Fig. 2) trains what
+follows conv X: its ">conv4", the best on UCF-101 and HMDB-51 (Sec. V-B), is
+`trainable_from='conv5_x'`; ">conv5" is 'fc' (the whole backbone frozen); "All" is
+'conv1' (or '', nothing frozen). ("Above conv1" must exclude conv1, or it would be
+"All".)
 
 Both are expressed as (a) a set of BatchNorm module paths that use running averages
 (`layers.batch_norm_running_average`, applied in the train step) and (b) a boolean
@@ -38,6 +49,9 @@ import jax
 from tsn_jax.models import example_inputs
 
 PARTIAL_BN_MODES = ("off", "frozen", "stats_only")
+# Hara et al.'s stage names (ICPR 2018, Table I) -> our ResNet module prefixes; 'fc' is
+# the classifier, after every backbone module.
+PAPER_STAGES = {"conv2_x": "layer1", "conv3_x": "layer2", "conv4_x": "layer3", "conv5_x": "layer4"}
 FROZEN_BATCH_NORM_MODES = ("fixed", "batch")
 
 Path = tuple[str, ...]
@@ -97,9 +111,11 @@ def frozen_modules(layout: ModelLayout, trainable_from: str) -> list[str]:
 
     Args:
       layout: the model's `model_layout`.
-      trainable_from: '' (nothing frozen), or the name, or prefix before '_', of the
-        first module to train: 'layer4' trains layer4_* upward (Hara et al.'s conv5_x),
-        'Mixed_5b' trains I3D's last two Mixed blocks.
+      trainable_from: '' (nothing frozen); the name, or prefix before '_', of the
+        first module to train: 'layer4' trains layer4_* upward, 'Mixed_5b' trains
+        I3D's last two Mixed blocks; a ResNet stage by the paper's name, 'conv2_x' ..
+        'conv5_x' (`PAPER_STAGES`: 'conv5_x' is 'layer4'); or 'fc': every backbone
+        module frozen, only the classifier trains.
 
     Raises:
       ValueError: no module has that name (the message lists them).
@@ -107,11 +123,15 @@ def frozen_modules(layout: ModelLayout, trainable_from: str) -> list[str]:
     if not trainable_from:
         return []
     names = list(layout.backbone_modules)
+    if trainable_from == "fc":
+        return names
+    prefix = PAPER_STAGES.get(trainable_from, trainable_from)
     for i, name in enumerate(names):
-        if name == trainable_from or name.startswith(trainable_from + "_"):
+        if name == prefix or name.startswith(prefix + "_"):
             return names[:i]
     raise ValueError(
         f"config.trainable_from={trainable_from!r} names no backbone module; in order: {names}"
+        f" (or 'fc', or a ResNet stage {tuple(PAPER_STAGES)})"
     )
 
 
