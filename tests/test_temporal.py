@@ -64,11 +64,23 @@ def test_temporal_max_pool_halves_segments():
         ("bottom_half", [[1, 1], [1, 1], [0, 0], [0, 0]]),
         ("top_half", [[0, 0], [0, 0], [1, 1], [1, 1]]),
         ("every_other", [[1, 0], [1, 0], [1, 0], [1, 0]]),
+        ("tsm_authors", [[1, 1], [1, 1], [1, 1], [1, 1]]),
     ],
 )
 def test_placement(placement, expected):
     flags = temporal.blocks_with_module((2, 2, 2, 2), placement)
     assert [[int(f) for f in stage] for stage in flags] == expected
+
+
+def test_tsm_authors_placement_halves_each_stage_of_resnet101_only():
+    # The TSM code's n_round: every other block *of each stage* once stage 3 has 23 blocks
+    # (ResNet-101); Chen et al.'s 'every_other' counts over the whole network instead.
+    r101 = temporal.blocks_with_module((3, 4, 23, 3), "tsm_authors")
+    assert [[j for j, f in enumerate(stage) if f] for stage in r101] == [
+        [0, 2], [0, 2], list(range(0, 23, 2)), [0, 2]
+    ]  # fmt: skip
+    assert r101 != temporal.blocks_with_module((3, 4, 23, 3), "every_other")
+    assert all(map(all, temporal.blocks_with_module((3, 4, 6, 3), "tsm_authors")))
 
 
 def test_placement_odd_count_and_unknown():
@@ -81,28 +93,40 @@ def test_placement_odd_count_and_unknown():
         temporal.blocks_with_module((2, 2), "middle")
 
 
-def _non_local_reference(x, params):
-    """Embedded Gaussian non-local block in numpy, on [N, T, H, W, C]."""
-    n, c = x.shape[0], x.shape[-1]
+def _non_local_reference(x, params, subsample=False, use_scale=False):
+    """Embedded Gaussian non-local block in numpy, on [N, T, H, W, C].
+
+    ``subsample`` max-pools the phi and g projections 2x2 in space (mmcv's NonLocal3d).
+    """
+    n, t, h, w, c = x.shape
 
     def conv(name, v):
         p = params[name]["conv"]
-        return v @ np.asarray(p["kernel"]).reshape(c if name != "conv_out" else c // 2, -1) + (
+        return v @ np.asarray(p["kernel"]).reshape(v.shape[-1], -1) + (
             np.asarray(p["bias"]) if "bias" in p else 0
         )
 
-    flat = x.reshape(n, -1, c)
-    theta, phi, g = conv("theta", flat), conv("phi", flat), conv("g", flat)
+    def pool(v):
+        v = v.reshape(n, t, h // 2, 2, w // 2, 2, -1)
+        return v.max(axis=(3, 5))
+
+    theta, phi, g = conv("theta", x), conv("phi", x), conv("g", x)
+    if subsample:
+        phi, g = pool(phi), pool(g)
+    theta, phi, g = (v.reshape(n, -1, c // 2) for v in (theta, phi, g))
     a = np.einsum("nic,njc->nij", theta, phi)
+    if use_scale:
+        a = a / np.sqrt(c // 2)
     a = np.exp(a - a.max(-1, keepdims=True))
     a /= a.sum(-1, keepdims=True)
     y = conv("conv_out", np.einsum("nij,njc->nic", a, g))
     return y.reshape(x.shape)
 
 
-def test_non_local_block_matches_numpy_and_starts_as_identity():
-    x = random_inputs((2, 3, 2, 2, 4))  # a 3D clip, [N, T, H, W, C]
-    module = temporal.NonLocal()
+@pytest.mark.parametrize("subsample,use_scale", [(False, False), (True, False), (False, True)])
+def test_non_local_block_matches_numpy_and_starts_as_identity(subsample, use_scale):
+    x = random_inputs((2, 3, 4, 4, 4))  # a 3D clip, [N, T, H, W, C]
+    module = temporal.NonLocal(subsample=subsample, use_scale=use_scale)
     variables = module.init(jax.random.key(0), x, train=False)
     np.testing.assert_allclose(module.apply(variables, x, train=False), x, atol=1e-6)
     shapes = jax.tree.map(jnp.shape, variables["params"])
@@ -117,13 +141,15 @@ def test_non_local_block_matches_numpy_and_starts_as_identity():
     params["conv_out"]["bn"]["scale"] = np.ones(4, np.float32)
     stats = {"conv_out": {"bn": {"mean": np.zeros(4), "var": np.ones(4) - 1e-5}}}
     got = module.apply({"params": params, "batch_stats": stats}, x, train=False)
-    expected = np.asarray(x) + _non_local_reference(np.asarray(x), params)
+    reference = _non_local_reference(np.asarray(x), params, subsample, use_scale)
+    expected = np.asarray(x) + reference
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
 
     # The same block on a folded 2D batch [N * K, H, W, C] attends over all K segments.
-    folded = temporal.NonLocal(num_segments=3)
-    got2d = folded.apply({"params": params, "batch_stats": stats}, x.reshape(6, 2, 2, 4), False)
-    np.testing.assert_allclose(got2d, expected.reshape(6, 2, 2, 4), rtol=1e-4, atol=1e-5)
+    folded = temporal.NonLocal(num_segments=3, subsample=subsample, use_scale=use_scale)
+    variables2d = {"params": params, "batch_stats": stats}
+    got2d = folded.apply(variables2d, x.reshape(6, 4, 4, 4), False)
+    np.testing.assert_allclose(got2d, expected.reshape(6, 4, 4, 4), rtol=1e-4, atol=1e-5)
 
 
 # --------------------------------------------------------------------------- in ResNet / TSN
