@@ -95,8 +95,10 @@ def test_partial_bn_trains_only_the_first_batch_norm_statistics(mode):
     assert all(_changed(start.params, end.params, ("fc",)))
 
 
-def test_trainable_from_freezes_the_earlier_stages_bit_for_bit():
-    start, end, _ = _train(_config(trainable_from="layer4"))
+@pytest.mark.parametrize("trainable_from", ["layer4", "conv5_x"])
+def test_trainable_from_freezes_the_earlier_stages_bit_for_bit(trainable_from):
+    # 'conv5_x': Hara et al.'s (ICPR 2018) best fine-tuning, ">conv4" of Fig. 2.
+    start, end, _ = _train(_config(trainable_from=trainable_from))
     for module in ("conv1", "bn1", "layer1_0", "layer2_1", "layer3_1"):
         assert not any(_changed(start.params, end.params, ("backbone", module))), module
         if module in start.batch_stats["backbone"]:
@@ -121,6 +123,34 @@ def test_frozen_stages_can_keep_training_their_batch_statistics():
 def test_trainable_from_must_name_a_module():
     with pytest.raises(ValueError, match="names no backbone module.*layer1_0"):
         finetune.frozen_modules(finetune.ModelLayout((), ("conv1", "layer1_0")), "conv5")
+
+
+def test_trainable_from_takes_hara_et_al_stage_names_on_their_3d_resnet_18():
+    """Hara et al. ICPR 2018, Table I / Fig. 2: ">convX" trains what follows conv X."""
+    config = _config()
+    config.model.backbone = "resnet3d_18"
+    config.model.backbone_options = {}
+    model = create_model(config.model, num_classes=5, num_segments=1)
+    layout = finetune.model_layout(model, (1, 1, 8, 32, 32, 3))
+    modules = ["conv1", "bn1"] + [f"layer{i}_{j}" for i in range(1, 5) for j in range(2)]
+    assert list(layout.backbone_modules) == modules
+
+    def frozen(name):
+        return finetune.frozen_modules(layout, name)
+
+    assert frozen("conv1") == frozen("") == []  # "All"
+    assert frozen("conv2_x") == ["conv1", "bn1"]  # ">conv1"
+    assert frozen("conv3_x") == modules[:4]  # ">conv2"
+    assert frozen("conv4_x") == modules[:6]  # ">conv3"
+    assert frozen("conv5_x") == frozen("layer4") == modules[:8]  # ">conv4", the best
+    assert frozen("fc") == modules  # ">conv5": only the classifier trains
+
+
+def test_trainable_from_fc_trains_only_the_classifier():
+    start, end, _ = _train(_config(trainable_from="fc"), steps=2)
+    assert not any(_changed(start.params, end.params, ("backbone",)))
+    assert not any(_changed(start.batch_stats, end.batch_stats, ("backbone",)))
+    assert all(_changed(start.params, end.params, ("fc",)))
 
 
 @pytest.mark.parametrize("backbone, first, first_module", [
