@@ -1,11 +1,11 @@
 """Converted PyTorch weights give the reference logits: BN-Inception, VGG-16, C3D.
 
-BN-Inception and C3D have no torchvision model; their references are compact PyTorch
-re-statements of pretrainedmodels' ``BNInception`` (``tools/torch_models.py``, shared with
-the benchmark) and mmaction2's ``C3D`` recognizer (below) with the same module names
-(written from those sources, independent of tsn_jax's code; the BN-Inception one was
-checked once against pretrainedmodels' own module: same state_dict keys and shapes, same
-logits at 224x224).
+BN-Inception has no torchvision model; its reference is a compact PyTorch re-statement
+of pretrainedmodels' ``BNInception`` (``tools/torch_models.py``, shared with the
+benchmark) with the same module names (written from that source, independent of
+tsn_jax's code; checked once against pretrainedmodels' own module: same state_dict keys
+and shapes, same logits at 224x224). C3D's reference is mmaction2 1.2's own ``C3D``
+recognizer (skipped without mmaction2).
 """
 
 import functools
@@ -21,55 +21,13 @@ torch = pytest.importorskip("torch")
 
 from tests.torch_utils import (  # noqa: E402
     assert_logits_close,
+    import_mmaction,
     import_torchvision,
     randomize_batch_norm,
 )
 from tools.torch_models import TorchBNInception  # noqa: E402
 
 nn = torch.nn
-
-
-class TorchC3D(nn.Module):
-    """mmaction2's C3D backbone: ConvModules (conv + ReLU, key ``conv1a.conv.weight``),
-    pools with pool5 padded (0, 1, 1), fc6, fc7."""
-
-    CONVS = [("1a", 64), ("2a", 128), ("3a", 256), ("3b", 256)]
-    CONVS += [("4a", 512), ("4b", 512), ("5a", 512), ("5b", 512)]
-
-    def __init__(self, fc6_in):
-        super().__init__()
-        cin = 3
-        for name, cout in self.CONVS:
-            module = nn.Module()
-            module.conv = nn.Conv3d(cin, cout, 3, 1, 1)
-            setattr(self, f"conv{name}", module)
-            cin = cout
-        self.fc6, self.fc7 = nn.Linear(fc6_in, 4096), nn.Linear(4096, 4096)
-
-    def forward(self, x):
-        for name, _ in self.CONVS:
-            x = torch.relu(getattr(self, f"conv{name}").conv(x))
-            if name == "1a":
-                x = nn.functional.max_pool3d(x, (1, 2, 2), (1, 2, 2))
-            elif name in ("2a", "3b", "4b"):
-                x = nn.functional.max_pool3d(x, 2, 2)
-            elif name == "5b":
-                x = nn.functional.max_pool3d(x, 2, 2, padding=(0, 1, 1))
-        return torch.relu(self.fc7(torch.relu(self.fc6(torch.flatten(x, 1)))))
-
-
-class TorchC3DRecognizer(nn.Module):
-    """mmaction2's Recognizer3D around C3D: ``backbone``, ``cls_head.fc_cls`` (eval mode:
-    the head's dropout is the identity)."""
-
-    def __init__(self, fc6_in, num_classes):
-        super().__init__()
-        self.backbone = TorchC3D(fc6_in)
-        self.cls_head = nn.Module()
-        self.cls_head.fc_cls = nn.Linear(4096, num_classes)
-
-    def forward(self, x):
-        return self.cls_head.fc_cls(self.backbone(x))
 
 
 def state_dict_numpy(model):
@@ -139,12 +97,30 @@ def test_vgg16_bn_keys_match_torchvision():
 
 
 def test_c3d_logits_match_mmaction2_recognizer():
+    # mmaction2's own Recognizer3D around its C3D (biased ConvModules without BatchNorm,
+    # pool5 padded (0, 1, 1), fc6, fc7) and an I3DHead without pooling, as its c3d config.
+    import_mmaction()
+    from mmaction.registry import MODELS
+
     torch.manual_seed(0)
     # 16x32x32: pool4 leaves 2x2, which pool5's (0, 1, 1) padding turns into 2x2 windows
     # each holding one real row and column; fc6 sees 512 * 1 * 2 * 2 inputs.
-    reference = TorchC3DRecognizer(fc6_in=512 * 4, num_classes=10).eval()
+    reference = MODELS.build(
+        {
+            "type": "Recognizer3D",
+            "backbone": {"type": "C3D", "out_dim": 512 * 4},
+            "cls_head": {
+                "type": "I3DHead",
+                "num_classes": 10,
+                "in_channels": 4096,
+                "spatial_type": None,
+            },
+        }
+    ).eval()
     x = np.random.default_rng(0).normal(size=(1, 3, 16, 32, 32)).astype(np.float32)
-    expected = torch_logits(reference, x)
+    with torch.no_grad():
+        features, _ = reference.extract_feat(torch.from_numpy(x)[:, None], test_mode=True)
+        expected = reference.cls_head(features).numpy()
 
     # The naming of convert_torch's 'mmaction2_c3d' entry, which is tied to 16x112x112.
     model = c3d.c3d(num_classes=10)

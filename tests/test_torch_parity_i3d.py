@@ -1,11 +1,12 @@
-"""Converted I3D / I3D-ResNet / mmaction2 TSN-R50 weights give the PyTorch logits.
+"""Converted I3D and mmaction2 I3D-ResNet weights give the PyTorch logits.
 
-The references are compact re-statements, with the same module names, of
+I3D's reference is a compact re-statement, with the same module names, of
 piergiaj/pytorch-i3d's ``InceptionI3d`` (TF 'SAME' padding recomputed from each input's
-size, as he does) and of mmaction2's ``ResNet3d`` / 2D ``ResNet`` (``ConvModule`` = conv + bn)
-under a recognizer (``backbone.`` + ``cls_head.fc_cls``), the latter in
-``tools/torch_models.py`` (shared with the benchmark). Tiny widths for the logits; full
-width only for the conversions (names and shapes), which run nothing.
+size, as he does; the package does not install), at width 16/64 for the logits and full
+width for the conversion (names and shapes, nothing run). The I3D-ResNet-50 references
+are mmaction2 1.2's own ``Recognizer3D`` (``ResNet3d`` + ``I3DHead``) at full width
+(skipped without mmaction2), which also checks ``tools/torch_models.MMResNet``, the
+benchmark's plain-torch twin.
 """
 
 import numpy as np
@@ -13,12 +14,16 @@ import pytest
 
 from tests.test_i3d import PIERGIAJ_MIXED, piergiaj_i3d_keys, run_once
 from tsn_jax import convert_torch
-from tsn_jax.models import i3d, i3d_resnet, resnet
+from tsn_jax.models import i3d, i3d_resnet
 
 torch = pytest.importorskip("torch")
 
-from tests.torch_utils import assert_logits_close, randomize_batch_norm  # noqa: E402
-from tools.torch_models import MMResNet, Recognizer  # noqa: E402
+from tests.torch_utils import (  # noqa: E402
+    assert_logits_close,
+    import_mmaction,
+    randomize_batch_norm,
+)
+from tools.torch_models import MMResNet  # noqa: E402
 
 nn = torch.nn
 F = torch.nn.functional
@@ -183,49 +188,81 @@ def test_convert_piergiaj_checkpoint_at_full_width():
 
 # --------------------------------------------------------------------------- mmaction2
 
-
+MMACTION2_I3D = {
+    "conv1_kernel": (5, 7, 7),
+    "conv1_stride_t": 2,
+    "pool1_stride_t": 2,
+    "inflate": i3d_resnet.i3d_resnet50().inflate,
+}
 CHEN = {
     "conv1_kernel": (3, 7, 7),
     "conv1_stride_t": 1,
     "pool1_stride_t": 1,
     "with_pool2": False,
     "inflate": ((1,) * 3, (1,) * 4, (1,) * 6, (1,) * 3),
-    "style": "3x3x3",
+    "inflate_style": "3x3x3",
     "temporal_strides": (1, 2, 2, 2),
 }
 
 
-@pytest.mark.parametrize("options", [{}, CHEN], ids=["mmaction2_i3d_r50", "chen_3x3x3"])
-def test_i3d_resnet50_logits_match_mmaction2_layout(options):
+def _mmaction2_i3d(num_classes, base_channels=64, **options):
+    """mmaction2's own Recognizer3D: ResNet3d(depth=50, **options) + I3DHead, eval mode.
+
+    ``options`` are named as in our ``i3d_resnet50`` (mmaction2 uses the same names).
+    """
+    import_mmaction()
+    from mmaction.registry import MODELS
+
     torch.manual_seed(0)
-    options = {"inflate": i3d_resnet.i3d_resnet50().inflate, "style": "3x1x1", **options}
-    reference = Recognizer(MMResNet(8, **options), 6)
-    x = _clip((2, 8, 40, 40, 3))
-    expected = _torch_logits(reference, x, reference.cls_head.fc_cls)
-    style = options.pop("style")
-    ours = i3d_resnet.i3d_resnet50(num_classes=6, base_width=8, inflate_style=style, **options)
+    backbone = {"type": "ResNet3d", "depth": 50, "pretrained2d": False, **options}
+    return MODELS.build(
+        {
+            "type": "Recognizer3D",
+            "backbone": backbone | {"base_channels": base_channels, "zero_init_residual": False},
+            "cls_head": {
+                "type": "I3DHead",
+                "num_classes": num_classes,
+                "in_channels": 32 * base_channels,
+            },
+        }
+    ).eval()
+
+
+@pytest.mark.parametrize(
+    "options,frames", [(MMACTION2_I3D, 8), (CHEN, 4)], ids=["mmaction2_i3d_r50", "chen_3x3x3"]
+)
+def test_i3d_resnet50_logits_match_mmaction2(options, frames):
+    # Full width and depth; mmaction2's I3D-R50 halves time three times (8 frames -> 1).
+    reference = _mmaction2_i3d(6, **options)
+    randomize_batch_norm(reference)
+    x = _clip((2, frames, 32, 32, 3))
+    with torch.no_grad():
+        inputs = torch.from_numpy(x.transpose(0, 4, 1, 2, 3).copy())[:, None]
+        features, _ = reference.extract_feat(inputs, test_mode=True)
+        expected = reference.cls_head(features).numpy()
+    state_dict = {k: v.numpy() for k, v in reference.state_dict().items()}
+    variables = convert_torch.convert_torchvision("mmaction2_i3d_resnet50", state_dict, **options)
+    ours = i3d_resnet.i3d_resnet50(num_classes=6, **options)
     assert_logits_close(
-        _converted_logits(ours, reference, convert_torch.MMACTION2_RECOGNIZER, x), expected
+        run_once(lambda v, x: ours.apply(v, x, train=False), variables, x), expected
     )
 
 
-def test_mmaction2_tsn_resnet50_logits_match():
-    torch.manual_seed(0)
-    reference = Recognizer(MMResNet(8, dim=2), 6)
-    x = _clip((2, 67, 67, 3))
-    expected = _torch_logits(reference, x, reference.cls_head.fc_cls)
-    rules = convert_torch.MMACTION2_RECOGNIZER + convert_torch.MMACTION2_RESNET_TO_TORCHVISION
-    ours = resnet.resnet50(num_classes=6, base_width=8)
-    assert_logits_close(_converted_logits(ours, reference, rules, x), expected)
-
-
-@pytest.mark.parametrize("arch,dim", [("mmaction2_i3d_resnet50", 3), ("mmaction2_tsn_resnet50", 2)])
-def test_convert_mmaction2_checkpoints_at_full_width(arch, dim):
-    inflate = i3d_resnet.i3d_resnet50().inflate
-    reference = Recognizer(MMResNet(64, dim=dim, inflate=inflate), 400)
-    state_dict = {k: v.numpy() for k, v in reference.state_dict().items()}
-    variables = convert_torch.convert_torchvision(arch, state_dict)
-    params = variables["params"]
-    bn = params["bn1"] if dim == 2 else params["conv1"]["bn"]
-    np.testing.assert_array_equal(bn["scale"], state_dict["backbone.conv1.bn.weight"])
-    np.testing.assert_array_equal(params["fc"]["kernel"], state_dict["cls_head.fc_cls.weight"].T)
+@pytest.mark.parametrize("options", [MMACTION2_I3D, CHEN], ids=["mmaction2_i3d_r50", "chen_3x3x3"])
+def test_benchmark_i3d_twin_is_mmaction2s_resnet3d(options):
+    # tools/benchmark.py's plain-torch I3D-R50 holds mmaction2's ResNet3d weights under the
+    # same keys and computes the same pooled features.
+    reference = _mmaction2_i3d(6, base_channels=8, **options).backbone
+    randomize_batch_norm(reference)
+    twin = MMResNet(
+        8,
+        inflate=options["inflate"],
+        style=options.get("inflate_style", "3x1x1"),
+        **{k: v for k, v in options.items() if k not in ("inflate", "inflate_style")},
+    ).eval()
+    twin.load_state_dict(reference.state_dict())
+    x = torch.from_numpy(_clip((2, 3, 8, 32, 32)))
+    with torch.no_grad():
+        expected = reference(x).mean(dim=(2, 3, 4)).numpy()
+        got = twin(x).numpy()
+    assert_logits_close(got, expected, scale=float(np.abs(expected).max()))

@@ -6,12 +6,13 @@ the public layout that tsn-jax converts from (`tsn_jax.convert_torch`), so that 
 
 * `resnet50`: torchvision's ResNet-50 (its own constructor at the published width), built
   from torchvision's own blocks at other widths, and with TSM (Lin et al.) in every
-  bottleneck when given `num_segments` (`tsm_bottleneck_class()`);
+  bottleneck when given `num_segments` (`tsm_bottleneck_class()`; checked against
+  mmaction2's `ResNetTSM` in tests/test_mmaction_parity_models.py);
 * `r2plus1d_18`: torchvision's R(2+1)D-18 (likewise at any width);
 * `TorchBNInception`: pretrainedmodels' `BNInception` (the PyTorch port of TSN's Caffe
   model), with a width;
-* `MMResNet` (`ConvModule`, `Bottleneck`) and `Recognizer`: mmaction2's `ResNet3d` (I3D-R50)
-  and 2D `ResNet` under a recognizer (`backbone.` + `cls_head.fc_cls`);
+* `MMResNet` (`ConvModule`, `Bottleneck`): mmaction2's `ResNet3d` (I3D-R50), checked
+  against mmaction2's own module where mmaction2 installs;
 * `TSN`: the segmental wrapper, the backbone on the K snippets of each video folded into
   the batch, dropout, a new `fc`, and the average of the K snippet logits.
 
@@ -36,7 +37,6 @@ from torch.nn import functional as F
 __all__ = [
     "BNINCEPTION_BLOCKS",
     "MMResNet",
-    "Recognizer",
     "TSN",
     "TorchBNInception",
     "import_torchvision",
@@ -353,13 +353,12 @@ class TorchBNInception(nn.Module):
 
 
 class ConvModule(nn.Module):
-    """mmcv's ConvModule without bias: `conv`, `bn` (, ReLU); 3D or 2D."""
+    """mmcv's ConvModule as mmaction2's ResNet3d builds it: `conv` (no bias), `bn` (, ReLU)."""
 
-    def __init__(self, cin, cout, kernel, stride=1, padding=0, relu=True, dim=3):
+    def __init__(self, cin, cout, kernel, stride=1, padding=0, relu=True):
         super().__init__()
-        conv, bn = (nn.Conv3d, nn.BatchNorm3d) if dim == 3 else (nn.Conv2d, nn.BatchNorm2d)
-        self.conv = conv(cin, cout, kernel, stride, padding, bias=False)
-        self.bn = bn(cout)
+        self.conv = nn.Conv3d(cin, cout, kernel, stride, padding, bias=False)
+        self.bn = nn.BatchNorm3d(cout)
         self.relu = relu
 
     def forward(self, x):
@@ -368,26 +367,22 @@ class ConvModule(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """mmaction2's Bottleneck3d (dim 3) / Bottleneck (dim 2), 'pytorch' style."""
+    """mmaction2's Bottleneck3d, 'pytorch' style (the stride on the middle convolution)."""
 
-    def __init__(self, cin, planes, stride, inflate, style, dim):
+    def __init__(self, cin, planes, stride, inflate, style):
         super().__init__()
-        if dim == 2:
-            k1, p1, k2, p2 = 1, 0, 3, 1
-        elif inflate and style == "3x1x1":
+        if inflate and style == "3x1x1":
             k1, p1, k2, p2 = (3, 1, 1), (1, 0, 0), (1, 3, 3), (0, 1, 1)
         elif inflate:
             k1, p1, k2, p2 = 1, 0, 3, 1
         else:
             k1, p1, k2, p2 = 1, 0, (1, 3, 3), (0, 1, 1)
-        self.conv1 = ConvModule(cin, planes, k1, 1, p1, dim=dim)
-        self.conv2 = ConvModule(planes, planes, k2, stride, p2, dim=dim)
-        self.conv3 = ConvModule(planes, 4 * planes, 1, relu=False, dim=dim)
-        needs_downsample = stride not in (1, (1, 1, 1)) or cin != 4 * planes
+        self.conv1 = ConvModule(cin, planes, k1, 1, p1)
+        self.conv2 = ConvModule(planes, planes, k2, stride, p2)
+        self.conv3 = ConvModule(planes, 4 * planes, 1, relu=False)
+        needs_downsample = stride != (1, 1, 1) or cin != 4 * planes
         self.downsample = (
-            ConvModule(cin, 4 * planes, 1, stride, relu=False, dim=dim)
-            if needs_downsample
-            else None
+            ConvModule(cin, 4 * planes, 1, stride, relu=False) if needs_downsample else None
         )
 
     def forward(self, x):
@@ -396,12 +391,16 @@ class Bottleneck(nn.Module):
 
 
 class MMResNet(nn.Module):
-    """mmaction2's ResNet3d (dim 3) or 2D ResNet (dim 2), ResNet-50 stages.
+    """mmaction2's ResNet3d (I3D-R50 and its variants) with ResNet-50 stages, plain torch.
 
-    Returns the globally average-pooled features (``32 * base`` wide, `num_features`).
-    The options are tsn-jax's `i3d_resnet.I3DResNet`'s: `inflate` (per stage, one 0/1 flag
-    per block), `style` ('3x1x1' or '3x3x3'), `conv1_kernel`, `conv1_stride_t`,
-    `pool1_stride_t`, `with_pool2`, `temporal_strides`.
+    The benchmark's twin of tsn-jax's `i3d_resnet.I3DResNet`, usable without mmaction2;
+    tests/test_torch_parity_i3d.py loads mmaction2's own `ResNet3d` weights into it
+    (same keys) and checks that it computes the same features. Returns the globally
+    average-pooled features (``32 * base`` wide, `num_features`). The options are
+    `I3DResNet`'s: `inflate` (per stage, one 0/1 flag per block), `style` ('3x1x1' or
+    '3x3x3'), `conv1_kernel`, `conv1_stride_t`, `pool1_stride_t`, `with_pool2`,
+    `temporal_strides`; `dim` must be 3 (the 2D ResNet is compared with mmaction2's
+    real one, tests/test_mmaction_parity_models.py).
     """
 
     def __init__(
@@ -417,27 +416,19 @@ class MMResNet(nn.Module):
         temporal_strides=(1, 1, 1, 1),
     ):
         super().__init__()
-        if dim == 3:
-            padding = tuple((k - 1) // 2 for k in conv1_kernel)
-            self.conv1 = ConvModule(3, base, conv1_kernel, (conv1_stride_t, 2, 2), padding)
-            self.maxpool = nn.MaxPool3d((1, 3, 3), (pool1_stride_t, 2, 2), (0, 1, 1))
-            self.pool2 = nn.MaxPool3d((2, 1, 1), (2, 1, 1)) if with_pool2 else nn.Identity()
-        else:
-            self.conv1 = ConvModule(3, base, 7, 2, 3, dim=2)
-            self.maxpool = nn.MaxPool2d(3, 2, 1)
-            self.pool2 = nn.Identity()
+        if dim != 3:
+            raise ValueError(f"MMResNet is mmaction2's 3D ResNet only, got dim={dim}")
+        padding = tuple((k - 1) // 2 for k in conv1_kernel)
+        self.conv1 = ConvModule(3, base, conv1_kernel, (conv1_stride_t, 2, 2), padding)
+        self.maxpool = nn.MaxPool3d((1, 3, 3), (pool1_stride_t, 2, 2), (0, 1, 1))
+        self.pool2 = nn.MaxPool3d((2, 1, 1), (2, 1, 1)) if with_pool2 else nn.Identity()
         cin = base
         for i, blocks in enumerate((3, 4, 6, 3)):
             layer = []
             for j in range(blocks):
                 spatial = 2 if i > 0 and j == 0 else 1
-                stride = (
-                    spatial
-                    if dim == 2
-                    else (temporal_strides[i] if j == 0 else 1, spatial, spatial)
-                )
-                flag = dim == 3 and inflate[i][j]
-                layer.append(Bottleneck(cin, base * 2**i, stride, flag, style, dim))
+                stride = (temporal_strides[i] if j == 0 else 1, spatial, spatial)
+                layer.append(Bottleneck(cin, base * 2**i, stride, inflate[i][j], style))
                 cin = 4 * base * 2**i
             self.add_module(f"layer{i + 1}", nn.Sequential(*layer))
         self.num_features = cin
@@ -445,17 +436,4 @@ class MMResNet(nn.Module):
     def forward(self, x):
         x = self.layer1(self.maxpool(self.conv1(x)))
         x = self.layer4(self.layer3(self.layer2(self.pool2(x))))
-        return x.mean(dim=tuple(range(2, x.ndim)))  # the heads' global average pool
-
-
-class Recognizer(nn.Module):
-    """mmaction2's recognizer: `backbone`, then the head's `cls_head.fc_cls`."""
-
-    def __init__(self, backbone, num_classes):
-        super().__init__()
-        self.backbone = backbone
-        self.cls_head = nn.Module()
-        self.cls_head.fc_cls = nn.Linear(backbone.num_features, num_classes)
-
-    def forward(self, x):
-        return self.cls_head.fc_cls(self.backbone(x))
+        return x.mean(dim=(2, 3, 4))  # the head's global average pool
