@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from configs import default
-from input_pipeline import modalities, pipeline
+from input_pipeline import modalities, pipeline, sampling
 
 
 def _jpegs(num_frames, height=40, width=56):
@@ -234,3 +234,91 @@ def test_eval_num_segments_tests_on_more_snippets_than_training():
     seed = tf.constant([0, 1], tf.int64)
     sample = pipeline.preprocess_example(example, data_config=config.data, training=True, seed=seed)
     assert sample["inputs"].shape[0] == 3
+
+
+def _grey_jpegs(num_frames, step, height=40, width=56):
+    """Frames of grey level step x index, JPEG-encoded."""
+    frames = [np.full((height, width, 3), step * i, np.uint8) for i in range(num_frames)]
+    return [tf.io.encode_jpeg(f, quality=95).numpy() for f in frames]
+
+
+def _hara(variant):
+    from configs import kinetics_r3d18_hara
+
+    return kinetics_r3d18_hara.get_config(variant)
+
+
+@pytest.mark.parametrize("num_frames", [50, 10])
+def test_hara_temporal_crops_are_the_paper_windows_exactly(num_frames):
+    """Hara et al. (ICPR 2018) Sec. III-B1 and IV-A: the 16 frame indices of a training clip.
+
+    A uniformly random start; multi-scale spatiotemporal random: a window of s_t x 16 frames,
+    s_t in {3, 2, 1, 1/2, 1/3}, frame t of the clip its floor(t x s_t)-th (nearest
+    neighbour); a video shorter than the window looped (indices modulo its length).
+    """
+    seeds = tf.stack([tf.range(6000, dtype=tf.int64), tf.fill([6000], tf.constant(7, tf.int64))], 1)
+    t = np.arange(16)
+    for variant in ("multiscale_spatial_random", "multiscale_spatiotemporal_random"):
+        data = _hara(variant).data
+        clip = dict(
+            num_segments=data.num_segments,
+            frames_per_snippet=data.frames_per_snippet,
+            training=True,
+            short_video=data.short_video,
+            frame_interval=data.frame_interval,
+            temporal_scales=tuple(data.temporal_scales),
+        )
+        draw = tf.function(
+            lambda s, clip=clip: tf.map_fn(
+                lambda seed: sampling.tsn_frame_indices(tf.constant(num_frames), seed=seed, **clip),
+                s,
+                fn_output_signature=tf.int32,
+            )
+        )
+        observed = {tuple(v) for v in draw(seeds).numpy().tolist()}
+        expected = set()
+        for scale in data.temporal_scales or (1.0,):
+            offsets = np.floor(t * scale + 1e-6).astype(int)
+            for start in range(max(num_frames - offsets[-1], 1)):
+                expected.add(tuple(((start + offsets) % num_frames).tolist()))
+        assert observed == expected, variant
+    # 50 frames: 5 + 20 + 35 + 43 + 45 windows of scales 3, 2, 1, 1/2, 1/3.
+    assert num_frames != 50 or len(expected) == 148
+
+
+def test_hara_sample_and_test_views_through_the_pipeline():
+    """A spatial center training clip of a 10-frame video, and the windows test (Sec. III-B)."""
+    config = _hara("spatial_center")
+    mean, std = np.array(config.data.mean), np.array(config.data.std)
+    example = {"video": tf.constant(_grey_jpegs(10, 20)), "label": tf.constant(2, tf.int64)}
+    seed = tf.constant([3, 4], tf.int64)
+    sample = pipeline.preprocess_example(example, data_config=config.data, training=True, seed=seed)
+    inputs = sample["inputs"].numpy()
+    assert inputs.shape == (1, 16, 112, 112, 3)
+    # One clip from frame 0, looped: 0..9, 0..5; Kinetics mean and std.
+    looped = 20.0 * np.array(list(range(10)) + list(range(6)))
+    grey = np.repeat(looped[:, None], 3, axis=1)  # every channel
+    np.testing.assert_allclose(inputs[0, :, 56, 56] * std + mean, grey, atol=2)
+
+    example = {"video": tf.constant(_grey_jpegs(40, 6)), "label": tf.constant(2, tf.int64)}
+    views = pipeline.preprocess_example(example, data_config=config.data, training=False)
+    views = views["inputs"].numpy()
+    # Windows 0-15, 16-31 and 32-39 looped within itself; the short-side centre square.
+    assert views.shape == (3, 1, 16, 112, 112, 3)
+    windows = np.array([list(range(16)), list(range(16, 32)), list(range(32, 40)) * 2])
+    np.testing.assert_allclose(views[:, 0, :, 56, 56, 0] * std[0] + mean[0], 6.0 * windows, atol=2)
+
+
+def test_a_named_augmentation_must_match_its_keys():
+    from tsn_jax.config_checks import validate_config
+
+    config = _hara("multiscale_spatial_corner")
+    validate_config(config)
+    config.data.crop_positions = "random"
+    with pytest.raises(ValueError, match="needs config.data.crop_positions='corners'"):
+        validate_config(config)
+    config.data.augmentation = ""  # the keys alone decide
+    validate_config(config)
+    config.data.augmentation = "corner"
+    with pytest.raises(ValueError, match="spatial_center"):
+        validate_config(config)
