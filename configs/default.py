@@ -55,7 +55,12 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.frames_per_snippet = 1  # T
     config.data.frame_interval = 1  # frames between a snippet's frames (dense 3D clips: 2, 8)
     config.data.temporal_scales = ()  # training: tau x one of these (Hara: 3, 2, 1, 1/2, 1/3)
-    config.data.short_video = "clamp"  # indices past the end of a short video: clamp | loop
+    # Indices past the end of a short video: clamp (to N - 1) | repeat_last (the clip's last
+    # in-video frame, mmaction2) | loop (modulo N, Hara, mmaction2's default).
+    config.data.short_video = "clamp"
+    # Where clips go: tsn (K equal segments; tests at their centres) | mmaction2 (its
+    # SampleFrames: for T > 1 test clips spread from frame 0 to the last start).
+    config.data.clip_sampling = "tsn"
     config.data.crop_size = 64
     # multiscale (TSN, Hara) | random_resized | random (C3D) | centre (multi-scale size, centred)
     config.data.train_crop = "multiscale"

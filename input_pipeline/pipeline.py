@@ -181,7 +181,7 @@ def modality_inputs(
         # Whole-video testing: every window / every second is a view of one snippet.
         num_segments = 1
 
-    def indices(segment_position: float = 0.5) -> tf.Tensor:
+    def indices(second_set: bool = False) -> tf.Tensor:
         if eval_sampling != "segments":
             return whole_video_indices(
                 num_frames,
@@ -199,7 +199,8 @@ def modality_inputs(
             frame_interval=data_config.frame_interval,
             temporal_scales=tuple(data_config.temporal_scales),
             snippet_stride=data_config.snippet_stride,
-            segment_position=segment_position,
+            second_set=second_set,
+            clip_sampling=data_config.clip_sampling,
         )
 
     if training:
@@ -215,20 +216,20 @@ def modality_inputs(
             flow=flow,
         )[None]
     else:
-        # Test views: segment centres (and with twice_sample segment starts, as
-        # mmaction2), each seen through every crop of data.eval_crops.
+        # Test views: the clips of data.clip_sampling (with twice_sample a second set,
+        # see sampling.tsn_frame_indices), each seen through every crop of data.eval_crops.
         twice = data_config.eval_twice_sample and eval_sampling == "segments"
-        positions = (0.5, 0.0) if twice else (0.5,)
+        sets = (False, True) if twice else (False,)
         frames = tf.concat(
             [
                 transforms.eval_transform(
-                    modalities.decode_frames(example, modality, indices(position)),
+                    modalities.decode_frames(example, modality, indices(second_set)),
                     resize_short=data_config.eval_resize_short,
                     crop_size=data_config.crop_size,
                     crops=data_config.eval_crops,
                     flow=flow,
                 )
-                for position in positions
+                for second_set in sets
             ],
             axis=0,
         )

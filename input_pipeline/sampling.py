@@ -19,11 +19,21 @@ draws, which keeps the snippet order meaningful for order-sensitive models.
 Dense clips for 3D networks are the same scheme with a frame interval tau: a
 snippet is T frames tau apart (a clip spanning (T - 1) * tau + 1 frames, e.g.
 I3D-R50's 32x2 or SlowFast's 8x8), K = 1 for one random clip per video in
-training and K = M evenly spaced clips (centre of each of M segments) in testing.
-The test clips are exactly mmaction2's `SampleFrames(clip_len=T,
-frame_interval=tau, num_clips=M, test_mode=True)`; its training clips use integer
-segment lengths as tsn-pytorch does (identical when the admissible starts divide
-by K, and for K = 1 the same uniform start in [0, L - span]).
+training and K = M clips at the centres of M segments in testing.
+
+`clip_sampling='mmaction2'` instead places clips as mmaction2 1.2's
+`SampleFrames` does (`mmaction/datasets/transforms/loading.py`, run side by side
+in tests/test_mmaction_parity_data.py; `mmaction2_test_starts`,
+`mmaction2_train_starts`). Its test snippets for T = 1 are the segment centres
+above (and its `twice_sample` set the segment starts), but computed in float64,
+which puts an integer centre a frame early in 2% of the (N <= 400, M <= 30)
+cases; the 'tsn' rule computes the centres exactly. For T > 1 the rules differ:
+mmaction2 spreads M clips from frame 0 to the last admissible start N - span,
+both ends included, rounding half to even (a single clip at (N - span) // 2, a
+frame before our centre when N - span + 1 is even). In training it treats a clip
+as T * tau frames long (tau - 1 more than it reads) and uses integer segment
+lengths as tsn-pytorch does: for K = 1 a uniform start in [0, N - T * tau]
+instead of our [0, N - span].
 
 Hara et al.'s multi-scale temporal crop scales tau per training sample (fractional
 intervals resample by nearest neighbour), and regular sampling (`regular_starts`)
@@ -34,15 +44,20 @@ length: one snippet per second for untrimmed video (`per_second_starts`, TSN's
 M-TWI input) and Hara et al.'s consecutive 16-frame windows
 (`window_frame_indices`).
 
-Short videos: 'clamp' repeats the last frame (tsn-pytorch, mmaction2), 'loop'
-wraps to the first (Hara et al.'s loop padding), see `snippet_frame_indices`.
+Indices past the end of a short video (`snippet_frame_indices`): 'clamp' reads
+the video's last frame (tsn-pytorch), 'repeat_last' the clip's last frame inside
+the video (mmaction2's `out_of_bound_opt='repeat_last'`; the same as 'clamp' for
+tau = 1), 'loop' wraps to the first frame (Hara et al.'s loop padding, mmaction2's
+default `out_of_bound_opt='loop'`, both a modulo N).
 """
 
 from collections.abc import Sequence
 
 import tensorflow as tf
 
-SHORT_VIDEO_MODES = ("clamp", "loop")
+SHORT_VIDEO_MODES = ("clamp", "repeat_last", "loop")
+# config.data.clip_sampling: TSN's real-valued segments, or mmaction2 1.2's SampleFrames.
+CLIP_SAMPLINGS = ("tsn", "mmaction2")
 
 
 def _step(frame_interval: float | tf.Tensor) -> tf.Tensor:
@@ -83,9 +98,11 @@ def snippet_frame_indices(
       starts: [K] int32 first frame of each snippet.
       frames_per_snippet: T, frames per snippet.
       num_frames: scalar int32, frames in the video (> 0).
-      short_video: what to do with indices past the end of a video shorter than
-        a snippet: 'clamp' repeats the last frame (tsn-pytorch, mmaction2), 'loop'
-        wraps around to the first frame (Hara et al.'s loop padding).
+      short_video: what an index past the end of the video becomes: 'clamp' the
+        video's last frame N - 1 (tsn-pytorch); 'repeat_last' the last index of
+        the same snippet that is inside the video, frame 0 if none is
+        (mmaction2's `out_of_bound_opt='repeat_last'`); 'loop' the index modulo
+        N (Hara et al.'s loop padding, mmaction2's `out_of_bound_opt='loop'`).
       frame_interval: tau, frames between two frames of a snippet (1: consecutive;
         fractional: nearest-neighbour resampling, see `_offsets`).
 
@@ -95,10 +112,16 @@ def snippet_frame_indices(
     if short_video not in SHORT_VIDEO_MODES:
         raise ValueError(f"short_video must be one of {SHORT_VIDEO_MODES}, got {short_video!r}")
     offsets = _offsets(frames_per_snippet, frame_interval)
-    indices = tf.reshape(starts[:, None] + offsets[None, :], [-1])
+    indices = starts[:, None] + offsets[None, :]  # [K, T]
     if short_video == "clamp":
-        return tf.minimum(indices, num_frames - 1)
-    return tf.math.floormod(indices, num_frames)
+        indices = tf.minimum(indices, num_frames - 1)
+    elif short_video == "repeat_last":
+        inside = indices < num_frames
+        last = tf.reduce_max(tf.where(inside, indices, 0), axis=1, keepdims=True)
+        indices = tf.where(inside, indices, last)
+    else:
+        indices = tf.math.floormod(indices, num_frames)
+    return tf.reshape(indices, [-1])
 
 
 def tsn_train_starts(
@@ -135,25 +158,126 @@ def tsn_eval_starts(
     num_segments: int,
     frames_per_snippet: int,
     frame_interval: float | tf.Tensor = 1,
-    segment_position: float = 0.5,
+    at_start: bool = False,
 ) -> tf.Tensor:
-    """Snippet start at the same place of each of K equal segments (TSN testing).
+    """Snippet start at the centre of each of K equal segments (TSN testing).
 
-    With K = 25 this is the paper's 25 evenly spaced test snippets; with a frame
-    interval, mmaction2's evenly spaced test clips. `segment_position` 0.5 takes
-    the centre of each segment (TSN, mmaction2); 0.0 its first admissible start,
-    the second set of clips of mmaction2's `twice_sample`.
+    With K = 25 this is the paper's 25 test snippets (TPAMI 2018, Sec. 4.1) from
+    the K equal segments of Sec. 3.2: start k = floor((k + 1/2) * L / K) over the
+    L = N - span + 1 admissible starts, in exact integer arithmetic. `at_start`
+    takes each segment's first admissible start, floor(k * L / K), instead (the
+    second set of test views with `twice_sample`).
 
     Returns:
       [K] int32 starts.
     """
-    if not 0.0 <= segment_position < 1.0:
-        raise ValueError(f"segment_position must be in [0, 1), got {segment_position}")
-    starts = _num_starts(num_frames, frames_per_snippet, frame_interval)
-    num_starts = tf.cast(starts, tf.float32)
-    segment = num_starts / num_segments
-    k = tf.range(num_segments, dtype=tf.float32)
-    return tf.cast(tf.floor((k + segment_position) * segment), tf.int32)
+    num_starts = tf.cast(_num_starts(num_frames, frames_per_snippet, frame_interval), tf.int64)
+    halves = 2 * tf.range(num_segments, dtype=tf.int64) + (0 if at_start else 1)
+    return tf.cast(halves * num_starts // (2 * num_segments), tf.int32)
+
+
+def mmaction2_test_starts(
+    num_frames: tf.Tensor,
+    num_clips: int,
+    frames_per_snippet: int,
+    frame_interval: int = 1,
+    second_set: bool = False,
+) -> tf.Tensor:
+    """Test clip starts of mmaction2 1.2's `SampleFrames(test_mode=True)`.
+
+    For T = 1 (its "2D" branch) these are TSN's segment centres (`tsn_eval_starts`;
+    with `second_set`, the segment starts of `twice_sample`) computed in float64 as
+    int(k * N / M + N / M / 2), which now and then lands just below an integer
+    centre (2% of the (N <= 400, M <= 30) pairs). For T > 1 (its "3D"
+    branch), with span = (T - 1) * tau + 1 and D = max(N - span, 0): clip k starts
+    at round(k * D / (M - 1)), k = 0..M-1, rounding half to even (numpy's
+    `round`), so the first clip starts at frame 0 and the last at D; a single clip
+    starts at D // 2. `twice_sample` asks mmaction2 for 2M clips with the same
+    spacing, so its second set (`second_set`) continues past the video,
+    k = M..2M-1, and is wrapped or repeated by `out_of_bound_opt`; mmaction2 fails
+    with M = 1 there, and so does this function. (TSN instead centres each clip in
+    one of M equal segments, `tsn_eval_starts`.)
+
+    Args:
+      num_frames: scalar int32, frames in the video (> 0).
+      num_clips: M.
+      frames_per_snippet: T.
+      frame_interval: tau, a positive integer.
+      second_set: the second M clips of `twice_sample`.
+
+    Returns:
+      [M] int32 starts (past the end of the video for T > 1 with `second_set`).
+    """
+    num_frames = tf.convert_to_tensor(num_frames, tf.int32)
+    if frames_per_snippet == 1:
+        # mmaction2's float64 arithmetic, whose rounding puts a centre that is an
+        # integer a frame early now and then (N = 6, M = 7: snippet 3 at frame 2).
+        segment = tf.cast(num_frames, tf.float64) / float(num_clips)
+        starts = tf.range(num_clips, dtype=tf.float64) * segment
+        return tf.cast(starts if second_set else starts + segment / 2.0, tf.int32)
+    if not isinstance(frame_interval, int):
+        raise ValueError(f"mmaction2 clips need an integer frame_interval, got {frame_interval}")
+    span = (frames_per_snippet - 1) * frame_interval + 1
+    last_start = tf.maximum(num_frames - span, 0)
+    if num_clips == 1:
+        if second_set:
+            raise ValueError("mmaction2's twice_sample of dense clips needs more than one clip")
+        return last_start[None] // 2
+    between = tf.cast(last_start, tf.float64) / float(num_clips - 1)
+    first = num_clips if second_set else 0
+    k = tf.range(first, first + num_clips, dtype=tf.float64)
+    return tf.cast(tf.round(k * between), tf.int32)
+
+
+def mmaction2_train_starts(
+    num_frames: tf.Tensor,
+    num_clips: int,
+    frames_per_snippet: int,
+    seed: tf.Tensor,
+    frame_interval: int = 1,
+) -> tf.Tensor:
+    """Training clip starts drawn as mmaction2 1.2's `SampleFrames` (test_mode False).
+
+    mmaction2 counts a clip as T * tau frames here (tau - 1 more than it reads), so
+    with L = N - T * tau + 1 and an integer segment length s = L // K: if s > 0, clip
+    k starts at k * s plus a uniform draw in [0, s) (tsn-pytorch's rule: for K = 1
+    any start in [0, N - T * tau]); otherwise, if N > max(K, T * tau), K sorted
+    uniform draws in [0, L); otherwise, if s == 0, round(k * L / K); otherwise 0.
+    The draws come from `seed`, not numpy's generator: the same distribution, not
+    the same numbers.
+
+    Returns:
+      [K] int32 starts.
+    """
+    if not isinstance(frame_interval, int):
+        raise ValueError(f"mmaction2 clips need an integer frame_interval, got {frame_interval}")
+    num_frames = tf.convert_to_tensor(num_frames, tf.int32)
+    clip_frames = frames_per_snippet * frame_interval
+    num_starts = num_frames - clip_frames + 1  # L, may be <= 0
+    segment = num_starts // num_clips  # floor division, as Python's //
+    k = tf.range(num_clips, dtype=tf.int32)
+    seed_a, seed_b = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    in_segment = k * segment + tf.random.stateless_uniform(
+        [num_clips], seed_a, 0, tf.maximum(segment, 1), dtype=tf.int32
+    )
+    sorted_draws = tf.sort(
+        tf.random.stateless_uniform(
+            [num_clips], seed_b, 0, tf.maximum(num_starts, 1), dtype=tf.int32
+        )
+    )
+    spread = tf.cast(
+        tf.round(tf.cast(k, tf.float64) * (tf.cast(num_starts, tf.float64) / num_clips)),
+        tf.int32,
+    )
+    return tf.where(
+        segment > 0,
+        in_segment,
+        tf.where(
+            num_frames > max(num_clips, clip_frames),
+            sorted_draws,
+            tf.where(segment == 0, spread, tf.zeros_like(k)),
+        ),
+    )
 
 
 def regular_starts(
@@ -250,7 +374,8 @@ def tsn_frame_indices(
     frame_interval: int = 1,
     temporal_scales: Sequence[float] = (),
     snippet_stride: int = 0,
-    segment_position: float = 0.5,
+    second_set: bool = False,
+    clip_sampling: str = "tsn",
 ) -> tf.Tensor:
     """Frame indices of the K snippets (or dense clips) of a sample.
 
@@ -259,7 +384,7 @@ def tsn_frame_indices(
       num_segments: K.
       frames_per_snippet: T.
       training: random start inside each segment if True, centre otherwise.
-      short_video: 'clamp' or 'loop', see `snippet_frame_indices`.
+      short_video: 'clamp', 'repeat_last' or 'loop', see `snippet_frame_indices`.
       seed: [2] stateless seed, required when training.
       frame_interval: tau, frames between two frames of a snippet (1 for TSN).
       temporal_scales: training only: each sample multiplies tau by one of these,
@@ -268,40 +393,58 @@ def tsn_frame_indices(
         3 times); empty: tau as it is. Evaluation always uses tau.
       snippet_stride: 0 for TSN's segments; > 0 for regular sampling, the K snippets
         this many frames apart (`regular_starts`).
-      segment_position: evaluation only: where in each segment a snippet starts
-        (`tsn_eval_starts`; 0.5 = centre).
+      second_set: evaluation only: the second set of test views of `twice_sample`
+        (segment starts instead of centres; see `mmaction2_test_starts` for
+        mmaction2's).
+      clip_sampling: 'tsn' (`tsn_train_starts`, `tsn_eval_starts`) or 'mmaction2'
+        (`mmaction2_train_starts`, `mmaction2_test_starts`).
 
     Returns:
       [K * T] int32 frame indices in [0, num_frames), snippet-major.
     """
+    if clip_sampling not in CLIP_SAMPLINGS:
+        raise ValueError(f"clip_sampling must be one of {CLIP_SAMPLINGS}, got {clip_sampling!r}")
+    mmaction2 = clip_sampling == "mmaction2"
+    if mmaction2 and (temporal_scales or snippet_stride):
+        raise ValueError(
+            "clip_sampling='mmaction2' is implemented for TSN segments without temporal "
+            "scales: set snippet_stride=0 and temporal_scales=()"
+        )
     num_frames = tf.convert_to_tensor(num_frames, tf.int32)
     step = _step(frame_interval)
     if training:
         if seed is None:
             raise ValueError("training sampling needs a seed")
-        if temporal_scales:
-            # A separate stream for the scale; without scales the seed is used as it
-            # always was, so existing sample streams do not change.
-            seed, scale_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-            scales = tf.constant(temporal_scales, tf.float32)
-            pick = tf.random.stateless_uniform(
-                [], scale_seed, 0, len(temporal_scales), dtype=tf.int32
-            )
-            step = step * scales[pick]
-        if snippet_stride:
-            starts = regular_starts(
-                num_frames, num_segments, frames_per_snippet, snippet_stride, step, seed
+        if mmaction2:
+            starts = mmaction2_train_starts(
+                num_frames, num_segments, frames_per_snippet, seed, frame_interval
             )
         else:
-            starts = tsn_train_starts(num_frames, num_segments, frames_per_snippet, seed, step)
+            if temporal_scales:
+                # A separate stream for the scale; without scales the seed is used as
+                # it always was, so existing sample streams do not change.
+                seed, scale_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+                scales = tf.constant(temporal_scales, tf.float32)
+                pick = tf.random.stateless_uniform(
+                    [], scale_seed, 0, len(temporal_scales), dtype=tf.int32
+                )
+                step = step * scales[pick]
+            if snippet_stride:
+                starts = regular_starts(
+                    num_frames, num_segments, frames_per_snippet, snippet_stride, step, seed
+                )
+            else:
+                starts = tsn_train_starts(num_frames, num_segments, frames_per_snippet, seed, step)
+    elif mmaction2:
+        starts = mmaction2_test_starts(
+            num_frames, num_segments, frames_per_snippet, frame_interval, second_set
+        )
     elif snippet_stride:
-        if segment_position != 0.5:
-            raise ValueError("regular sampling has no segments: segment_position must be 0.5")
+        if second_set:
+            raise ValueError("regular sampling has no segments: twice_sample is not defined")
         starts = regular_starts(
             num_frames, num_segments, frames_per_snippet, snippet_stride, step, None
         )
     else:
-        starts = tsn_eval_starts(
-            num_frames, num_segments, frames_per_snippet, step, segment_position
-        )
+        starts = tsn_eval_starts(num_frames, num_segments, frames_per_snippet, step, second_set)
     return snippet_frame_indices(starts, frames_per_snippet, num_frames, short_video, step)

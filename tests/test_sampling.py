@@ -88,22 +88,12 @@ def test_dense_eval_clips_are_evenly_spaced_and_strided():
     np.testing.assert_array_equal(_indices(100, 2, 4, False, interval=8), expected)
 
 
-def _mmaction2_test_starts(num_frames, clip_len, interval, num_clips):
-    """mmaction2 SampleFrames._get_test_clips (test_mode, no twice_sample), restated."""
-    span = (clip_len - 1) * interval + 1
-    avg = (num_frames - span + 1) / float(num_clips)
-    if num_frames > span - 1:
-        return (np.arange(num_clips) * avg + avg / 2.0).astype(int)
-    return np.zeros(num_clips, int)
-
-
-@pytest.mark.parametrize(
-    "num_frames,t,interval,m", [(300, 32, 2, 10), (64, 8, 8, 3), (20, 32, 2, 10), (57, 16, 1, 4)]
-)
-def test_dense_eval_clips_match_mmaction2(num_frames, t, interval, m):
-    starts = _mmaction2_test_starts(num_frames, t, interval, m)
-    expected = np.minimum(starts[:, None] + np.arange(t) * interval, num_frames - 1).ravel()
-    np.testing.assert_array_equal(_indices(num_frames, m, t, False, interval=interval), expected)
+def test_dense_eval_clip_is_centred_in_the_admissible_starts():
+    # TSN's rule: one clip at the centre of the L = N - span + 1 starts, floor(L / 2).
+    # 100 frames, 4 frames 8 apart (span 25): L = 76 -> 38 (mmaction2's rule gives
+    # (N - span) // 2 = 37, `clip_sampling='mmaction2'`, tests/test_mmaction_parity_data.py).
+    np.testing.assert_array_equal(_indices(100, 1, 4, False, interval=8), [38, 46, 54, 62])
+    np.testing.assert_array_equal(_indices(101, 1, 4, False, interval=8), [38, 46, 54, 62])
 
 
 def test_dense_train_clip_starts_uniformly_in_the_admissible_range():
@@ -173,15 +163,64 @@ def test_regular_group_longer_than_the_video_starts_at_zero():
     np.testing.assert_array_equal(_indices(12, 3, 1, False, "loop", stride=8), [0, 8, 4])
 
 
-def test_eval_segment_starts_are_mmaction2_twice_sample_clips():
-    # mmaction2 SampleFrames(test_mode, twice_sample): offsets int(base + avg / 2) then base.
+def test_eval_segment_starts_and_exact_centres():
+    # Segment starts floor(k L / K) (twice_sample's second set) and centres
+    # floor((k + 1/2) L / K) in exact arithmetic: 6 frames, 7 segments, centre 3 is 3.0
+    # exactly (float64 makes it 2.9999999999999996).
     num_frames, k = 100, 4
     centre = sampling.tsn_eval_starts(tf.constant(num_frames), k, 1).numpy()
-    start = sampling.tsn_eval_starts(tf.constant(num_frames), k, 1, segment_position=0.0).numpy()
+    start = sampling.tsn_eval_starts(tf.constant(num_frames), k, 1, at_start=True).numpy()
     np.testing.assert_array_equal(centre, [12, 37, 62, 87])
     np.testing.assert_array_equal(start, [0, 25, 50, 75])
-    with pytest.raises(ValueError, match="segment_position"):
-        sampling.tsn_eval_starts(tf.constant(10), 2, 1, segment_position=1.0)
+    np.testing.assert_array_equal(
+        sampling.tsn_eval_starts(tf.constant(6), 7, 1).numpy(), [0, 1, 2, 3, 3, 4, 5]
+    )
+
+
+def test_repeat_last_repeats_the_clips_last_frame_not_the_videos():
+    # 10 frames, 4 frames 4 apart: 12 is past the end; the clip's last frame inside is 8.
+    np.testing.assert_array_equal(
+        _indices(10, 1, 4, False, "repeat_last", interval=4), [0, 4, 8, 8]
+    )
+    np.testing.assert_array_equal(_indices(10, 1, 4, False, "clamp", interval=4), [0, 4, 8, 9])
+    # tau = 1: the clip's last frame inside is the video's last frame.
+    np.testing.assert_array_equal(
+        _indices(2, 3, 4, False, "repeat_last"), _indices(2, 3, 4, False, "clamp")
+    )
+
+
+def test_clip_sampling_choices_are_checked():
+    with pytest.raises(ValueError, match="clip_sampling"):
+        sampling.tsn_frame_indices(
+            tf.constant(10), num_segments=1, frames_per_snippet=1, training=False,
+            clip_sampling="slowfast",
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="temporal scales"):
+        sampling.tsn_frame_indices(
+            tf.constant(10), num_segments=1, frames_per_snippet=2, training=True,
+            seed=tf.constant([0, 0]), temporal_scales=(2,), clip_sampling="mmaction2",
+        )  # fmt: skip
+
+
+def test_config_check_allows_the_sampling_modes():
+    from configs import default
+    from tsn_jax.config_checks import validate_config
+
+    for key, allowed in (
+        ("short_video", sampling.SHORT_VIDEO_MODES),
+        ("clip_sampling", sampling.CLIP_SAMPLINGS),
+    ):
+        for value in allowed:
+            config = default.get_config()
+            config.data[key] = value
+            validate_config(config)
+        config.data[key] = "wrap"
+        with pytest.raises(ValueError, match=f"data.{key}"):
+            validate_config(config)
+    config = default.get_config()
+    config.data.clip_sampling, config.data.snippet_stride = "mmaction2", 4
+    with pytest.raises(ValueError, match="snippet_stride"):
+        validate_config(config)
 
 
 @pytest.mark.parametrize(

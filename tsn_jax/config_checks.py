@@ -62,6 +62,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             f"{config.data.eval_resize_short} < {config.data.crop_size}"
         )
     _check_augmentation(config.data)
+    _check_sampling(config.data)
     if len(config.data.mean) != len(config.data.std):
         raise ValueError("config.data.mean and config.data.std must have the same length")
     if config.num_train_steps <= 0 and config.num_epochs <= 0:
@@ -113,6 +114,20 @@ def _check_evaluation(config: ml_collections.ConfigDict) -> None:
         raise ValueError("config.data.eval_snippets_per_second must be > 0")
     if config.eval.mtwi_top_k < 0 or not all(n > 0 for n in config.eval.mtwi_window_lengths):
         raise ValueError("config.eval.mtwi_top_k must be >= 0 and the window lengths > 0")
+
+
+def _check_sampling(data: ml_collections.ConfigDict) -> None:
+    """Allowed values of the frame sampling keys (input_pipeline.sampling)."""
+    from input_pipeline.sampling import CLIP_SAMPLINGS, SHORT_VIDEO_MODES
+
+    for key, allowed in (("short_video", SHORT_VIDEO_MODES), ("clip_sampling", CLIP_SAMPLINGS)):
+        if data[key] not in allowed:
+            raise ValueError(f"config.data.{key} must be one of {allowed}, got {data[key]!r}")
+    if data.clip_sampling == "mmaction2" and (data.temporal_scales or data.snippet_stride):
+        raise ValueError(
+            "config.data.clip_sampling='mmaction2' is implemented for segments without "
+            "temporal scales: set data.temporal_scales=() and data.snippet_stride=0"
+        )
 
 
 def _check_augmentation(data: ml_collections.ConfigDict) -> None:
