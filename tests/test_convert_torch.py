@@ -104,3 +104,44 @@ def test_bgr_to_rgb_makes_a_bgr_network_read_rgb_frames():
                 }
             }
         )
+
+
+@pytest.mark.parametrize(
+    "key,expected",
+    [
+        ("backbone.layer1.0.conv1.conv.net.weight", "layer1.0.conv1.weight"),  # 'blockres'
+        ("backbone.layer1.0.net.conv2.bn.running_var", "layer1.0.bn2.running_var"),  # 'block'
+        # temporal_pool wraps layer2, NL3DWrapper a block, TemporalShift its conv1.conv:
+        ("backbone.layer2.net.0.block.conv1.conv.net.weight", "layer2.0.conv1.weight"),
+        ("backbone.layer2.0.block.net.downsample.conv.weight", "layer2.0.downsample.0.weight"),
+        (
+            "backbone.layer2.net.0.non_local_block.phi.0.conv.bias",
+            "layer2_0_non_local.phi.conv.bias",
+        ),
+        ("backbone.layer3.4.non_local_block.g.conv.weight", "layer3_4_non_local.g.conv.weight"),
+        (
+            "backbone.layer3.4.non_local_block.conv_out.bn.running_mean",
+            "layer3_4_non_local.conv_out.bn.running_mean",
+        ),
+        ("cls_head.fc_cls.weight", "fc.weight"),
+    ],
+)
+def test_mmaction2_resnet_tsm_keys_become_ours(key, expected):
+    assert convert_torch.rename_key(key, convert_torch.MMACTION2_RESNET_2D) == expected
+
+
+def test_mmaction2_tsm_conversion_finds_the_non_local_blocks():
+    flags = ((0, 0, 0), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 0, 0))
+    model = resnet.resnet50(num_classes=3, non_local=flags)
+    abstract = convert_torch.abstract_variables(model, (1, 64, 64, 3))
+    state = {}
+    for (collection, *path), leaf in flax.traverse_util.flatten_dict(abstract).items():
+        shape = leaf.shape if len(leaf.shape) < 2 else (*leaf.shape[::-1][:2], *leaf.shape[:-2])
+        key = convert_torch.torch_key(collection, tuple(path))
+        state[key.replace("fc.", "cls_head.fc_cls.")] = np.zeros(shape, np.float32)
+    converted = convert_torch.convert_torchvision("mmaction2_tsm_resnet50", state)
+    blocks = sorted(name for name in converted["params"] if name.endswith("_non_local"))
+    assert blocks == [
+        f"layer{i}_{j}_non_local" for i, j in ((2, 0), (2, 2), (3, 0), (3, 2), (3, 4))
+    ]
+    assert convert_torch.non_local_flags((3, 4, 6, 3))(["layer1.0.conv1.weight"]) == {}
