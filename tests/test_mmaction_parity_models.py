@@ -8,6 +8,7 @@ random weights and randomized BatchNorm statistics in eval mode, converts its
 frames. Full-depth networks at 32x32 frames; skipped without mmaction2.
 """
 
+import flax
 import numpy as np
 import pytest
 
@@ -181,3 +182,48 @@ def test_benchmark_tsm_twin_is_mmaction2s_resnet_tsm():
         expected = recognizer.backbone(x).mean(dim=(2, 3)).numpy()
         got = twin(x).numpy()
     assert_logits_close(got, expected, scale=float(np.abs(expected).max()))
+
+
+def _mmaction_batch_norms(recognizer) -> tuple[list[str], list[str]]:
+    """(every BatchNorm, those with frozen statistics and scale) of a recognizer in train
+    mode, as our `torch_key` names of their scale (``layer1.0.bn1.weight``)."""
+    recognizer.train()
+    all_bn, frozen = [], []
+    for name, module in recognizer.named_modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            key = convert_torch.rename_key(f"{name}.weight", convert_torch.MMACTION2_RESNET_2D)
+            all_bn.append(key)
+            if not module.training:
+                assert not module.weight.requires_grad and not module.bias.requires_grad
+                frozen.append(key)
+    return sorted(all_bn), sorted(frozen)
+
+
+def test_partial_bn_freezes_the_batch_norms_mmaction2_freezes():
+    # mmaction2's ResNet(partial_bn=True) in training: every BatchNorm but the first
+    # (conv1's) normalizes with its running averages and gets no updates; our 'frozen'
+    # partial BN (the TSN code's) picks the same layers.
+    from tsn_jax import finetune
+
+    recognizer = _tsm(50, 2, partial_bn=True)
+    all_bn, expected = _mmaction_batch_norms(recognizer)
+    model = TSN(
+        backbone=resnet.resnet50(num_classes=None, num_segments=2, temporal_module="tsm"),
+        num_classes=NUM_CLASSES,
+    )
+    layout = finetune.model_layout(model, (1, 2, 1, 32, 32, 3))
+    fixed = finetune.fixed_statistics_paths(layout, "frozen", [])
+
+    def key(path):
+        return convert_torch.torch_key("params", (*path[1:], "scale"))
+
+    assert sorted(key(p) for p in layout.batch_norms) == all_bn
+    assert sorted(key(p) for p in fixed) == expected
+    params = convert_torch.abstract_variables(model, (1, 2, 1, 32, 32, 3))["params"]
+    frozen = finetune.frozen_parameters(params, layout, "frozen", [])
+    frozen_scales = [
+        key(path[:-1])
+        for path, value in flax.traverse_util.flatten_dict(frozen).items()
+        if value and path[-1] == "scale"
+    ]
+    assert sorted(frozen_scales) == expected
