@@ -3,6 +3,8 @@
     python tools/convert_torch_checkpoint.py --arch resnet50 \
         --checkpoint resnet50-0676ba61.pth --output /tmp/resnet50_flax
 
+`--arch` is one of `convert_torch.supported_architectures()` (README, "Importing
+PyTorch weights"), e.g. `mmaction2_tsm_resnet50` for an mmaction2 TSM checkpoint.
 The output is an Orbax checkpoint of {'params', 'batch_stats'}; read it with
 `orbax.checkpoint.StandardCheckpointer().restore(OUTPUT)`. Needs torch
 (`pip install torch`) to read the .pth file.
@@ -18,7 +20,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tsn_jax import convert_torch  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("arch", None, "Architecture, e.g. resnet50.")
+flags.DEFINE_enum(
+    "arch", None, convert_torch.supported_architectures(), "Architecture of the checkpoint."
+)
 flags.DEFINE_string("checkpoint", None, "PyTorch .pth/.pt file holding a state_dict.")
 flags.DEFINE_string("output", None, "Directory of the Orbax checkpoint to write.")
 flags.DEFINE_bool(

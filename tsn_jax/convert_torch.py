@@ -13,8 +13,9 @@ layouts (torchvision for ResNet), so a conversion is mechanical:
   `{'fc': 'last_linear'}`); `TorchArchitecture` records both per architecture;
 * a checkpoint whose layout differs beyond that (another code base's module names,
   a wrapper's prefixes) has its keys rewritten first by `rename_keys` with ordered
-  regex rules (`TorchArchitecture.key_rules`): mmaction2's recognizers and
-  ConvModule-based ResNets, piergiaj's port of DeepMind's I3D;
+  regex rules (`TorchArchitecture.key_rules`): mmaction2's recognizers,
+  ConvModule-based ResNets and `ResNetTSM` wrappers (shift, temporal pool,
+  non-local), piergiaj's port of DeepMind's I3D;
 * conv kernels are OIHW in torch and HWIO here, dense kernels [out, in] in
   torch and [in, out] here;
 * BatchNorm `scale`/`bias` are torch's `weight`/`bias`, and the `mean`/`var`
