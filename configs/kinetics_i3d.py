@@ -97,6 +97,10 @@ def get_config(variant: str = "r50") -> ml_collections.ConfigDict:
     config.data.modality = "rgb"
     config.data.num_segments = 1  # one clip in training
     config.data.short_video = "loop"
+    # Test clips from frame 0 to the last start, as mmaction2's SampleFrames (Chen et al.'s
+    # code: the same spread, floored over [0, N - T * tau]); training: a start in
+    # [0, N - T * tau] (sampling.mmaction2_train_starts).
+    config.data.clip_sampling = "mmaction2"
     config.data.crop_size = 224
     config.data.flip = True
     config.data.eval_resize_short = 256
