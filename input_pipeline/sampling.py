@@ -26,8 +26,8 @@ training and K = M clips at the centres of M segments in testing.
 in tests/test_mmaction_parity_data.py; `mmaction2_test_starts`,
 `mmaction2_train_starts`). Its test snippets for T = 1 are the segment centres
 above (and its `twice_sample` set the segment starts), but computed in float64,
-which puts an integer centre a frame early in 2% of the (N <= 400, M <= 30)
-cases; the 'tsn' rule computes the centres exactly. For T > 1 the rules differ:
+which puts an integer centre (start) a frame early for 4.4% (0.4%) of the
+(N <= 400, M <= 30) pairs; the 'tsn' rule computes them exactly. For T > 1 the rules differ:
 mmaction2 spreads M clips from frame 0 to the last admissible start N - span,
 both ends included, rounding half to even (a single clip at (N - span) // 2, a
 frame before our centre when N - span + 1 is even). In training it treats a clip
@@ -187,16 +187,18 @@ def mmaction2_test_starts(
 
     For T = 1 (its "2D" branch) these are TSN's segment centres (`tsn_eval_starts`;
     with `second_set`, the segment starts of `twice_sample`) computed in float64 as
-    int(k * N / M + N / M / 2), which now and then lands just below an integer
-    centre (2% of the (N <= 400, M <= 30) pairs). For T > 1 (its "3D"
-    branch), with span = (T - 1) * tau + 1 and D = max(N - span, 0): clip k starts
-    at round(k * D / (M - 1)), k = 0..M-1, rounding half to even (numpy's
-    `round`), so the first clip starts at frame 0 and the last at D; a single clip
-    starts at D // 2. `twice_sample` asks mmaction2 for 2M clips with the same
-    spacing, so its second set (`second_set`) continues past the video,
-    k = M..2M-1, and is wrapped or repeated by `out_of_bound_opt`; mmaction2 fails
-    with M = 1 there, and so does this function. (TSN instead centres each clip in
-    one of M equal segments, `tsn_eval_starts`.)
+    int(k * N / M + N / M / 2) (and int(k * N / M)), which now and then lands just
+    below an integer centre (start): 4.4% (0.4%) of the (N <= 400, M <= 30) pairs.
+
+    For T > 1 (its "3D" branch), with span = (T - 1) * tau + 1 and
+    D = max(N - span, 0): clip k starts at round(k * D / (M - 1)), k = 0..M-1,
+    rounding half to even (numpy's `round`), so the first clip starts at frame 0
+    and the last at D; a single clip starts at D // 2. `twice_sample` asks
+    mmaction2 for 2M clips with the same spacing, so its second set (`second_set`)
+    continues past the video, k = M..2M-1, and is wrapped or repeated by
+    `out_of_bound_opt`; mmaction2 fails with M = 1 there, and so does this
+    function. (TSN instead centres each clip in one of M equal segments,
+    `tsn_eval_starts`.)
 
     Args:
       num_frames: scalar int32, frames in the video (> 0).
@@ -210,8 +212,8 @@ def mmaction2_test_starts(
     """
     num_frames = tf.convert_to_tensor(num_frames, tf.int32)
     if frames_per_snippet == 1:
-        # mmaction2's float64 arithmetic, whose rounding puts a centre that is an
-        # integer a frame early now and then (N = 6, M = 7: snippet 3 at frame 2).
+        # mmaction2's float64 arithmetic, whose rounding puts an integer centre a
+        # frame early now and then (N = 6, M = 7: snippet 3 at frame 2, not 3).
         segment = tf.cast(num_frames, tf.float64) / float(num_clips)
         starts = tf.range(num_clips, dtype=tf.float64) * segment
         return tf.cast(starts if second_set else starts + segment / 2.0, tf.int32)
