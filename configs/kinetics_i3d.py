@@ -16,11 +16,19 @@ bottleneck's middle convolution 3x3x3, no temporal stride anywhere; ImageNet Res
 inflated. Dense sampling: one clip of 32 frames, 2 apart (`--groups 32 --frames_per_group 2
 --dense_sampling`), frames looped past the end (their `% video_frames`).
 
-Published (r50): 76.61% top-1, I3D-ResNet-50-f32 on Kinetics-400, 3 crops x 10 clips at
-256x256 (IBM/action-recognition-pytorch README, "Models and Results" Kinetics400 Table);
-their models with more than 8 frames are fine-tuned from fewer-frame ones (benchmark_full.md,
-"Experimental Setting"; the README does not say how the released 32-frame model was
-trained). The paper's own tables could not be read while writing this file.
+Published (r50), Chen et al. (shared/papers/chen_cvpr2021_deep_analysis.txt): 76.61% top-1,
+I3D-ResNet50 from ImageNet on Kinetics-400 (Table 2; 32 frames, dense sampling, 3 crops x
+10 clips, Sec. 6.2 and Figure 7), 76.54% without ImageNet (Table 2); Table 3: the same
+model trained with uniform sampling 76.07% (3 crops x 2 clips at 256x256) vs 76.61% dense.
+The authors' repository lists the same 76.61% for its released I3D-ResNet-50-f32
+(IBM/action-recognition-pytorch README, Kinetics400 Table; checked here).
+
+Against Chen et al.'s text: no temporal pooling and dense sampling (Table 1, Sec. 6.2:
+"removing temporal pooling adds another 1.1%"); their 32-frame full-dataset models
+"follow the same training settings of SlowFast" (Sec. 6.2), which the paper does not
+spell out, and their models are trained progressively, 8 -> 16 -> 32 -> 64 frames, each
+from the previous (Sec. 5). Departures: the optimizer below is the authors' code's, not
+SlowFast's, and the 32 frames are trained in one stage (the progression: below).
 
 Recipe (r50), from their code: opts.py defaults (SGD momentum 0.9, weight decay 5e-4,
 dropout 0.5, cosine annealing, no clipping), augmentation "v1" (TSN multi-scale crop,
@@ -36,18 +44,21 @@ when the class count matches).
 
 `inception`: the Inception-v1 I3D of Carreira & Zisserman, "Quo Vadis, Action Recognition?
 A New Model and the Kinetics Dataset" (CVPR 2017), DeepMind's layout (`backbone='i3d'`),
-inflated from ImageNet GoogLeNet. Data as in their Sec. 3.5 ("Implementation Details", from
-memory of the paper, not checked against its text here): 64 consecutive frames, short side
-256, a random 224x224 crop, random flip, short videos looped; at test the network runs over
-the whole video on 224 centre crops. Inputs in [-1, 1] (DeepMind's convention, and the
-range torchvision's GoogLeNet weights expect once `transform_input` is folded in).
-Published (inception, from memory, NOT verified here): 71.1% top-1 for ImageNet-pretrained
-RGB-I3D on the Kinetics test set (Quo Vadis, Table 4). Verified for comparison: Chen et
-al.'s Inception I3D with temporal pooling at 16 frames, 63.20% (benchmark_full.md,
-Kinetics400 Table, kinetics400-i3d-tp-max-f16-cosine-bs72-e100). Carreira & Zisserman do
-not publish their optimizer settings beyond SGD with momentum 0.9, 64 GPUs, 110k steps and
-a tenfold decay when the validation loss saturated (rate tuned on validation, per-GPU batch
-not given): the `inception` variant keeps the `r50` optimizer settings above (our choice).
+inflated from ImageNet GoogLeNet. Carreira & Zisserman is not one of the seed papers:
+its recipe and figure below are cited from it and were not checked against its text
+here. Data (its Sec. 3.5): 64 consecutive frames, short side 256, a random 224x224 crop,
+random flip, short videos looped; at test the network runs over the whole video on 224
+centre crops. Inputs in [-1, 1] (DeepMind's convention, and the range torchvision's
+GoogLeNet weights expect once `transform_input` is folded in).
+Published (inception): 71.1% top-1 for ImageNet-pretrained RGB-I3D on the Kinetics test
+set (Carreira & Zisserman, Table 4; not checked here). Seed-paper figures for comparison:
+Chen et al. re-trained an I3D-InceptionV1 "as the original paper" to 73.1%, which they
+call "2% better than the result reported in the original paper" (Sec. 6); the authors'
+repository lists their Inception I3D with temporal pooling at 16 frames at 63.20%
+(benchmark_full.md, Kinetics400 Table, kinetics400-i3d-tp-max-f16-cosine-bs72-e100;
+checked here). Carreira & Zisserman's optimizer (as cited, not checked here): SGD with
+momentum 0.9, 64 GPUs, 110k steps, a tenfold decay when the validation loss saturated;
+the `inception` variant keeps the `r50` optimizer settings above (our choice).
 
 Testing: one clip per video in training (`num_segments=1`); `eval_num_segments` M gives M
 evenly spaced clips whose logits are averaged (mmaction2's `SampleFrames(test_mode=True)`):
@@ -81,7 +92,7 @@ from configs import default
 VARIANTS = ("r50", "inception")
 
 
-# Published: 76.61% (r50, f32, IBM README Table); inception 71.1% (Quo Vadis, from memory).
+# Published: 76.61% (r50, Chen et al. Table 2); inception 71.1% (Quo Vadis Table 4, unchecked).
 def get_config(variant: str = "r50") -> ml_collections.ConfigDict:
     """I3D on Kinetics-400; `variant` is 'r50' (Chen et al.) or 'inception' (Carreira)."""
     if variant not in VARIANTS:

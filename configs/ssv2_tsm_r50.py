@@ -7,11 +7,14 @@ channels one segment forward and 1/8 backward (`--shift --shift_div=8
 --shift_place=blockres`), logits averaged over the segments. In Chen et al.'s taxonomy
 (CVPR 2021) it is the parameter-free sibling of TAM (configs/ssv2_tam_r50.py).
 
-Published: 61.2% top-1, TSM ResNet50, 8 frames x 2 clips at full resolution
-(mit-han-lab/temporal-shift-module README, Something-Something-V2 Table; checkpoint
-TSM_somethingv2_RGB_resnet50_shift8_blockres_avg_segment8_e45.pth). The ICCV paper's own
-Table for SSv2 could not be read while writing this file (only abstracts were
-retrievable), so its figure is not quoted.
+Published: 61.2% top-1, TSM ResNet50, 8 frames x 2 clips at full resolution, from TSM's
+repository (mit-han-lab/temporal-shift-module README, Something-Something-V2 Table;
+checkpoint TSM_somethingv2_RGB_resnet50_shift8_blockres_avg_segment8_e45.pth; checked
+against the README here). TSM's ICCV paper is not one of the seed papers and was not
+read: its own SSV2 figure is not quoted. Seed-paper figures for TSM-R50 (Chen et al.,
+shared/papers/chen_cvpr2021_deep_analysis.txt, Table 5, w/o temporal pooling, uniform
+sampling, clip-level, retrained in their framework): Mini-SSV2 64.1% at f=8, 67.4% at
+f=16; Mini-Kinetics 74.1% / 75.6%. Chen et al. report no full-SSV2 TSM figure.
 
 Recipe, the README's command "To train on Something-Something dataset (V1&V2), using
 ImageNet pre-training" (`python main.py something RGB --arch resnet50 --num_segments 8
@@ -45,10 +48,15 @@ the model is defined for one K.
   python main.py --config=configs/ssv2_tsm_r50.py --workdir=runs/ssv2_tsm_r50 \\
     --config.dataset.video_dir=/data/sthsth-v2 --config.data.crop_size=256
 
-Chen et al.'s settings instead (same as configs/ssv2_tam_r50.py with the shift): add
+Against Chen et al. (who use TSM as a temporal aggregation in their framework, Sec. 6.3,
+Table 5): the recipe here is TSM's own, not theirs. Theirs is uniform sampling, no
+temporal pooling, progressive training from 8 frames (Sec. 5) with the rate, batch and
+schedule of their code (configs/ssv2_tam_r50.py); the paper itself gives no optimizer
+settings. Chen et al.'s code settings instead (configs/ssv2_tam_r50.py with the shift): add
 `--config.optimizer.schedule=cosine --config.num_epochs=75 --config.batch_size=72
 --config.optimizer.lr_base_batch_size=72 --config.optimizer.clip_grad_norm=0
---config.optimizer.lr_multipliers='()'`; no published figure for that combination.
+--config.optimizer.lr_multipliers='()'`; full SSV2 has no published figure for that
+combination (Table 5's 64.1% is Mini-SSV2).
 
 Initialization: torchvision's ImageNet ResNet-50, converted with `python
 tools/convert_torch_checkpoint.py --arch resnet50 --checkpoint resnet50-19c8e357.pth
@@ -63,7 +71,7 @@ import ml_collections
 from configs import default
 
 
-# Published: 61.2% (8 frames x 2 clips, full resolution; TSM README SSv2 Table).
+# Published: 61.2% (8 frames x 2 clips; TSM repository README Table, not a seed paper).
 def get_config() -> ml_collections.ConfigDict:
     """TSM-R50, 8 segments, Something-Something v2, TSM's ImageNet-initialized recipe."""
     config = default.get_config()
