@@ -110,6 +110,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.stan.late_weights = ()  # late fusion: score weight per stream (default equal)
     config.model.stan.conv6_features = 1024
     config.model.stan.lstm_features = 1024
+    # The clip stream's C3D pools with Caffe's ceil rule: pool5 7x7 at 224 (STAN Sec. IV);
+    # False: mmaction2's padded pooling (8x8), the same weights.
+    config.model.stan.clip_caffe_pooling = True
     # One pretrained checkpoint per stream, 'stream=path' (ImageNet VGG-16 for frame and
     # flow, Sports-1M C3D for clip, converted by tools/convert_torch_checkpoint.py).
     config.model.stan.init_from = ()

@@ -176,3 +176,17 @@ def test_bad_streams_are_errors():
         stan.STAN(streams=("depth",), stream_inputs=("inputs",), num_classes=3)
     with pytest.raises(ValueError, match="fusion"):
         stan.STAN(streams=("frame",), stream_inputs=("inputs",), num_classes=3, fusion="mid")
+
+
+@pytest.mark.parametrize("caffe_pooling", [True, False])
+def test_config_key_picks_the_clip_streams_pooling(caffe_pooling):
+    from configs import default
+    from tsn_jax.models import create_model
+
+    config = default.get_config()
+    config.model.architecture = "stan"
+    config.model.stan.streams = ("clip",)
+    config.model.stan.stream_inputs = ("inputs",)
+    config.model.stan.clip_caffe_pooling = caffe_pooling
+    model = create_model(config.model, num_classes=3, num_segments=2)
+    assert model.clip_caffe_pooling is caffe_pooling

@@ -102,7 +102,7 @@ def create_model(
         ``remat`` (default False: rematerialize each residual block, ``REMAT_BACKBONES``);
         ``architecture`` ('tsn' (default) or 'stan') and ``stan`` (``streams``,
         ``stream_inputs``, ``fusion``, ``late_weights``, ``conv6_features``,
-        ``lstm_features``: see ``stan.STAN``; STAN uses ``base_width``, ``dropout_rate``
+        ``lstm_features``, ``clip_caffe_pooling``: see ``stan.STAN``; STAN uses ``base_width``, ``dropout_rate``
         and ``dtype`` too, not ``backbone``).
       num_classes: number of action classes.
       num_segments: K, snippets per video; given to backbones whose temporal modules mix
@@ -133,6 +133,7 @@ def create_model(
             lstm_features=options.lstm_features,
             fusion=options.fusion,
             late_weights=tuple(options.late_weights),
+            clip_caffe_pooling=options.get("clip_caffe_pooling", True),
             dropout_rate=model_config.get("dropout_rate", 0.5),
             dtype=DTYPES[dtype_name],
         )
