@@ -102,8 +102,8 @@ def create_model(
         ``remat`` (default False: rematerialize each residual block, ``REMAT_BACKBONES``);
         ``architecture`` ('tsn' (default) or 'stan') and ``stan`` (``streams``,
         ``stream_inputs``, ``fusion``, ``late_weights``, ``conv6_features``,
-        ``lstm_features``, ``clip_caffe_pooling``: see ``stan.STAN``; STAN uses ``base_width``, ``dropout_rate``
-        and ``dtype`` too, not ``backbone``).
+        ``lstm_features``, ``clip_caffe_pooling``: see ``stan.STAN``; STAN uses
+        ``base_width``, ``dropout_rate`` and ``dtype`` too, not ``backbone``).
       num_classes: number of action classes.
       num_segments: K, snippets per video; given to backbones whose temporal modules mix
         the snippets of a video (``mixes_segments`` true).
