@@ -61,7 +61,10 @@ momentum 0.9, 64 GPUs, 110k steps, a tenfold decay when the validation loss satu
 the `inception` variant keeps the `r50` optimizer settings above (our choice).
 
 Testing: one clip per video in training (`num_segments=1`); `eval_num_segments` M gives M
-evenly spaced clips whose logits are averaged (mmaction2's `SampleFrames(test_mode=True)`):
+evenly spaced clips whose logits are averaged, the first at frame 0 and the last at the last
+admissible start (`data.clip_sampling='mmaction2'`: exactly mmaction2's
+`SampleFrames(test_mode=True)`, tests/test_mmaction_parity_data.py; Chen et al.'s code spreads
+them the same way but floors `linspace(0, N - T * tau, M)`, which no option reproduces):
 r50 10 clips x 3 crops as Chen et al.; inception 4 clips of 64 frames, which cover a 10 s
 Kinetics clip at 25 fps (the paper runs the network over the whole video). Chen et al. test
 at 256x256 crops; the crop size is shared with training, so for that re-run the finished
