@@ -202,7 +202,6 @@ def torch_tsn(config, num_classes: int):
         default = i3d_resnet.i3d_resnet50()
         backbone = torch_models.MMResNet(
             width,
-            dim=3,
             inflate=options.get("inflate", default.inflate),
             style=options.get("inflate_style", default.inflate_style),
             conv1_kernel=tuple(options.get("conv1_kernel", default.conv1_kernel)),

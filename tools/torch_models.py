@@ -399,14 +399,13 @@ class MMResNet(nn.Module):
     average-pooled features (``32 * base`` wide, `num_features`). The options are
     `I3DResNet`'s: `inflate` (per stage, one 0/1 flag per block), `style` ('3x1x1' or
     '3x3x3'), `conv1_kernel`, `conv1_stride_t`, `pool1_stride_t`, `with_pool2`,
-    `temporal_strides`; `dim` must be 3 (the 2D ResNet is compared with mmaction2's
-    real one, tests/test_mmaction_parity_models.py).
+    `temporal_strides` (the 2D ResNet is compared with mmaction2's real one,
+    tests/test_mmaction_parity_models.py).
     """
 
     def __init__(
         self,
         base,
-        dim=3,
         inflate=None,
         style="3x1x1",
         conv1_kernel=(5, 7, 7),
@@ -416,8 +415,6 @@ class MMResNet(nn.Module):
         temporal_strides=(1, 1, 1, 1),
     ):
         super().__init__()
-        if dim != 3:
-            raise ValueError(f"MMResNet is mmaction2's 3D ResNet only, got dim={dim}")
         padding = tuple((k - 1) // 2 for k in conv1_kernel)
         self.conv1 = ConvModule(3, base, conv1_kernel, (conv1_stride_t, 2, 2), padding)
         self.maxpool = nn.MaxPool3d((1, 3, 3), (pool1_stride_t, 2, 2), (0, 1, 1))
