@@ -199,16 +199,21 @@ def _mmaction_batch_norms(recognizer) -> tuple[list[str], list[str]]:
     return sorted(all_bn), sorted(frozen)
 
 
-def test_partial_bn_freezes_the_batch_norms_mmaction2_freezes():
+@pytest.mark.parametrize("non_local", [(), NON_LOCAL], ids=["plain", "non_local"])
+def test_partial_bn_freezes_the_batch_norms_mmaction2_freezes(non_local):
     # mmaction2's ResNet(partial_bn=True) in training: every BatchNorm but the first
-    # (conv1's) normalizes with its running averages and gets no updates; our 'frozen'
-    # partial BN (the TSN code's) picks the same layers.
+    # (conv1's) normalizes with its running averages and gets no updates, except the
+    # non-local blocks' (new layers whose zero-initialized scale must train); our
+    # 'frozen' partial BN (the TSN code's) picks the same layers.
     from tsn_jax import finetune
 
-    recognizer = _tsm(50, 2, partial_bn=True)
+    options = {"non_local": non_local, "non_local_cfg": NON_LOCAL_CFG} if non_local else {}
+    recognizer = _tsm(50, 2, partial_bn=True, **options)
     all_bn, expected = _mmaction_batch_norms(recognizer)
     model = TSN(
-        backbone=resnet.resnet50(num_classes=None, num_segments=2, temporal_module="tsm"),
+        backbone=resnet.resnet50(
+            num_classes=None, num_segments=2, temporal_module="tsm", non_local=non_local
+        ),
         num_classes=NUM_CLASSES,
     )
     layout = finetune.model_layout(model, (1, 2, 1, 32, 32, 3))

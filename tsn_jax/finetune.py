@@ -12,7 +12,11 @@ bias; the paper's text mentions only the mean and variance. Both are offered:
 
 The first BatchNorm layer (after the first convolution) keeps computing batch
 statistics, which re-estimates them for a new input distribution (flow, RGB
-difference).
+difference). The BatchNorm layers of non-local blocks are new layers, not part of the
+pretrained network, and train as usual: their scale starts at zero (the block starts as
+the identity), so freezing it would keep the block the identity for ever. mmaction2's
+partial BN leaves them trainable too (it freezes `BatchNorm2d` only; theirs is a
+`BatchNorm3d`).
 
 Freezing (Hara et al., "Towards Good Practice for Action Recognition with
 Spatiotemporal 3D Convolutions", ICPR 2018, Sec. IV-B and Fig. 2): fine-tuning only
@@ -135,6 +139,15 @@ def frozen_modules(layout: ModelLayout, trainable_from: str) -> list[str]:
     )
 
 
+def partial_bn_paths(layout: ModelLayout) -> frozenset[Path]:
+    """The BatchNorm layers partial BN freezes: all but the first, outside non-local blocks."""
+    return frozenset(
+        path
+        for path in layout.batch_norms[1:]
+        if not any(name.endswith("_non_local") for name in path)
+    )
+
+
 def fixed_statistics_paths(
     layout: ModelLayout, partial_bn: str, frozen: list[str], frozen_batch_norm: str = "fixed"
 ) -> frozenset[Path]:
@@ -157,7 +170,7 @@ def fixed_statistics_paths(
             f"got {frozen_batch_norm!r}"
         )
     paths = layout.batch_norms
-    fixed = set(paths[1:]) if partial_bn != "off" else set()
+    fixed = set(partial_bn_paths(layout)) if partial_bn != "off" else set()
     if frozen_batch_norm == "fixed":
         fixed |= {p for p in paths if len(p) > 1 and p[0] == "backbone" and p[1] in frozen}
     return frozenset(fixed)
@@ -169,9 +182,9 @@ def frozen_parameters(
     """A tree like `params` of bools: True for parameters that get no updates.
 
     Frozen stages' parameters, and with partial BN 'frozen' the scale and bias of
-    every BatchNorm layer but the first.
+    the BatchNorm layers of `partial_bn_paths`.
     """
-    frozen_bn = set(layout.batch_norms[1:]) if partial_bn == "frozen" else set()
+    frozen_bn = partial_bn_paths(layout) if partial_bn == "frozen" else frozenset()
 
     def is_frozen(path, _) -> bool:
         names = tuple(getattr(key, "key", str(key)) for key in path)
