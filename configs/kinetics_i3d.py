@@ -50,10 +50,10 @@ here. Data (its Sec. 3.5): 64 consecutive frames, short side 256, a random 224x2
 random flip, short videos looped; at test the network runs over the whole video on 224
 centre crops. Inputs in [-1, 1] (DeepMind's convention, and the range torchvision's
 GoogLeNet weights expect once `transform_input` is folded in).
-Published (inception): 71.1% top-1 for ImageNet-pretrained RGB-I3D on the Kinetics test
-set (Carreira & Zisserman, Table 4; not checked here). Seed-paper figures for comparison:
-Chen et al. re-trained an I3D-InceptionV1 "as the original paper" to 73.1%, which they
-call "2% better than the result reported in the original paper" (Sec. 6); the authors'
+Published (inception): Chen et al. re-trained an I3D-InceptionV1 "as the original paper"
+to 73.1% top-1 on Kinetics-400, which they call "2% better than the result reported in the
+original paper" (Sec. 6; Carreira & Zisserman's own table is not among the seed papers and
+its figure is not quoted here); the authors'
 repository lists their Inception I3D with temporal pooling at 16 frames at 63.20%
 (benchmark_full.md, Kinetics400 Table, kinetics400-i3d-tp-max-f16-cosine-bs72-e100;
 checked here). Carreira & Zisserman's optimizer (as cited, not checked here): SGD with
@@ -95,7 +95,7 @@ from configs import default
 VARIANTS = ("r50", "inception")
 
 
-# Published: 76.61% (r50, Chen et al. Table 2); inception 71.1% (Quo Vadis Table 4, unchecked).
+# Published: 76.61% (r50, Chen et al. Table 2); inception 73.1% (Chen et al. Sec. 6).
 def get_config(variant: str = "r50") -> ml_collections.ConfigDict:
     """I3D on Kinetics-400; `variant` is 'r50' (Chen et al.) or 'inception' (Carreira)."""
     if variant not in VARIANTS:
