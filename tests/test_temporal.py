@@ -36,9 +36,8 @@ def test_tam_sums_per_channel_weighted_neighbours_then_relu():
     # Chen et al. (Sec. 3, Table 1) describe TAM only as a depthwise 1x1 temporal
     # aggregation; the exact rule is the authors' code (IBM/action-recognition-pytorch,
     # models/twod_models/temporal_modeling.py, `TAM` with 3 blended frames and `sum`),
-    # which is not on the package index. This
-    # re-states it in numpy (a last resort): per-channel weights on segments k-1, k, k+1,
-    # summed, then ReLU.
+    # which is not on the package index. This re-states it in numpy (a last resort):
+    # per-channel weights on segments k-1, k, k+1, summed, then ReLU.
     x = random_inputs((6, 2, 2, 4))  # 2 videos, K=3
     module = temporal.TemporalAggregation(num_segments=3)
     variables = module.init(jax.random.key(0), x)
