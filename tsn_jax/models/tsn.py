@@ -70,7 +70,7 @@ class TSN(nn.Module):
         ``consensus_weights`` [K'] starting at 1/K') or 'attention' (parameter
         ``attention`` [F], ``w_att`` of TPAMI Eq. 9 on the backbone features,
         starting at 0: both learned consensus functions start as the average).
-      consensus_k: k of the top-k consensus.
+      consensus_k: k of the top-k consensus (3: "TSN-Top3" of TPAMI Table 7).
       dtype: computation dtype of ``fc``; logits are returned in float32.
     """
 
