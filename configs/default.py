@@ -66,7 +66,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.train_crop = "multiscale"
     config.data.scales = (1.0, 0.875, 0.75, 0.66)
     config.data.max_distort = 1
-    config.data.crop_positions = "corners"  # corners (4 + centre) | more_fixed (13) | random
+    # corners (4 + centre, TSN code's quarter grid) | exact_corners | more_fixed (13) | random
+    config.data.crop_positions = "corners"
     config.data.flip = False  # a flipped MoveLeft is a MoveRight
     # '' | the name of one of Hara et al.'s five augmentation configurations, whose values
     # train_crop, scales, max_distort, crop_positions, temporal_scales must then hold
@@ -163,6 +164,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.eval.aggregate = "mean"  # mean | mtwi (per_second sampling, TSN untrimmed)
     config.eval.mtwi_window_lengths = (1, 2, 4, 8, 16)  # seconds
     config.eval.mtwi_top_k = 0  # 0: k = max(15, ceil(windows / 4)), at most the windows
+    # paper (TPAMI Sec. 4.2: floor(M / 0.8 l) windows) | tsn_code (the public code's)
+    config.eval.mtwi_rule = "paper"
 
     # Bookkeeping.
     config.log_every_steps = 20

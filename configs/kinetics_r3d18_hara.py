@@ -23,9 +23,8 @@ Each variant sets `data.augmentation` to its name and the keys that implement it
 - multiscale_spatial_random: a square of side s x short side, s uniform in {1, 2^-1/4,
   2^-1/2, 2^-3/4, 1/2}, at a uniformly random position (`scales` those five);
 - multiscale_spatial_corner: the same sides at one of the 4 corners or the centre
-  (`crop_positions='corners'`; input_pipeline puts them on TSN's quarter grid of the free
-  space, so the right and bottom corners can fall up to 3 pixels short of the frame's
-  edge, where the paper's and their code's corners touch it);
+  (`crop_positions='exact_corners'`: the corners touch the frame's edges, unlike TSN's
+  quarter grid `'corners'`);
 - multiscale_spatiotemporal_random: multiscale_spatial_random, and a window of s_t x 16
   frames, s_t uniform in {3, 2, 1, 1/2, 1/3}, resampled to 16 frames by nearest neighbour
   (`temporal_scales`: frame t of the clip is floor(t x s_t) frames after its start).

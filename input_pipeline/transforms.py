@@ -42,7 +42,7 @@ def scale_pairs(num_scales: int, max_distort: int) -> tuple[tuple[int, int], ...
     )
 
 
-CROP_POSITIONS = ("corners", "more_fixed", "random")
+CROP_POSITIONS = ("corners", "exact_corners", "more_fixed", "random")
 
 
 def multiscale_crop_box(
@@ -75,12 +75,17 @@ def multiscale_crop_box(
     * 'corners': one of the 4 corners or the centre (TSN, ECCV 2016, Sec. 3.2),
       on tsn-pytorch's grid of quarters of the free space (so the right and
       bottom corners may fall up to 3 pixels short of the edge);
+      This is the TSN authors' own code's rule (Caffe and tsn-pytorch); the paper
+      does not say how the corners are rounded;
+    * 'exact_corners': one of the 4 corners flush with the frame's edges or the
+      centre (free space // 2), Hara et al.'s multi-scale corner crop (ICPR 2018,
+      Sec. IV-A, "the 4 corners and a center");
     * 'more_fixed': one of tsn-pytorch's 13 grid points (`more_fix_crop`);
     * 'random': a uniformly random position, every pixel offset allowed.
 
     Hara et al.'s crops are the same boxes with square crops (`max_distort=0`)
-    and their scales 2^(-k/4), k = 0..4: 'corners' is their multi-scale corner
-    crop (on the quarter grid), 'random' their multi-scale random crop.
+    and their scales 2^(-k/4), k = 0..4: 'exact_corners' is their multi-scale
+    corner crop, 'random' their multi-scale random crop.
 
     tsn-pytorch additionally snaps crop sides within 3 pixels of the output
     size to the output size; this follows the paper and does not.
@@ -116,8 +121,13 @@ def multiscale_crop_box(
     position = grid[
         tf.random.stateless_uniform([], position_seed, 0, tf.shape(grid)[0], dtype=tf.int32)
     ]
-    x = position[0] * ((width - crop_w) // 4)
-    y = position[1] * ((height - crop_h) // 4)
+    if positions == "exact_corners":
+        # Grid points 0, 2, 4 quarters of the free space: 0, free // 2, free.
+        x = position[0] * (width - crop_w) // 4
+        y = position[1] * (height - crop_h) // 4
+    else:
+        x = position[0] * ((width - crop_w) // 4)
+        y = position[1] * ((height - crop_h) // 4)
     return tf.stack([y, x, crop_h, crop_w])
 
 
@@ -148,9 +158,11 @@ AUGMENTATIONS = {
         train_crop="multiscale", scales=HARA_SCALES, max_distort=0, crop_positions="random",
         temporal_scales=(),
     ),
-    # The same sides at one of the 4 corners or the centre (Wang et al.'s corner crop).
+    # The same sides at one of the 4 corners (flush with the edges) or the centre
+    # (Wang et al.'s corner crop).
     "multiscale_spatial_corner": dict(
-        train_crop="multiscale", scales=HARA_SCALES, max_distort=0, crop_positions="corners",
+        train_crop="multiscale", scales=HARA_SCALES, max_distort=0,
+        crop_positions="exact_corners",
         temporal_scales=(),
     ),
     # Multi-scale spatial random, and a window of s_t x 16 frames, s_t uniform in

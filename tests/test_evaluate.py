@@ -93,6 +93,19 @@ def test_variable_view_counts_and_mtwi_over_the_per_second_scores():
         )
 
 
+@pytest.mark.parametrize("rule", ["paper", "tsn_code"])
+def test_mtwi_takes_the_rule_and_the_snippet_rate_from_the_config(rule):
+    config = _config(aggregate="mtwi", mtwi_window_lengths=(1, 2), mtwi_top_k=0, mtwi_rule=rule)
+    config.data.eval_sampling = "per_second"
+    config.data.eval_snippets_per_second = 2.0
+    views = np.random.default_rng(4).normal(size=(20, 3))  # 1 crop x 20 snippets (10 s)
+    expected = untrimmed.mtwi(views, window_lengths=(1, 2), rule=rule, snippets_per_second=2)
+    np.testing.assert_allclose(evaluate.aggregate_views(views, config), expected, rtol=1e-6)
+    # Windows of 1 and 2 s at 2 snippets a second span 2 and 4 snippets, not 1 and 2.
+    one_a_second = untrimmed.mtwi(views, window_lengths=(1, 2), rule=rule)
+    assert not np.allclose(expected, one_a_second)
+
+
 def test_compiled_views_are_sharded_over_the_devices_and_match_the_model():
     assert jax.local_device_count() == 8
     config = tiny_config("")
@@ -147,3 +160,22 @@ def test_view_rows_of_each_sampling(tiny_data_dir, sampling):
     segments = 1 if sampling != "segments" else 2
     frames = config.data.frames_per_snippet
     assert batches[0]["inputs"].shape == (16, segments, frames, 32, 32, 3)
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("eval.mtwi_rule", "tsn", "config.eval.mtwi_rule must be one of"),
+        ("data.eval_snippets_per_second", 0.5, "eval_snippets_per_second=0.5"),
+    ],
+)
+def test_a_bad_mtwi_setting_names_its_key(key, value, message):
+    from tsn_jax.config_checks import validate_config
+
+    config = _config(aggregate="mtwi")
+    config.data.eval_sampling = "per_second"
+    validate_config(config)
+    section, name = key.split(".")
+    config[section][name] = value
+    with pytest.raises(ValueError, match=message):
+        validate_config(config)

@@ -301,9 +301,9 @@ def test_each_hara_augmentation_draws_exactly_its_crop_boxes(name, height, width
             positions = {(free_y // 2, free_x // 2)}
         elif crop["crop_positions"] == "random":
             positions = {(y, x) for y in range(free_y + 1) for x in range(free_x + 1)}
-        else:  # 4 corners + centre, on input_pipeline's quarter grid of the free space
-            qy, qx = free_y // 4, free_x // 4
-            positions = {(0, 0), (0, 4 * qx), (4 * qy, 0), (4 * qy, 4 * qx), (2 * qy, 2 * qx)}
+        else:  # the 4 corners, flush with the frame's edges, and the centre
+            positions = {(0, 0), (0, free_x), (free_y, 0), (free_y, free_x)}
+            positions.add((free_y // 2, free_x // 2))
         expected |= {(y, x, s, s) for y, x in positions}
     assert _train_boxes(height, width, **_spatial(name)) == expected
 

@@ -6,6 +6,7 @@ of deep inside tf.data or XLA.
 
 import ml_collections
 
+from tsn_jax import untrimmed
 from tsn_jax.inflate import INFLATION_METHODS
 from tsn_jax.optim import CONSENSUS_UPDATES
 
@@ -114,6 +115,18 @@ def _check_evaluation(config: ml_collections.ConfigDict) -> None:
         raise ValueError("config.data.eval_snippets_per_second must be > 0")
     if config.eval.mtwi_top_k < 0 or not all(n > 0 for n in config.eval.mtwi_window_lengths):
         raise ValueError("config.eval.mtwi_top_k must be >= 0 and the window lengths > 0")
+    if config.eval.aggregate == "mtwi":
+        if config.eval.mtwi_rule not in untrimmed.WINDOW_RULES:
+            raise ValueError(
+                f"config.eval.mtwi_rule must be one of {untrimmed.WINDOW_RULES}, "
+                f"got {config.eval.mtwi_rule!r}"
+            )
+        rate = config.data.eval_snippets_per_second
+        if rate != int(rate):
+            raise ValueError(
+                "config.eval.aggregate='mtwi' needs a whole number of snippets a second "
+                f"(windows are whole seconds), got config.data.eval_snippets_per_second={rate}"
+            )
 
 
 def _check_sampling(data: ml_collections.ConfigDict) -> None:

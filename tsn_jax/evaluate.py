@@ -132,15 +132,19 @@ def aggregate_views(views: np.ndarray, config: ml_collections.ConfigDict) -> np.
     """[V, N] view logits of one video -> [N] video scores (`eval.fusion`, `eval.aggregate`)."""
     if config.eval.aggregate == "mean":
         return fuse_views(views, config.eval.fusion)
-    # M-TWI: views are crop-major [crops, seconds]; fuse the crops of each second first.
+    # M-TWI: views are crop-major [crops, snippets]. TPAMI Sec. 4.2 scores one snippet a
+    # second and says nothing of crops, so the crops of each snippet are fused first, by
+    # `eval.fusion` like any other views.
     crops = {"centre": 1, "three": 3, "ten": 10}[config.data.eval_crops]
-    per_second = fuse_views(
+    per_snippet = fuse_views(
         np.swapaxes(views.reshape(crops, -1, views.shape[-1]), 0, 1), config.eval.fusion
     )
     return untrimmed.mtwi(
-        per_second,
+        per_snippet,
         window_lengths=tuple(config.eval.mtwi_window_lengths),
         top_k=config.eval.mtwi_top_k or None,
+        rule=config.eval.mtwi_rule,
+        snippets_per_second=int(config.data.eval_snippets_per_second),
     ).astype(np.float32)
 
 
