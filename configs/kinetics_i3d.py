@@ -44,11 +44,10 @@ when the class count matches).
 
 `inception`: the Inception-v1 I3D of Carreira & Zisserman, "Quo Vadis, Action Recognition?
 A New Model and the Kinetics Dataset" (CVPR 2017), DeepMind's layout (`backbone='i3d'`),
-inflated from ImageNet GoogLeNet. Carreira & Zisserman is not one of the seed papers:
-its recipe and figure below are cited from it and were not checked against its text
-here. Data (its Sec. 3.5): 64 consecutive frames, short side 256, a random 224x224 crop,
-random flip, short videos looped; at test the network runs over the whole video on 224
-centre crops. Inputs in [-1, 1] (DeepMind's convention, and the range torchvision's
+inflated from ImageNet GoogLeNet. Carreira & Zisserman is not one of the five papers this
+project implements, so this variant does not claim their recipe: its settings are this
+project's: 64 consecutive frames, short side 256, a random 224x224 crop, random flip,
+short videos looped; 224 centre crops at test. Inputs in [-1, 1] (DeepMind's convention, and the range torchvision's
 GoogLeNet weights expect once `transform_input` is folded in).
 Published (inception): Chen et al. re-trained an I3D-InceptionV1 "as the original paper"
 to 73.1% top-1 on Kinetics-400, which they call "2% better than the result reported in the
@@ -56,9 +55,7 @@ original paper" (Sec. 6; Carreira & Zisserman's own table is not among the seed 
 its figure is not quoted here); the authors'
 repository lists their Inception I3D with temporal pooling at 16 frames at 63.20%
 (benchmark_full.md, Kinetics400 Table, kinetics400-i3d-tp-max-f16-cosine-bs72-e100;
-checked here). Carreira & Zisserman's optimizer (as cited, not checked here): SGD with
-momentum 0.9, 64 GPUs, 110k steps, a tenfold decay when the validation loss saturated;
-the `inception` variant keeps the `r50` optimizer settings above (our choice).
+checked here). The `inception` variant keeps the `r50` optimizer settings above.
 
 Testing: one clip per video in training (`num_segments=1`); `eval_num_segments` M gives M
 evenly spaced clips whose logits are averaged, the first at frame 0 and the last at the last
@@ -66,7 +63,7 @@ admissible start (`data.clip_sampling='mmaction2'`: exactly mmaction2's
 `SampleFrames(test_mode=True)`, tests/test_mmaction_parity_data.py; Chen et al.'s code spreads
 them the same way but floors `linspace(0, N - T * tau, M)`, which no option reproduces):
 r50 10 clips x 3 crops as Chen et al.; inception 4 clips of 64 frames, which cover a 10 s
-Kinetics clip at 25 fps (the paper runs the network over the whole video). Chen et al. test
+Kinetics clip at 25 fps. Chen et al. test
 at 256x256 crops; the crop size is shared with training, so for that re-run the finished
 workdir (it restores the last checkpoint, trains no step and only evaluates) with
 `--config.data.crop_size=256`.
