@@ -47,8 +47,8 @@ A New Model and the Kinetics Dataset" (CVPR 2017), DeepMind's layout (`backbone=
 inflated from ImageNet GoogLeNet. Carreira & Zisserman is not one of the five papers this
 project implements, so this variant does not claim their recipe: its settings are this
 project's: 64 consecutive frames, short side 256, a random 224x224 crop, random flip,
-short videos looped; 224 centre crops at test. Inputs in [-1, 1] (DeepMind's convention, and the range torchvision's
-GoogLeNet weights expect once `transform_input` is folded in).
+short videos looped; 224 centre crops at test. Inputs in [-1, 1] (DeepMind's convention,
+and the range torchvision's GoogLeNet weights expect once `transform_input` is folded in).
 Published (inception): Chen et al. re-trained an I3D-InceptionV1 "as the original paper"
 to 73.1% top-1 on Kinetics-400, which they call "2% better than the result reported in the
 original paper" (Sec. 6; Carreira & Zisserman's own table is not among the seed papers and
