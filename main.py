@@ -2,7 +2,7 @@
 
 `--mode=eval` only evaluates: the config's test protocol on the newest checkpoint in
 the workdir (or `--config.eval.checkpoint=PATH`), writing eval_metrics.json,
-scores.npz and the confusion matrix (tsn_jax/evaluate.py).
+scores.npz and the confusion matrix (tsn_jax/runner.py).
 
 Multi-process runs (a GPU cluster, a TPU pod slice) start the same command on every
 host with `--coordinator_address=HOST:PORT --num_processes=N --process_id=I`, or
@@ -53,7 +53,7 @@ def main(argv):
 
     import jax
 
-    from tsn_jax import distributed, train
+    from tsn_jax import distributed, runner
 
     # Before anything touches a device: JAX fixes its backends on first use.
     distributed.initialize(
@@ -70,13 +70,11 @@ def main(argv):
         "JAX process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
     )
     if FLAGS.mode == "eval":
-        from tsn_jax import evaluate
-
-        summary = evaluate.run(FLAGS.config, FLAGS.workdir)
+        summary = runner.evaluate(FLAGS.config, FLAGS.workdir)
         keys = ("top1", "top5", "mean_class_accuracy", "clip_top1", "mAP", "num_eval_videos")
         title = f"Evaluation of {summary['checkpoint']}: "
     else:
-        summary = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+        summary = runner.train_and_evaluate(FLAGS.config, FLAGS.workdir)
         keys = ("step", "top1", "top5", "mean_class_accuracy", "num_eval_videos")
         title = "Final evaluation: "
     if jax.process_index() == 0:  # every process holds the same gathered summary

@@ -71,7 +71,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.flip = False  # a flipped MoveLeft is a MoveRight
     # '' | the name of one of Hara et al.'s five augmentation configurations, whose values
     # train_crop, scales, max_distort, crop_positions, temporal_scales must then hold
-    # (input_pipeline.transforms.AUGMENTATIONS; configs/kinetics_r3d18_hara.py:<name>).
+    # (tsn_jax.spec.AUGMENTATIONS; configs/kinetics_r3d18_hara.py:<name>).
     config.data.augmentation = ""
     # Short side before the test crops; 0: crops of the full short side, resized (Hara).
     config.data.eval_resize_short = 73  # 64 * 256 / 224
@@ -156,7 +156,7 @@ def get_config() -> ml_collections.ConfigDict:
     # (TSN TPAMI Sec. 3.3) | joint (both every step).
     config.optimizer.consensus_update = "alternate"
 
-    # Evaluation (tsn_jax.evaluate; `main.py --mode=eval`).
+    # Evaluation (tsn_jax.scoring; `main.py --mode=eval`).
     config.eval = ml_collections.ConfigDict()
     config.eval.checkpoint = ""  # '' = the newest checkpoint in the workdir
     config.eval.output_dir = ""  # eval_metrics.json, scores.npz, confusion.*; '' = workdir

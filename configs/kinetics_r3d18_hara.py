@@ -15,7 +15,7 @@ Published, Table II (ResNet-18, Kinetics validation set, top-1 / top-5 / their a
   multiscale_spatiotemporal_random                                56.2   79.6   67.9
 
 Each variant sets `data.augmentation` to its name and the keys that implement it
-(input_pipeline/transforms.py `AUGMENTATIONS`; a mismatch is an error at load time):
+(tsn_jax/spec.py `AUGMENTATIONS`; a mismatch is an error at load time):
 - spatial_center: the centre square of the short side (`train_crop='centre'`,
   `scales=(1.0,)`);
 - spatial_random: the short-side square at a uniformly random position
@@ -86,7 +86,7 @@ CSVs and the clips under `video_dir` (README, "Preparing datasets", `name='kinet
 import ml_collections
 
 from configs import default
-from input_pipeline.transforms import AUGMENTATIONS
+from tsn_jax.spec import AUGMENTATIONS
 
 VARIANTS = tuple(AUGMENTATIONS)
 # Their code's mean.py (commit 2dc675d): Kinetics mean and standard deviation on [0, 255].

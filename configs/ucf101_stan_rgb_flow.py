@@ -40,7 +40,7 @@ Recipe, Sec. IV ("Implementations") unless marked:
 - T = 25 segments ("we ... set the number T to 25", Sec. V-F), in training (Algorithm 1)
   and in testing.
 
-Iterations -> this trainer's epochs: UCF101 split 1 has 9537 training videos and train.py
+Iterations -> this trainer's epochs: UCF101 split 1 has 9537 training videos and the runner
 drops the last partial batch, so an epoch is 9537 // 128 = 74 steps; the decays at 4,000,
 8,000 and 12,000 iterations are at 4000 / 74 = 54.05, 108.11 and 162.16 epochs (exactly
 those steps), and `num_train_steps=15000` stops at 15,000.
@@ -80,7 +80,7 @@ import ml_collections
 
 from configs import default
 
-# UCF101 split 1 and the paper's batch: 9537 // 128 = 74 steps an epoch in train.py.
+# UCF101 split 1 and the paper's batch: 9537 // 128 = 74 steps an epoch in tsn_jax/runner.py.
 _TRAIN_VIDEOS = 9537
 _BATCH_SIZE = 128
 _STEPS_PER_EPOCH = _TRAIN_VIDEOS // _BATCH_SIZE

@@ -40,7 +40,7 @@ clip_gradients 20) and its prototxts:
   and x10 (bias), BatchNorm x1, other biases x2 without decay; weight decay 5e-4 on kernels;
 - learning rate 0.005, x0.1 after 12000 and 18000 iterations, stop at 20000.
 
-Iterations -> epochs: UCF101 split 1 has 9537 training videos, an epoch of train.py is
+Iterations -> epochs: UCF101 split 1 has 9537 training videos, an epoch of tsn_jax/runner.py is
 9537 // 256 = 37 steps (last partial batch dropped). 12000 / 37 = 324.32 and
 18000 / 37 = 486.49 epochs for the decays, 20000 / 37 = 540.54 epochs (exactly 20000 steps)
 for the end. In passes over the data (37.25 iterations each): 322.1, 483.2 and 536.9.
@@ -91,7 +91,7 @@ import ml_collections
 
 from configs import default
 
-# UCF101 split 1 and the paper's batch: 9537 // 256 = 37 steps an epoch in train.py.
+# UCF101 split 1 and the paper's batch: 9537 // 256 = 37 steps an epoch in tsn_jax/runner.py.
 _TRAIN_VIDEOS = 9537
 _BATCH_SIZE = 256
 _STEPS_PER_EPOCH = _TRAIN_VIDEOS // _BATCH_SIZE

@@ -37,7 +37,7 @@ fix", Sept. 2016: base_lr 0.001, stepsize 2000, max_iter 4500, momentum 0.9, wei
 - learning rate 0.001, x0.1 every 2000 iterations, stop at 4500 iterations.
 
 Iterations -> epochs (this trainer counts epochs): UCF101 split 1 has 9537 training videos;
-train.py drops the last partial batch, so an epoch is 9537 // 256 = 37 steps. Decays at
+tsn_jax/runner.py drops the last partial batch, so an epoch is 9537 // 256 = 37 steps. Decays at
 2000 and 4000 iterations = 2000 / 37 = 54.05 and 4000 / 37 = 108.11 epochs; the end at
 4500 iterations = 4500 / 37 = 121.62 epochs (exactly 4500 steps). Counted in passes over
 the data (9537 / 256 = 37.25 iterations each) that is 53.7, 107.4 and 120.8 passes.
@@ -89,7 +89,7 @@ import ml_collections
 
 from configs import default
 
-# UCF101 split 1 and the paper's batch: 9537 // 256 = 37 steps an epoch in train.py.
+# UCF101 split 1 and the paper's batch: 9537 // 256 = 37 steps an epoch in tsn_jax/runner.py.
 _TRAIN_VIDEOS = 9537
 _BATCH_SIZE = 256
 _STEPS_PER_EPOCH = _TRAIN_VIDEOS // _BATCH_SIZE

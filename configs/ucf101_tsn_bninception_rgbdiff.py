@@ -50,7 +50,7 @@ cross-modality initialization of the 15-channel first convolution happens when i
 
 What differs from the references: the batch (128), schedule, weight decay and gradient
 clipping are tsn-pytorch's, not the papers' (which give none for this stream); the batch
-of 128 videos is one epoch of 9537 // 128 = 74 steps here (train.py drops the last
+of 128 videos is one epoch of 9537 // 128 = 74 steps here (tsn_jax/runner.py drops the last
 partial batch); the frames are those of the other TSN configs, 340x256 (tsn-pytorch reads
 whatever its frame folders hold); test snippets at segment centres (test_models.py: the
 same centres, `_get_test_indices`).

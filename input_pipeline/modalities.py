@@ -16,73 +16,7 @@ horizontal flip negates x as 255 - x (`invert_flow_x`).
 
 import tensorflow as tf
 
-MODALITIES = ("rgb", "rgb_diff", "flow", "warped_flow")
-# The features a modality's frames are stored in (see datasets.building.frame_features).
-_FEATURES = {
-    "rgb": ("video",),
-    "rgb_diff": ("video",),
-    "flow": ("flow_x", "flow_y"),
-    "warped_flow": ("warp_x", "warp_y"),
-}
-
-
-def check_modality(modality: str) -> None:
-    """Raises ValueError for an unknown modality."""
-    if modality not in MODALITIES:
-        raise ValueError(f"unknown modality {modality!r}; known: {MODALITIES}")
-
-
-def is_flow(modality: str) -> bool:
-    """Whether `modality` is made of flow planes (C = 2, x inverted on flips)."""
-    check_modality(modality)
-    return modality in ("flow", "warped_flow")
-
-
-def features(modality: str) -> tuple[str, ...]:
-    """The dataset features a modality is read from, e.g. ('flow_x', 'flow_y')."""
-    check_modality(modality)
-    return _FEATURES[modality]
-
-
-def channels_per_frame(modality: str) -> int:
-    """C of the batch contract: 3 for RGB frames and their differences, 2 for flow."""
-    return 2 if is_flow(modality) else 3
-
-
-def frames_to_sample(modality: str, frames_per_snippet: int) -> int:
-    """Frames read per snippet to give T = `frames_per_snippet` inputs of `modality`.
-
-    RGB difference needs T + 1 consecutive frames for T differences.
-    """
-    check_modality(modality)
-    return frames_per_snippet + 1 if modality == "rgb_diff" else frames_per_snippet
-
-
-def rgb_difference(snippets: tf.Tensor, keep_rgb: bool = False) -> tf.Tensor:
-    """TSN's RGB difference (Wang et al., ECCV 2016, Sec. 3.2): consecutive frames subtracted.
-
-    Computed on normalized frames, as the TSN code does on its network input: the
-    mean cancels and the differences stay divided by the std.
-
-    Args:
-      snippets: [..., T + 1, H, W, 3] float32, T + 1 consecutive frames per snippet.
-      keep_rgb: put the first frame itself before the differences (tsn-pytorch's
-        `keep_rgb`, RGB appearance and motion in one input).
-
-    Returns:
-      [..., T, H, W, 3]: frame t + 1 minus frame t ([..., T + 1, H, W, 3] with
-      the first frame in front when `keep_rgb`).
-    """
-    differences = snippets[..., 1:, :, :, :] - snippets[..., :-1, :, :, :]
-    if keep_rgb:
-        return tf.concat([snippets[..., :1, :, :, :], differences], axis=-4)
-    return differences
-
-
-def input_frames(modality: str, frames_per_snippet: int, keep_rgb: bool = False) -> int:
-    """T of a modality's inputs: `frames_per_snippet`, plus 1 for RGB difference with keep_rgb."""
-    check_modality(modality)
-    return frames_per_snippet + (modality == "rgb_diff" and keep_rgb)
+from tsn_jax.spec import features, is_flow
 
 
 def invert_flow_x(frames: tf.Tensor) -> tf.Tensor:

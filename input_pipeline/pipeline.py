@@ -27,6 +27,7 @@ import tensorflow_datasets as tfds
 
 from input_pipeline import modalities, sampling, transforms
 from input_pipeline.datasets import synthetic_actions
+from tsn_jax import spec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,51 +63,13 @@ def get_dataset_info(builder: tfds.core.DatasetBuilder, config: ml_collections.C
     )
 
 
-def parse_extra_modality(spec: str, default_frames: int) -> tuple[str, int]:
-    """'flow:5' -> ('flow', 5); 'flow' -> ('flow', default_frames)."""
-    name, _, frames = spec.partition(":")
-    modalities.check_modality(name)
-    if frames and (not frames.isdigit() or int(frames) < 1):
-        raise ValueError(f"data.extra_modalities: {spec!r} must be 'name' or 'name:T' with T >= 1")
-    return name, int(frames) if frames else default_frames
-
-
-def sample_shape(data_config: ml_collections.ConfigDict) -> tuple[int, ...]:
-    """(K, T, S, S, C) of one sample's 'inputs' in one view (for model initialization)."""
-    size = data_config.crop_size
-    modality = data_config.modality
-    channels = modalities.channels_per_frame(modality)
-    frames = modalities.input_frames(
-        modality, data_config.frames_per_snippet, data_config.rgb_diff_keep_rgb
-    )
-    return (data_config.num_segments, frames, size, size, channels)
-
-
-def sample_shapes(data_config: ml_collections.ConfigDict) -> dict[str, tuple[int, ...]]:
-    """{'inputs': sample_shape, 'inputs_<modality>': (K, T', S, S, C') per extra modality}."""
-    shapes = {"inputs": sample_shape(data_config)}
-    size = data_config.crop_size
-    for spec in data_config.extra_modalities:
-        name, frames = parse_extra_modality(spec, data_config.frames_per_snippet)
-        frames = modalities.input_frames(name, frames, data_config.rgb_diff_keep_rgb)
-        channels = modalities.channels_per_frame(name)
-        shapes[f"inputs_{name}"] = (data_config.num_segments, frames, size, size, channels)
-    return shapes
-
-
-def num_eval_views(data_config: ml_collections.ConfigDict) -> int:
-    """V, test views per video: temporal (2 with twice_sample) x spatial (1, 3 or 10 crops)."""
-    spatial = {"centre": 1, "three": 3, "ten": 10}[data_config.eval_crops]
-    return spatial * (2 if data_config.eval_twice_sample else 1)
-
-
 def _normalization(data_config: ml_collections.ConfigDict, modality: str):
     """(mean, std) of a modality: data.mean/std for RGB kinds, data.flow_mean/std for flow."""
-    if modalities.is_flow(modality):
+    if spec.is_flow(modality):
         mean, std, keys = data_config.flow_mean, data_config.flow_std, "flow_mean/flow_std"
     else:
         mean, std, keys = data_config.mean, data_config.std, "mean/std"
-    channels = modalities.channels_per_frame(modality)
+    channels = spec.channels_per_frame(modality)
     if len(mean) != channels or len(std) != channels:
         raise ValueError(f"data.{keys} need {channels} values for {modality!r}")
     return tuple(mean), tuple(std)
@@ -172,9 +135,9 @@ def modality_inputs(
     if not training and data_config.eval_num_segments:
         # TSN tests on 25 snippets of a network trained on 3 (average consensus).
         num_segments = data_config.eval_num_segments
-    frames_read = modalities.frames_to_sample(modality, frames_per_snippet)
+    frames_read = spec.frames_to_sample(modality, frames_per_snippet)
     num_frames = modalities.num_frames(example, modality)
-    flow = modalities.is_flow(modality)
+    flow = spec.is_flow(modality)
 
     eval_sampling = "segments" if training else data_config.eval_sampling
     if eval_sampling != "segments":
@@ -236,7 +199,7 @@ def modality_inputs(
     # frames: [V, K * T, S, S, C]
     frames = transforms.normalize(frames, *_normalization(data_config, modality))
     size = data_config.crop_size
-    channels = modalities.channels_per_frame(modality)
+    channels = spec.channels_per_frame(modality)
     inputs = tf.reshape(frames, [-1, num_segments, frames_read, size, size, channels])
     if modality == "rgb_diff":
         inputs = modalities.rgb_difference(inputs, data_config.rgb_diff_keep_rgb)
@@ -272,8 +235,8 @@ def preprocess_example(
     else:
         sample_seed = transform_seed = None
     streams = [("inputs", data_config.modality, data_config.frames_per_snippet)]
-    for spec in data_config.extra_modalities:
-        name, frames = parse_extra_modality(spec, data_config.frames_per_snippet)
+    for entry in data_config.extra_modalities:
+        name, frames = spec.parse_extra_modality(entry, data_config.frames_per_snippet)
         streams.append((f"inputs_{name}", name, frames))
     sample = {
         key: modality_inputs(

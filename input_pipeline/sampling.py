@@ -55,9 +55,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-SHORT_VIDEO_MODES = ("clamp", "repeat_last", "loop")
-# config.data.clip_sampling: TSN's real-valued segments, or mmaction2 1.2's SampleFrames.
-CLIP_SAMPLINGS = ("tsn", "mmaction2")
+from tsn_jax.spec import CLIP_SAMPLINGS, SHORT_VIDEO_MODES
 
 
 def _step(frame_interval: float | tf.Tensor) -> tf.Tensor:

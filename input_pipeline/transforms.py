@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from input_pipeline import modalities
+from tsn_jax.spec import CROP_POSITIONS, EVAL_CROPS, TRAIN_CROPS
 
 # Grid points of the corner crop, in quarters of the free space (x, y): TSN
 # (ECCV 2016, Sec. 3.2) crops "from the corners or the center of the images".
@@ -40,9 +41,6 @@ def scale_pairs(num_scales: int, max_distort: int) -> tuple[tuple[int, int], ...
     return tuple(
         (i, j) for j in range(num_scales) for i in range(num_scales) if abs(i - j) <= max_distort
     )
-
-
-CROP_POSITIONS = ("corners", "exact_corners", "more_fixed", "random")
 
 
 def multiscale_crop_box(
@@ -129,49 +127,6 @@ def multiscale_crop_box(
         x = position[0] * ((width - crop_w) // 4)
         y = position[1] * ((height - crop_h) // 4)
     return tf.stack([y, x, crop_h, crop_w])
-
-
-TRAIN_CROPS = ("multiscale", "random_resized", "random", "centre")
-
-# Hara et al. (ICPR 2018), Sec. IV-A: the spatial scales 2^(-k/4), k = 0..4, of the short
-# side, and the temporal scales of the multi-scale temporal crop.
-HARA_SCALES = (1.0, 2**-0.25, 2**-0.5, 2**-0.75, 0.5)
-HARA_TEMPORAL_SCALES = (3.0, 2.0, 1.0, 0.5, 1 / 3)
-
-# Hara et al.'s five data augmentation configurations (ICPR 2018, Sec. IV-A, Fig. 1),
-# as the values of the `config.data` keys that draw a training sample. Every one takes
-# a 16-frame clip at a uniformly random temporal position (looped when the video is
-# shorter, Sec. III-B1), a square crop (aspect ratio 1) resized to 112 and a flip.
-AUGMENTATIONS = {
-    # The centre square of the short side ("maximum scale"): only flip and the
-    # random temporal position vary.
-    "spatial_center": dict(
-        train_crop="centre", scales=(1.0,), max_distort=0, temporal_scales=()
-    ),
-    # The short-side square at a uniformly random position inside the frame.
-    "spatial_random": dict(
-        train_crop="multiscale", scales=(1.0,), max_distort=0, crop_positions="random",
-        temporal_scales=(),
-    ),
-    # Side 2^(-k/4) x short side, k uniform in 0..4, at a uniformly random position.
-    "multiscale_spatial_random": dict(
-        train_crop="multiscale", scales=HARA_SCALES, max_distort=0, crop_positions="random",
-        temporal_scales=(),
-    ),
-    # The same sides at one of the 4 corners (flush with the edges) or the centre
-    # (Wang et al.'s corner crop).
-    "multiscale_spatial_corner": dict(
-        train_crop="multiscale", scales=HARA_SCALES, max_distort=0,
-        crop_positions="exact_corners",
-        temporal_scales=(),
-    ),
-    # Multi-scale spatial random, and a window of s_t x 16 frames, s_t uniform in
-    # {3, 2, 1, 1/2, 1/3}, resampled to 16 frames by nearest neighbour.
-    "multiscale_spatiotemporal_random": dict(
-        train_crop="multiscale", scales=HARA_SCALES, max_distort=0, crop_positions="random",
-        temporal_scales=HARA_TEMPORAL_SCALES,
-    ),
-}  # fmt: skip
 
 
 def random_crop_box(
@@ -391,9 +346,6 @@ def train_transform(
     return frames
 
 
-EVAL_CROPS = ("centre", "three", "ten")
-
-
 def eval_crop_boxes(
     height: tf.Tensor, width: tf.Tensor, size: int | tf.Tensor, crops: str
 ) -> list[tuple[tf.Tensor, bool]]:
@@ -413,7 +365,7 @@ def eval_crop_boxes(
       [(box, mirrored)] in that order.
     """
     if crops not in EVAL_CROPS:
-        raise ValueError(f"eval crops must be one of {EVAL_CROPS}, got {crops!r}")
+        raise ValueError(f"eval crops must be one of {tuple(EVAL_CROPS)}, got {crops!r}")
     free_y, free_x = height - size, width - size
     if crops == "centre":
         return [(tf.stack([free_y // 2, free_x // 2, size, size]), False)]

@@ -48,10 +48,10 @@ def one_device(monkeypatch):
     import numpy as np
     from jax.sharding import Mesh
 
-    from tsn_jax import train
+    from tsn_jax import train_step
 
     monkeypatch.setattr(
-        train, "create_mesh", lambda: Mesh(np.asarray(jax.devices()[:1]), ("data",))
+        train_step, "create_mesh", lambda: Mesh(np.asarray(jax.devices()[:1]), ("data",))
     )
 
 

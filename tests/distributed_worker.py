@@ -5,7 +5,7 @@
 
 Joins the run through `tsn_jax.distributed.initialize` (as main.py does), trains a small
 conv net with BatchNorm for a few steps on a fixed global batch of which this process
-feeds its rows (`train.prefetch_to_device` -> `make_array_from_process_local_data`),
+feeds its rows (`train_step.prefetch_to_device` -> `make_array_from_process_local_data`),
 saves and restores the state with Orbax (every process joins), then evaluates the demo
 test split (each process scores its part, the videos are gathered). Process 0 writes
 `result.npz`: the parameters and batch statistics after training, and the evaluation's
@@ -62,8 +62,7 @@ def run(out: str, checkpoint_dir: str, data_dir: str, mesh) -> None:
 
     from input_pipeline import datasets, pipeline
     from tests.tiny import tiny_config
-    from tsn_jax import checkpoints, optim, train
-    from tsn_jax import evaluate as evaluation
+    from tsn_jax import checkpoints, optim, runner, train_step
 
     config = tiny_config(data_dir)
     builder = datasets.get_builder(config.dataset)
@@ -73,17 +72,17 @@ def run(out: str, checkpoint_dir: str, data_dir: str, mesh) -> None:
     tx = optim.create_optimizer(config, schedule)
     replicated = NamedSharding(mesh, P())
     init = jax.jit(
-        lambda rng: train.initial_state(model, tx, rng, (1, 3, 1, 32, 32, 3)),
+        lambda rng: train_step.initial_state(model, tx, rng, (1, 3, 1, 32, 32, 3)),
         out_shardings=replicated,
     )
     state = init(jax.random.key(0))
-    p_train = train.compile_train_step(model, tx, schedule, mesh)
+    p_train = train_step.compile_train_step(model, tx, schedule, mesh)
 
     rows = GLOBAL_BATCH // jax.process_count()
     mine = slice(jax.process_index() * rows, (jax.process_index() + 1) * rows)
     local = ({k: v[mine] for k, v in b.items()} for b in global_batches(info.num_classes))
     rng = jax.jit(lambda: jax.random.key(1), out_shardings=replicated)()
-    for batch in train.prefetch_to_device(local, mesh, size=2):
+    for batch in train_step.prefetch_to_device(local, mesh, size=2):
         state, _ = p_train(state, batch, rng)
 
     manager = checkpoints.create_manager(checkpoint_dir, save_every_steps=1, keep=1)
@@ -97,7 +96,7 @@ def run(out: str, checkpoint_dir: str, data_dir: str, mesh) -> None:
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
     config.data.eval_crops = "three"  # 3 views a video, so per-view logits are gathered
-    scores, summary = evaluation.evaluate(model, state.variables(), builder, config, info)
+    scores, summary = runner.evaluate_split(model, state.variables(), builder, config, info)
     if jax.process_index() == 0:
         flat = jax.tree_util.tree_flatten_with_path(jax.device_get(state.variables()))[0]
         os.makedirs(out, exist_ok=True)
@@ -129,9 +128,9 @@ def main() -> None:
     distributed.initialize(f"127.0.0.1:{args.port}", args.num_processes, args.process_id)
     import jax
 
-    from tsn_jax import train
+    from tsn_jax import train_step
 
-    run(args.out, args.checkpoint_dir, args.data_dir, train.create_mesh())
+    run(args.out, args.checkpoint_dir, args.data_dir, train_step.create_mesh())
     jax.distributed.shutdown()
 
 

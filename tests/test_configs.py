@@ -3,7 +3,7 @@
 Each config file except the demo ones (found with glob, so a new recipe is tested without
 touching this file) is loaded, its dataset swapped for the tiny embedded demo videos and
 its sizes shrunk (32x32 crops, at most 3 segments and 4 frames, an 8-wide network), and
-then trained for 2 steps and evaluated in-process with `train.train_and_evaluate`. The
+then trained for 2 steps and evaluated in-process with `runner.train_and_evaluate`. The
 recipe itself (backbone, options, modality, sampling, crops, consensus, partial BN,
 frozen stages, optimizer groups and schedule) is what runs. A config module may list
 config strings in `VARIANTS` (`--config=configs/x.py:variant`); each is run.
@@ -18,7 +18,7 @@ import ml_collections
 import pytest
 
 from configs import default
-from tsn_jax import train
+from tsn_jax import runner
 from tsn_jax.models import layers
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs")
@@ -133,7 +133,7 @@ def run(one_device):
         jax.config.update("jax_disable_most_optimizations", True)
         try:
             with layers.conv_implementation("xla"):
-                return train.train_and_evaluate(config, workdir)
+                return runner.train_and_evaluate(config, workdir)
         finally:
             jax.config.update("jax_disable_most_optimizations", previous)
 

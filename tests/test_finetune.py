@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import tiny_config
-from tsn_jax import finetune, optim, train
+from tsn_jax import finetune, optim, train_step
 from tsn_jax.models import create_model
 
 INPUT_SHAPE = (4, 2, 1, 32, 32, 3)
@@ -29,7 +29,7 @@ def _train(config, steps=3):
     frozen = finetune.frozen_parameters(params, layout, config.partial_bn, stages)
     schedule = optim.create_learning_rate_schedule(config, steps_per_epoch=10)
     tx = optim.create_optimizer(config, schedule, frozen)
-    state = train.initial_state(model, tx, jax.random.key(0), INPUT_SHAPE)
+    state = train_step.initial_state(model, tx, jax.random.key(0), INPUT_SHAPE)
     # Running averages unlike any batch's statistics: a layer that used batch
     # statistics would move them.
     rng = np.random.default_rng(0)
@@ -47,7 +47,7 @@ def _train(config, steps=3):
     )
     step = jax.jit(
         functools.partial(
-            train.train_step, model=model, tx=tx, schedule=schedule, fixed_statistics=fixed
+            train_step.train_step, model=model, tx=tx, schedule=schedule, fixed_statistics=fixed
         )
     )
     start = jax.device_get(state)
@@ -252,7 +252,9 @@ def _toy_state(config):
     model = _Toy()
     schedule = optim.create_learning_rate_schedule(config, 10)
     tx = optim.create_optimizer(config, schedule)
-    state = jax.jit(lambda rng: train.initial_state(model, tx, rng, INPUT_SHAPE))(jax.random.key(0))
+    state = jax.jit(lambda rng: train_step.initial_state(model, tx, rng, INPUT_SHAPE))(
+        jax.random.key(0)
+    )
     batch = {
         "inputs": jnp.asarray(np.random.default_rng(1).normal(size=INPUT_SHAPE), jnp.float32),
         "label": jnp.array([0, 1, 2, 3], jnp.int32),
@@ -266,7 +268,7 @@ def test_label_smoothing_changes_the_target():
     for eps in (0.0, 0.2):
         step = jax.jit(
             functools.partial(
-                train.train_step, model=model, tx=tx, schedule=schedule, label_smoothing=eps
+                train_step.train_step, model=model, tx=tx, schedule=schedule, label_smoothing=eps
             )
         )
         _, metrics = step(state, batch, jax.random.key(0))
@@ -302,7 +304,7 @@ def test_the_plateau_factor_scales_the_update():
     config = _config()
     config.optimizer.momentum = 0.0
     model, schedule, tx, state, batch = _toy_state(config)
-    step = jax.jit(functools.partial(train.train_step, model=model, tx=tx, schedule=schedule))
+    step = jax.jit(functools.partial(train_step.train_step, model=model, tx=tx, schedule=schedule))
     full, _ = step(state, batch, jax.random.key(0))
     halved_state = state.replace(plateau=dict(state.plateau, lr_scale=jnp.float32(0.5)))
     half, metrics = step(halved_state, batch, jax.random.key(0))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import tiny_config
-from tsn_jax import evaluate, score_files
+from tsn_jax import runner, score_files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -63,7 +63,7 @@ def test_main_trains_evaluates_and_writes_metrics(tiny_data_dir, tmp_path):
     # --mode=eval on the finished run: the same protocol on the same checkpoint gives
     # the final evaluation's scores; a 10-crop protocol writes its own files.
     config.eval.output_dir = str(workdir / "e")
-    evaluate.run(config, str(workdir))  # in-process: what --mode=eval runs
+    runner.evaluate(config, str(workdir))  # in-process: what --mode=eval runs
     trained = score_files.load_scores(str(workdir / "scores.npz"))
     again = score_files.load_scores(str(workdir / "e" / "scores.npz"))
     assert list(again.video_ids) == list(trained.video_ids)

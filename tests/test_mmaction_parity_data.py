@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from input_pipeline import sampling, transforms
+from tsn_jax import spec
 
 pytest.importorskip("torch")
 
@@ -117,7 +118,7 @@ def test_2d_clips_equal_sample_frames_and_tsn_but_for_float_rounding(mm, num_cli
         ours = {
             name: _ours(num_frames, 1, 1, num_clips, clip_sampling=name, short_video="clamp",
                         twice=bool(twice))
-            for name in sampling.CLIP_SAMPLINGS
+            for name in spec.CLIP_SAMPLINGS
         }  # fmt: skip
         np.testing.assert_array_equal(ours["mmaction2"], expected, err_msg=str(case))
         exact = np.array(expected)

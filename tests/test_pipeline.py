@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from configs import default
 from input_pipeline import modalities, pipeline, sampling
+from tsn_jax import spec
 
 
 def _jpegs(num_frames, height=40, width=56):
@@ -30,8 +31,8 @@ def test_rgb_difference_subtracts_consecutive_frames():
     frames = np.array([1.0, 4.0, 9.0, 2.0, 3.0, 5.0], np.float32).reshape(2, 3, 1, 1, 1)
     diff = modalities.rgb_difference(tf.constant(np.broadcast_to(frames, (2, 3, 1, 1, 3))))
     np.testing.assert_array_equal(diff.numpy()[..., 0].reshape(2, 2), [[3, 5], [1, 2]])
-    assert modalities.frames_to_sample("rgb_diff", 5) == 6
-    assert modalities.frames_to_sample("rgb", 5) == 5
+    assert spec.frames_to_sample("rgb_diff", 5) == 6
+    assert spec.frames_to_sample("rgb", 5) == 5
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -52,7 +53,7 @@ def test_preprocess_example_rgb_diff(training):
 
 def test_unknown_modality_and_missing_flow_raise_clear_errors():
     with pytest.raises(ValueError, match="unknown modality"):
-        modalities.check_modality("depth")
+        spec.check_modality("depth")
     with pytest.raises(ValueError, match="flow_method"):
         modalities.num_frames({"video": tf.constant(_jpegs(2))}, "flow")
 
@@ -71,7 +72,7 @@ def test_decode_flow_stacks_x_and_y():
     flows = modalities.decode_frames(example, "flow", tf.constant([2, 0])).numpy()
     assert flows.shape == (2, 32, 32, 2)
     np.testing.assert_allclose(flows[:, 0, 0], [[110, 100], [10, 200]], atol=1)
-    assert modalities.channels_per_frame("warped_flow") == 2
+    assert spec.channels_per_frame("warped_flow") == 2
 
 
 def _half_plane(left, right, height=32, width=32):
@@ -169,7 +170,7 @@ def test_eval_views_ten_crops_twice_sampled():
     config.data.eval_resize_short = 40
     config.data.eval_crops = "ten"
     config.data.eval_twice_sample = True
-    assert pipeline.num_eval_views(config.data) == 20
+    assert spec.num_eval_views(config.data) == 20
     example = {"video": tf.constant(_jpegs(30)), "label": tf.constant(1, tf.int64)}
     inputs = pipeline.preprocess_example(example, data_config=config.data, training=False)[
         "inputs"
@@ -184,7 +185,7 @@ def test_rgb_diff_keep_rgb_puts_the_frame_before_the_differences():
     config = _config(k=2, t=2)
     config.data.modality = "rgb_diff"
     config.data.rgb_diff_keep_rgb = True
-    assert pipeline.sample_shape(config.data) == (2, 3, 32, 32, 3)
+    assert spec.sample_shape(config.data) == (2, 3, 32, 32, 3)
     example = {"video": tf.constant(_jpegs(30)), "label": tf.constant(0, tf.int64)}
     inputs = pipeline.preprocess_example(example, data_config=config.data, training=False)[
         "inputs"

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from input_pipeline import sampling
+from tsn_jax import spec
 
 
 def _indices(
@@ -207,8 +208,8 @@ def test_config_check_allows_the_sampling_modes():
     from tsn_jax.config_checks import validate_config
 
     for key, allowed in (
-        ("short_video", sampling.SHORT_VIDEO_MODES),
-        ("clip_sampling", sampling.CLIP_SAMPLINGS),
+        ("short_video", spec.SHORT_VIDEO_MODES),
+        ("clip_sampling", spec.CLIP_SAMPLINGS),
     ):
         for value in allowed:
             config = default.get_config()

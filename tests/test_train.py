@@ -14,7 +14,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from tests.conftest import tiny_config
-from tsn_jax import optim, train
+from tsn_jax import optim, runner, train_step
 from tsn_jax.models import create_model
 
 
@@ -25,10 +25,10 @@ def _setup(num_devices, config=None):
     tx = optim.create_optimizer(config, schedule)
     mesh = Mesh(np.asarray(jax.devices()[:num_devices]), ("data",))
     state = jax.jit(
-        lambda rng: train.initial_state(model, tx, rng, (1, 3, 1, 32, 32, 3)),
+        lambda rng: train_step.initial_state(model, tx, rng, (1, 3, 1, 32, 32, 3)),
         out_shardings=NamedSharding(mesh, P()),
     )(jax.random.key(0))
-    p_train = train.compile_train_step(model, tx, schedule, mesh)
+    p_train = train_step.compile_train_step(model, tx, schedule, mesh)
     return state, p_train, mesh
 
 
@@ -42,7 +42,7 @@ def _batch(seed=0, size=8):
 
 def test_training_steps_lower_the_loss_on_a_fixed_batch():
     state, p_train, mesh = _setup(1)
-    batch = train.shard_batch(_batch(), mesh)
+    batch = train_step.shard_batch(_batch(), mesh)
     rng = jax.random.key(1)
     losses = []
     for _ in range(8):
@@ -58,7 +58,7 @@ def test_eight_devices_match_one_device():
     for n in (1, 8):
         state, p_train, mesh = _setup(n)
         for i in range(2):
-            state, _ = p_train(state, train.shard_batch(_batch(i), mesh), jax.random.key(1))
+            state, _ = p_train(state, train_step.shard_batch(_batch(i), mesh), jax.random.key(1))
         results.append(jax.device_get((state.params, state.batch_stats)))
     flat1 = jax.tree.leaves(results[0])
     flat8 = jax.tree.leaves(results[1])
@@ -75,9 +75,9 @@ def test_batch_norm_statistics_are_global_across_devices():
     batch["inputs"] = np.repeat(np.arange(8, dtype=np.float32), 3 * 32 * 32 * 3).reshape(
         8, 3, 1, 32, 32, 3
     )
-    state1, _ = p_train(state, train.shard_batch(batch, mesh), jax.random.key(0))
+    state1, _ = p_train(state, train_step.shard_batch(batch, mesh), jax.random.key(0))
     single, p_train1, mesh1 = _setup(1)
-    single1, _ = p_train1(single, train.shard_batch(batch, mesh1), jax.random.key(0))
+    single1, _ = p_train1(single, train_step.shard_batch(batch, mesh1), jax.random.key(0))
     np.testing.assert_allclose(
         state1.batch_stats["backbone"]["bn1"]["mean"],
         single1.batch_stats["backbone"]["bn1"]["mean"],
@@ -117,13 +117,13 @@ def _final_params(workdir, step):
 def test_resumed_run_matches_an_uninterrupted_run(tiny_data_dir, tmp_path, one_device):
     config = tiny_config(tiny_data_dir)
     full = str(tmp_path / "full")
-    train.train_and_evaluate(config, full)
+    runner.train_and_evaluate(config, full)
 
     split = str(tmp_path / "split")
     config.num_train_steps = 2
-    train.train_and_evaluate(config, split)
+    runner.train_and_evaluate(config, split)
     config.num_train_steps = 4
-    summary = train.train_and_evaluate(config, split)
+    summary = runner.train_and_evaluate(config, split)
     assert summary["step"] == 4
 
     a, b = _final_params(full, 4), _final_params(split, 4)
@@ -144,7 +144,7 @@ def test_batch_size_not_divisible_by_devices_is_an_error(tiny_data_dir, tmp_path
     config = tiny_config(tiny_data_dir)
     config.batch_size = 6
     with pytest.raises(ValueError, match="batch_size=6 must be divisible"):
-        train.train_and_evaluate(config, str(tmp_path))
+        runner.train_and_evaluate(config, str(tmp_path))
 
 
 def test_init_from_initializes_the_backbone_of_a_new_run(tiny_data_dir, tmp_path, one_device):
@@ -155,7 +155,7 @@ def test_init_from_initializes_the_backbone_of_a_new_run(tiny_data_dir, tmp_path
     config.init_from = str(tmp_path / "resnet18")
     config.optimizer.learning_rate = 0.0  # the parameters stay where they started
     config.num_train_steps = 2
-    train.train_and_evaluate(config, str(tmp_path / "run"))
+    runner.train_and_evaluate(config, str(tmp_path / "run"))
 
     params = _final_params(str(tmp_path / "run"), 2)
     for path in (("conv1", "kernel"), ("layer4_1", "bn2", "scale")):
@@ -173,11 +173,11 @@ def test_progressive_training_continues_a_run_with_more_segments(
     config = tiny_config(tiny_data_dir)
     config.data.num_segments = 2
     config.num_train_steps = 2
-    train.train_and_evaluate(config, str(tmp_path / "k2"))
+    runner.train_and_evaluate(config, str(tmp_path / "k2"))
     config.data.num_segments = 3
     config.init_from = str(tmp_path / "k2" / "checkpoints" / "2" / "default")
     config.optimizer.learning_rate = 0.0  # the parameters stay where they started
-    train.train_and_evaluate(config, str(tmp_path / "k3"))
+    runner.train_and_evaluate(config, str(tmp_path / "k3"))
     start, end = _final_params(str(tmp_path / "k2"), 2), _final_params(str(tmp_path / "k3"), 2)
     # Same classes: the classifier carries over with the backbone.
     for a, b in zip(jax.tree.leaves(start), jax.tree.leaves(end), strict=True):
@@ -204,15 +204,15 @@ def _toy_run(model, batch, accumulation_steps, num_devices=8):
     tx = optim.create_optimizer(config, schedule)
     mesh = Mesh(np.asarray(jax.devices()[:num_devices]), ("data",))
     state = jax.jit(
-        lambda rng: train.initial_state(model, tx, rng, (1, *batch["inputs"].shape[1:])),
+        lambda rng: train_step.initial_state(model, tx, rng, (1, *batch["inputs"].shape[1:])),
         out_shardings=NamedSharding(mesh, P()),
     )(jax.random.key(0))
     initial = jax.device_get(state.params)
-    step = train.compile_train_step(
+    step = train_step.compile_train_step(
         model, tx, schedule, mesh, accumulation_steps=accumulation_steps
     )
     for _ in range(2):
-        state, metrics = step(state, train.shard_batch(batch, mesh), jax.random.key(1))
+        state, metrics = step(state, train_step.shard_batch(batch, mesh), jax.random.key(1))
     return initial, *jax.device_get((state, metrics))
 
 
@@ -254,7 +254,7 @@ def test_batch_size_must_split_into_micro_batches_on_every_device(tiny_data_dir,
     config = tiny_config(tiny_data_dir)
     config.gradient_accumulation_steps = 2  # 8 rows = 2 micro-batches of 4 on 8 devices
     with pytest.raises(ValueError, match="gradient_accumulation_steps=2"):
-        train.train_and_evaluate(config, str(tmp_path))
+        runner.train_and_evaluate(config, str(tmp_path))
 
 
 def test_bfloat16_step_keeps_float32_state_and_tracks_the_float32_step():
@@ -263,7 +263,7 @@ def test_bfloat16_step_keeps_float32_state_and_tracks_the_float32_step():
         config = tiny_config("")
         config.model.dtype = dtype
         state, p_train, mesh = _setup(1, config)
-        state, metrics = p_train(state, train.shard_batch(_batch(), mesh), jax.random.key(1))
+        state, metrics = p_train(state, train_step.shard_batch(_batch(), mesh), jax.random.key(1))
         results[dtype] = jax.device_get((state, metrics))
     state, metrics = results["bfloat16"]
     leaves = jax.tree.leaves((state.params, state.batch_stats, state.opt_state))
@@ -294,7 +294,7 @@ def test_prefetch_to_device_keeps_order_and_reads_only_size_ahead():
 
     for size in (0, 2, 9):
         drawn.clear()
-        stream = train.prefetch_to_device(batches(), mesh, size)
+        stream = train_step.prefetch_to_device(batches(), mesh, size)
         first = next(stream)
         assert len(drawn) == min(size + 1, 5)
         assert first["inputs"].sharding == NamedSharding(mesh, P("data"))

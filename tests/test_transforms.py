@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from input_pipeline import transforms
+from tsn_jax import spec
 
 TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
 
@@ -276,7 +277,7 @@ def _train_boxes(height, width, num_seeds=8000, crop_size=8, **crop):
 
 
 def _spatial(name):
-    return {k: v for k, v in transforms.AUGMENTATIONS[name].items() if k != "temporal_scales"}
+    return {k: v for k, v in spec.AUGMENTATIONS[name].items() if k != "temporal_scales"}
 
 
 def _hara_sides(short_side, scales):
@@ -285,13 +286,13 @@ def _hara_sides(short_side, scales):
 
 
 @pytest.mark.parametrize("height, width", [(16, 18), (19, 16)])
-@pytest.mark.parametrize("name", list(transforms.AUGMENTATIONS))
+@pytest.mark.parametrize("name", list(spec.AUGMENTATIONS))
 def test_each_hara_augmentation_draws_exactly_its_crop_boxes(name, height, width):
     """Hara et al. (ICPR 2018) Sec. IV-A: every box of each named configuration, and no other."""
     short = min(height, width)
-    crop = transforms.AUGMENTATIONS[name]
+    crop = spec.AUGMENTATIONS[name]
     multi = name.startswith("multiscale")
-    sides = _hara_sides(short, transforms.HARA_SCALES) if multi else [short]
+    sides = _hara_sides(short, spec.HARA_SCALES) if multi else [short]
     if multi:  # 2^(-k/4), k = 0..4, of a short side of 16: 16, 13, 11, 9, 8
         assert sides == [8, 9, 11, 13, 16]
     expected = set()
@@ -326,7 +327,7 @@ def test_spatial_center_is_the_short_side_square_resized():
 def test_multiscale_centre_crop_centres_every_drawn_size():
     # Hara et al.'s code's train_crop='center': their multi-scale sizes at the centre.
     boxes = _train_boxes(
-        16, 18, train_crop="centre", scales=transforms.HARA_SCALES, max_distort=0,
+        16, 18, train_crop="centre", scales=spec.HARA_SCALES, max_distort=0,
         crop_positions="random",
     )  # fmt: skip
     assert boxes == {((16 - s) // 2, (18 - s) // 2, s, s) for s in (16, 13, 11, 9, 8)}

@@ -2,7 +2,7 @@ r"""Times training and inference of a published model: `python tools/benchmark.p
 
 Builds the model of a recipe (configs/*.py) with `tsn_jax.models.create_model` and its
 SGD optimizer with `tsn_jax.optim.create_optimizer`, exactly as training does, and times
-the real update step (`tsn_jax.train.compile_train_step`: forward, loss, backward, SGD,
+the real update step (`tsn_jax.train_step.compile_train_step`: forward, loss, backward, SGD,
 BatchNorm statistics) and the forward pass (`train=False`) on random inputs of the
 recipe's shape. It prints:
 
@@ -52,6 +52,8 @@ from typing import Any
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tsn_jax.spec import channels_per_frame, sample_shape  # noqa: E402
 
 # --------------------------------------------------------------------------- models
 
@@ -162,11 +164,8 @@ def get_config(name: str, width: int, dtype: str, crop_size: int):
 
 
 def input_shape(config, batch_size: int) -> tuple[int, ...]:
-    """[B, K, T, S, S, C] of a training batch (pipeline.sample_shape without TensorFlow)."""
-    data = config.data
-    channels = 2 if data.modality in ("flow", "warped_flow") else 3
-    size = data.crop_size
-    return (batch_size, data.num_segments, data.frames_per_snippet, size, size, channels)
+    """[B, K, T, S, S, C] of a training batch."""
+    return (batch_size, *sample_shape(config.data))
 
 
 # --------------------------------------------------------------------------- PyTorch models
@@ -193,7 +192,7 @@ def torch_tsn(config, num_classes: int):
         )
         is_3d = False
     elif name == "bninception":
-        channels = 2 if config.data.modality in ("flow", "warped_flow") else 3
+        channels = channels_per_frame(config.data.modality)
         backbone = torch_models.TorchBNInception(None, in_channels=t * channels, base_width=width)
         is_3d = False
     elif name == "i3d_resnet50":
@@ -366,7 +365,7 @@ def run(options: Options) -> dict[str, Any]:
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
-    from tsn_jax import optim, train
+    from tsn_jax import optim, train_step
     from tsn_jax.models import create_model, layers
 
     if options.model not in MODELS:
@@ -375,7 +374,7 @@ def run(options: Options) -> dict[str, Any]:
     shape = input_shape(config, options.batch_size)
     b, k, t = shape[:3]
     frames_per_clip = k * t
-    mesh = train.create_mesh()
+    mesh = train_step.create_mesh()
     devices = mesh.devices.size
     if options.batch_size % devices:
         raise ValueError(f"--batch_size={options.batch_size} is not divisible by {devices} devices")
@@ -411,7 +410,7 @@ def run(options: Options) -> dict[str, Any]:
     # change the timings (the train step's dropout keeps the default generator).
     with conv():
         state = jax.jit(
-            functools.partial(train.initial_state, model, tx, input_shape=(1, *shape[1:])),
+            functools.partial(train_step.initial_state, model, tx, input_shape=(1, *shape[1:])),
             out_shardings=replicated,
         )(jax.random.key(options.seed, impl="rbg"))
 
@@ -434,11 +433,11 @@ def run(options: Options) -> dict[str, Any]:
         )
         torch_inputs = torch_models.tsn_inputs(batch["inputs"], is_3d)
 
-    sharded = train.shard_batch(batch, mesh)
+    sharded = train_step.shard_batch(batch, mesh)
     dropout_rng = jax.device_put(jax.random.key(options.seed + 1), replicated)
 
     # --- JAX: compile ------------------------------------------------------------
-    p_train = train.compile_train_step(model, tx, schedule, mesh)
+    p_train = train_step.compile_train_step(model, tx, schedule, mesh)
 
     def forward(variables, inputs):
         return model.apply(variables, inputs, train=False)

@@ -1,6 +1,6 @@
 """Times a test protocol per video: `python tools/benchmark_eval.py --backbone=bninception`.
 
-Builds (once) a small demo test split, then runs the evaluation of tsn_jax/evaluate.py
+Builds (once) a small demo test split, then runs the evaluation of tsn_jax/scoring.py
 (view rows -> compiled forward pass -> fusion) with a randomly initialized network of
 the published width on every test video, and prints the seconds per video and the
 snippets per second. Weights do not change the time,
@@ -36,9 +36,8 @@ def main(argv):
 
     from configs import default
     from input_pipeline import datasets, pipeline
-    from tsn_jax import evaluate
-    from tsn_jax.models import create_model
-    from tsn_jax.train import model_input_shape
+    from tsn_jax import scoring
+    from tsn_jax.models import create_model, input_shape_of
 
     config = default.get_config()
     config.dataset.data_dir = FLAGS.data_dir
@@ -55,10 +54,10 @@ def main(argv):
     builder = datasets.get_builder(config.dataset)
     info = pipeline.get_dataset_info(builder, config)
     model = create_model(config.model, info.num_classes, config.data.num_segments)
-    shape = model_input_shape(model, config.data)
+    shape = input_shape_of(model, config.data)
     variables = jax.jit(lambda: model.init(jax.random.key(0), np.zeros(shape), train=False))()
 
-    apply = evaluate.compile_apply(model, variables)
+    apply = scoring.compile_apply(model, variables)
     rows = config.eval_batch_size
     start = time.perf_counter()
     np.asarray(apply({"inputs": np.zeros((rows, *shape[1:]), np.float32)}))
@@ -66,7 +65,7 @@ def main(argv):
 
     start = time.perf_counter()
     batches = pipeline.create_view_dataset(builder, config, batch_size=rows)
-    scores = evaluate.score_videos(apply, batches, config, info.num_eval_examples)
+    scores = scoring.score_videos(apply, batches, config, info.num_eval_examples)
     seconds = time.perf_counter() - start
     videos = len(scores.video_ids)
     snippets = int(scores.num_views.sum()) * FLAGS.segments

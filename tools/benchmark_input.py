@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import default  # noqa: E402
 from input_pipeline import modalities, pipeline  # noqa: E402
+from tsn_jax import spec  # noqa: E402
 
 _MODALITIES = flags.DEFINE_list("modalities", ["rgb", "rgb_diff", "flow"], "Modalities to time.")
 _SEGMENTS = flags.DEFINE_integer("segments", 8, "K, snippets per clip.")
@@ -122,7 +123,7 @@ def main(argv: list[str]) -> None:
     print("| modality | T | threads | decode sampled (clips/s) | decode all (clips/s) | speed-up |")
     print("|---|---|---|---|---|---|")
     for modality in _MODALITIES.value:
-        modalities.check_modality(modality)
+        spec.check_modality(modality)
         config = default.get_config().data
         config.modality = modality
         config.num_segments = _SEGMENTS.value

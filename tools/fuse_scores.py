@@ -31,8 +31,8 @@ from collections.abc import Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from tsn_jax import spec  # noqa: E402
 from tsn_jax.score_files import (  # noqa: E402
-    FUSION_MODES,
     accuracy_metrics,
     check_same_videos,
     format_table,
@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--mode",
-        choices=FUSION_MODES,
+        choices=spec.FUSIONS,
         default="score",
         help="score: average logits (TSN); prob: average softmax probabilities.",
     )

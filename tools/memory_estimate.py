@@ -133,11 +133,11 @@ def estimate(config, num_classes: int) -> dict:
     """Per-clip and fixed bytes of training and evaluation for `config`."""
     import jax
 
-    from input_pipeline import pipeline
+    from tsn_jax import spec
     from tsn_jax.models import create_model, example_inputs
 
     model = create_model(config.model, num_classes, config.data.num_segments)
-    sample = pipeline.sample_shape(config.data)  # (K, T, S, S, C) of one training clip
+    sample = spec.sample_shape(config.data)  # (K, T, S, S, C) of one training clip
     variables = jax.eval_shape(
         lambda: model.init(jax.random.key(0), example_inputs((1, *sample)), train=False)
     )

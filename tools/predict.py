@@ -8,7 +8,7 @@
 Each file (anything PyAV decodes) is stored as the run's dataset stores its videos
 (`dataset.short_side` / `size`, `fps`, optical flow when the model reads it), then goes
 through the evaluation transform of the config (`data.eval_sampling`, segments, crops)
-and the same fusion as `main.py --mode=eval` (tsn_jax/evaluate.py), so a file of the
+and the same fusion as `main.py --mode=eval` (tsn_jax/scoring.py), so a file of the
 test split gets the scores its evaluation gave it. The top-k classes are printed with
 their probabilities (softmax of the fused scores).
 
@@ -74,7 +74,7 @@ def load_config(workdir: str | None, config=None):
 
 
 def load_class_names(workdir: str | None, path: str | None) -> tuple[str, ...]:
-    from tsn_jax.train import CLASS_NAMES_FILE
+    from tsn_jax.runner import CLASS_NAMES_FILE
 
     path = path or (os.path.join(workdir, CLASS_NAMES_FILE) if workdir else None)
     if not path or not os.path.exists(path):
@@ -93,9 +93,10 @@ def video_example(path: str, config) -> dict[str, Any]:
     """
     import tensorflow as tf
 
-    from input_pipeline import datasets, modalities, pipeline
+    from input_pipeline import datasets
     from input_pipeline.datasets.video_decode import VideoDecodeError
     from input_pipeline.datasets.video_folder import encode_video_file
+    from tsn_jax import spec
 
     storage = datasets.storage_options(config.dataset)
     if storage["flow_method"] == "stored":
@@ -104,8 +105,8 @@ def video_example(path: str, config) -> dict[str, Any]:
             "--config with dataset.flow_method set to tvl1, farneback or dis to compute it"
         )
     names = [config.data.modality]
-    names += [pipeline.parse_extra_modality(s, 1)[0] for s in config.data.extra_modalities]
-    if not any(modalities.is_flow(m) for m in names):
+    names += [spec.parse_extra_modality(s, 1)[0] for s in config.data.extra_modalities]
+    if not any(spec.is_flow(m) for m in names):
         storage.update(flow_method=None, flow_types=())
     try:
         planes, fps = encode_video_file(path, **storage)
@@ -153,22 +154,22 @@ class Predictor:
     """A trained run ready to score files: config, class names, compiled model."""
 
     def __init__(self, config, class_names: tuple[str, ...], checkpoint_dir: str):
-        from tsn_jax import evaluate, pretrained
+        from tsn_jax import pretrained, scoring
         from tsn_jax.models import create_model
 
         self.config = config
         self.class_names = class_names
         self.model = create_model(config.model, len(class_names), config.data.num_segments)
         self.variables = pretrained.load_checkpoint(checkpoint_dir)
-        self.apply = evaluate.compile_apply(self.model, self.variables)
+        self.apply = scoring.compile_apply(self.model, self.variables)
         self.batch_size = config.eval_batch_size
 
     def scores(self, example: dict[str, Any]):
         """(video scores [N], view logits [V, N]) under the config's test protocol."""
-        from tsn_jax import evaluate
+        from tsn_jax import scoring
 
         view_logits = score_rows(self.apply, views(example, self.config), self.batch_size)
-        return evaluate.aggregate_views(view_logits, self.config), view_logits
+        return scoring.aggregate_views(view_logits, self.config), view_logits
 
     def per_second(self, example: dict[str, Any]):
         """[S, N] class probabilities of one centre-cropped snippet a second."""
@@ -225,7 +226,7 @@ def predict_files(
     timeline: str | None = None,
 ) -> list[dict[str, Any]]:
     """Prints the top classes of each file; returns them, the scores and view logits."""
-    from tsn_jax import evaluate
+    from tsn_jax import runner
 
     config = load_config(workdir, config)
     if checkpoint:
@@ -233,7 +234,7 @@ def predict_files(
     predictor = Predictor(
         config,
         load_class_names(workdir, class_names),
-        evaluate.checkpoint_path(config, workdir or "."),
+        runner.checkpoint_path(config, workdir or "."),
     )
     results = []
     for path in paths:

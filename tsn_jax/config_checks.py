@@ -6,7 +6,7 @@ of deep inside tf.data or XLA.
 
 import ml_collections
 
-from tsn_jax import untrimmed
+from tsn_jax import spec
 from tsn_jax.inflate import INFLATION_METHODS
 from tsn_jax.optim import CONSENSUS_UPDATES
 
@@ -54,6 +54,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         value = _get(config, key)
         if not _is_int(value) or value < 0:
             raise ValueError(f"config.{key} must be a non-negative integer, got {value!r}")
+    _check_choices(config)
     scales = tuple(config.data.scales)
     if not scales or not all(0.0 < s <= 1.0 for s in scales):
         raise ValueError(f"config.data.scales must be fractions in (0, 1], got {scales!r}")
@@ -95,17 +96,28 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         )
 
 
-def _check_evaluation(config: ml_collections.ConfigDict) -> None:
-    from tsn_jax.evaluate import AGGREGATES, EVAL_SAMPLINGS, FUSIONS
+# Enumerated settings and their allowed values (tsn_jax.spec).
+_CHOICES = (
+    ("data.modality", spec.MODALITIES),
+    ("data.clip_sampling", spec.CLIP_SAMPLINGS),
+    ("data.short_video", spec.SHORT_VIDEO_MODES),
+    ("data.train_crop", spec.TRAIN_CROPS),
+    ("data.crop_positions", spec.CROP_POSITIONS),
+    ("data.eval_crops", tuple(spec.EVAL_CROPS)),
+    ("data.eval_sampling", spec.EVAL_SAMPLINGS),
+    ("eval.fusion", spec.FUSIONS),
+    ("eval.aggregate", spec.AGGREGATES),
+    ("eval.mtwi_rule", spec.MTWI_RULES),
+)
 
-    choices = (
-        ("data.eval_sampling", EVAL_SAMPLINGS),
-        ("eval.fusion", FUSIONS),
-        ("eval.aggregate", AGGREGATES),
-    )
-    for key, allowed in choices:
+
+def _check_choices(config: ml_collections.ConfigDict) -> None:
+    for key, allowed in _CHOICES:
         if _get(config, key) not in allowed:
             raise ValueError(f"config.{key} must be one of {allowed}, got {_get(config, key)!r}")
+
+
+def _check_evaluation(config: ml_collections.ConfigDict) -> None:
     if config.eval.aggregate == "mtwi" and config.data.eval_sampling != "per_second":
         raise ValueError(
             "config.eval.aggregate='mtwi' pools per-second snippet scores: set "
@@ -115,27 +127,16 @@ def _check_evaluation(config: ml_collections.ConfigDict) -> None:
         raise ValueError("config.data.eval_snippets_per_second must be > 0")
     if config.eval.mtwi_top_k < 0 or not all(n > 0 for n in config.eval.mtwi_window_lengths):
         raise ValueError("config.eval.mtwi_top_k must be >= 0 and the window lengths > 0")
-    if config.eval.aggregate == "mtwi":
-        if config.eval.mtwi_rule not in untrimmed.WINDOW_RULES:
-            raise ValueError(
-                f"config.eval.mtwi_rule must be one of {untrimmed.WINDOW_RULES}, "
-                f"got {config.eval.mtwi_rule!r}"
-            )
-        rate = config.data.eval_snippets_per_second
-        if rate != int(rate):
-            raise ValueError(
-                "config.eval.aggregate='mtwi' needs a whole number of snippets a second "
-                f"(windows are whole seconds), got config.data.eval_snippets_per_second={rate}"
-            )
+    rate = config.data.eval_snippets_per_second
+    if config.eval.aggregate == "mtwi" and rate != int(rate):
+        raise ValueError(
+            "config.eval.aggregate='mtwi' needs a whole number of snippets a second "
+            f"(windows are whole seconds), got config.data.eval_snippets_per_second={rate}"
+        )
 
 
 def _check_sampling(data: ml_collections.ConfigDict) -> None:
-    """Allowed values of the frame sampling keys (input_pipeline.sampling)."""
-    from input_pipeline.sampling import CLIP_SAMPLINGS, SHORT_VIDEO_MODES
-
-    for key, allowed in (("short_video", SHORT_VIDEO_MODES), ("clip_sampling", CLIP_SAMPLINGS)):
-        if data[key] not in allowed:
-            raise ValueError(f"config.data.{key} must be one of {allowed}, got {data[key]!r}")
+    """Combinations of the frame sampling keys that input_pipeline.sampling does not take."""
     if data.clip_sampling == "mmaction2" and (data.temporal_scales or data.snippet_stride):
         raise ValueError(
             "config.data.clip_sampling='mmaction2' is implemented for segments without "
@@ -145,14 +146,14 @@ def _check_sampling(data: ml_collections.ConfigDict) -> None:
 
 def _check_augmentation(data: ml_collections.ConfigDict) -> None:
     """A named augmentation (Hara et al.'s) must agree with the keys that implement it."""
-    from input_pipeline.transforms import AUGMENTATIONS
-
     name = data.augmentation
     if not name:
         return
-    if name not in AUGMENTATIONS:
-        raise ValueError(f"config.data.augmentation must be '' or one of {tuple(AUGMENTATIONS)}")
-    for key, value in AUGMENTATIONS[name].items():
+    if name not in spec.AUGMENTATIONS:
+        raise ValueError(
+            f"config.data.augmentation must be '' or one of {tuple(spec.AUGMENTATIONS)}"
+        )
+    for key, value in spec.AUGMENTATIONS[name].items():
         if isinstance(value, tuple):
             matches = len(data[key]) == len(value) and all(
                 abs(a - b) < 1e-6 for a, b in zip(data[key], value, strict=True)

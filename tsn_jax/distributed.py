@@ -3,9 +3,9 @@
 One process per host (a GPU node with all its GPUs, or a TPU VM of a pod slice),
 or one per GPU with `local_device_ids`. Every process runs the same command; after
 `initialize`, `jax.devices()` lists the devices of every process and the training
-mesh spans them all (`train.create_mesh`). Each process reads its own part of the
+mesh spans them all (`train_step.create_mesh`). Each process reads its own part of the
 split (`input_pipeline.pipeline.process_split`) and contributes its rows of the
-global batch (`train.shard_batch`, `jax.make_array_from_process_local_data`).
+global batch (`train_step.shard_batch`, `jax.make_array_from_process_local_data`).
 
 `initialize` must run before anything touches a device (`jax.devices()`, a jitted
 call): JAX fixes its backends on first use.

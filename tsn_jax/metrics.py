@@ -1,7 +1,7 @@
 """Classification metrics of a whole evaluation.
 
 `eval_sums` turns video scores into sums (hits, losses, per-class counts) and
-`summarize` into the reported numbers; `tsn_jax.evaluate` calls both on the
+`summarize` into the reported numbers; `tsn_jax.reports` calls both on the
 fused scores of every video of the split, gathered from all processes, so each
 video counts exactly once.
 """

@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from tsn_jax.spec import FUSIONS
+
 REQUIRED_KEYS = ("video_ids", "labels", "logits", "class_names", "protocol")
 OPTIONAL_KEYS = ("view_logits",)
-FUSION_MODES = ("score", "prob")
 UNKNOWN_LABEL = -1
 # How many offending ids an error message lists.
 _SHOW = 5
@@ -401,8 +402,8 @@ def fuse(
         shapes that differ, negative or non-finite weights, a weight sum that is not
         positive, or an unknown mode.
     """
-    if mode not in FUSION_MODES:
-        raise ValueError(f"mode must be one of {FUSION_MODES}, got {mode!r}")
+    if mode not in FUSIONS:
+        raise ValueError(f"mode must be one of {FUSIONS}, got {mode!r}")
     if len(logits_list) == 0:
         raise ValueError("nothing to fuse: no streams given")
     if len(weights) != len(logits_list):

@@ -27,11 +27,12 @@ from fractions import Fraction
 
 import numpy as np
 
-DEFAULT_WINDOW_LENGTHS = (1, 2, 4, 8, 16)
 # Window placement and k: the paper's formulas (TPAMI Sec. 4.2) or the public TSN code's
 # `sliding_window_aggregation_func` (yjxiong/temporal-segment-networks,
 # pyActionRecog/utils/video_funcs.py).
-WINDOW_RULES = ("paper", "tsn_code")
+from tsn_jax.spec import MTWI_RULES
+
+DEFAULT_WINDOW_LENGTHS = (1, 2, 4, 8, 16)
 # k = max(TOP_K_MIN, ceil(N^l / TOP_K_DIVISOR)) in the paper.
 TOP_K_MIN = 15
 TOP_K_DIVISOR = 4
@@ -59,8 +60,8 @@ def _check_positive_int(value, name: str) -> int:
 
 
 def _check_rule(rule: str) -> str:
-    if rule not in WINDOW_RULES:
-        raise ValueError(f"rule must be one of {WINDOW_RULES}, got {rule!r}")
+    if rule not in MTWI_RULES:
+        raise ValueError(f"rule must be one of {MTWI_RULES}, got {rule!r}")
     return rule
 
 

@@ -12,6 +12,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
+from tsn_jax import spec
 from tsn_jax.models import (
     bninception,
     c3d,
@@ -168,6 +169,16 @@ def create_model(
         consensus_k=model_config.get("consensus_k", 3),
         dtype=dtype,
     )
+
+
+def input_shape_of(
+    model: nn.Module, data_config: ml_collections.ConfigDict
+) -> tuple[int, ...] | dict[str, tuple[int, ...]]:
+    """The shape `model` is initialized with: (1, K, T, S, S, C) of `spec.sample_shape`, or
+    for a model that takes several streams (STAN) one such shape per 'inputs*' key."""
+    if getattr(model, "takes_streams", False):
+        return {key: (1, *shape) for key, shape in spec.sample_shapes(data_config).items()}
+    return (1, *spec.sample_shape(data_config))
 
 
 def example_inputs(input_shape: tuple[int, ...] | dict[str, tuple[int, ...]]) -> Any:

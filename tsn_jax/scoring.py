@@ -1,6 +1,7 @@
-"""Test protocols: every view of every video scored, fused per video, reported.
+"""Test protocols: every view of every video scored and fused per video.
 
-One path serves every protocol of the papers, during training and in `--mode=eval`:
+One path serves every protocol of the papers, during training and in `--mode=eval`
+(`tsn_jax.runner` feeds it; `tsn_jax.reports` writes what it gives):
 
   views (input_pipeline.pipeline.create_view_dataset: rows of test views)
     -> view scores (one compiled forward pass per batch of rows)
@@ -30,44 +31,20 @@ video-level accuracy scores the fused views.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
-import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from absl import logging
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from tsn_jax import metrics, score_files, untrimmed
+from tsn_jax import score_files, spec, untrimmed
 from tsn_jax.models import model_inputs
-
-__all__ = [
-    "AGGREGATES",
-    "aggregate_views",
-    "EVAL_SAMPLINGS",
-    "FUSIONS",
-    "VideoScores",
-    "evaluate",
-    "fuse_views",
-    "protocol",
-    "run",
-    "score_videos",
-    "summarize",
-    "write_outputs",
-]
-
-EVAL_SAMPLINGS = ("segments", "windows", "per_second")  # config.data.eval_sampling
-FUSIONS = score_files.FUSION_MODES  # config.eval.fusion
-AGGREGATES = ("mean", "mtwi")
 
 
 def fuse_views(view_logits: np.ndarray, fusion: str = "score") -> np.ndarray:
@@ -78,8 +55,8 @@ def fuse_views(view_logits: np.ndarray, fusion: str = "score") -> np.ndarray:
     softmax outputs; the log keeps the result a score whose softmax is that mean).
     The same fusion as of streams (`score_files.fuse`), over the view axis.
     """
-    if fusion not in FUSIONS:
-        raise ValueError(f"eval.fusion must be one of {FUSIONS}, got {fusion!r}")
+    if fusion not in spec.FUSIONS:
+        raise ValueError(f"eval.fusion must be one of {spec.FUSIONS}, got {fusion!r}")
     views = list(np.moveaxis(np.asarray(view_logits), -2, 0))
     return score_files.fuse(views, [1.0] * len(views), fusion)
 
@@ -135,7 +112,7 @@ def aggregate_views(views: np.ndarray, config: ml_collections.ConfigDict) -> np.
     # M-TWI: views are crop-major [crops, snippets]. TPAMI Sec. 4.2 scores one snippet a
     # second and says nothing of crops, so the crops of each snippet are fused first, by
     # `eval.fusion` like any other views.
-    crops = {"centre": 1, "three": 3, "ten": 10}[config.data.eval_crops]
+    crops = spec.EVAL_CROPS[config.data.eval_crops]
     per_snippet = fuse_views(
         np.swapaxes(views.reshape(crops, -1, views.shape[-1]), 0, 1), config.eval.fusion
     )
@@ -285,91 +262,6 @@ def _gather(indices, fused, counts, labels, ids, views, hits):
     )
 
 
-def summarize(
-    scores: VideoScores,
-    class_names: tuple[str, ...],
-    class_groups: Mapping[str, tuple[str, ...]] | None = None,
-) -> dict[str, Any]:
-    """Video- and clip-level metrics of `scores` (`metrics.summarize` keys, plus 'mAP',
-    'clip_top1' and views per video)."""
-    sums = metrics.eval_sums(
-        jnp.asarray(scores.logits), jnp.asarray(scores.labels), jnp.ones(len(scores.labels))
-    )
-    summary = metrics.summarize(jax.tree.map(np.asarray, sums), class_names, class_groups)
-    finite = bool(np.all(np.isfinite(scores.logits)))  # a diverged run is still reported
-    summary["mAP"] = (
-        float(untrimmed.mean_average_precision(scores.logits, scores.labels)["mAP"])
-        if finite
-        else None
-    )
-    summary["clip_top1"] = scores.clip_hits / max(scores.clip_count, 1)
-    summary["views_per_video"] = {
-        "min": int(scores.num_views.min()),
-        "max": int(scores.num_views.max()),
-        "mean": float(scores.num_views.mean()),
-    }
-    return summary
-
-
-def confusion_matrix(labels: np.ndarray, logits: np.ndarray, num_classes: int) -> np.ndarray:
-    """[N, N] int counts: row = true class, column = predicted (top-1) class."""
-    matrix = np.zeros((num_classes, num_classes), np.int64)
-    np.add.at(matrix, (labels, np.argmax(logits, axis=-1)), 1)
-    return matrix
-
-
-def _plot_confusion(matrix: np.ndarray, class_names: tuple[str, ...], path: str) -> None:
-    # matplotlib's object API: pyplot's global backend (a notebook's) stays untouched.
-    from matplotlib.figure import Figure
-
-    n = len(class_names)
-    rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    size = min(4 + 0.25 * n, 40)
-    fig = Figure(figsize=(size, size))
-    ax = fig.subplots()
-    ax.imshow(rows, cmap="Blues", vmin=0.0, vmax=1.0)
-    ax.set_xticks(range(n), class_names, rotation=90, fontsize=8)
-    ax.set_yticks(range(n), class_names, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title("confusion (each row normalized)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-
-
-def write_outputs(
-    out_dir: str,
-    scores: VideoScores,
-    summary: Mapping[str, Any],
-    class_names: tuple[str, ...],
-    protocol_info: Mapping[str, Any],
-) -> None:
-    """eval_metrics.json, scores.npz, confusion.csv and confusion.png in `out_dir`."""
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "eval_metrics.json"), "w") as f:
-        json.dump(
-            {**summary, "num_videos": len(scores.video_ids), "protocol": dict(protocol_info)},
-            f,
-            indent=2,
-        )
-    score_files.save_scores(
-        os.path.join(out_dir, "scores.npz"),
-        scores.video_ids,
-        scores.labels,
-        scores.logits,
-        class_names,
-        view_logits=scores.view_logits,
-        protocol=dict(protocol_info),
-    )
-    matrix = confusion_matrix(scores.labels, scores.logits, len(class_names))
-    with open(os.path.join(out_dir, "confusion.csv"), "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["true \\ predicted", *class_names])
-        for name, row in zip(class_names, matrix, strict=True):
-            writer.writerow([name, *row.tolist()])
-    _plot_confusion(matrix, class_names, os.path.join(out_dir, "confusion.png"))
-
-
 def compile_apply(model: nn.Module, variables: Mapping[str, Any]) -> Callable:
     """A jitted ``batch -> [R, N]`` logits on this process's devices, rows sharded.
 
@@ -393,116 +285,3 @@ def compile_apply(model: nn.Module, variables: Mapping[str, Any]) -> Callable:
         return apply(local, jax.device_put(inputs, rows))
 
     return run
-
-
-def evaluate(
-    model: nn.Module,
-    variables: Mapping[str, Any],
-    builder,
-    config: ml_collections.ConfigDict,
-    info,
-) -> tuple[VideoScores, dict[str, Any]]:
-    """Runs the config's test protocol on the evaluation split.
-
-    Args:
-      model: the network (TSN or STAN).
-      variables: its {'params', 'batch_stats'}.
-      builder: the prepared TFDS builder; info: `pipeline.get_dataset_info`.
-      config: the full config.
-
-    Returns:
-      (the per-video scores, the metrics summary).
-    """
-    from input_pipeline import pipeline
-
-    if config.eval_batch_size % jax.local_device_count():
-        raise ValueError(
-            f"config.eval_batch_size={config.eval_batch_size} must be divisible by the "
-            f"{jax.local_device_count()} local devices"
-        )
-    batches = pipeline.create_view_dataset(
-        builder,
-        config,
-        batch_size=config.eval_batch_size,
-        process_index=jax.process_index(),
-        process_count=jax.process_count(),
-    )
-    scores = score_videos(compile_apply(model, variables), batches, config, info.num_eval_examples)
-    logging.info("Scored %d videos, %d views", len(scores.video_ids), int(scores.num_views.sum()))
-    return scores, summarize(scores, info.class_names, info.class_groups)
-
-
-def checkpoint_path(config: ml_collections.ConfigDict, workdir: str) -> str:
-    """The variables to evaluate: `config.eval.checkpoint`, or the workdir's newest step.
-
-    Accepts a step directory (`.../checkpoints/STEP`) or its `default` item directory.
-    """
-    from tsn_jax import checkpoints
-
-    path = config.eval.checkpoint
-    if not path:
-        directory = os.path.join(os.path.abspath(workdir), "checkpoints")
-        step = None
-        if os.path.isdir(directory):
-            manager = checkpoints.create_manager(directory, save_every_steps=1, keep=1)
-            step = manager.latest_step()
-            manager.close()
-        if step is None:
-            raise FileNotFoundError(
-                f"no checkpoint in {directory}: train first (python main.py --config=... "
-                f"--workdir={workdir}) or set --config.eval.checkpoint=PATH"
-            )
-        path = os.path.join(directory, str(step))
-    if os.path.isdir(os.path.join(path, "default")):
-        path = os.path.join(path, "default")
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"config.eval.checkpoint: no checkpoint directory at {path}")
-    return path
-
-
-def _check_structure(model: nn.Module, variables: Mapping[str, Any], input_shape, path: str):
-    """A clear error when the checkpoint was trained with another model config."""
-    expected = jax.eval_shape(lambda: model.init(jax.random.key(0), input_shape, train=False))
-    expected = {c: expected.get(c, {}) for c in ("params", "batch_stats")}
-    shapes = jax.tree_util.tree_flatten_with_path
-    want = {jax.tree_util.keystr(k): v.shape for k, v in shapes(expected)[0]}
-    have = {jax.tree_util.keystr(k): np.shape(v) for k, v in shapes(dict(variables))[0]}
-    problems = sorted(set(want) ^ set(have)) + sorted(
-        f"{k}: checkpoint {have[k]}, model {want[k]}"
-        for k in set(want) & set(have)
-        if tuple(have[k]) != tuple(want[k])
-    )
-    if problems:
-        raise ValueError(
-            f"the checkpoint {path} does not fit config.model (evaluate with the config it "
-            f"was trained with); differences: {problems[:10]}"
-        )
-
-
-def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-    """`main.py --mode=eval`: the config's test protocol on a trained checkpoint.
-
-    Writes eval_metrics.json, scores.npz, confusion.csv and confusion.png to
-    `config.eval.output_dir` (default: the workdir) and returns the metrics.
-    """
-    from input_pipeline import datasets, pipeline
-    from tsn_jax import pretrained
-    from tsn_jax.config_checks import validate_config
-    from tsn_jax.models import create_model, example_inputs
-    from tsn_jax.train import model_input_shape
-
-    validate_config(config)
-    path = checkpoint_path(config, workdir)
-    builder = datasets.get_builder(config.dataset)
-    info = pipeline.get_dataset_info(builder, config)
-    model = create_model(config.model, info.num_classes, config.data.num_segments)
-    variables = pretrained.load_checkpoint(path)
-    _check_structure(model, variables, example_inputs(model_input_shape(model, config.data)), path)
-    logging.info("Evaluating %s with %s", path, protocol(config))
-    scores, summary = evaluate(model, variables, builder, config, info)
-    summary["checkpoint"] = path
-    if jax.process_index() == 0:
-        write_outputs(
-            config.eval.output_dir or workdir, scores, summary, info.class_names, protocol(config)
-        )
-    return summary

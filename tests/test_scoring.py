@@ -7,25 +7,25 @@ import numpy as np
 import pytest
 
 from tests.conftest import tiny_config
-from tsn_jax import evaluate, untrimmed
+from tsn_jax import scoring, untrimmed
 from tsn_jax.models import create_model
 
 
 def test_fuse_views_averages_logits_or_probabilities():
     views = np.array([[2.0, 0.0], [0.0, 0.0]])
-    np.testing.assert_allclose(evaluate.fuse_views(views, "score"), [1.0, 0.0])
+    np.testing.assert_allclose(scoring.fuse_views(views, "score"), [1.0, 0.0])
     # softmax([2, 0]) = [e^2, 1] / (e^2 + 1) = [0.8808, 0.1192]; softmax([0, 0]) = [.5, .5].
     p = np.exp(2.0) / (np.exp(2.0) + 1.0)
     expected = np.log([(p + 0.5) / 2, (1 - p + 0.5) / 2])
-    np.testing.assert_allclose(evaluate.fuse_views(views, "prob"), expected, rtol=1e-6)
+    np.testing.assert_allclose(scoring.fuse_views(views, "prob"), expected, rtol=1e-6)
     # Both fusions can disagree on the winner: a confident view against two mild ones.
     # Mean logits [6.67, 1.33] -> class 0; softmax [1, 0], [.119, .881] twice: mean
     # probabilities [.413, .587] -> class 1.
     split = np.array([[20.0, 0.0], [0.0, 2.0], [0.0, 2.0]])
-    assert np.argmax(evaluate.fuse_views(split, "score")) == 0
-    assert np.argmax(evaluate.fuse_views(split, "prob")) == 1
+    assert np.argmax(scoring.fuse_views(split, "score")) == 0
+    assert np.argmax(scoring.fuse_views(split, "prob")) == 1
     with pytest.raises(ValueError, match="fusion"):
-        evaluate.fuse_views(views, "max")
+        scoring.fuse_views(views, "max")
 
 
 def _rows(view_logits, labels, batch_size):
@@ -60,7 +60,7 @@ def test_every_video_is_scored_once_with_a_batch_that_does_not_divide_the_views(
     rng = np.random.default_rng(0)
     views = [rng.normal(size=(3, 4)) for _ in range(5)]  # 15 rows in batches of 4
     labels = [0, 1, 2, 3, 0]
-    scores = evaluate.score_videos(lambda b: b["inputs"], _rows(views, labels, 4), _config(), 5)
+    scores = scoring.score_videos(lambda b: b["inputs"], _rows(views, labels, 4), _config(), 5)
     assert scores.video_ids == ("v0", "v1", "v2", "v3", "v4")
     np.testing.assert_array_equal(scores.labels, labels)
     np.testing.assert_allclose(scores.logits, [v.mean(axis=0) for v in views], rtol=1e-6)
@@ -73,7 +73,7 @@ def test_every_video_is_scored_once_with_a_batch_that_does_not_divide_the_views(
 def test_a_video_left_out_is_an_error():
     views = [np.eye(2)] * 3
     with pytest.raises(ValueError, match="scored 3 of 4 videos.*missing positions \\[3\\]"):
-        evaluate.score_videos(lambda b: b["inputs"], _rows(views, [0, 1, 0], 4), _config(), 4)
+        scoring.score_videos(lambda b: b["inputs"], _rows(views, [0, 1, 0], 4), _config(), 4)
 
 
 def test_variable_view_counts_and_mtwi_over_the_per_second_scores():
@@ -83,7 +83,7 @@ def test_variable_view_counts_and_mtwi_over_the_per_second_scores():
     rng = np.random.default_rng(1)
     # Video 0: 3 crops x 4 seconds; video 1: 3 crops x 2 seconds (crop-major rows).
     views = [rng.normal(size=(12, 3)), rng.normal(size=(6, 3))]
-    scores = evaluate.score_videos(lambda b: b["inputs"], _rows(views, [2, 0], 8), config, 2)
+    scores = scoring.score_videos(lambda b: b["inputs"], _rows(views, [2, 0], 8), config, 2)
     assert scores.view_logits is None  # the views differ in number
     np.testing.assert_array_equal(scores.num_views, [12, 6])
     for got, video in zip(scores.logits, views, strict=True):
@@ -100,7 +100,7 @@ def test_mtwi_takes_the_rule_and_the_snippet_rate_from_the_config(rule):
     config.data.eval_snippets_per_second = 2.0
     views = np.random.default_rng(4).normal(size=(20, 3))  # 1 crop x 20 snippets (10 s)
     expected = untrimmed.mtwi(views, window_lengths=(1, 2), rule=rule, snippets_per_second=2)
-    np.testing.assert_allclose(evaluate.aggregate_views(views, config), expected, rtol=1e-6)
+    np.testing.assert_allclose(scoring.aggregate_views(views, config), expected, rtol=1e-6)
     # Windows of 1 and 2 s at 2 snippets a second span 2 and 4 snippets, not 1 and 2.
     one_a_second = untrimmed.mtwi(views, window_lengths=(1, 2), rule=rule)
     assert not np.allclose(expected, one_a_second)
@@ -112,7 +112,7 @@ def test_compiled_views_are_sharded_over_the_devices_and_match_the_model():
     model = create_model(config.model, num_classes=5, num_segments=3)
     x = np.random.default_rng(2).normal(size=(8, 3, 1, 32, 32, 3)).astype(np.float32)
     variables = jax.jit(lambda: model.init(jax.random.key(0), x[:1], train=False))()
-    apply = evaluate.compile_apply(model, variables)
+    apply = scoring.compile_apply(model, variables)
     np.testing.assert_allclose(
         apply({"inputs": x, "label": np.zeros(8)}),
         jax.jit(lambda v: model.apply(v, x, train=False))(variables),
