@@ -23,7 +23,7 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import pytest  # noqa: E402
 
-from tests.tiny import tiny_config  # noqa: E402  (the tests import it from here)
+from tests.helpers import tiny_config  # noqa: E402
 
 
 @pytest.fixture(scope="session")

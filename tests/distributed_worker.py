@@ -61,7 +61,7 @@ def run(out: str, checkpoint_dir: str, data_dir: str, mesh) -> None:
     from jax.sharding import PartitionSpec as P
 
     from input_pipeline import datasets, pipeline
-    from tests.tiny import tiny_config
+    from tests.helpers import tiny_config
     from tsn_jax import checkpoints, optim, runner, train_step
 
     config = tiny_config(data_dir)

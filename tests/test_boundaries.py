@@ -69,3 +69,9 @@ def test_importing_the_library_does_not_load_tensorflow():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_no_test_module_imports_another():
+    for path, modules in _imports("tests").items():
+        imported = {m for m in modules if m.startswith("tests.test_")}
+        assert not imported, f"{path} imports {imported}: move shared code to tests/helpers.py"

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 from tsn_jax import finetune, optim, train_step
 from tsn_jax.models import create_model
 

@@ -13,62 +13,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tests.helpers import abstract_init, piergiaj_i3d_keys, torchvision_resnet_keys
 from tests.layout_utils import torch_layout
-from tests.test_models import abstract_init, torchvision_resnet_keys
 from tsn_jax import convert_torch, models
-from tsn_jax.models import i3d, i3d_resnet, layers
+from tsn_jax.models import i3d, i3d_resnet
 
 # sha256 of "\n".join(f"{key} {shape}") over piergiaj/pytorch-i3d's
 # InceptionI3d(400, in_channels=3).state_dict() (pytorch_i3d.py at b49fadf, torch 2.13).
 PIERGIAJ_I3D_SHA256 = "9580ef69e9635d326f6c631f40c040c7a8888254d1bdb4e4288c013cbf9deacf"
 
 # piergiaj's InceptionModule widths, with his in-channel arithmetic.
-PIERGIAJ_MIXED = [
-    ("Mixed_3b", 192, [64, 96, 128, 16, 32, 32]),
-    ("Mixed_3c", 256, [128, 128, 192, 32, 96, 64]),
-    ("Mixed_4b", 128 + 192 + 96 + 64, [192, 96, 208, 16, 48, 64]),
-    ("Mixed_4c", 192 + 208 + 48 + 64, [160, 112, 224, 24, 64, 64]),
-    ("Mixed_4d", 160 + 224 + 64 + 64, [128, 128, 256, 24, 64, 64]),
-    ("Mixed_4e", 128 + 256 + 64 + 64, [112, 144, 288, 32, 64, 64]),
-    ("Mixed_4f", 112 + 288 + 64 + 64, [256, 160, 320, 32, 128, 128]),
-    ("Mixed_5b", 256 + 320 + 128 + 128, [256, 160, 320, 32, 128, 128]),
-    ("Mixed_5c", 256 + 320 + 128 + 128, [384, 192, 384, 48, 128, 128]),
-]
-
-
-def piergiaj_i3d_keys(num_classes: int = 400, in_channels: int = 3):
-    """(key, shape) of piergiaj's InceptionI3d state_dict, in its order (logits first)."""
-    keys = []
-
-    def unit(prefix, cin, cout, k, bn=True, bias=False):
-        keys.append((f"{prefix}.conv3d.weight", (cout, cin, k, k, k)))
-        if bias:
-            keys.append((f"{prefix}.conv3d.bias", (cout,)))
-        if bn:
-            for leaf in ("weight", "bias", "running_mean", "running_var"):
-                keys.append((f"{prefix}.bn.{leaf}", (cout,)))
-            keys.append((f"{prefix}.bn.num_batches_tracked", ()))
-
-    unit("logits", 1024, num_classes, 1, bn=False, bias=True)
-    unit("Conv3d_1a_7x7", in_channels, 64, 7)
-    unit("Conv3d_2b_1x1", 64, 64, 1)
-    unit("Conv3d_2c_3x3", 64, 192, 3)
-    for name, cin, w in PIERGIAJ_MIXED:
-        unit(f"{name}.b0", cin, w[0], 1)
-        unit(f"{name}.b1a", cin, w[1], 1)
-        unit(f"{name}.b1b", w[1], w[2], 3)
-        unit(f"{name}.b2a", cin, w[3], 1)
-        unit(f"{name}.b2b", w[3], w[4], 3)
-        unit(f"{name}.b3b", cin, w[5], 1)
-    return keys
-
-
-def run_once(fn, *args) -> np.ndarray:
-    """``jax.jit(fn)(*args)`` compiled for a one-off run: XLA's own convolutions (im2col
-    compiles slowly) and no backend optimizations (10 s -> 4 s for a tiny I3D)."""
-    with layers.conv_implementation("xla"):
-        lowered = jax.jit(fn).lower(*args)
-    return np.asarray(lowered.compile({"xla_backend_optimization_level": 0})(*args))
 
 
 def sha256(keys) -> str:

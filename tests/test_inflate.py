@@ -6,8 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from tests.test_i3d import run_once
-from tests.test_models import abstract_init, numpy_variables
+from tests.helpers import abstract_init, numpy_variables, run_once
 from tsn_jax import inflate
 from tsn_jax.models import googlenet, i3d, i3d_resnet, layers, resnet
 

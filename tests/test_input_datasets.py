@@ -3,7 +3,7 @@
 import numpy as np
 
 from input_pipeline import datasets, pipeline
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 
 def _builder(data_dir):

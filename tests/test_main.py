@@ -9,20 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import tiny_config
+from tests.helpers import load_tool, tiny_config
 from tsn_jax import runner, score_files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def load_tool(name: str):
-    """A module of tools/ imported in-process (tests call its functions)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _overrides(config, prefix="config"):

@@ -12,7 +12,7 @@ import flax
 import numpy as np
 import pytest
 
-from tests.test_i3d import run_once
+from tests.helpers import run_once
 from tsn_jax import convert_torch
 from tsn_jax.models import resnet
 from tsn_jax.models.tsn import TSN

@@ -18,6 +18,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from tests.helpers import abstract_init, numpy_variables, random_inputs, torchvision_resnet_keys
 from tsn_jax import models
 from tsn_jax.models import consensus, resnet
 from tsn_jax.models.tsn import TSN, fold_clips, fold_snippets
@@ -165,58 +166,6 @@ STAGE_SIZES = {
 # --------------------------------------------------------------------------- helpers
 
 
-def torchvision_resnet_keys(block: str, layers, num_classes: int = 1000):
-    """(key, shape) of a torchvision ResNet state_dict, written the way torchvision builds it.
-
-    Checked against the hard-coded resnet18 list and the resnet50 hash above, so that it
-    can stand for torchvision's layout of the other depths.
-    """
-    keys = []
-
-    def conv(prefix, cout, cin, k):
-        keys.append((f"{prefix}.weight", (cout, cin, k, k)))
-
-    def bn(prefix, c):
-        keys.extend(
-            [
-                (f"{prefix}.weight", (c,)),
-                (f"{prefix}.bias", (c,)),
-                (f"{prefix}.running_mean", (c,)),
-                (f"{prefix}.running_var", (c,)),
-                (f"{prefix}.num_batches_tracked", ()),
-            ]
-        )
-
-    expansion = 1 if block == "basic" else 4
-    conv("conv1", 64, 3, 7)
-    bn("bn1", 64)
-    inplanes = 64
-    for i, n in enumerate(layers):
-        planes = 64 * 2**i
-        for j in range(n):
-            p = f"layer{i + 1}.{j}"
-            stride = 2 if i > 0 and j == 0 else 1
-            if block == "basic":
-                conv(f"{p}.conv1", planes, inplanes, 3)
-                bn(f"{p}.bn1", planes)
-                conv(f"{p}.conv2", planes, planes, 3)
-                bn(f"{p}.bn2", planes)
-            else:
-                conv(f"{p}.conv1", planes, inplanes, 1)
-                bn(f"{p}.bn1", planes)
-                conv(f"{p}.conv2", planes, planes, 3)
-                bn(f"{p}.bn2", planes)
-                conv(f"{p}.conv3", planes * 4, planes, 1)
-                bn(f"{p}.bn3", planes * 4)
-            if stride != 1 or inplanes != planes * expansion:
-                conv(f"{p}.downsample.0", planes * expansion, inplanes, 1)
-                bn(f"{p}.downsample.1", planes * expansion)
-            inplanes = planes * expansion
-    keys.append(("fc.weight", (num_classes, 512 * expansion)))
-    keys.append(("fc.bias", (num_classes,)))
-    return keys
-
-
 def torch_to_flax(key: str, shape: tuple[int, ...]):
     """Maps a torchvision state_dict entry to (flax path, flax shape) by the naming rule.
 
@@ -259,11 +208,6 @@ def flax_shapes(variables) -> dict[tuple[str, ...], tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in flat.items()}
 
 
-def abstract_init(model, x_shape):
-    """Variables' shapes without running anything (train is static, so not traced)."""
-    return jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(x_shape), train=False))
-
-
 # Every distinct array shape costs an XLA compilation on CPU (~0.1 s per op, ~1.5 s per
 # threefry random draw) and model.init runs eagerly, so a real init of even a tiny
 # ResNet-18 takes 10-20 s on the 2-core machine. The TSN tests therefore share one tiny
@@ -280,38 +224,6 @@ def tiny_tsn(backbone: str = "resnet18", **kwargs) -> TSN:
         num_classes=NUM_CLASSES,
         **kwargs,
     )
-
-
-def random_inputs(shape, seed: int = 0) -> jax.Array:
-    return jnp.asarray(np.random.default_rng(seed).standard_normal(shape, np.float32))
-
-
-def numpy_variables(abstract_variables, seed: int = 0):
-    """Random values for a variable tree of ShapeDtypeStructs, drawn with numpy.
-
-    Convolutions get He-normal weights; BatchNorm gets non-trivial affine parameters and
-    running statistics (so eval mode is not a no-op); dense layers get unit-scale weights
-    and biases, so that logits are O(1) and the comparisons in the tests can fail (TSN's
-    N(0, 0.001^2) classifier would make every logit ~1e-3 and any allclose pass).
-    """
-    rng = np.random.default_rng(seed)
-    flat = flax.traverse_util.flatten_dict(abstract_variables)
-    values = {}
-    for path, leaf in flat.items():
-        shape, name = leaf.shape, path[-1]
-        if name == "kernel" and len(shape) == 4:
-            h, w, _, o = shape
-            value = rng.normal(0.0, np.sqrt(2.0 / (h * w * o)), shape)
-        elif name == "kernel":
-            value = rng.normal(0.0, 1.0 / np.sqrt(shape[0]), shape) * 3.0
-        elif name in ("scale", "var"):
-            value = rng.uniform(0.5, 1.5, shape)
-        elif path[-2] == "fc":  # fc bias
-            value = rng.normal(0.0, 1.0, shape)
-        else:  # BN bias and mean
-            value = rng.normal(0.0, 0.1, shape)
-        values[path] = jnp.asarray(value, leaf.dtype)
-    return flax.traverse_util.unflatten_dict(values)
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from tests.conftest import tiny_config
-from tests.test_main import load_tool
+from tests.helpers import load_tool, tiny_config
 from tsn_jax.models import create_model
 
 CLASSES = [f"class_{i}" for i in range(10)]

@@ -4,10 +4,9 @@ import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
-from tests.test_models import abstract_init, numpy_variables
+from tests.helpers import abstract_init, classifier_checkpoint, numpy_variables, save_tree
 from tsn_jax import pretrained
 from tsn_jax.models import resnet
 from tsn_jax.models.tsn import TSN
@@ -21,26 +20,12 @@ def _tsn(num_classes=5, **options):
     return TSN(backbone=backbone, num_classes=num_classes)
 
 
-def _save(path, tree):
-    checkpointer = ocp.StandardCheckpointer()
-    checkpointer.save(path, tree)
-    checkpointer.wait_until_finished()
-
-
-def _classifier_checkpoint(tmp_path, arch="resnet18", num_classes=7):
-    """A converted ImageNet-style classifier saved like tools/convert_torch_checkpoint.py."""
-    model = getattr(resnet, arch)(num_classes=num_classes, base_width=8)
-    variables = numpy_variables(abstract_init(model, (1, 32, 32, 3)), seed=1)
-    _save(tmp_path / arch, variables)
-    return variables, pretrained.load_checkpoint(str(tmp_path / arch))
-
-
 def _flat(tree):
     return flax.traverse_util.flatten_dict(tree)
 
 
-def test_classifier_checkpoint_fills_the_backbone_and_drops_its_classifier(tmp_path):
-    source, loaded = _classifier_checkpoint(tmp_path)
+def testclassifier_checkpoint_fills_the_backbone_and_drops_its_classifier(tmp_path):
+    source, loaded = classifier_checkpoint(tmp_path)
     model = _tsn()
     fresh = numpy_variables(abstract_init(model, RGB))
     lines = []
@@ -54,7 +39,7 @@ def test_classifier_checkpoint_fills_the_backbone_and_drops_its_classifier(tmp_p
 
 
 def test_flow_first_conv_gets_the_cross_modality_initialization(tmp_path):
-    source, loaded = _classifier_checkpoint(tmp_path)
+    source, loaded = classifier_checkpoint(tmp_path)
     model = _tsn()
     out = pretrained.init_backbone(numpy_variables(abstract_init(model, FLOW)), loaded)
     rgb = np.asarray(source["params"]["conv1"]["kernel"])  # [7, 7, 3, 8]
@@ -69,7 +54,7 @@ def test_flow_first_conv_gets_the_cross_modality_initialization(tmp_path):
 
 
 def test_temporal_modules_keep_their_initialization(tmp_path):
-    _, loaded = _classifier_checkpoint(tmp_path)
+    _, loaded = classifier_checkpoint(tmp_path)
     model = _tsn(temporal_module="tam", temporal_placement="top_half")
     fresh = numpy_variables(abstract_init(model, RGB))
     lines = []
@@ -82,11 +67,11 @@ def test_temporal_modules_keep_their_initialization(tmp_path):
 
 
 def test_a_checkpoint_of_another_architecture_is_an_error_listing_keys(tmp_path):
-    _, loaded = _classifier_checkpoint(tmp_path, arch="resnet34")
+    _, loaded = classifier_checkpoint(tmp_path, arch="resnet34")
     model = _tsn()
     with pytest.raises(ValueError, match=r"not in the model: .*layer1_2/conv1/kernel"):
         pretrained.init_backbone(numpy_variables(abstract_init(model, RGB)), loaded)
-    _, loaded50 = _classifier_checkpoint(tmp_path, arch="resnet50")
+    _, loaded50 = classifier_checkpoint(tmp_path, arch="resnet50")
     with pytest.raises(ValueError, match=r"shapes that cannot be adapted: .*layer1_0/conv1"):
         pretrained.init_backbone(numpy_variables(abstract_init(model, RGB)), loaded50)
 
@@ -95,7 +80,7 @@ def test_a_checkpoint_of_another_architecture_is_an_error_listing_keys(tmp_path)
 def test_tsn_checkpoint_copies_fc_only_for_the_same_classes(tmp_path, num_classes, fc_copied):
     source = numpy_variables(abstract_init(_tsn(), RGB), seed=3)
     state = {"step": 10, **source}
-    _save(tmp_path / "run", state)
+    save_tree(tmp_path / "run", state)
     loaded = pretrained.load_checkpoint(str(tmp_path / "run"))
     model = _tsn(num_classes=num_classes)
     fresh = numpy_variables(abstract_init(model, RGB))
@@ -111,7 +96,7 @@ def test_tsn_checkpoint_copies_fc_only_for_the_same_classes(tmp_path, num_classe
 def test_imagenet_resnet50_inflates_into_i3d_resnet50(tmp_path):
     from tsn_jax.models import i3d_resnet
 
-    source, loaded = _classifier_checkpoint(tmp_path, arch="resnet50")
+    source, loaded = classifier_checkpoint(tmp_path, arch="resnet50")
     backbone = i3d_resnet.i3d_resnet50(num_classes=None, base_width=8)
     model = TSN(backbone=backbone, num_classes=5)
     fresh = numpy_variables(abstract_init(model, (1, 1, 8, 32, 32, 3)))
@@ -136,7 +121,7 @@ def test_googlenet_temporal_modules_keep_their_initialization(tmp_path):
 
     classifier = googlenet.googlenet(num_classes=7, base_width=8)
     source = numpy_variables(abstract_init(classifier, (1, 32, 32, 3)), seed=1)
-    _save(tmp_path / "googlenet", source)
+    save_tree(tmp_path / "googlenet", source)
     backbone = googlenet.googlenet(
         num_classes=None, base_width=8, num_segments=3, temporal_module="tam"
     )
@@ -162,8 +147,8 @@ def test_stan_streams_start_from_vgg16_and_c3d(tmp_path):
 
     vgg_source = numpy_variables(abstract_init(vgg.vgg16(base_width=4), (1, 32, 32, 3)), seed=1)
     c3d_source = numpy_variables(abstract_init(c3d.c3d(base_width=4), (1, 16, 32, 32, 3)), seed=2)
-    _save(tmp_path / "vgg", vgg_source)
-    _save(tmp_path / "c3d", c3d_source)
+    save_tree(tmp_path / "vgg", vgg_source)
+    save_tree(tmp_path / "c3d", c3d_source)
     model = stan.STAN(
         streams=("frame", "flow", "clip"),
         stream_inputs=("inputs", "inputs_flow", "inputs_clip"),

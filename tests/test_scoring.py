@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 from tsn_jax import scoring, untrimmed
 from tsn_jax.models import create_model
 

@@ -7,7 +7,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from tests.test_models import abstract_init, numpy_variables, random_inputs
+from tests.helpers import abstract_init, numpy_variables, random_inputs
 from tsn_jax import models
 from tsn_jax.models import googlenet, resnet, temporal
 from tsn_jax.models.tsn import TSN

@@ -12,7 +12,7 @@ benchmark's plain-torch twin.
 import numpy as np
 import pytest
 
-from tests.test_i3d import PIERGIAJ_MIXED, piergiaj_i3d_keys, run_once
+from tests.helpers import PIERGIAJ_MIXED, piergiaj_i3d_keys, run_once
 from tsn_jax import convert_torch
 from tsn_jax.models import i3d, i3d_resnet
 

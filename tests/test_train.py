@@ -13,7 +13,7 @@ import pytest
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 from tsn_jax import optim, runner, train_step
 from tsn_jax.models import create_model
 
@@ -148,9 +148,9 @@ def test_batch_size_not_divisible_by_devices_is_an_error(tiny_data_dir, tmp_path
 
 
 def test_init_from_initializes_the_backbone_of_a_new_run(tiny_data_dir, tmp_path, one_device):
-    from tests.test_pretrained import _classifier_checkpoint
+    from tests.helpers import classifier_checkpoint
 
-    source, _ = _classifier_checkpoint(tmp_path)  # resnet18 at base_width 8, 7 classes
+    source, _ = classifier_checkpoint(tmp_path)  # resnet18 at base_width 8, 7 classes
     config = tiny_config(tiny_data_dir)
     config.init_from = str(tmp_path / "resnet18")
     config.optimizer.learning_rate = 0.0  # the parameters stay where they started
