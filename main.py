@@ -14,74 +14,7 @@ Any config field can be overridden on the command line, e.g.
 an error.
 """
 
-from absl import app, flags, logging
-from ml_collections import config_flags
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and metrics.json.")
-flags.DEFINE_enum("mode", "train", ["train", "eval"], "train (and evaluate) | eval only.")
-flags.DEFINE_string(
-    "coordinator_address", None, "Multi-process: HOST:PORT of process 0's coordinator."
-)
-flags.DEFINE_integer("num_processes", None, "Multi-process: number of processes.")
-flags.DEFINE_integer("process_id", None, "Multi-process: this process, 0..num_processes-1.")
-flags.DEFINE_list("local_device_ids", None, "Multi-process: local devices of this process.")
-flags.DEFINE_bool(
-    "distributed", False, "Multi-process with the cluster read from the environment (TPU, SLURM)."
-)
-config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
-flags.mark_flags_as_required(["config", "workdir"])
-
-
-class _QuietLibraries(logging.logging.Filter):
-    """Drops INFO records of Orbax and TFDS, whose per-save chatter drowns the progress lines."""
-
-    def filter(self, record) -> bool:
-        noisy = "/orbax/" in record.pathname or "/tensorflow_datasets/" in record.pathname
-        # absl's level constants differ from the records' standard ones.
-        return record.levelno >= logging.logging.WARNING or not noisy
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    logging.get_absl_handler().addFilter(_QuietLibraries())
-    # TensorFlow only feeds the input pipeline: keep it off the accelerators.
-    import tensorflow as tf
-
-    tf.config.set_visible_devices([], "GPU")
-
-    import jax
-
-    from tsn_jax import distributed, runner
-
-    # Before anything touches a device: JAX fixes its backends on first use.
-    distributed.initialize(
-        FLAGS.coordinator_address,
-        FLAGS.num_processes,
-        FLAGS.process_id,
-        None if FLAGS.local_device_ids is None else [int(i) for i in FLAGS.local_device_ids],
-        auto_detect=FLAGS.distributed,
-    )
-    from tsn_jax.config_checks import validate_config
-
-    validate_config(FLAGS.config)
-    logging.info(
-        "JAX process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
-    )
-    if FLAGS.mode == "eval":
-        summary = runner.evaluate(FLAGS.config, FLAGS.workdir)
-        keys = ("top1", "top5", "mean_class_accuracy", "clip_top1", "mAP", "num_eval_videos")
-        title = f"Evaluation of {summary['checkpoint']}: "
-    else:
-        summary = runner.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-        keys = ("step", "top1", "top5", "mean_class_accuracy", "num_eval_videos")
-        title = "Final evaluation: "
-    if jax.process_index() == 0:  # every process holds the same gathered summary
-        print(title + ", ".join(f"{k}={summary[k]}" for k in keys))
-        for group, acc in summary["group_accuracy"].items():
-            print(f"  {group} classes: {acc}")
-
+from tsn_jax.cli.train import run
 
 if __name__ == "__main__":
-    app.run(main)
+    run()

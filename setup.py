@@ -31,9 +31,20 @@ setuptools.setup(
         "absl-py",
         # Real photographs used as backgrounds of the embedded demo videos.
         "scikit-image",
-        # The evaluation's confusion matrix and tools/predict.py's timeline (PNG).
+        # The evaluation's confusion matrix and tsn-jax-predict's timeline (PNG).
         "matplotlib",
     ],
+    entry_points={
+        "console_scripts": [
+            "tsn-jax-train=tsn_jax.cli.train:run",
+            "tsn-jax-eval=tsn_jax.cli.train:run_eval",
+            "tsn-jax-predict=tsn_jax.cli.predict:run",
+            "tsn-jax-convert=tsn_jax.cli.convert:run",
+            "tsn-jax-fuse=tsn_jax.cli.fuse:run",
+            "tsn-jax-extract-flow=tsn_jax.cli.extract_flow:run",
+            "tsn-jax-contribution=tsn_jax.cli.contribution:run",
+        ]
+    },
     extras_require={
         "test": ["pytest", "pytest-xdist", "ruff", "nbformat", "nbconvert", "ipykernel"],
     },

@@ -72,7 +72,7 @@ instances, and `--config.dataset.fps=10` keeps the stored frames small.
 top-k consensus over the 25; top-k needs k <= K, or K = 1 as in per-second testing.)
 
 Initialization: the ImageNet BN-Inception of Cadene's pretrainedmodels
-(bn_inception-52deb4733.pth), converted with `python tools/convert_torch_checkpoint.py
+(bn_inception-52deb4733.pth), converted with `tsn-jax-convert
 --arch bninception --checkpoint bn_inception-52deb4733.pth --bgr_to_rgb --output
 /ckpt/bninception_flax` (`--bgr_to_rgb`: that model reads BGR frames, this pipeline
 decodes RGB; see configs/ucf101_tsn_bninception_rgb.py).

@@ -115,11 +115,11 @@ def get_config() -> ml_collections.ConfigDict:
     # False: mmaction2's padded pooling (8x8), the same weights.
     config.model.stan.clip_caffe_pooling = True
     # One pretrained checkpoint per stream, 'stream=path' (ImageNet VGG-16 for frame and
-    # flow, Sports-1M C3D for clip, converted by tools/convert_torch_checkpoint.py).
+    # flow, Sports-1M C3D for clip, converted by tsn-jax-convert).
     config.model.stan.init_from = ()
 
     # Pretrained initialization (tsn_jax.pretrained): an Orbax checkpoint written by
-    # tools/convert_torch_checkpoint.py or a tsn-jax run; '' = train from scratch.
+    # tsn-jax-convert or a tsn-jax run; '' = train from scratch.
     config.init_from = ""
     config.init_inflation = "average"  # 2D -> 3D kernels: average (I3D) | center
     # Fine-tuning (tsn_jax.finetune): partial BN (TSN) and frozen early stages (Hara et al.).

@@ -68,7 +68,7 @@ at 256x256 crops; the crop size is shared with training, so for that re-run the 
 workdir (it restores the last checkpoint, trains no step and only evaluates) with
 `--config.data.crop_size=256`.
 
-Initialization (`init_from`, converted with tools/convert_torch_checkpoint.py):
+Initialization (`init_from`, converted with tsn-jax-convert):
 r50: torchvision's ResNet-50 (`--arch resnet50 --checkpoint resnet50-19c8e357.pth`, what
 their code loads); inception: torchvision's GoogLeNet (`--arch googlenet --checkpoint
 googlenet-1378be20.pth`). tsn_jax/pretrained.py inflates the 2D kernels

@@ -58,7 +58,7 @@ evaluates) with e.g. `--config.data.crop_size=256 --config.data.eval_twice_sampl
     --config.dataset.video_dir=/data/kinetics400 --config.init_from=/ckpt/resnet50_flax
 
 Initialization: torchvision's ImageNet ResNet-50 (their models load
-`model_zoo.load_url(model_urls['resnet50'])`): `python tools/convert_torch_checkpoint.py
+`model_zoo.load_url(model_urls['resnet50'])`): `tsn-jax-convert
 --arch resnet50 --checkpoint resnet50-19c8e357.pth --output /ckpt/resnet50_flax`, then
 `--config.init_from=/ckpt/resnet50_flax`.
 

@@ -55,7 +55,7 @@ segments must stay 8: TAM mixes the segments, so the model is defined for one K.
   python main.py --config=configs/ssv2_tam_r50.py --workdir=runs/ssv2_tam_r50 \\
     --config.dataset.video_dir=/data/sthsth-v2 --config.init_from=/ckpt/resnet50_flax
 
-Initialization: torchvision's ImageNet ResNet-50 (`python tools/convert_torch_checkpoint.py
+Initialization: torchvision's ImageNet ResNet-50 (`tsn-jax-convert
 --arch resnet50 --checkpoint resnet50-19c8e357.pth --output /ckpt/resnet50_flax`); the TAM
 parameters are not in it and keep their initialization (tsn_jax/pretrained.py).
 

@@ -59,7 +59,7 @@ settings. Chen et al.'s code settings instead (configs/ssv2_tam_r50.py with the 
 combination (Table 5's 64.1% is Mini-SSV2).
 
 Initialization: torchvision's ImageNet ResNet-50, converted with `python
-tools/convert_torch_checkpoint.py --arch resnet50 --checkpoint resnet50-19c8e357.pth
+tsn-jax-convert --arch resnet50 --checkpoint resnet50-19c8e357.pth
 --output /ckpt/resnet50_flax`, then `--config.init_from=/ckpt/resnet50_flax`.
 
 Data: `dataset.name='sthsth'`, the labels/train/validation JSON files and the .webm clips

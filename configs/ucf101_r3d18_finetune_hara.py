@@ -50,7 +50,7 @@ short side resized to 112, softmax probabilities averaged (as the Kinetics confi
 
 Initialization: a run of configs/kinetics_r3d18_hara.py (`<workdir>/checkpoints/<step>/
 default`), or their released Kinetics ResNet-18 converted with `python
-tools/convert_torch_checkpoint.py --arch resnet3d_18 --checkpoint resnet-18-kinetics.pth
+tsn-jax-convert --arch resnet3d_18 --checkpoint resnet-18-kinetics.pth
 --output /ckpt/r3d18_kinetics_flax` (its `module.` prefix is dropped; the 400-way fc is
 replaced by a new 101-way one; their released model is the CVPR 2018 paper's, trained
 with other settings); pass it as `--config.init_from`.

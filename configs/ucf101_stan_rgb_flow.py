@@ -54,7 +54,7 @@ VGG-16 expects); how the 20-channel first layer of the flow VGG-16 is initialize
 cross-modality initialization, tsn_jax/pretrained.py); ReLU after conv6 and the
 late-fusion weights (tsn_jax/models/stan.py).
 
-  python tools/convert_torch_checkpoint.py --arch vgg16 --checkpoint vgg16-397923af.pth \\
+  tsn-jax-convert --arch vgg16 --checkpoint vgg16-397923af.pth \\
     --output /ckpt/vgg16_flax
   python main.py --config=configs/ucf101_stan_rgb_flow.py --workdir=runs/ucf101_stan \\
     --config.dataset.video_dir=/data/UCF101 \\

@@ -66,13 +66,13 @@ views negate x), logits averaged; training uses 3 segments:
   python main.py --config=configs/ucf101_tsn_bninception_flow.py --workdir=runs/ucf101_flow \\
     --config.dataset.video_dir=/data/UCF101 --config.init_from=/ckpt/bninception_flax
 
-Flow extracted ahead of time (tools/extract_flow.py into raw-frame folders) works too:
+Flow extracted ahead of time (tsn-jax-extract-flow into raw-frame folders) works too:
 `--config.dataset.name=rawframes --config.dataset.flow_method=stored` (README, "Preparing
 datasets"). TV-L1 at build time is slow on CPUs (385 ms per 340x256 pair measured on 2
 cores).
 
 Initialization: the RGB ImageNet BN-Inception, converted once with `python
-tools/convert_torch_checkpoint.py --arch bninception --checkpoint bn_inception-52deb4733.pth
+tsn-jax-convert --arch bninception --checkpoint bn_inception-52deb4733.pth
 --output /ckpt/bninception_flax` (pretrainedmodels' port of the Caffe model) and passed as
 `--config.init_from=/ckpt/bninception_flax`; tsn_jax/pretrained.py turns its 3-channel
 first kernel into the 10-channel one (cross-modality pre-training) when it loads it.

@@ -67,7 +67,7 @@ segments of `data.num_segments`; with average consensus the weights do not depen
 
 Initialization: convert the ImageNet BN-Inception of Cadene's `pretrainedmodels`
 (http://data.lip6.fr/cadene/pretrainedmodels/bn_inception-52deb4733.pth, a PyTorch port of
-the Caffe ImageNet model) with `python tools/convert_torch_checkpoint.py --arch bninception
+the Caffe ImageNet model) with `tsn-jax-convert --arch bninception
 --checkpoint bn_inception-52deb4733.pth --bgr_to_rgb --output /ckpt/bninception_flax` and pass
 `--config.init_from=/ckpt/bninception_flax`. Left '' here so that the file runs anywhere.
 Channel order: the Caffe model (and pretrainedmodels' port, `input_space='BGR'`) expects

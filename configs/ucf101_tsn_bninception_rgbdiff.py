@@ -8,7 +8,7 @@ replicated over the 15 input channels); average consensus over the segments.
 Published: 87.7% (RGB difference alone, TSN, mean over the three UCF101 splits; TPAMI 2018
 Table 2, "RGB Diff.", TSN "Yes"; Sec. 5.3: those TSN runs use 7 segments), 84.2% without
 TSN, and 91.0% for RGB + RGB difference with TSN (the same table; a two-stream fusion of
-two runs, tools/fuse_scores.py). The ECCV 2016 exploration study reports 87.3% for RGB
+two runs, tsn-jax-fuse). The ECCV 2016 exploration study reports 87.3% for RGB
 image + RGB difference on split 1 without TSN (the text on its Table 2, whose other
 figures are not legible in the text at hand).
 
@@ -43,7 +43,7 @@ Testing: tsn-pytorch's test_models.py, 25 segments x 10 crops (mean class accura
   python main.py --config=configs/ucf101_tsn_bninception_rgbdiff.py --workdir=runs/ucf_rgbdiff \\
     --config.dataset.video_dir=/data/UCF101 --config.init_from=/ckpt/bninception_flax
 
-Initialization: `python tools/convert_torch_checkpoint.py --arch bninception --checkpoint
+Initialization: `tsn-jax-convert --arch bninception --checkpoint
 bn_inception-52deb4733.pth --output /ckpt/bninception_flax` (Cadene's pretrainedmodels port
 of the Caffe ImageNet model), then `--config.init_from=/ckpt/bninception_flax`; the
 cross-modality initialization of the 15-channel first convolution happens when it loads.

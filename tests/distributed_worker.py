@@ -15,9 +15,6 @@ a 2-device mesh: the one-process reference.
 
 import argparse
 import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 STEPS = 3
 GLOBAL_BATCH = 8

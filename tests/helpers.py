@@ -1,11 +1,10 @@
 """Helpers the tests share: tiny configs, variables drawn with numpy, reference key
-layouts, one-off compilation, saved checkpoints and the tools as modules.
+layouts, one-off compilation and saved checkpoints.
 
 Importable without conftest's device settings (tests/distributed_worker.py runs in
 processes of its own).
 """
 
-import importlib.util
 import os
 
 import flax
@@ -185,16 +184,8 @@ def save_tree(path, tree):
 
 
 def classifier_checkpoint(tmp_path, arch="resnet18", num_classes=7):
-    """A converted ImageNet-style classifier saved like tools/convert_torch_checkpoint.py."""
+    """A converted ImageNet-style classifier saved like tsn-jax-convert."""
     model = getattr(resnet, arch)(num_classes=num_classes, base_width=8)
     variables = numpy_variables(abstract_init(model, (1, 32, 32, 3)), seed=1)
     save_tree(tmp_path / arch, variables)
     return variables, pretrained.load_checkpoint(str(tmp_path / arch))
-
-
-def load_tool(name: str):
-    """A module of tools/ imported in-process (tests call its functions)."""
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

@@ -11,7 +11,8 @@ def test_benchmark_input_prints_a_row_per_modality_and_thread_count():
     result = subprocess.run(
         [
             sys.executable,
-            os.path.join(ROOT, "tools", "benchmark_input.py"),
+            "-m",
+            "tools.benchmark_input",
             "--modalities=rgb,flow",
             "--threads=1",
             "--videos=1",

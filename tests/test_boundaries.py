@@ -54,9 +54,60 @@ def test_the_facts_module_loads_neither_jax_nor_tensorflow():
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_tsn_jax_never_imports_tensorflow_directly():
+# The modules of tsn_jax that drive the data side: the runs, inference on files and the
+# command-line programs. The rest of the library never meets TensorFlow.
+DRIVERS = ("tsn_jax/runner.py", "tsn_jax/inference.py", "tsn_jax/cli/")
+
+
+def test_only_the_drivers_import_input_pipeline_or_tensorflow():
+    data_side = {"tensorflow", "tensorflow_datasets", "input_pipeline", "clu"}
     for path, roots in _imported_roots("tsn_jax").items():
-        assert not roots & {"tensorflow", "tensorflow_datasets"}, path
+        if not path.startswith(DRIVERS):
+            assert not roots & data_side, (path, roots & data_side)
+
+
+def _module_name(path: str) -> str:
+    name = path.removesuffix(".py").replace(os.sep, ".")
+    return name.removesuffix(".__init__")
+
+
+def test_the_packages_import_each_other_without_cycles():
+    graph = {}
+    for package in ("tsn_jax", "input_pipeline"):
+        for path, modules in _imports(package).items():
+            # `from tsn_jax import spec` and `from tsn_jax.models import resnet` name modules
+            # or names in them: keep whichever is a module of the two packages.
+            graph[_module_name(path)] = modules
+    known = set(graph)
+
+    def targets(modules):
+        found = set()
+        for module in modules:
+            while module and module not in known:
+                module = module.rpartition(".")[0]
+            if module:
+                found.add(module)
+        return found
+
+    edges = {module: targets(modules) - {module} for module, modules in graph.items()}
+    # A package's __init__ importing its own modules is not a cycle of the layout.
+    for module in edges:
+        edges[module] = {t for t in edges[module] if not module.startswith(t + ".")}
+    state = {}
+
+    def visit(module, stack):
+        state[module] = "open"
+        for target in sorted(edges[module]):
+            if state.get(target) == "open":
+                cycle = stack[stack.index(target) :] + [target]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if target not in state:
+                visit(target, stack + [target])
+        state[module] = "done"
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module, [module])
 
 
 def test_importing_the_library_does_not_load_tensorflow():
@@ -75,3 +126,15 @@ def test_no_test_module_imports_another():
     for path, modules in _imports("tests").items():
         imported = {m for m in modules if m.startswith("tests.test_")}
         assert not imported, f"{path} imports {imported}: move shared code to tests/helpers.py"
+
+
+def test_every_console_entry_point_names_a_function_of_the_cli():
+    import importlib
+    import re
+
+    setup = open(os.path.join(ROOT, "setup.py")).read()
+    entries = re.findall(r'"(tsn-jax-[a-z-]+)=([\w.]+):(\w+)"', setup)
+    assert {name for name, _, _ in entries} >= {"tsn-jax-train", "tsn-jax-eval", "tsn-jax-predict"}
+    for name, module, function in entries:
+        assert module.startswith("tsn_jax.cli."), name
+        assert callable(getattr(importlib.import_module(module), function)), name

@@ -13,7 +13,7 @@ from jax.sharding import Mesh
 from tests import distributed_worker
 from tsn_jax import distributed
 
-WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distributed_worker.py")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _free_port() -> int:
@@ -29,11 +29,12 @@ def _start_worker(out, checkpoint_dir, data_dir, process_id, port):
     }
     env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=1"
     os.makedirs(out, exist_ok=True)
-    command = [sys.executable, WORKER, f"--out={out}", f"--checkpoint_dir={checkpoint_dir}"]
+    command = [sys.executable, "-m", "tests.distributed_worker", f"--out={out}"]
+    command += [f"--checkpoint_dir={checkpoint_dir}"]
     command += [f"--data_dir={data_dir}", "--num_processes=2", f"--process_id={process_id}"]
     command += [f"--port={port}"]
     log = open(os.path.join(out, "log.txt"), "w")
-    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
 
 
 def test_two_processes_train_and_evaluate_as_one(tiny_data_dir, tmp_path):

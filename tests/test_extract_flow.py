@@ -1,6 +1,5 @@
-"""tools/extract_flow.py writes mmaction2 raw frames; progress.py formats its progress line."""
+"""tsn-jax-extract-flow writes mmaction2 raw frames; progress.py formats its progress line."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -15,19 +14,15 @@ from absl.testing import flagsaver
 from input_pipeline.datasets import progress
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOOL = os.path.join(ROOT, "tools", "extract_flow.py")
 HEIGHT, WIDTH, NUM_FRAMES = 48, 64, 8
 GOOD = ("classA/v_one.mp4", "v_two.mp4")
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("extract_flow", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    # Registered first: dataclasses resolve the module's annotations through sys.modules.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    from tsn_jax.cli import extract_flow
+
+    return extract_flow
 
 
 def write_panning_video(path, seed):
@@ -194,7 +189,8 @@ def test_find_videos_and_read_list(tool, video_dir, tmp_path):
 
 def test_spawned_workers(video_dir, tmp_path):
     out = tmp_path / "out"
-    command = [sys.executable, TOOL, f"--video_dir={video_dir}", f"--out_dir={out}"]
+    command = [sys.executable, "-m", "tsn_jax.cli.extract_flow", f"--video_dir={video_dir}"]
+    command += [f"--out_dir={out}"]
     command += ["--method=dis", "--num_workers=2", "--log_every_s=0"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.helpers import load_tool, tiny_config
+from tests.helpers import tiny_config
 from tsn_jax import runner, score_files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -77,8 +77,9 @@ def test_main_trains_evaluates_and_writes_metrics(tiny_data_dir, tmp_path):
     assert sum(int(v) for row in rows[1:] for v in row[1:]) == 10
     assert os.path.getsize(os.path.join(ten, "confusion.png")) > 1000
 
-    # tools/predict.py on a test video file gives the scores its evaluation gave it.
-    predict = load_tool("predict")
+    # tsn-jax-predict on a test video file gives the scores its evaluation gave it.
+    from tsn_jax.cli import predict
+
     video = os.path.join(tiny_data_dir, "synthetic_actions_videos", trained.video_ids[4])
     [result] = predict.predict_files([video], workdir=str(workdir), top=3)
     np.testing.assert_allclose(result["scores"], trained.logits[4], rtol=1e-4, atol=1e-5)

@@ -1,18 +1,14 @@
 """tools/model_zoo_table.py measures what torchvision publishes for ResNet-18."""
 
-import importlib.util
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        "model_zoo_table", os.path.join(ROOT, "tools", "model_zoo_table.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from tools import model_zoo_table
+
+    return model_zoo_table
 
 
 def test_resnet18_params_and_flops_match_torchvision():

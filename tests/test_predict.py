@@ -1,4 +1,4 @@
-"""tools/predict.py: any video file through a run's test protocol, the per-second timeline."""
+"""tsn-jax-predict: any video file through a run's test protocol, the per-second timeline."""
 
 import json
 import math
@@ -9,7 +9,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from tests.helpers import load_tool, tiny_config
+from tests.helpers import tiny_config
+from tsn_jax.cli import predict
 from tsn_jax.models import create_model
 
 CLASSES = [f"class_{i}" for i in range(10)]
@@ -34,7 +35,6 @@ def tsn_run(tiny_data_dir, tmp_path):
 
 def test_predict_prints_the_top_classes_and_plots_a_timeline(tsn_run, tiny_data_dir, tmp_path):
     workdir, weights, model, variables = tsn_run
-    predict = load_tool("predict")
     videos = os.path.join(tiny_data_dir, "synthetic_actions_videos")
     video = os.path.join(videos, "Grow", "v_Grow_test_000.mp4")
     timeline = str(tmp_path / "timeline.png")
@@ -63,7 +63,6 @@ def test_unreadable_file_is_a_clear_error(tsn_run, tmp_path):
     workdir, weights, _, _ = tsn_run
     bad = tmp_path / "clip.mp4"
     bad.write_bytes(b"not a video")
-    predict = load_tool("predict")
     with pytest.raises(ValueError, match="cannot read .*clip.mp4"):
         predict.predict_files([str(bad)], workdir=str(workdir), checkpoint=weights)
     with pytest.raises(FileNotFoundError, match="config.json"):

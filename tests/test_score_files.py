@@ -1,6 +1,5 @@
 """Score files, late fusion and the two tools that read them (numpy only, hand numbers)."""
 
-import importlib.util
 import json
 import math
 import os
@@ -8,7 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from tsn_jax import score_files
+from tsn_jax import contribution, score_files
+from tsn_jax.cli import contribution as contribution_cli
+from tsn_jax.cli import fuse as fuse_cli
 from tsn_jax.score_files import (
     accuracy_metrics,
     check_same_videos,
@@ -18,13 +19,6 @@ from tsn_jax.score_files import (
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _write(path, ids, labels, logits, names=("a", "b", "c"), **kwargs):
@@ -227,7 +221,7 @@ def test_fuse_errors(logits_list, weights, mode, message):
         fuse(logits_list, weights, mode=mode)
 
 
-# --- tools/fuse_scores.py --------------------------------------------------------------------
+# --- tsn-jax-fuse (tsn_jax/cli/fuse.py) -----------------------------------------------------------
 
 
 def test_fuse_scores_tool_fixes_a_video_both_streams_miss(tmp_path, capsys):
@@ -254,9 +248,7 @@ def test_fuse_scores_tool_fixes_a_video_both_streams_miss(tmp_path, capsys):
     flow_path = _write(tmp_path / "flow" / "scores.npz", ids, labels, flow)
     out = str(tmp_path / "fused" / "scores.npz")
 
-    metrics = _tool("fuse_scores").main(
-        [rgb_path, flow_path, "--weights", "1", "1.5", "--output", out]
-    )
+    metrics = fuse_cli.main([rgb_path, flow_path, "--weights", "1", "1.5", "--output", out])
     assert metrics["top1"] == 0.8  # 4 / 5 exactly
     assert metrics["num_videos"] == 5
     # per class (fused): class 0 1/2 (v_a right, v_d wrong), class 1 1/1, class 2 2/2.
@@ -283,10 +275,10 @@ def test_fuse_scores_tool_rejects_mismatched_files(tmp_path):
     a = _write(tmp_path / "a.npz", ["x", "y"], [0, 1], np.zeros((2, 3)))
     b = _write(tmp_path / "b.npz", ["y", "x"], [1, 0], np.zeros((2, 3)))
     with pytest.raises(ValueError, match="different order"):
-        _tool("fuse_scores").main([a, b])
+        fuse_cli.main([a, b])
 
 
-# --- tools/spatiotemporal_contribution.py ----------------------------------------------------
+# --- Chen et al.'s Eq. 1 (tsn_jax/contribution.py, tsn-jax-contribution) -------------------------
 
 
 def _accuracy_file(path, correct, ids=None):
@@ -311,7 +303,7 @@ def test_spatiotemporal_contribution_hand_numbers(tmp_path, capsys):
     csv_path = tmp_path / "pairs.csv"
     csv_path.write_text(f"backbone,frames,tsn,model\nresnet18,8,{f('t18_8', 2)},{f('m18_8', 6)}\n")
     argv += ["--pairs_csv", str(csv_path), "--output", str(tmp_path / "out" / "c.json")]
-    results = _tool("spatiotemporal_contribution").main(argv)
+    results = contribution_cli.main(argv)
 
     got = {(r["backbone"], r["frames"]): (r["tsn_top1"], r["model_top1"], r["phi"], r["psi"])
            for r in results["pairs"]}  # fmt: skip
@@ -343,28 +335,26 @@ def test_spatiotemporal_contribution_on_chen_table5_accuracies():
     # Chen et al. Table 5, Mini-Kinetics, InceptionV1, f=8: TSN ("None") 70.4%, I3D 68.1%.
     # I3D is worse, so Phi = 70.4 / max(68.1, 70.4) = 1 (never above 1, Eq. 1) and
     # Psi = (68.1 - 70.4) / (100 - 70.4) = -2.3 / 29.6.
-    tool = _tool("spatiotemporal_contribution")
-    phi, psi = tool.contribution(0.704, 0.681)
+    phi, psi = contribution.contribution(0.704, 0.681)
     assert phi == 1.0 and psi == pytest.approx(-2.3 / 29.6)
     # ResNet50, f=8: TSN 72.1%, TAM 74.1% -> Phi 72.1 / 74.1, Psi 2.0 / 27.9.
-    phi, psi = tool.contribution(0.721, 0.741)
+    phi, psi = contribution.contribution(0.721, 0.741)
     assert phi == pytest.approx(72.1 / 74.1) and psi == pytest.approx(2.0 / 27.9)
 
 
 def test_spatiotemporal_contribution_undefined_and_errors(tmp_path):
-    tool = _tool("spatiotemporal_contribution")
-    assert tool.contribution(1.0, 1.0) == (1.0, None)  # TSN perfect: nothing left to gain
-    assert tool.contribution(0.5, 0.0) == (1.0, -1.0)  # the model is worse: Phi is 1
-    assert tool.contribution(0.0, 0.0) == (None, 0.0)  # both at 0: Phi undefined
-    phi, psi = tool.contribution(0.6, 0.8)
+    assert contribution.contribution(1.0, 1.0) == (1.0, None)  # TSN perfect: nothing left to gain
+    assert contribution.contribution(0.5, 0.0) == (1.0, -1.0)  # the model is worse: Phi is 1
+    assert contribution.contribution(0.0, 0.0) == (None, 0.0)  # both at 0: Phi undefined
+    phi, psi = contribution.contribution(0.6, 0.8)
     assert math.isclose(phi, 0.75) and math.isclose(psi, 0.5)
 
     tsn = _accuracy_file(tmp_path / "tsn.npz", 5)
     other_ids = [f"other{i}" for i in range(10)]
     model = _accuracy_file(tmp_path / "model.npz", 5, ids=other_ids)
     with pytest.raises(ValueError, match="differ in video ids"):
-        tool.main([f"--pair=backbone=r50,frames=8,tsn={tsn},model={model}"])
+        contribution_cli.main([f"--pair=backbone=r50,frames=8,tsn={tsn},model={model}"])
     with pytest.raises(ValueError, match="missing model"):
-        tool.parse_pair(f"backbone=r50,frames=8,tsn={tsn}")
+        contribution.parse_pair(f"backbone=r50,frames=8,tsn={tsn}")
     with pytest.raises(SystemExit):  # the same backbone and frames twice
-        tool.main([f"--pair=backbone=r50,frames=8,tsn={tsn},model={tsn}"] * 2)
+        contribution_cli.main([f"--pair=backbone=r50,frames=8,tsn={tsn},model={tsn}"] * 2)

@@ -45,7 +45,8 @@ def test_convert_tool_writes_a_loadable_orbax_checkpoint(tmp_path):
     result = subprocess.run(
         [
             sys.executable,
-            "tools/convert_torch_checkpoint.py",
+            "-m",
+            "tsn_jax.cli.convert",
             "--arch=resnet18",
             f"--checkpoint={tmp_path / 'r18.pth'}",
             f"--output={tmp_path / 'out'}",

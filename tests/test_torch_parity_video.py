@@ -5,9 +5,6 @@ accept; Hara et al.'s 3D ResNets against a compact re-statement of
 kenshohara/3D-ResNets-PyTorch ``models/resnet.py`` (same module names) at tiny width.
 """
 
-import importlib.util
-import os
-
 import jax
 import numpy as np
 import pytest
@@ -222,14 +219,7 @@ def test_hara_checkpoint_with_module_prefix_converts(tmp_path):
     model = HaraResNet(HaraBasicBlock, (2, 2, 2, 2), shortcut_type="A", n_classes=5)
     state = {"module." + k: v for k, v in model.state_dict().items()}
     torch.save({"epoch": 200, "arch": "resnet-18", "state_dict": state}, tmp_path / "r18.pth")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    spec = importlib.util.spec_from_file_location(
-        "convert_torch_checkpoint", os.path.join(root, "tools", "convert_torch_checkpoint.py")
-    )
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-
-    state_dict = tool.load_torch_state_dict(str(tmp_path / "r18.pth"))
+    state_dict = convert_torch.load_torch_state_dict(str(tmp_path / "r18.pth"))
     variables = convert_torch.convert_torchvision("resnet3d_18", state_dict)
     np.testing.assert_array_equal(
         variables["params"]["fc"]["kernel"], model.fc.weight.detach().numpy().T

@@ -1,4 +1,4 @@
-r"""Times training and inference of a published model: `python tools/benchmark.py --model=tsn_r50`.
+r"""Times training and inference of a published model: `python -m tools.benchmark --model=tsn_r50`.
 
 Builds the model of a recipe (configs/*.py) with `tsn_jax.models.create_model` and its
 SGD optimizer with `tsn_jax.optim.create_optimizer`, exactly as training does, and times
@@ -22,9 +22,9 @@ I3D-ResNet-50, in a TSN wrapper), converts its weights into ours with
 then times PyTorch training steps (forward, cross-entropy, backward, SGD) and inference
 (eval mode, no_grad), eagerly and with `torch.compile`, and prints JAX / PyTorch ratios.
 
-    python tools/benchmark.py --model=tsn_r50 --batch_size=1 --steps=5 --compare_torch
-    python tools/benchmark.py --model=i3d_r50 --batch_size=8 --dtype=bfloat16   # a GPU
-    python tools/benchmark.py --model=tsm_r50 --width=8 --crop_size=64 --steps=2  # smoke
+    python -m tools.benchmark --model=tsn_r50 --batch_size=1 --steps=5 --compare_torch
+    python -m tools.benchmark --model=i3d_r50 --batch_size=8 --dtype=bfloat16   # a GPU
+    python -m tools.benchmark --model=tsm_r50 --width=8 --crop_size=64 --steps=2  # smoke
 
 Models (`MODELS`): tsn_r50 (TSN ResNet-50, 8 segments x 1 frame, 224), tsm_r50 (the same
 with TSM in every bottleneck), tsn_bninception_rgb (3 segments, 224), tsn_bninception_flow
@@ -51,9 +51,7 @@ from typing import Any
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tsn_jax.spec import channels_per_frame, sample_shape  # noqa: E402
+from tsn_jax.spec import channels_per_frame, sample_shape
 
 # --------------------------------------------------------------------------- models
 

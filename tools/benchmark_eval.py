@@ -1,4 +1,4 @@
-"""Times a test protocol per video: `python tools/benchmark_eval.py --backbone=bninception`.
+"""Times a test protocol per video: `python -m tools.benchmark_eval --backbone=bninception`.
 
 Builds (once) a small demo test split, then runs the evaluation of tsn_jax/scoring.py
 (view rows -> compiled forward pass -> fusion) with a randomly initialized network of
@@ -7,17 +7,14 @@ snippets per second. Weights do not change the time,
 so no checkpoint is needed; compilation is timed apart. The default is TSN's test: 25
 snippets x 10 crops of 224 pixels (250 snippets per video), BN-Inception, RGB.
 
-    python tools/benchmark_eval.py --backbone=bninception --segments=25 --crops=ten
-    python tools/benchmark_eval.py --backbone=resnet50 --segments=8 --crops=three
+    python -m tools.benchmark_eval --backbone=bninception --segments=25 --crops=ten
+    python -m tools.benchmark_eval --backbone=resnet50 --segments=8 --crops=three
 """
 
 import os
-import sys
 import time
 
 from absl import app, flags
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("backbone", "bninception", "TSN backbone (config.model.backbone).")

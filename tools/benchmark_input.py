@@ -1,7 +1,7 @@
 r"""Throughput of the training input pipeline: decode only the sampled frames vs decode all.
 
-    python tools/benchmark_input.py                        # synthetic 10 s, 30 fps, 340x256 videos
-    python tools/benchmark_input.py --modalities=rgb,flow --segments=8 --threads=1,2
+    python -m tools.benchmark_input                        # synthetic 10 s, 30 fps, 340x256 videos
+    python -m tools.benchmark_input --modalities=rgb,flow --segments=8 --threads=1,2
 
 Each video is stored as the datasets store it (one JPEG per frame; flow as x/y
 one-channel JPEG planes) and run through the pipeline's own training transform
@@ -15,18 +15,15 @@ threads; divide by the threads for clips/s per CPU core.
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from configs import default  # noqa: E402
-from input_pipeline import modalities, pipeline  # noqa: E402
-from tsn_jax import spec  # noqa: E402
+from configs import default
+from input_pipeline import modalities, pipeline
+from tsn_jax import spec
 
 _MODALITIES = flags.DEFINE_list("modalities", ["rgb", "rgb_diff", "flow"], "Modalities to time.")
 _SEGMENTS = flags.DEFINE_integer("segments", 8, "K, snippets per clip.")

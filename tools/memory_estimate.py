@@ -1,7 +1,7 @@
 """Estimates the per-device batch that fits in a given device memory, without a device.
 
-    python tools/memory_estimate.py --config=configs/kinetics_i3d.py:r50 --memory_gb=80
-    python tools/memory_estimate.py --config=configs/kinetics_i3d.py:r50 \
+    python -m tools.memory_estimate --config=configs/kinetics_i3d.py:r50 --memory_gb=80
+    python -m tools.memory_estimate --config=configs/kinetics_i3d.py:r50 \
         --config.data.frames_per_snippet=64 --config.model.dtype=bfloat16
 
 Traces (never runs) the config's model on abstract inputs with `jax.eval_shape`:
@@ -18,14 +18,9 @@ temporaries and fragmentation. These are estimates from shapes, not measurements
 them on the device with `tools/benchmark.py`, which prints the peak memory.
 """
 
-import os
-import sys
-
 import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 FLAGS = flags.FLAGS
 

@@ -1,7 +1,7 @@
 r"""Parameter counts and forward FLOPs of every backbone, for the README's model zoo.
 
-    python tools/model_zoo_table.py                  # every backbone
-    python tools/model_zoo_table.py --only=resnet50,i3d
+    python -m tools.model_zoo_table                  # every backbone
+    python -m tools.model_zoo_table --only=resnet50,i3d
 
 Each backbone is built with its classifier (1000 ImageNet or 400 Kinetics classes, as the
 published figures count it) and traced at its standard input, one clip or image. FLOPs
@@ -13,16 +13,12 @@ torchvision and most papers call "GFLOPs".
 from __future__ import annotations
 
 import math
-import os
-import sys
 
 import jax
 import jax.numpy as jnp
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tsn_jax.models import BACKBONES  # noqa: E402
+from tsn_jax.models import BACKBONES
 
 _ONLY = flags.DEFINE_list("only", [], "Backbones to measure (default: all).")
 

@@ -460,3 +460,14 @@ def bgr_to_rgb(variables: Mapping[str, Any]) -> dict[str, Any]:
     flat = dict(flat)
     flat[firsts[0]] = np.ascontiguousarray(np.asarray(flat[firsts[0]])[..., ::-1, :])
     return flax.traverse_util.unflatten_dict(flat)
+
+
+def load_torch_state_dict(path: str) -> dict:
+    """The state_dict in a torch file as numpy arrays ('module.' prefixes dropped)."""
+    try:
+        import torch
+    except ImportError as error:
+        raise ImportError("reading a .pth file needs PyTorch: pip install torch") from error
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    state_dict = checkpoint.get("state_dict", checkpoint)
+    return {k.removeprefix("module."): v.numpy() for k, v in state_dict.items()}

@@ -2,7 +2,7 @@
 
 Accepted checkpoints (Orbax, plain nested dicts):
 
-* a converted classifier, as `tools/convert_torch_checkpoint.py` writes it
+* a converted classifier, as `tsn-jax-convert` writes it
   (`{'params', 'batch_stats'}` of e.g. `resnet50(num_classes=1000)`): its variables
   fill the TSN's `backbone`; its classifier (`CLASSIFIER_MODULES`: `fc`, `classifier_6`,
   aux heads, ...) is dropped, since TSN adds its own `fc`;

@@ -111,7 +111,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     # --- input ---------------------------------------------------------------
     builder = datasets.get_builder(config.dataset)
     info = pipeline.get_dataset_info(builder, config)
-    if is_main:  # tools/predict.py names the classes of a run's checkpoints from this file.
+    if is_main:  # tsn-jax-predict names the classes of a run's checkpoints from this file.
         with open(os.path.join(workdir, CLASS_NAMES_FILE), "w") as f:
             json.dump(list(info.class_names), f, indent=1)
     local_batch = config.batch_size // jax.process_count()

@@ -1,8 +1,8 @@
 """Per-video score files (`scores.npz`): writing, reading, comparing, scoring, fusing.
 
 An evaluation writes one score file; the tools read them back to fuse streams
-(`tools/fuse_scores.py`, TSN's RGB + flow late fusion) or to compare a temporal
-model with its TSN baseline (`tools/spatiotemporal_contribution.py`).
+(`tsn-jax-fuse`, TSN's RGB + flow late fusion) or to compare a temporal
+model with its TSN baseline (`tsn-jax-contribution`).
 
 A score file is an uncompressed `np.savez` archive with the arrays
 

@@ -386,7 +386,7 @@ def read_sthsth(video_dir: str, split_index: int) -> tuple[list[str], dict]:
 
 
 RAWFRAMES_PREPARATION_HINT = """\
-Expected mmaction2's raw-frame layout (tools/extract_flow.py writes it too):
+Expected mmaction2's raw-frame layout (tsn-jax-extract-flow writes it too):
   <video_dir>/<video folder>/img_00001.jpg, ...
       (optionally flow_x_00001.jpg, flow_y_00001.jpg, ..., warp_x_00001.jpg, ...)
   list files in <video_dir> or its parent, e.g. ucf101_train_split_1_rawframes.txt and

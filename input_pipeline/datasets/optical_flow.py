@@ -1,6 +1,6 @@
 """Dense optical flow between video frames, quantized to uint8 planes as TSN stores them.
 
-Used at dataset-build time (tools/extract_flow.py): the training pipeline reads
+Used at dataset-build time (tsn-jax-extract-flow): the training pipeline reads
 the JPEG x/y planes written from `quantize_flow`, never a float flow field.
 Pure numpy/OpenCV: no TensorFlow, no JAX.
 

@@ -236,7 +236,7 @@ def encode_video_file(
 
     Decoded frame by frame (never all frames in memory), resized to `short_side` or
     `size`, subsampled to `target_fps`, JPEG-encoded, with optical flow when
-    `flow_method` is set: what a dataset build stores, and what `tools/predict.py`
+    `flow_method` is set: what a dataset build stores, and what `tsn-jax-predict`
     feeds the test pipeline for any file.
 
     Raises:

@@ -1,6 +1,6 @@
 r"""Late fusion of score files, e.g. TSN's two streams (RGB 1 : flow 1.5).
 
-    python tools/fuse_scores.py rgb/scores.npz flow/scores.npz --weights 1 1.5 \
+    tsn-jax-fuse rgb/scores.npz flow/scores.npz --weights 1 1.5 \
         --output fused/scores.npz
 
 Reads the `scores.npz` that evaluations wrote (`tsn_jax.score_files`), checks they
@@ -17,8 +17,8 @@ records the inputs, weights and mode) and the metrics as JSON in
 `eval_metrics.json` next to it; --metrics_out sets another JSON path. `main(argv)`
 returns the fused metrics, for calling in-process.
 
-Command-line parsing uses argparse (not absl flags, as the other tools here do):
-it takes several positional files and lets `main` be called more than once.
+Command-line parsing uses argparse (not absl flags): it takes several positional files
+and lets `main` be called more than once.
 """
 
 from __future__ import annotations
@@ -29,10 +29,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tsn_jax import spec  # noqa: E402
-from tsn_jax.score_files import (  # noqa: E402
+from tsn_jax import spec
+from tsn_jax.score_files import (
     accuracy_metrics,
     check_same_videos,
     format_table,
@@ -150,5 +148,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     return fused_metrics
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The `tsn-jax-fuse` console entry point."""
     main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    run()

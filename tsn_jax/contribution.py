@@ -1,9 +1,4 @@
-r"""Spatial contribution (Phi) and temporal improvement (Psi) of a temporal model over TSN.
-
-    python tools/spatiotemporal_contribution.py --name=TAM \
-        --pair backbone=resnet50,frames=8,tsn=runs/tsn8/scores.npz,model=runs/tam8/scores.npz \
-        --pair backbone=resnet50,frames=16,tsn=runs/tsn16/scores.npz,model=runs/tam16/scores.npz
-    python tools/spatiotemporal_contribution.py --pairs_csv=pairs.csv --output=contribution.json
+"""Spatial contribution (Phi) and temporal improvement (Psi) of a temporal model over TSN.
 
 The measures are Eq. 1 and Table 7 of Chen, Panda, Ramakrishnan, Feris, Cohn, Oliva and
 Fan, "Deep Analysis of CNN-based Spatio-temporal Representations for Action Recognition"
@@ -36,34 +31,16 @@ shown as n/a and left out of the means.
 
 Inputs are score files (`tsn_jax.score_files`, the `scores.npz` an evaluation
 writes); accuracy is the top-1 of their video-level logits. The two files of a pair
-must hold the same videos in the same order with the same labels. Pairs come from
-repeated --pair flags, each `backbone=NAME,frames=INT,tsn=PATH,model=PATH` (paths
-may not contain commas), or from --pairs_csv, a CSV file with the header
-`backbone,frames,tsn,model`; paths are taken relative to the current folder. Each
-(backbone, frames) may appear once. `main(argv)` returns the results as a dict.
-
-Command-line parsing uses argparse (not absl flags, as the other tools here do) so
-that `main` can be called more than once in-process.
+must hold the same videos in the same order with the same labels.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
-import os
-import sys
 from collections.abc import Sequence
 from typing import NamedTuple
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tsn_jax.score_files import (  # noqa: E402
-    accuracy_metrics,
-    check_same_videos,
-    format_table,
-    load_scores,
-)
+from tsn_jax.score_files import accuracy_metrics, check_same_videos, load_scores
 
 PAIR_KEYS = ("backbone", "frames", "tsn", "model")
 
@@ -165,105 +142,42 @@ def evaluate_pair(pair: Pair) -> dict:
     )
 
 
-def _fmt(value: float | None, percent: bool = False) -> str:
-    if value is None:
-        return "n/a"
-    return f"{100 * value:.2f}" if percent else f"{value:.3f}"
+def check_pairs(pairs: Sequence[Pair]) -> None:
+    """Raises ValueError for no pair or a (backbone, frames) given twice."""
+    if not pairs:
+        raise ValueError("give at least one --pair or a --pairs_csv")
+    seen = set()
+    for pair in pairs:
+        key = (pair.backbone, pair.frames)
+        if key in seen:
+            raise ValueError(f"backbone {pair.backbone} with {pair.frames} frames is given twice")
+        seen.add(key)
 
 
-def _table(title: str, rows: Sequence[tuple[str, dict]]) -> str:
-    header = (title, "TSN top1", "model top1", "Phi", "Psi")
-    rows = [
-        (
-            label,
-            _fmt(r["tsn_top1"], True),
-            _fmt(r["model_top1"], True),
-            _fmt(r["phi"]),
-            _fmt(r["psi"]),
-        )
-        for label, r in rows
-    ]
-    return format_table(header, rows)
+def analyse(pairs: Sequence[Pair], name: str = "model") -> dict:
+    """Phi and Psi of every pair and their means (Table 7).
 
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--pair",
-        action="append",
-        default=[],
-        metavar="backbone=NAME,frames=INT,tsn=PATH,model=PATH",
-        help="One backbone and frame count: TSN's and the temporal model's score files. "
-        "Repeat for every pair.",
-    )
-    parser.add_argument(
-        "--pairs_csv",
-        default=None,
-        help="CSV file with the header backbone,frames,tsn,model, one pair per row "
-        "(added to the --pair flags).",
-    )
-    parser.add_argument("--name", default="model", help="Name of the temporal model (table).")
-    parser.add_argument("--output", default=None, help="Optional JSON file for the results.")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> dict:
-    """Runs the tool on `argv` (without the program name).
+    Args:
+      pairs: one per (backbone, frames), each at most once.
+      name: the temporal model's name, kept in the result.
 
     Returns:
       {'name', 'pairs': [{backbone, frames, tsn, model, tsn_top1, model_top1, phi,
       psi, num_videos}], 'mean': {phi, psi, tsn_top1, model_top1, num_pairs},
       'per_backbone': {backbone: same}, 'per_frames': {frames: same}}; undefined
       values are None.
-    """
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        pairs = [parse_pair(text) for text in args.pair]
-        if args.pairs_csv:
-            pairs += read_pairs_csv(args.pairs_csv)
-    except ValueError as e:
-        parser.error(str(e))
-    if not pairs:
-        parser.error("give at least one --pair or a --pairs_csv")
-    seen = set()
-    for pair in pairs:
-        key = (pair.backbone, pair.frames)
-        if key in seen:
-            parser.error(f"backbone {pair.backbone} with {pair.frames} frames is given twice")
-        seen.add(key)
 
+    Raises:
+      ValueError: `check_pairs` fails, or the two files of a pair differ in videos.
+    """
+    check_pairs(pairs)
     rows = [evaluate_pair(pair) for pair in pairs]
     backbones = list(dict.fromkeys(r["backbone"] for r in rows))
     frame_counts = sorted({r["frames"] for r in rows})
-    results = {
-        "name": args.name,
+    return {
+        "name": name,
         "pairs": rows,
         "mean": _summary(rows),
         "per_backbone": {b: _summary([r for r in rows if r["backbone"] == b]) for b in backbones},
         "per_frames": {f: _summary([r for r in rows if r["frames"] == f]) for f in frame_counts},
     }
-
-    print(f"{args.name} vs TSN (accuracies in %, Phi/Psi as fractions)")
-    print(_table("backbone / frames", [(f"{r['backbone']} / {r['frames']}", r) for r in rows]))
-    print()
-    print(
-        _table(
-            "mean over",
-            [(f"backbone {b}", s) for b, s in results["per_backbone"].items()]
-            + [(f"{f} frames", s) for f, s in results["per_frames"].items()]
-            + [(f"all {len(rows)} pairs", results["mean"])],
-        )
-    )
-    if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w") as f:
-            json.dump(results, f, indent=2)
-        print(f"wrote {args.output}")
-    return results
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

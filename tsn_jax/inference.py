@@ -1,0 +1,151 @@
+"""Inference with a trained run: load its config and class names, score video files.
+
+`Predictor` holds a run's compiled model and scores a video file (`video_example`)
+under the run's own test protocol (the same views and fusion as `main.py
+--mode=eval`, `tsn_jax.scoring`), or one centre-cropped snippet a second for a
+timeline. The file is stored as the run's dataset stores its videos and its views
+come from `input_pipeline` (TensorFlow), as in evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import ml_collections
+import numpy as np
+import tensorflow as tf
+
+from input_pipeline import datasets, pipeline
+from input_pipeline.datasets.video_decode import VideoDecodeError
+from input_pipeline.datasets.video_folder import encode_video_file
+from tsn_jax import pretrained, scoring, spec
+from tsn_jax.models import create_model
+from tsn_jax.runner import CLASS_NAMES_FILE
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists back to the tuples the config code expects."""
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def load_config(workdir: str | None, config=None):
+    """The run's config: `config` if given, else WORKDIR/config.json."""
+    if config is not None:
+        return config
+    if not workdir:
+        raise ValueError("give --workdir (a run with config.json) or --config")
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} does not exist: is {workdir} a tsn-jax run?")
+    with open(path) as f:
+        return ml_collections.ConfigDict(_tuples(json.load(f)))
+
+
+def load_class_names(workdir: str | None, path: str | None) -> tuple[str, ...]:
+    path = path or (os.path.join(workdir, CLASS_NAMES_FILE) if workdir else None)
+    if not path or not os.path.exists(path):
+        raise FileNotFoundError(
+            f"no class names at {path}: pass --class_names=FILE (a JSON list of names)"
+        )
+    with open(path) as f:
+        return tuple(json.load(f))
+
+
+def video_example(path: str, config) -> dict[str, Any]:
+    """The file as a dataset example: JPEG frames (and flow planes) as tf tensors.
+
+    Raises:
+      ValueError: the file cannot be decoded (the decoder's reason included).
+    """
+    storage = datasets.storage_options(config.dataset)
+    if storage["flow_method"] == "stored":
+        raise ValueError(
+            "the run read flow stored in raw-frame folders (flow_method='stored'); give "
+            "--config with dataset.flow_method set to tvl1, farneback or dis to compute it"
+        )
+    names = [config.data.modality]
+    names += [spec.parse_extra_modality(s, 1)[0] for s in config.data.extra_modalities]
+    if not any(spec.is_flow(m) for m in names):
+        storage.update(flow_method=None, flow_types=())
+    try:
+        planes, fps = encode_video_file(path, **storage)
+    except VideoDecodeError as error:
+        raise ValueError(f"cannot read {path}: {error}") from error
+    if not planes["video"]:
+        raise ValueError(f"{path} has no video frames")
+    example = {key: tf.constant(value, tf.string) for key, value in planes.items()}
+    example["fps"] = tf.constant(fps, tf.float32)
+    example["num_frames"] = tf.constant(len(planes["video"]), tf.int32)
+    example["label"] = tf.constant(0, tf.int64)
+    example["video_id"] = tf.constant(os.path.basename(path))
+    return example
+
+
+def views(example: dict[str, Any], config) -> dict[str, Any]:
+    """{'inputs*': [V, K, T, S, S, C]} test views of an example under `config`."""
+    sample = pipeline.preprocess_example(example, data_config=config.data, training=False)
+    inputs = {k: v.numpy() for k, v in sample.items() if k.startswith("inputs")}
+    if inputs["inputs"].ndim == 5:
+        inputs = {k: v[None] for k, v in inputs.items()}
+    return inputs
+
+
+def score_rows(apply, inputs: dict[str, Any], batch_size: int):
+    """[V, N] logits of V view rows, scored `batch_size` rows at a time (last one padded)."""
+    total = len(inputs["inputs"])
+    out = []
+    for start in range(0, total, batch_size):
+        chunk = {k: v[start : start + batch_size] for k, v in inputs.items()}
+        rows = len(chunk["inputs"])
+        chunk = {
+            k: np.concatenate([v, np.zeros((batch_size - rows, *v.shape[1:]), v.dtype)])
+            for k, v in chunk.items()
+        }
+        out.append(np.asarray(apply(chunk))[:rows])
+    return np.concatenate(out)
+
+
+class Predictor:
+    """A trained run ready to score files: config, class names, compiled model."""
+
+    def __init__(self, config, class_names: tuple[str, ...], checkpoint_dir: str):
+        self.config = config
+        self.class_names = class_names
+        self.model = create_model(config.model, len(class_names), config.data.num_segments)
+        self.variables = pretrained.load_checkpoint(checkpoint_dir)
+        self.apply = scoring.compile_apply(self.model, self.variables)
+        self.batch_size = config.eval_batch_size
+
+    def scores(self, example: dict[str, Any]):
+        """(video scores [N], view logits [V, N]) under the config's test protocol."""
+        view_logits = score_rows(self.apply, views(example, self.config), self.batch_size)
+        return scoring.aggregate_views(view_logits, self.config), view_logits
+
+    def per_second(self, example: dict[str, Any]):
+        """[S, N] class probabilities of one centre-cropped snippet a second."""
+        config = self.config.copy_and_resolve_references()
+        config.data.eval_sampling = "per_second"
+        config.data.eval_crops = "centre"
+        try:
+            logits = score_rows(self.apply, views(example, config), self.batch_size)
+        except ValueError as error:
+            raise ValueError(
+                f"--timeline scores single snippets, which this model cannot: {error}"
+            ) from error
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        probs = np.exp(shifted)
+        return probs / probs.sum(axis=-1, keepdims=True)
+
+
+def top_classes(scores, class_names: tuple[str, ...], k: int) -> list[tuple[str, float]]:
+    """The k best (name, probability) pairs of video scores [N] (softmax)."""
+    probs = np.exp(scores - np.max(scores))
+    probs = probs / probs.sum()
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(class_names[i], float(probs[i])) for i in order]
