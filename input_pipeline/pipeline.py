@@ -5,8 +5,8 @@ Reads a prepared TFDS video dataset (frames JPEG-encoded, read with
 
   train: {'inputs': [B, K, T, H, W, C] float32, 'label': [B] int32}
   eval:  rows of test views (`create_view_dataset`): the same keys for R views plus
-         'mask': [R] float32 (0 for padding rows), 'video_index': [R] int32 (position
-         in the evaluated split, -1 for padding), 'view_index' and 'video_id'.
+         'video_index': [R] int32 (position in the evaluated split, -1 for padding
+         rows) and 'video_id'; a video's views are consecutive rows, crop-major.
 
 B is the per-process batch. Each process reads its own contiguous part of a
 split (`tfds.even_splits`), so no jax import is needed here.
@@ -345,8 +345,8 @@ def create_view_dataset(
     Yields:
       numpy batches of exactly `batch_size` rows: 'inputs' (and 'inputs_<modality>')
       [R, K, T, S, S, C] float32, 'label' [R] int32, 'video_index' [R] int32 (position
-      in the whole split; -1 for padding rows), 'view_index' [R] int32, 'mask' [R]
-      float32 and 'video_id' [R] bytes.
+      in the whole split; -1 for padding rows) and 'video_id' [R] bytes. A video's
+      views are consecutive rows in the order of `tsn_jax.spec.num_eval_views`.
     """
     split_name = config.dataset.eval_split
     split = process_split(split_name, process_index, process_count)
@@ -366,8 +366,6 @@ def create_view_dataset(
             **inputs,
             "label": tf.fill([num_views], sample["label"]),
             "video_index": tf.fill([num_views], tf.cast(position, tf.int32) + offset),
-            "view_index": tf.range(num_views, dtype=tf.int32),
-            "mask": tf.ones([num_views], tf.float32),
             "video_id": tf.fill([num_views], example["video_id"]),
         }
         return tf.data.Dataset.from_tensor_slices(rows)
@@ -382,11 +380,8 @@ def create_view_dataset(
 
 
 def pad_batch(batch: dict[str, np.ndarray], batch_size: int) -> dict[str, np.ndarray]:
-    """Pads a batch to batch_size rows with mask 0.
-
-    Padding rows are zeros (empty strings) with label 0 and video_index -1.
-    """
-    rows = len(batch["mask"])
+    """Pads a batch to batch_size rows: zeros (empty strings), label 0, video_index -1."""
+    rows = len(batch["video_index"])
     padded = {}
     for key, value in batch.items():
         out = np.zeros((batch_size,) + value.shape[1:], value.dtype)

@@ -129,6 +129,14 @@ def multiscale_crop_box(
     return tf.stack([y, x, crop_h, crop_w])
 
 
+def centre_crop_box(
+    height: tf.Tensor, width: tf.Tensor, crop_h: tf.Tensor, crop_w: tf.Tensor
+) -> tf.Tensor:
+    """[4] int32 box (y, x, h, w) of a crop_h x crop_w crop at the centre of the frame,
+    offsets (H - h) // 2 and (W - w) // 2."""
+    return tf.stack([(height - crop_h) // 2, (width - crop_w) // 2, crop_h, crop_w])
+
+
 def random_crop_box(
     height: tf.Tensor, width: tf.Tensor, size: int, *, seed: tf.Tensor
 ) -> tf.Tensor:
@@ -199,9 +207,7 @@ def random_resized_crop_box(
     fallback_h = tf.cast(
         tf.where(ratio < aspect_range[0], tf.round(w_f / aspect_range[0]), h_f), tf.int32
     )
-    fallback = tf.stack(
-        [(height - fallback_h) // 2, (width - fallback_w) // 2, fallback_h, fallback_w]
-    )
+    fallback = centre_crop_box(height, width, fallback_h, fallback_w)
     return tf.where(tf.reduce_any(fits), drawn, fallback)
 
 
@@ -224,11 +230,6 @@ def resize_short_side(frames: tf.Tensor, short_side: int) -> tf.Tensor:
     new_h = tf.cast(tf.round(height * ratio), tf.int32)
     new_w = tf.cast(tf.round(width * ratio), tf.int32)
     return resize(frames, new_h, new_w)
-
-
-def centre_crop_box(height: tf.Tensor, width: tf.Tensor, size: int) -> tf.Tensor:
-    """[4] int32 box (y, x, h, w) of a size x size crop at the centre of the frame."""
-    return tf.stack([(height - size) // 2, (width - size) // 2, size, size])
 
 
 def flip_left_right(frames: tf.Tensor, flow: bool = False) -> tf.Tensor:
@@ -295,7 +296,7 @@ def train_crop_box(
         )
         if train_crop == "multiscale":
             return box
-        return tf.stack([(height - box[2]) // 2, (width - box[3]) // 2, box[2], box[3]])
+        return centre_crop_box(height, width, box[2], box[3])
     if train_crop == "random_resized":
         return random_resized_crop_box(height, width, seed=seed)
     if train_crop == "random":
@@ -368,7 +369,7 @@ def eval_crop_boxes(
         raise ValueError(f"eval crops must be one of {tuple(EVAL_CROPS)}, got {crops!r}")
     free_y, free_x = height - size, width - size
     if crops == "centre":
-        return [(tf.stack([free_y // 2, free_x // 2, size, size]), False)]
+        return [(centre_crop_box(height, width, size, size), False)]
     if crops == "three":
         landscape = width >= height
         boxes = []

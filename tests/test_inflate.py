@@ -1,4 +1,5 @@
-"""Kernel inflation, 2D -> 3D variable filling and TSN's cross-modality initialization."""
+"""Kernel inflation, 2D -> 3D variable filling (`pretrained.init_backbone` with the inflation
+name maps) and TSN's cross-modality initialization."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import abstract_init, numpy_variables, run_once
-from tsn_jax import inflate
+from tsn_jax import inflate, pretrained
 from tsn_jax.models import googlenet, i3d, i3d_resnet, layers, resnet
 
 
@@ -49,29 +50,45 @@ def test_cross_modality_kernel_replicates_the_rgb_mean(time):
         np.testing.assert_allclose(out[..., c, :], mean, rtol=1e-6)
 
 
-def _tree(**leaves):
-    """{'params': {module: {leaf: array}}} from module__leaf=shape keywords."""
-    params = {}
-    for name, shape in leaves.items():
-        module, leaf = name.split("__")
-        params.setdefault(module, {})[leaf] = np.ones(shape, np.float32)
-    return {"params": params}
+def _inflate(variables_2d, abstract_3d, name_map=(), method="average"):
+    """A 3D backbone's variables filled from a 2D classifier's, as `init_from` does."""
+    wrapped = {c: {"backbone": tree} for c, tree in abstract_3d.items()}
+    filled = pretrained.init_backbone(
+        wrapped, variables_2d, inflation=method, name_map=name_map, log=lambda _: None
+    )
+    return {c: tree["backbone"] for c, tree in filled.items()}
 
 
-def test_inflate_variables_uses_shapes_and_reports_every_problem():
-    two_d = _tree(conv1__kernel=(3, 3, 2, 4), bn1__scale=(4,), fc__kernel=(4, 9))
-    three_d = _tree(conv1__kernel=(5, 3, 3, 2, 4), bn1__scale=(4,))
-    out = inflate.inflate_variables(two_d, three_d)  # fc: an ImageNet classifier, unused
+def test_shapes_decide_copy_or_inflate_and_every_problem_is_reported():
+    two_d = {
+        "params": {
+            "conv1": {"kernel": np.ones((3, 3, 2, 4), np.float32)},
+            "bn1": {"scale": np.ones(4, np.float32)},
+            "fc": {"kernel": np.ones((4, 9), np.float32)},
+        }
+    }
+    three_d = {
+        "params": {
+            "conv1": {"kernel": jax.ShapeDtypeStruct((5, 3, 3, 2, 4), np.float32)},
+            "bn1": {"scale": jax.ShapeDtypeStruct((4,), np.float32)},
+        }
+    }
+    out = _inflate(two_d, three_d)  # fc: the ImageNet classifier, dropped
     np.testing.assert_array_equal(out["params"]["conv1"]["kernel"], np.float32(0.2))
     np.testing.assert_array_equal(out["params"]["bn1"]["scale"], 1.0)
 
-    bad = _tree(conv1__kernel=(5, 3, 3, 10, 4), conv2__kernel=(1, 1, 1, 4, 4))
+    bad = {
+        "params": {
+            "conv1": {"kernel": jax.ShapeDtypeStruct((5, 3, 4, 2, 4), np.float32)},
+            "conv2": {"kernel": jax.ShapeDtypeStruct((1, 1, 1, 4, 4), np.float32)},
+        }
+    }
     with pytest.raises(ValueError) as error:
-        inflate.inflate_variables(two_d, bad, unused_2d=())
+        _inflate(two_d, bad)
     message = str(error.value)
-    assert "without a 2D source: ['conv2.weight (from conv2.weight)']" in message
-    assert "unused 2D variables: ['bn1.weight', 'fc.weight']" in message
-    assert "conv1.weight: (5, 3, 3, 10, 4) from conv1.weight: (3, 3, 2, 4)" in message
+    assert "missing from the checkpoint: ['params/backbone/conv2/kernel']" in message
+    assert "not in the model: ['params/backbone/bn1/scale']" in message
+    assert "params/backbone/conv1/kernel: pretrained (3, 3, 2, 4), model (5, 3, 4, 2, 4)" in message
 
 
 def test_i3d_resnet50_from_resnet50_names_and_cross_modality():
@@ -82,7 +99,7 @@ def test_i3d_resnet50_from_resnet50_names_and_cross_modality():
     # A flow I3D: TSN's cross-modality first convolution, then inflation.
     variables_2d["params"]["conv1"]["kernel"] = inflate.cross_modality_kernel(conv1, 2)
     flow_model = i3d_resnet.i3d_resnet50(num_classes=None, base_width=16)
-    out = inflate.inflate_variables(
+    out = _inflate(
         variables_2d,
         abstract_init(flow_model, (1, 8, 32, 32, 2)),
         inflate.I3D_RESNET_FROM_RESNET,
@@ -116,7 +133,7 @@ def test_i3d_resnet50_from_resnet50_names_and_cross_modality():
 def test_i3d_from_googlenet_names():
     # Tiny widths: the same names, and both scale Inception-v1's table the same way.
     variables_2d = numpy_variables(abstract_init(googlenet.googlenet(base_width=8), (1, 64, 64, 3)))
-    out = inflate.inflate_variables(
+    out = _inflate(
         variables_2d,
         abstract_init(i3d.i3d(num_classes=None, base_width=8), (1, 8, 64, 64, 3)),
         inflate.I3D_FROM_GOOGLENET,
@@ -156,9 +173,7 @@ def test_inflated_resnet50_on_a_boring_clip_gives_the_2d_features():
     variables_2d = numpy_variables(abstract_init(model_2d, frame.shape))
     abstract_3d = abstract_init(model_3d, clip.shape)
     features_2d = run_once(lambda v, x: model_2d.apply(v, x, train=False), variables_2d, frame)
-    center = inflate.inflate_variables(
-        variables_2d, abstract_3d, inflate.I3D_RESNET_FROM_RESNET, method="center"
-    )
+    center = _inflate(variables_2d, abstract_3d, inflate.I3D_RESNET_FROM_RESNET, method="center")
     features_3d = run_once(lambda v, x: model_3d.apply(v, x, train=False), center, clip)
     scale = np.abs(features_2d).max()  # random weights: features of order 1e2
     np.testing.assert_allclose(features_3d / scale, features_2d / scale, atol=1e-5)
@@ -169,10 +184,9 @@ def test_average_inflated_stem_on_a_boring_clip_is_2d_inside_the_clip():
     frame = rng.normal(size=(1, 16, 16, 3)).astype(np.float32)
     clip = np.repeat(frame[:, None], 9, axis=1)
     kernel = rng.normal(size=(7, 7, 3, 4)).astype(np.float32)
-    abstract_3d = {"params": {"kernel": jax.ShapeDtypeStruct((5, 7, 7, 3, 4), np.float32)}}
-    kernel_3d = inflate.inflate_variables({"params": {"kernel": kernel}}, abstract_3d)["params"]
+    kernel_3d = inflate.inflate_kernel(kernel, 5)
     out_2d = layers.conv_xla(frame, kernel, (2, 2), (3, 3))
-    out_3d = np.asarray(layers.conv_xla(clip, kernel_3d["kernel"], (2, 2, 2), (2, 3, 3)))
+    out_3d = np.asarray(layers.conv_xla(clip, kernel_3d, (2, 2, 2), (2, 3, 3)))
     # Output frames 1..3 see input frames 0..8 only; frames 0 and 4 reach into the padding.
     for t in (1, 2, 3):
         np.testing.assert_allclose(out_3d[:, t], out_2d, rtol=1e-5, atol=1e-4)

@@ -11,6 +11,7 @@ import pytest
 
 from tests.helpers import tiny_config
 from tsn_jax import runner, score_files
+from tsn_jax.metrics import classification_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -70,7 +71,7 @@ def test_main_trains_evaluates_and_writes_metrics(tiny_data_dir, tmp_path):
     scores = score_files.load_scores(os.path.join(ten, "scores.npz"))
     assert scores.view_logits.shape == (10, 10, 10)
     np.testing.assert_allclose(scores.logits, scores.view_logits.mean(axis=1), rtol=1e-5)
-    assert report["top1"] == score_files.accuracy_metrics(scores.logits, scores.labels)["top1"]
+    assert report["top1"] == classification_metrics(scores.logits, scores.labels)["top1"]
     with open(os.path.join(ten, "confusion.csv")) as f:
         rows = list(csv.reader(f))
     assert rows[0][1:] == list(scores.class_names)

@@ -155,11 +155,9 @@ def test_pad_batch_masks_padding_rows():
     batch = {
         "inputs": np.ones((3, 1, 1, 2, 2, 3), np.float32),
         "label": np.array([4, 5, 6], np.int32),
-        "mask": np.ones(3, np.float32),
         "video_index": np.array([10, 11, 12], np.int32),
     }
     padded = pipeline.pad_batch(batch, 5)
-    np.testing.assert_array_equal(padded["mask"], [1, 1, 1, 0, 0])
     np.testing.assert_array_equal(padded["video_index"], [10, 11, 12, -1, -1])
     np.testing.assert_array_equal(padded["label"], [4, 5, 6, 0, 0])
     assert padded["inputs"].shape == (5, 1, 1, 2, 2, 3) and not padded["inputs"][3:].any()

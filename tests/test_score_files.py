@@ -10,8 +10,8 @@ import pytest
 from tsn_jax import contribution, score_files
 from tsn_jax.cli import contribution as contribution_cli
 from tsn_jax.cli import fuse as fuse_cli
+from tsn_jax.metrics import classification_metrics
 from tsn_jax.score_files import (
-    accuracy_metrics,
     check_same_videos,
     fuse,
     load_scores,
@@ -141,7 +141,7 @@ def test_check_same_videos_labels_and_classes():
     assert "class names (first at index 1: 'b' vs 'B')" in message
 
 
-# --- accuracy_metrics ------------------------------------------------------------------------
+# --- metrics.classification_metrics (the numbers the fusion reports) ---------------------------
 
 
 def test_accuracy_metrics_hand_case():
@@ -158,7 +158,7 @@ def test_accuracy_metrics_hand_case():
         np.float32,
     )
     labels = np.array([0, 0, 0, 1, 2, -1])
-    metrics = accuracy_metrics(logits, labels)
+    metrics = classification_metrics(logits, labels)
     # top1 = 3/5; top5 = 4/5; per class: class 0 3/3, class 1 0/1, class 2 0/1 -> mean 1/3.
     assert metrics == {
         "top1": pytest.approx(0.6),
@@ -170,7 +170,7 @@ def test_accuracy_metrics_hand_case():
 
 def test_accuracy_metrics_fewer_than_five_classes():
     # k = min(5, N) = 2: every label is in the top-2 of 2 classes.
-    metrics = accuracy_metrics(np.array([[1.0, 0.0], [1.0, 0.0]]), np.array([0, 1]))
+    metrics = classification_metrics(np.array([[1.0, 0.0], [1.0, 0.0]]), np.array([0, 1]))
     assert metrics["top1"] == 0.5 and metrics["top5"] == 1.0
 
 

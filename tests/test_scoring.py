@@ -43,8 +43,6 @@ def _rows(view_logits, labels, batch_size):
             "inputs": np.stack([r[2] for r in chunk] + [np.zeros(n)] * pad),
             "label": np.array([labels[r[0]] for r in chunk] + [0] * pad, np.int32),
             "video_index": np.array([r[0] for r in chunk] + [-1] * pad, np.int32),
-            "view_index": np.array([r[1] for r in chunk] + [0] * pad, np.int32),
-            "mask": np.array([1.0] * len(chunk) + [0.0] * pad, np.float32),
             "video_id": np.array([f"v{r[0]}".encode() for r in chunk] + [b""] * pad),
         }
 
@@ -148,15 +146,12 @@ def test_view_rows_of_each_sampling(tiny_data_dir, sampling):
     else:  # a snippet a second, three crops each
         expected = [crops * math.ceil(n / fps) for n, fps in videos]
     batches = list(pipeline.create_view_dataset(builder, config, batch_size=16))
-    assert all(len(b["mask"]) == 16 for b in batches)
+    assert all(len(b["video_index"]) == 16 for b in batches)
     index = np.concatenate([b["video_index"] for b in batches])
     assert len(batches) == math.ceil(sum(expected) / 16)
     real = index[index >= 0]
     np.testing.assert_array_equal(np.bincount(real), expected)
     assert np.all(np.diff(real) >= 0)  # a video's views are consecutive rows
-    view = np.concatenate([b["view_index"] for b in batches])[index >= 0]
-    starts = np.concatenate([[0], np.cumsum(expected)[:-1]])
-    np.testing.assert_array_equal(view, np.arange(len(real)) - np.repeat(starts, expected))
     segments = 1 if sampling != "segments" else 2
     frames = config.data.frames_per_snippet
     assert batches[0]["inputs"].shape == (16, segments, frames, 32, 32, 3)

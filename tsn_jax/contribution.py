@@ -40,7 +40,8 @@ import csv
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from tsn_jax.score_files import accuracy_metrics, check_same_videos, load_scores
+from tsn_jax.metrics import classification_metrics
+from tsn_jax.score_files import check_same_videos, load_scores
 
 PAIR_KEYS = ("backbone", "frames", "tsn", "model")
 
@@ -129,8 +130,8 @@ def evaluate_pair(pair: Pair) -> dict:
     """Loads one pair's score files, checks they match and computes Phi and Psi."""
     tsn, model = load_scores(pair.tsn), load_scores(pair.model)
     check_same_videos([tsn, model], [pair.tsn, pair.model])
-    tsn_metrics = accuracy_metrics(tsn.logits, tsn.labels)
-    model_top1 = accuracy_metrics(model.logits, model.labels)["top1"]
+    tsn_metrics = classification_metrics(tsn.logits, tsn.labels)
+    model_top1 = classification_metrics(model.logits, model.labels)["top1"]
     phi, psi = contribution(tsn_metrics["top1"], model_top1)
     return dict(
         pair._asdict(),

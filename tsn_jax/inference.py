@@ -20,7 +20,7 @@ import tensorflow as tf
 from input_pipeline import datasets, pipeline
 from input_pipeline.datasets.video_decode import VideoDecodeError
 from input_pipeline.datasets.video_folder import encode_video_file
-from tsn_jax import pretrained, scoring, spec
+from tsn_jax import metrics, pretrained, scoring, spec
 from tsn_jax.models import create_model
 from tsn_jax.runner import CLASS_NAMES_FILE
 
@@ -138,14 +138,11 @@ class Predictor:
             raise ValueError(
                 f"--timeline scores single snippets, which this model cannot: {error}"
             ) from error
-        shifted = logits - logits.max(axis=-1, keepdims=True)
-        probs = np.exp(shifted)
-        return probs / probs.sum(axis=-1, keepdims=True)
+        return metrics.softmax(logits)
 
 
 def top_classes(scores, class_names: tuple[str, ...], k: int) -> list[tuple[str, float]]:
     """The k best (name, probability) pairs of video scores [N] (softmax)."""
-    probs = np.exp(scores - np.max(scores))
-    probs = probs / probs.sum()
-    order = np.argsort(-probs, kind="stable")[:k]
+    probs = metrics.softmax(scores)
+    order = metrics.ranking(probs, k)
     return [(class_names[i], float(probs[i])) for i in order]

@@ -6,9 +6,8 @@
   does on the frame; or the 'center' variant (the 2D kernel on the middle frame, zeros
   elsewhere), under which every convolution acts on each frame alone (temporal pools
   still mix frames). (Chen et al.'s public code repeats without dividing by t.)
-* ``inflate_variables`` -- fills every variable of a 3D model from a 2D model's variables,
-  inflating kernels whose shapes ask for it, copying the rest (BatchNorm, dense layers).
-  Name maps for the two published cases: a torchvision ResNet into ``i3d_resnet``
+* name maps for the two published cases, which `pretrained.init_backbone` follows when
+  it fills a 3D model from a 2D one: a torchvision ResNet into ``i3d_resnet``
   (mmaction2's names, ``I3D_RESNET_FROM_RESNET``) and a torchvision GoogLeNet into
   DeepMind's I3D (``I3D_FROM_GOOGLENET``).
 * ``cross_modality_kernel`` -- TSN's cross-modality initialization (Wang et al., ECCV 2016,
@@ -30,24 +29,17 @@ Functions take and return numpy arrays (float32) and never import torch.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-import flax
 import numpy as np
 
-from tsn_jax.convert_torch import MMACTION2_RESNET_TO_TORCHVISION, KeyRules, rename_key, torch_key
+from tsn_jax.convert_torch import MMACTION2_RESNET_TO_TORCHVISION, KeyRules
 from tsn_jax.models.i3d import MIXED_BLOCKS
 
 __all__ = [
-    "DEFAULT_UNUSED_2D",
     "I3D_FROM_GOOGLENET",
     "I3D_RESNET_FROM_RESNET",
     "INFLATION_METHODS",
     "cross_modality_kernel",
     "inflate_kernel",
-    "inflate_variables",
 ]
 
 INFLATION_METHODS = ("average", "center")
@@ -80,11 +72,6 @@ I3D_FROM_GOOGLENET: KeyRules = (
     (r"\.conv_3d\.", ".conv."),
     (r"\.batch_norm\.", ".bn."),
 )
-
-# 2D variables a 3D model is not expected to take (patterns on the 2D keys): the ImageNet
-# classifier and GoogLeNet's auxiliary classifiers; the 3D model gets a new head.
-DEFAULT_UNUSED_2D = (r"^fc\.", r"^aux\d\.")
-
 
 def inflate_kernel(kernel_2d: np.ndarray, time: int, method: str = "average") -> np.ndarray:
     """Inflates a channels-last 2D convolution kernel along a new leading time axis.
@@ -126,75 +113,3 @@ def cross_modality_kernel(kernel: np.ndarray, in_channels: int) -> np.ndarray:
     """
     mean = np.mean(np.asarray(kernel, np.float32), axis=-2, keepdims=True)
     return np.repeat(mean, in_channels, axis=-2)
-
-
-def _flat_by_key(variables: Mapping[str, Any]) -> dict[str, tuple[tuple[str, ...], Any]]:
-    """Torch-style key -> (Flax path, leaf) of every variable."""
-    flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(variables))
-    return {torch_key(path[0], tuple(path[1:])): (path, leaf) for path, leaf in flat.items()}
-
-
-def inflate_variables(
-    variables_2d: Mapping[str, Any],
-    abstract_variables_3d: Mapping[str, Any],
-    name_map: KeyRules | None = None,
-    method: str = "average",
-    unused_2d: Sequence[str] = DEFAULT_UNUSED_2D,
-) -> dict[str, Any]:
-    """Fills a 3D model's variables from a 2D model's.
-
-    Each 3D variable's key (``convert_torch.torch_key``) is mapped by ``name_map`` to a 2D
-    key. Shapes decide what happens: equal shapes are copied (BatchNorm, dense layers, 1x1
-    kernels that stay 2D); a 3D kernel [t, *S] from a 2D kernel of shape S is inflated
-    with ``inflate_kernel`` over t.
-
-    Args:
-      variables_2d: {'params', 'batch_stats'} of the 2D model (numpy or jax leaves), e.g.
-        ``convert_torch.convert_torchvision('resnet50', state_dict)``.
-      abstract_variables_3d: the 3D model's variables or their shapes, e.g.
-        ``convert_torch.abstract_variables(i3d_resnet50(num_classes=None), shape)``.
-      name_map: rules from 3D keys to 2D keys (``I3D_RESNET_FROM_RESNET``,
-        ``I3D_FROM_GOOGLENET``); None when the names are the same.
-      method: ``inflate_kernel``'s method.
-      unused_2d: regular expressions of 2D keys that may stay unused (by default the
-        ImageNet classifiers); any other unused 2D variable is an error.
-
-    Returns:
-      The 3D model's {'params', 'batch_stats'} as float32 numpy arrays.
-
-    Raises:
-      ValueError: listing the 3D keys without a 2D source, the unused 2D keys and the
-        shapes that neither match nor inflate (e.g. a first convolution for another
-        number of input channels: apply ``cross_modality_kernel`` to the 2D one first).
-    """
-    if method not in INFLATION_METHODS:
-        raise ValueError(f"unknown inflation method {method!r}; known: {INFLATION_METHODS}")
-    source = _flat_by_key(variables_2d)
-    out, missing, mismatched, used = {}, [], [], set()
-    for key, (path, leaf) in _flat_by_key(abstract_variables_3d).items():
-        key_2d = rename_key(key, name_map or ())
-        if key_2d not in source:
-            missing.append(f"{key} (from {key_2d})")
-            continue
-        used.add(key_2d)
-        value = np.asarray(source[key_2d][1], np.float32)
-        shape = tuple(leaf.shape)
-        if value.shape == shape:
-            out[path] = value
-        elif value.ndim + 1 == len(shape) and shape[1:] == value.shape:
-            out[path] = inflate_kernel(value, shape[0], method)
-        else:
-            mismatched.append(f"{key}: {shape} from {key_2d}: {value.shape}")
-    unexpected = sorted(
-        k for k in source if k not in used and not any(re.match(p, k) for p in unused_2d)
-    )
-    problems = []
-    if missing:
-        problems.append(f"3D variables without a 2D source: {sorted(missing)}")
-    if unexpected:
-        problems.append(f"unused 2D variables: {unexpected}")
-    if mismatched:
-        problems.append(f"shapes that do not inflate: {mismatched}")
-    if problems:
-        raise ValueError("cannot inflate the 2D variables; " + "; ".join(problems))
-    return flax.traverse_util.unflatten_dict(out)

@@ -1,81 +1,98 @@
-"""Classification metrics of a whole evaluation.
+"""Classification metrics of video scores, and the softmax they and the fusions use.
 
-`eval_sums` turns video scores into sums (hits, losses, per-class counts) and
-`summarize` into the reported numbers; `tsn_jax.reports` calls both on the
-fused scores of every video of the split, gathered from all processes, so each
-video counts exactly once.
+One implementation (numpy) serves the evaluation of a run (`tsn_jax.reports`),
+the fusion of score files (`tsn-jax-fuse`), Chen et al.'s Phi and Psi
+(`tsn_jax.contribution`) and inference. Classes are ranked by a stable sort of
+the scores, so equal scores rank the lower class index first, everywhere.
 """
 
 from collections.abc import Mapping, Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
+
+# The label of a video whose class is not known (e.g. an unlabelled test split).
+UNKNOWN_LABEL = -1
 
 
-def eval_sums(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> dict[str, jax.Array]:
-    """Per-batch sums of the evaluation metrics.
-
-    Args:
-      logits: [B, N] float video scores (before softmax).
-      labels: [B] int32.
-      mask: [B] float, 1 for real rows, 0 for padding.
-
-    Returns:
-      {'loss', 'top1', 'top5', 'count'}: scalar sums over valid rows;
-      {'class_correct', 'class_total'}: [N] top-1 hits and videos per class.
-    """
-    num_classes = logits.shape[-1]
-    logits = logits.astype(jnp.float32)
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-    k = min(5, num_classes)
-    _, top_k = jax.lax.top_k(logits, k)
-    hit1 = (top_k[:, 0] == labels).astype(jnp.float32) * mask
-    hit5 = jnp.any(top_k == labels[:, None], axis=-1).astype(jnp.float32) * mask
-    one_hot = jax.nn.one_hot(labels, num_classes) * mask[:, None]
-    return {
-        "loss": jnp.sum(loss * mask),
-        "top1": jnp.sum(hit1),
-        "top5": jnp.sum(hit5),
-        "count": jnp.sum(mask),
-        "class_correct": jnp.sum(one_hot * hit1[:, None], axis=0),
-        "class_total": jnp.sum(one_hot, axis=0),
-    }
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """log softmax(x) along `axis`, computed stably (the maximum subtracted first)."""
+    x = np.asarray(x)
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
-def summarize(
-    sums: Mapping[str, np.ndarray],
-    class_names: Sequence[str],
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """softmax(x) along `axis`."""
+    return np.exp(log_softmax(x, axis))
+
+
+def ranking(scores: np.ndarray, k: int) -> np.ndarray:
+    """[..., k] indices of the k highest scores of [..., N], best first, ties by index."""
+    return np.argsort(-np.asarray(scores), axis=-1, kind="stable")[..., :k]
+
+
+def classification_metrics(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str] | None = None,
     class_groups: Mapping[str, Sequence[str]] | None = None,
 ) -> dict:
-    """Turns accumulated `eval_sums` into reportable metrics.
+    """Top-1, top-5, loss and per-class accuracy of video-level scores.
+
+    Args:
+      logits: [V, N] scores before softmax (any scores rank the same; the loss is the
+        cross-entropy of their softmax).
+      labels: [V] int class indices, `UNKNOWN_LABEL` for unknown (left out).
+      class_names: the N names, for 'per_class_accuracy' and 'group_accuracy'.
+      class_groups: {group: class names}, e.g. the demo's appearance and order classes.
 
     Returns:
-      {'top1', 'top5', 'loss', 'mean_class_accuracy' (mean over classes that
-      have videos), 'num_eval_videos', 'per_class_accuracy': {name: acc or None},
-      'group_accuracy': {group: mean of its classes' accuracies}}.
+      {'top1', 'top5' (top-k with k = min(5, N)), 'loss' (mean cross-entropy),
+      'mean_class_accuracy' (mean of the per-class top-1 accuracy over the classes
+      that have videos), 'num_videos' (the labelled videos counted)}, and with
+      `class_names` also 'per_class_accuracy' {name: accuracy or None} and
+      'group_accuracy' {group: mean of its classes' accuracies, or None}.
+
+    Raises:
+      ValueError: mismatched shapes, labels out of range, or no labelled video.
     """
-    count = float(sums["count"])
-    if count == 0:
-        raise ValueError("no evaluation videos were seen")
-    correct = np.asarray(sums["class_correct"], np.float64)
-    total = np.asarray(sums["class_total"], np.float64)
-    per_class = {
-        name: (float(correct[i] / total[i]) if total[i] > 0 else None)
-        for i, name in enumerate(class_names)
+    logits = np.asarray(logits)
+    labels = np.asarray(labels)
+    if logits.ndim != 2 or labels.shape != logits.shape[:1]:
+        raise ValueError(
+            f"expected logits [V, N] and labels [V], got {list(logits.shape)} "
+            f"and {list(labels.shape)}"
+        )
+    num_classes = logits.shape[1]
+    known = labels != UNKNOWN_LABEL
+    if not np.any(known):
+        raise ValueError("no labelled videos to score")
+    logits, labels = logits[known], labels[known].astype(np.int64)
+    if np.any((labels < 0) | (labels >= num_classes)):
+        raise ValueError(f"labels must be in [0, {num_classes}) or {UNKNOWN_LABEL}")
+    best = ranking(logits, min(5, num_classes))
+    hit1 = best[:, 0] == labels
+    hitk = np.any(best == labels[:, None], axis=1)
+    losses = -np.take_along_axis(log_softmax(logits.astype(np.float64)), labels[:, None], 1)
+    correct = np.bincount(labels, weights=hit1, minlength=num_classes)
+    total = np.bincount(labels, minlength=num_classes)
+    present = total > 0
+    result = {
+        "top1": float(np.mean(hit1)),
+        "top5": float(np.mean(hitk)),
+        "loss": float(np.mean(losses)),
+        "mean_class_accuracy": float(np.mean(correct[present] / total[present])),
+        "num_videos": int(len(labels)),
     }
-    present = [acc for acc in per_class.values() if acc is not None]
-    groups = {}
-    for group, names in (class_groups or {}).items():
-        accs = [per_class[name] for name in names if per_class.get(name) is not None]
-        groups[group] = float(np.mean(accs)) if accs else None
-    return {
-        "top1": float(sums["top1"]) / count,
-        "top5": float(sums["top5"]) / count,
-        "loss": float(sums["loss"]) / count,
-        "mean_class_accuracy": float(np.mean(present)),
-        "num_eval_videos": int(round(count)),
-        "per_class_accuracy": per_class,
-        "group_accuracy": groups,
-    }
+    if class_names is not None:
+        per_class = {
+            name: (float(correct[i] / total[i]) if total[i] > 0 else None)
+            for i, name in enumerate(class_names)
+        }
+        groups = {}
+        for group, names in (class_groups or {}).items():
+            accs = [per_class[name] for name in names if per_class.get(name) is not None]
+            groups[group] = float(np.mean(accs)) if accs else None
+        result["per_class_accuracy"] = per_class
+        result["group_accuracy"] = groups
+    return result

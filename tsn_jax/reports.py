@@ -13,8 +13,6 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from tsn_jax import metrics, score_files, untrimmed
@@ -26,12 +24,12 @@ def summarize(
     class_names: tuple[str, ...],
     class_groups: Mapping[str, tuple[str, ...]] | None = None,
 ) -> dict[str, Any]:
-    """Video- and clip-level metrics of `scores` (`metrics.summarize` keys, plus 'mAP',
-    'clip_top1' and views per video)."""
-    sums = metrics.eval_sums(
-        jnp.asarray(scores.logits), jnp.asarray(scores.labels), jnp.ones(len(scores.labels))
+    """Video- and clip-level metrics of `scores`: `metrics.classification_metrics` (its
+    'num_videos' as 'num_eval_videos'), 'mAP', 'clip_top1' and views per video."""
+    summary = metrics.classification_metrics(
+        scores.logits, scores.labels, class_names, class_groups
     )
-    summary = metrics.summarize(jax.tree.map(np.asarray, sums), class_names, class_groups)
+    summary["num_eval_videos"] = summary.pop("num_videos")
     finite = bool(np.all(np.isfinite(scores.logits)))  # a diverged run is still reported
     summary["mAP"] = (
         float(untrimmed.mean_average_precision(scores.logits, scores.labels)["mAP"])

@@ -29,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from tsn_jax.metrics import UNKNOWN_LABEL, log_softmax
 from tsn_jax.spec import FUSIONS
 
 REQUIRED_KEYS = ("video_ids", "labels", "logits", "class_names", "protocol")
 OPTIONAL_KEYS = ("view_logits",)
-UNKNOWN_LABEL = -1
 # How many offending ids an error message lists.
 _SHOW = 5
 
@@ -329,56 +329,6 @@ def check_same_videos(files: Sequence[ScoreFile], names: Sequence[str]) -> None:
         raise ValueError("score files do not match:\n  " + "\n  ".join(problems))
 
 
-def accuracy_metrics(logits: np.ndarray, labels: np.ndarray) -> dict:
-    """Top-1, top-5 and mean class accuracy of video-level scores.
-
-    Classes are ranked by a stable sort of the scores, so equal scores rank the lower
-    class index first. Videos labelled -1 (unknown) are left out.
-
-    Args:
-      logits: [V, N] scores (logits, probabilities or log-probabilities: only the
-        ranking matters).
-      labels: [V] int class indices, -1 for unknown.
-
-    Returns:
-      {'top1', 'top5' (top-k with k = min(5, N)), 'mean_class_accuracy' (mean of the
-      per-class top-1 accuracy over the classes that have videos), 'num_videos' (the
-      labelled videos counted)}.
-    """
-    logits = np.asarray(logits)
-    labels = np.asarray(labels)
-    if logits.ndim != 2 or labels.shape != logits.shape[:1]:
-        raise ValueError(
-            f"expected logits [V, N] and labels [V], got {list(logits.shape)} "
-            f"and {list(labels.shape)}"
-        )
-    num_classes = logits.shape[1]
-    known = labels != UNKNOWN_LABEL
-    if not np.any(known):
-        raise ValueError("no labelled videos to score")
-    logits, labels = logits[known], labels[known].astype(np.int64)
-    if np.any((labels < 0) | (labels >= num_classes)):
-        raise ValueError(f"labels must be in [0, {num_classes}) or {UNKNOWN_LABEL}")
-    k = min(5, num_classes)
-    ranking = np.argsort(-logits, axis=1, kind="stable")[:, :k]
-    hit1 = ranking[:, 0] == labels
-    hitk = np.any(ranking == labels[:, None], axis=1)
-    correct = np.bincount(labels, weights=hit1, minlength=num_classes)
-    total = np.bincount(labels, minlength=num_classes)
-    present = total > 0
-    return {
-        "top1": float(np.mean(hit1)),
-        "top5": float(np.mean(hitk)),
-        "mean_class_accuracy": float(np.mean(correct[present] / total[present])),
-        "num_videos": int(labels.size),
-    }
-
-
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    shifted = x - np.max(x, axis=-1, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
-
-
 def fuse(
     logits_list: Sequence[np.ndarray], weights: Sequence[float], mode: str = "score"
 ) -> np.ndarray:
@@ -423,7 +373,7 @@ def fuse(
         return fused.astype(np.float32)
     # log(sum_i (w_i / W) p_i) = logsumexp_i(log(w_i / W) + log p_i), over streams with w_i > 0.
     terms = np.stack(
-        [np.log(wi / total) + _log_softmax(a) for wi, a in zip(w, arrays, strict=True) if wi > 0]
+        [np.log(wi / total) + log_softmax(a) for wi, a in zip(w, arrays, strict=True) if wi > 0]
     )
     peak = np.max(terms, axis=0)
     return (peak + np.log(np.sum(np.exp(terms - peak), axis=0))).astype(np.float32)

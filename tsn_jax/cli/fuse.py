@@ -30,8 +30,8 @@ import sys
 from collections.abc import Sequence
 
 from tsn_jax import spec
+from tsn_jax.metrics import classification_metrics
 from tsn_jax.score_files import (
-    accuracy_metrics,
     check_same_videos,
     format_table,
     fuse,
@@ -111,9 +111,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     first = streams[0]
     fused = fuse([s.logits for s in streams], weights, mode=args.mode)
     stream_metrics = {
-        name: accuracy_metrics(s.logits, s.labels) for name, s in zip(names, streams, strict=True)
+        name: classification_metrics(s.logits, s.labels)
+        for name, s in zip(names, streams, strict=True)
     }
-    fused_metrics = accuracy_metrics(fused, first.labels)
+    fused_metrics = classification_metrics(fused, first.labels)
 
     rows = [(n, f"{w:g}", stream_metrics[n]) for n, w in zip(names, weights, strict=True)]
     rows.append((f"fused ({args.mode})", "", fused_metrics))

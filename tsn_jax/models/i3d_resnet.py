@@ -29,7 +29,7 @@ Parameter names are mmaction2's (``ConvModule`` = conv + BN (+ ReLU) under ``con
 ``bn``): ``conv1/conv/kernel``, ``conv1/bn/scale``, ``layer1_0/conv2/conv/kernel``,
 ``layer1_0/downsample/conv/kernel``, ``layer1_0/downsample/bn/mean`` ..., i.e. torch keys
 ``conv1.conv.weight``, ``layer1.0.downsample.bn.running_mean``; ``fc`` is mmaction2's
-``cls_head.fc_cls`` (see ``convert_torch``). ``inflate.inflate_variables`` fills these from a
+``cls_head.fc_cls`` (see ``convert_torch``). ``pretrained.init_backbone`` fills these from a
 torchvision-named 2D ResNet.
 
 Inputs are ``[N, T, H, W, C]``.

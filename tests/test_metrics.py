@@ -1,0 +1,42 @@
+"""tsn_jax.metrics: the one implementation of accuracies, loss and softmax."""
+
+import math
+
+import numpy as np
+import pytest
+
+from tsn_jax import metrics
+
+
+def test_loss_per_class_and_groups_by_hand():
+    logits = np.array([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    labels = np.array([0, 0, metrics.UNKNOWN_LABEL])  # the unknown video is left out
+    result = metrics.classification_metrics(
+        logits, labels, ("a", "b", "c"), {"first": ("a",), "rest": ("b", "c")}
+    )
+    # -log softmax: video 0: log(e^2 + 2) - 2; video 1: log(e + 2).
+    loss = (math.log(math.e**2 + 2) - 2 + math.log(math.e + 2)) / 2
+    assert math.isclose(result["loss"], loss, rel_tol=1e-12)
+    assert (result["top1"], result["top5"], result["num_videos"]) == (0.5, 1.0, 2)
+    assert result["per_class_accuracy"] == {"a": 0.5, "b": None, "c": None}
+    assert result["group_accuracy"] == {"first": 0.5, "rest": None}
+    assert result["mean_class_accuracy"] == 0.5
+
+
+def test_ties_rank_the_lower_class_first():
+    assert metrics.ranking(np.array([[1.0, 3.0, 3.0, 1.0]]), 4).tolist() == [[1, 2, 0, 3]]
+    tied = metrics.classification_metrics(np.zeros((2, 3)), np.array([0, 1]))
+    assert tied["top1"] == 0.5  # both predict class 0
+
+
+def test_softmax_is_stable_and_normalized():
+    x = np.array([[1000.0, 0.0], [-1000.0, -1000.0]])
+    np.testing.assert_allclose(metrics.softmax(x), [[1.0, 0.0], [0.5, 0.5]])
+    np.testing.assert_allclose(metrics.log_softmax(x)[1], np.log([0.5, 0.5]))
+
+
+def test_bad_labels_are_errors():
+    with pytest.raises(ValueError, match="labels must be in"):
+        metrics.classification_metrics(np.zeros((1, 2)), np.array([2]))
+    with pytest.raises(ValueError, match="no labelled videos"):
+        metrics.classification_metrics(np.zeros((1, 2)), np.array([-1]))
