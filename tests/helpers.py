@@ -15,7 +15,7 @@ import orbax.checkpoint as ocp
 
 from configs import default
 from tsn_jax import pretrained
-from tsn_jax.models import layers, resnet
+from tsn_jax.models import lowerings, resnet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -171,7 +171,7 @@ def piergiaj_i3d_keys(num_classes: int = 400, in_channels: int = 3):
 def run_once(fn, *args) -> np.ndarray:
     """``jax.jit(fn)(*args)`` compiled for a one-off run: XLA's own convolutions (im2col
     compiles slowly) and no backend optimizations (10 s -> 4 s for a tiny I3D)."""
-    with layers.conv_implementation("xla"):
+    with lowerings.conv_implementation("xla"):
         lowered = jax.jit(fn).lower(*args)
     return np.asarray(lowered.compile({"xla_backend_optimization_level": 0})(*args))
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tools import benchmark
-from tsn_jax.models import create_model, layers
+from tsn_jax.models import create_model, lowerings
 
 torch = pytest.importorskip("torch")
 
@@ -31,7 +31,7 @@ def _logits_pair(name, width, crop, batch_size=1, seed=0):
         reference.fc.weight.mul_(20.0)  # O(1) logits: the relative check below is meaningful
     variables = benchmark.convert_weights(reference, model, shape)
     x = np.random.default_rng(seed).normal(size=shape).astype(np.float32)
-    with layers.conv_implementation("xla"):  # compiles several times faster than im2col
+    with lowerings.conv_implementation("xla"):  # compiles several times faster than im2col
         ours = jax.jit(functools.partial(model.apply, train=False))(variables, x)
     with torch.no_grad():
         theirs = reference.eval()(torch_models.tsn_inputs(x, is_3d)).numpy()
@@ -149,7 +149,7 @@ def test_flop_count_matches_the_count_by_hand():
     model = create_model(config.model, 400, 8)
     x = jax.ShapeDtypeStruct((1, 8, 1, 32, 32, 3), np.float32)
     variables = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0), x)
-    with layers.conv_implementation("im2col"):
+    with lowerings.conv_implementation("im2col"):
         compiled = jax.jit(functools.partial(model.apply, train=False)).lower(variables, x)
         compiled = compiled.compile()
     by_hand = 2 * _resnet50_multiply_adds(64, 32, 8, 400)

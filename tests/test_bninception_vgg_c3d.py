@@ -20,7 +20,7 @@ import pytest
 
 from tests.layout_utils import layout_digest, torch_layout
 from tsn_jax import convert_torch, models
-from tsn_jax.models import bninception, c3d, layers, vgg
+from tsn_jax.models import bninception, c3d, lowerings, vgg
 
 # sha256 of "\n".join(sorted(f"{key} {shape}")) over a reference state_dict, without
 # num_batches_tracked: pretrainedmodels' BNInception(num_classes=1000) (its source run
@@ -264,7 +264,7 @@ def test_vgg_dropout_only_in_train():
         rngs = {"dropout": jax.random.key(0)}
         return model.apply(variables, x, train=False), model.apply(variables, x, True, rngs=rngs)
 
-    with layers.conv_implementation("xla"):  # compiles 3-4x faster than im2col on CPU
+    with lowerings.conv_implementation("xla"):  # compiles 3-4x faster than im2col on CPU
         logits, train = run(variables, x)
     assert logits.shape == (2, 5) and float(jnp.abs(logits).max()) > 0.1
     # Without BatchNorm, train and eval differ only by dropout.

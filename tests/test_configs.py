@@ -19,7 +19,7 @@ import pytest
 
 from configs import default
 from tsn_jax import runner
-from tsn_jax.models import layers
+from tsn_jax.models import lowerings
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs")
 NOT_RECIPES = {"__init__.py", "default.py", "tsn_rgb_demo.py"}
@@ -124,7 +124,7 @@ def run(one_device):
 
     - one device (the `one_device` fixture): the recipes are under test here;
     - XLA's own convolutions (the CPU im2col lowering runs faster but compiles far more
-      slowly, layers.conv_implementation) and `jax_disable_most_optimizations`: 2-2.5x
+      slowly, lowerings.conv_implementation) and `jax_disable_most_optimizations`: 2-2.5x
       less time here (the losses of the runs we compared were the same).
     """
 
@@ -132,7 +132,7 @@ def run(one_device):
         previous = jax.config.values["jax_disable_most_optimizations"]
         jax.config.update("jax_disable_most_optimizations", True)
         try:
-            with layers.conv_implementation("xla"):
+            with lowerings.conv_implementation("xla"):
                 return runner.train_and_evaluate(config, workdir)
         finally:
             jax.config.update("jax_disable_most_optimizations", previous)

@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import abstract_init, numpy_variables, run_once
 from tsn_jax import inflate, pretrained
-from tsn_jax.models import googlenet, i3d, i3d_resnet, layers, resnet
+from tsn_jax.models import googlenet, i3d, i3d_resnet, lowerings, resnet
 
 
 def test_inflate_kernel_average_repeats_and_divides_by_time():
@@ -185,8 +185,8 @@ def test_average_inflated_stem_on_a_boring_clip_is_2d_inside_the_clip():
     clip = np.repeat(frame[:, None], 9, axis=1)
     kernel = rng.normal(size=(7, 7, 3, 4)).astype(np.float32)
     kernel_3d = inflate.inflate_kernel(kernel, 5)
-    out_2d = layers.conv_xla(frame, kernel, (2, 2), (3, 3))
-    out_3d = np.asarray(layers.conv_xla(clip, kernel_3d, (2, 2, 2), (2, 3, 3)))
+    out_2d = lowerings.conv_xla(frame, kernel, (2, 2), (3, 3))
+    out_3d = np.asarray(lowerings.conv_xla(clip, kernel_3d, (2, 2, 2), (2, 3, 3)))
     # Output frames 1..3 see input frames 0..8 only; frames 0 and 4 reach into the padding.
     for t in (1, 2, 3):
         np.testing.assert_allclose(out_3d[:, t], out_2d, rtol=1e-5, atol=1e-4)

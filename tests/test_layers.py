@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tsn_jax.models import layers
+from tsn_jax.models import batch_norm, layers, lowerings
 
 
 @pytest.mark.parametrize(
@@ -33,12 +33,12 @@ def test_lowerings_match_xla_convolution_and_its_gradients(size, kernel, stride,
     def loss(conv):
         return lambda x, w: jnp.sum(jnp.sin(conv(x, w, stride, padding)))
 
-    reference = layers.conv_xla(x, w, stride, padding)
-    reference_grads = jax.grad(loss(layers.conv_xla), argnums=(0, 1))(x, w)
-    lowerings = [layers.conv_phases, layers.conv_polyphase]
+    reference = lowerings.conv_xla(x, w, stride, padding)
+    reference_grads = jax.grad(loss(lowerings.conv_xla), argnums=(0, 1))(x, w)
+    candidates = [lowerings.conv_phases, lowerings.conv_polyphase]
     if np.prod(kernel) <= 49:  # im2col of a 3x7x7 kernel takes ~20 s to compile
-        lowerings.append(layers.conv_im2col)
-    for conv in lowerings:
+        candidates.append(lowerings.conv_im2col)
+    for conv in candidates:
         y = conv(x, w, stride, padding)
         assert y.shape == reference.shape
         np.testing.assert_allclose(y, reference, rtol=1e-5, atol=2e-5, err_msg=conv.__name__)
@@ -76,8 +76,8 @@ def test_polyphase_gradient_has_no_input_dilated_convolution():
     def grad(conv):
         return jax.grad(lambda x, w: jnp.sum(conv(x, w, (1, 2, 2), (1, 1, 1)) ** 2), (0, 1))
 
-    assert _dilated_input_convolutions(grad(layers.conv_xla), x, w) == 1
-    assert _dilated_input_convolutions(grad(layers.conv_polyphase), x, w) == 0
+    assert _dilated_input_convolutions(grad(lowerings.conv_xla), x, w) == 1
+    assert _dilated_input_convolutions(grad(lowerings.conv_polyphase), x, w) == 0
 
 
 def test_conv_module_has_one_channels_last_kernel_and_checks_its_implementation():
@@ -162,11 +162,11 @@ def test_auto_lowering_on_cpu_takes_the_polyphase_gradient_for_strided_3d_kernel
         return jax.grad(lambda x, v: jnp.sum(conv.apply(v, x) ** 2), (0, 1))(x, variables)
 
     assert _dilated_input_convolutions(grad, x, variables) == 0
-    with layers.conv_implementation("xla"):
+    with lowerings.conv_implementation("xla"):
         assert _dilated_input_convolutions(grad, x, variables) == 1
-    with layers.conv_implementation("polyphase"):
+    with lowerings.conv_implementation("polyphase"):
         polyphase = grad(x, variables)
-    with layers.conv_implementation("xla"):
+    with lowerings.conv_implementation("xla"):
         xla = grad(x, variables)
     np.testing.assert_allclose(polyphase[0], xla[0], rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(
@@ -184,7 +184,7 @@ def _residual_bytes(fn, *args) -> int:
 def test_training_batch_norm_is_flax_batch_norm_with_fewer_residual_bytes(dtype):
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(2.0, 3.0, size=(4, 3, 5, 5, 16)), dtype)
-    ours = layers.batch_norm(True, dtype, "bn")
+    ours = batch_norm.batch_norm(True, dtype, "bn")
     flax_bn = nn.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5, dtype=dtype)
     variables = flax_bn.init(jax.random.key(0), x)
     assert jax.tree.map(jnp.shape, ours.init(jax.random.key(0), x)) == jax.tree.map(
@@ -236,7 +236,7 @@ def test_training_batch_norm_gradient_through_its_returned_statistics():
     scale, bias = jnp.asarray([1.0, 2.0, 0.5]), jnp.asarray([0.0, 1.0, -1.0])
 
     def stats_loss(x):
-        _, mean, var = layers.batch_norm_train(x, scale, bias, 1e-5, jnp.float32)
+        _, mean, var = batch_norm.batch_norm_train(x, scale, bias, 1e-5, jnp.float32)
         return jnp.sum(mean * jnp.arange(1.0, 4.0)) + jnp.sum(var * jnp.arange(4.0, 7.0))
 
     def reference(x):
@@ -251,5 +251,5 @@ def test_training_batch_norm_names_the_layouts_it_does_not_support():
     x = jnp.ones((2, 4, 3))
     for options in ({"use_bias": False}, {"axis": 1}, {"axis_name": "batch"}):
         with pytest.raises(NotImplementedError, match="features last, scale and bias"):
-            layers.BatchNorm(train=True, **options).init(jax.random.key(0), x)
-    layers.BatchNorm(train=False, use_bias=False).init(jax.random.key(0), x)  # Flax's eval
+            batch_norm.BatchNorm(train=True, **options).init(jax.random.key(0), x)
+    batch_norm.BatchNorm(train=False, use_bias=False).init(jax.random.key(0), x)  # Flax's eval

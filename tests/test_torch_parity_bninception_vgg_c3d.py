@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tsn_jax import convert_torch
-from tsn_jax.models import bninception, c3d, layers, vgg
+from tsn_jax.models import bninception, c3d, layers, lowerings, vgg
 
 torch = pytest.importorskip("torch")
 
@@ -37,7 +37,7 @@ def state_dict_numpy(model):
 def jax_logits(model, variables, x):
     """Eval-mode logits, jitted once with XLA's convolutions: the im2col lowering that
     'auto' picks on CPU computes the same but compiles 3-4x slower (see layers.py)."""
-    with layers.conv_implementation("xla"):
+    with lowerings.conv_implementation("xla"):
         return jax.jit(functools.partial(model.apply, train=False))(variables, x)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tsn_jax import convert_torch
-from tsn_jax.models import googlenet, inception_v3, layers
+from tsn_jax.models import googlenet, inception_v3, lowerings
 
 torch = pytest.importorskip("torch")
 
@@ -70,7 +70,7 @@ def run_jitted(fn, *args) -> np.ndarray:
     """``jax.jit(fn)(*args)``, compiled fast for a one-off run: XLA's own convolutions (the
     im2col lowering compiles slowly) and no backend optimizations, 18 s -> 2 s for the
     full-width Inception-v3 on a loaded 2-core CPU."""
-    with layers.conv_implementation("xla"):
+    with lowerings.conv_implementation("xla"):
         lowered = jax.jit(fn).lower(*args)
     return np.asarray(lowered.compile({"xla_backend_optimization_level": 0})(*args))
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tsn_jax import convert_torch
-from tsn_jax.models import layers, s3d, video_resnet
+from tsn_jax.models import lowerings, s3d, video_resnet
 
 torch = pytest.importorskip("torch")
 
@@ -47,7 +47,7 @@ def _clip(shape, seed=0):
 
 def _logits(model, variables, x):
     """One jitted eval call; XLA's own convolutions compile far faster than im2col."""
-    with layers.conv_implementation("xla"):
+    with lowerings.conv_implementation("xla"):
         return jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, x)
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from tests.layout_utils import torch_layout
 from tsn_jax import convert_torch, models
-from tsn_jax.models import layers, s3d, video_resnet
+from tsn_jax.models import layers, lowerings, s3d, video_resnet
 
 NUM_CLASSES = 5
 CLIPS = (2, 4, 32, 32, 3)
@@ -222,7 +222,7 @@ def test_block_with_shortcut_a_adds_the_padded_identity():
     assert set(variables["params"]) == {"conv1", "bn1", "conv2", "bn2"}
     # A zero last BN makes the residual branch zero: the output is relu(shortcut).
     variables["params"]["bn2"] = {"scale": np.zeros(8, np.float32), "bias": np.zeros(8, np.float32)}
-    with layers.conv_implementation("xla"):
+    with lowerings.conv_implementation("xla"):
         out = jax.jit(lambda v, x: block.apply(v, x, train=False))(variables, x)
     expected = np.maximum(np.asarray(video_resnet.shortcut_a(jnp.asarray(x), 8, (2, 2, 2))), 0)
     np.testing.assert_array_equal(out, expected)
@@ -246,7 +246,7 @@ def test_tiny_forward(arch, train):
     def apply(variables, x, rngs):
         return model.apply(variables, x, train=train, mutable=["batch_stats"], rngs=rngs)
 
-    with layers.conv_implementation("xla"):
+    with lowerings.conv_implementation("xla"):
         logits, state = jax.jit(apply)(variables, x, {"dropout": jax.random.key(0)})
     assert logits.shape == (2, NUM_CLASSES)
     assert np.all(np.isfinite(logits))
@@ -302,10 +302,10 @@ def test_conv_implementation_context_selects_the_lowering():
         jaxpr = jax.make_jaxpr(conv.apply)(variables, x)
         return {str(eqn.primitive) for eqn in jaxpr.jaxpr.eqns}
 
-    with layers.conv_implementation("xla"):
+    with lowerings.conv_implementation("xla"):
         assert "conv_general_dilated" in primitives()
-    with layers.conv_implementation("im2col"):
+    with lowerings.conv_implementation("im2col"):
         assert "conv_general_dilated" not in primitives()
     with pytest.raises(ValueError, match="unknown conv implementation 'cudnn'"):
-        with layers.conv_implementation("cudnn"):
+        with lowerings.conv_implementation("cudnn"):
             pass

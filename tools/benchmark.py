@@ -364,7 +364,7 @@ def run(options: Options) -> dict[str, Any]:
     from jax.sharding import PartitionSpec as P
 
     from tsn_jax import optim, train_step
-    from tsn_jax.models import create_model, layers
+    from tsn_jax.models import create_model, lowerings
 
     if options.model not in MODELS:
         raise ValueError(f"unknown model {options.model!r}; known: {sorted(MODELS)}")
@@ -377,7 +377,7 @@ def run(options: Options) -> dict[str, Any]:
     if options.batch_size % devices:
         raise ValueError(f"--batch_size={options.batch_size} is not divisible by {devices} devices")
     device = mesh.devices.flat[0]
-    conv = functools.partial(layers.conv_implementation, options.conv)
+    conv = functools.partial(lowerings.conv_implementation, options.conv)
 
     model = create_model(config.model, options.num_classes, k)
     schedule = optim.create_learning_rate_schedule(config, steps_per_epoch=100)
@@ -757,7 +757,7 @@ flags.DEFINE_integer("num_classes", 400, "Classes of the classifier.")
 flags.DEFINE_enum(
     "conv",
     "auto",
-    ["auto", "xla", "im2col", "polyphase"],  # layers.CONV_IMPLEMENTATIONS (jax not imported yet)
+    ["auto", "xla", "im2col", "polyphase"],  # lowerings.CONV_IMPLEMENTATIONS (jax not imported yet)
     "Convolution lowering (layers.Conv): auto = on CPU im2col for 1D/2D kernels and "
     "polyphase (XLA's convolution, polyphase gradients of strided ones) for 3D; xla on "
     "GPU/TPU.",

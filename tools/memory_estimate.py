@@ -155,12 +155,12 @@ def estimate(config, num_classes: int) -> dict:
 
 def main(argv):
     del argv
-    from tsn_jax.models import layers
+    from tsn_jax.models import lowerings
 
     config = FLAGS.config
     # The convolutions as GPUs and TPUs run them, not the CPU's im2col lowering (whose
     # patch matrices would dominate the count).
-    with layers.conv_implementation("xla"):
+    with lowerings.conv_implementation("xla"):
         result = estimate(config, FLAGS.num_classes)
     usable = FLAGS.memory_gb * 1e9 * (1 - FLAGS.headroom)
     train_batch = int((usable - result["fixed"]) // result["per_clip"])

@@ -35,7 +35,7 @@ follows conv X: its ">conv4", the best on UCF-101 and HMDB-51 (Sec. V-B), is
 "All".)
 
 Both are expressed as (a) a set of BatchNorm module paths that use running averages
-(`layers.batch_norm_running_average`, applied in the train step) and (b) a boolean
+(the `batch_norm.FIXED_STATISTICS` collection the train step passes to the model) and (b) a boolean
 tree over the parameters marking the frozen ones (`optim.create_optimizer` gives
 them zero updates), computed once from the model's variables.
 """

@@ -73,6 +73,7 @@ I3D_FROM_GOOGLENET: KeyRules = (
     (r"\.batch_norm\.", ".bn."),
 )
 
+
 def inflate_kernel(kernel_2d: np.ndarray, time: int, method: str = "average") -> np.ndarray:
     """Inflates a channels-last 2D convolution kernel along a new leading time axis.
 

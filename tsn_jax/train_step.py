@@ -22,7 +22,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from tsn_jax import optim
-from tsn_jax.models import example_inputs, layers, model_inputs
+from tsn_jax.models import batch_norm, example_inputs, model_inputs
 
 # ----------------------------------------------------------------------------
 # State
@@ -162,15 +162,18 @@ def train_step(
     """
     dropout_rng = jax.random.fold_in(rng, state.step)
 
+    # Partial BN and frozen stages: the BatchNorm layers named here keep their running
+    # averages (batch_norm.FIXED_STATISTICS).
+    fixed = batch_norm.fixed_statistics_collection(fixed_statistics)
+
     def loss_fn(params, batch_stats, micro, micro_rng):
-        with layers.batch_norm_running_average(fixed_statistics):
-            logits, updates = model.apply(
-                {"params": params, "batch_stats": batch_stats},
-                model_inputs(model, micro),
-                train=True,
-                rngs={"dropout": micro_rng},
-                mutable=["batch_stats"],
-            )
+        logits, updates = model.apply(
+            {"params": params, "batch_stats": batch_stats, batch_norm.FIXED_STATISTICS: fixed},
+            model_inputs(model, micro),
+            train=True,
+            rngs={"dropout": micro_rng},
+            mutable=["batch_stats"],
+        )
         logits = logits.astype(jnp.float32)
         if label_smoothing:
             targets = optax.smooth_labels(

@@ -45,14 +45,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from tsn_jax.models.layers import (
-    Conv,
-    batch_norm,
-    dense,
-    kaiming_normal_fan_out,
-    max_pool,
-    scaled_width,
-)
+from tsn_jax.models.batch_norm import batch_norm
+from tsn_jax.models.layers import Conv, dense, kaiming_normal_fan_out, max_pool, scaled_width
 
 __all__ = ["INCEPTION_BLOCKS", "BNInception", "InceptionBlock", "bninception"]
 

@@ -50,8 +50,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from tsn_jax.models.batch_norm import batch_norm
 from tsn_jax.models.googlenet import INCEPTION_V1_BLOCKS
-from tsn_jax.models.layers import Conv, batch_norm, scaled_width
+from tsn_jax.models.layers import Conv, scaled_width
 
 __all__ = ["MIXED_BLOCKS", "I3D", "InceptionModule", "Unit3D", "i3d", "same_padding"]
 

@@ -29,13 +29,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from tsn_jax.models.layers import (
-    Conv,
-    batch_norm,
-    dense,
-    kaiming_normal_fan_out,
-    residual_block_class,
-)
+from tsn_jax.models.batch_norm import batch_norm
+from tsn_jax.models.layers import Conv, dense, kaiming_normal_fan_out, residual_block_class
 from tsn_jax.models.temporal import (
     NonLocal,
     TemporalMixing,

@@ -37,10 +37,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from tsn_jax.models.batch_norm import batch_norm
 from tsn_jax.models.layers import (
     Conv,
     IntOrSeq,
-    batch_norm,
     max_pool,
     scaled_width,
     torch_default_bias_init,

@@ -30,10 +30,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from tsn_jax.models.batch_norm import batch_norm
 from tsn_jax.models.layers import (
     Conv,
     adaptive_avg_pool,
-    batch_norm,
     fc_head,
     flatten_channels_first,
     kaiming_normal_fan_out,

@@ -54,9 +54,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from tsn_jax.models.batch_norm import batch_norm
 from tsn_jax.models.layers import (
     Conv,
-    batch_norm,
     dense,
     dense_normal,
     kaiming_normal_fan_out,
