@@ -315,7 +315,7 @@ def test_a_named_augmentation_must_match_its_keys():
     config = _hara("multiscale_spatial_corner")
     validate_config(config)
     config.data.crop_positions = "random"
-    with pytest.raises(ValueError, match="needs config.data.crop_positions='corners'"):
+    with pytest.raises(ValueError, match="needs config.data.crop_positions='exact_corners'"):
         validate_config(config)
     config.data.augmentation = ""  # the keys alone decide
     validate_config(config)
