@@ -28,3 +28,30 @@ def test_every_test_the_fidelity_page_names_exists():
                 assert name in _test_names(current), f"{current.name} has no test {name}"
                 named += 1
     assert named >= 40, named
+
+
+def _anchors(path: pathlib.Path) -> set[str]:
+    """GitHub's anchors of a markdown file's headings (outside code blocks)."""
+    anchors, in_code = set(), False
+    for line in path.read_text().splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        elif not in_code and line.startswith("#"):
+            heading = line.lstrip("#").strip().lower()
+            anchors.add(re.sub(r"[^a-z0-9 _-]", "", heading).replace(" ", "-"))
+    return anchors
+
+
+def test_every_link_between_the_readme_and_the_docs_resolves():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    checked = 0
+    for page in pages:
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]+))?\)", page.read_text()):
+            if target.startswith(("http://", "https://")):
+                continue
+            path = (page.parent / target).resolve() if target else page
+            assert path.exists(), f"{page.name} links to a missing {target}"
+            if anchor and path.suffix == ".md":
+                assert anchor in _anchors(path), f"{page.name}: no #{anchor} in {path.name}"
+            checked += 1
+    assert checked >= 20, checked
