@@ -19,6 +19,27 @@ import tensorflow as tf
 from tsn_jax.spec import features, is_flow
 
 
+def rgb_difference(snippets: tf.Tensor, keep_rgb: bool = False) -> tf.Tensor:
+    """TSN's RGB difference (Wang et al., ECCV 2016, Sec. 3.2): consecutive frames subtracted.
+
+    Computed on normalized frames, as the TSN code does on its network input: the
+    mean cancels and the differences stay divided by the std.
+
+    Args:
+      snippets: [..., T + 1, H, W, 3] float32, T + 1 consecutive frames per snippet.
+      keep_rgb: put the first frame itself before the differences (tsn-pytorch's
+        `keep_rgb`, RGB appearance and motion in one input).
+
+    Returns:
+      [..., T, H, W, 3]: frame t + 1 minus frame t ([..., T + 1, H, W, 3] with
+      the first frame in front when `keep_rgb`).
+    """
+    differences = snippets[..., 1:, :, :, :] - snippets[..., :-1, :, :, :]
+    if keep_rgb:
+        return tf.concat([snippets[..., :1, :, :, :], differences], axis=-4)
+    return differences
+
+
 def invert_flow_x(frames: tf.Tensor) -> tf.Tensor:
     """Negates the x component of quantized flow [..., 2] in [0, 255]: x -> 255 - x.
 

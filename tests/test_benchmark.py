@@ -179,6 +179,7 @@ def test_peak_table():
     assert benchmark.peak_flops("cpu", "float32", override_tflops=2.0)[0] == 2e12
 
 
+@pytest.mark.slow
 def test_main_path_runs_one_step_and_compares_with_torch(one_device, capsys):
     options = benchmark.Options(
         model="r2plus1d_18",

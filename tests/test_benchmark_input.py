@@ -4,6 +4,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m 'not slow'` skips them
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

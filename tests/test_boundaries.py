@@ -43,15 +43,16 @@ def test_input_pipeline_never_imports_jax_and_reads_only_the_facts_of_tsn_jax():
         assert all(m.startswith("tsn_jax.spec") for m in library), (path, library)
 
 
-def test_the_facts_module_loads_neither_jax_nor_tensorflow():
-    code = (
-        "import sys\n"
-        "import tsn_jax.spec\n"
-        "loaded = {'jax', 'flax', 'tensorflow'} & set(sys.modules)\n"
-        "assert not loaded, loaded\n"
-    )
+def _assert_import_leaves_out(modules: str, absent: set[str]) -> None:
+    """Importing `modules` (comma-separated) in a fresh interpreter loads none of `absent`."""
+    code = f"import sys\nimport {modules}\nloaded = {absent!r} & set(sys.modules)\n"
+    code += "assert not loaded, loaded\n"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_facts_module_loads_neither_jax_nor_tensorflow():
+    _assert_import_leaves_out("tsn_jax.spec", {"jax", "flax", "tensorflow"})
 
 
 # The modules of tsn_jax that drive the data side: the runs, inference on files and the
@@ -111,15 +112,9 @@ def test_the_packages_import_each_other_without_cycles():
 
 
 def test_importing_the_library_does_not_load_tensorflow():
-    code = (
-        "import sys\n"
-        "import tsn_jax.train_step, tsn_jax.scoring, tsn_jax.reports, tsn_jax.models\n"
-        "import tsn_jax.metrics\n"
-        "import tsn_jax.optim, tsn_jax.checkpoints\n"
-        "assert 'tensorflow' not in sys.modules, 'tensorflow was loaded'\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
+    library = "tsn_jax.train_step, tsn_jax.scoring, tsn_jax.reports, tsn_jax.models"
+    library += ", tsn_jax.metrics, tsn_jax.optim, tsn_jax.checkpoints, tsn_jax.pretrained"
+    _assert_import_leaves_out(library, {"tensorflow"})
 
 
 def test_no_test_module_imports_another():

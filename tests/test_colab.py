@@ -4,7 +4,10 @@ import json
 import os
 
 import nbformat
+import pytest
 from nbconvert.preprocessors import ExecutePreprocessor
+
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m 'not slow'` skips them
 
 COLABS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "colabs")
 NOTEBOOK = os.path.join(COLABS, "quickstart.ipynb")

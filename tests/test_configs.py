@@ -21,6 +21,8 @@ from configs import default
 from tsn_jax import runner
 from tsn_jax.models import lowerings
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m 'not slow'` skips them
+
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs")
 NOT_RECIPES = {"__init__.py", "default.py", "tsn_rgb_demo.py"}
 # Flow modalities and the stored flow type each reads (dataset.flow_types).

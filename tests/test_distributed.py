@@ -13,6 +13,8 @@ from jax.sharding import Mesh
 from tests import distributed_worker
 from tsn_jax import distributed
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m 'not slow'` skips them
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

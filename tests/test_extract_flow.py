@@ -11,7 +11,7 @@ import pytest
 from absl import app, flags
 from absl.testing import flagsaver
 
-from input_pipeline.datasets import progress
+from input_pipeline.datasets import frame_folder, progress
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEIGHT, WIDTH, NUM_FRAMES = 48, 64, 8
@@ -88,7 +88,7 @@ def test_extracts_frames_and_flow_skips_bad_and_done(tool, video_dir, tmp_path):
     flag_values = dict(video_dir=str(video_dir), out_dir=str(out), method="dis", num_workers="1")
     assert run_main(tool, **flag_values) == 0
     for relpath in GOOD:
-        check_output(tool.output_folder(str(out), relpath))
+        check_output(frame_folder.output_folder(str(out), relpath))
     assert not (out / "bad").exists()  # nothing left of the unreadable video
     # The pan (1 px left per frame) is in the planes: x at quantize(-1) = 121, y at 128.
     x = cv2.imread(str(out / "v_two" / "flow_x_00003.jpg"), cv2.IMREAD_UNCHANGED)
@@ -97,8 +97,8 @@ def test_extracts_frames_and_flow_skips_bad_and_done(tool, video_dir, tmp_path):
 
     done = out / "v_two" / ".done"
     mtime = done.stat().st_mtime_ns
-    options = tool.Options(video_dir=str(video_dir), out_dir=str(out), method="dis")
-    summary = tool.extract_all(tool.find_videos(str(video_dir)), options)
+    options = frame_folder.Options(video_dir=str(video_dir), out_dir=str(out), method="dis")
+    summary = frame_folder.extract_all(frame_folder.find_videos(str(video_dir)), options)
     assert (summary.extracted, summary.skipped) == (0, 2)
     assert [relpath for relpath, _ in summary.failed] == ["bad.mp4"]
     assert "media file" in summary.failed[0][1]
@@ -110,8 +110,10 @@ def test_half_written_folder_is_redone(tool, video_dir, tmp_path):
     folder.mkdir()
     (folder / "img_00099.jpg").write_bytes(b"stale")
     (folder / "flow_x_00042.jpg").write_bytes(b"stale")
-    options = tool.Options(video_dir=str(video_dir), out_dir=str(tmp_path), method="farneback")
-    summary = tool.extract_all(["v_two.mp4"], options)
+    options = frame_folder.Options(
+        video_dir=str(video_dir), out_dir=str(tmp_path), method="farneback"
+    )
+    summary = frame_folder.extract_all(["v_two.mp4"], options)
     assert (summary.extracted, summary.skipped, summary.failed) == (1, 0, [])
     check_output(str(folder))
 
@@ -132,7 +134,7 @@ def test_list_size_and_warped_flow(tool, video_dir, tmp_path):
     assert run_main(tool, **flag_values) == 0
     assert sorted(os.listdir(out)) == ["classA", "v_two"]
     for relpath in GOOD:
-        check_output(tool.output_folder(str(out), relpath), ("flow", "warp"), 40, 56)
+        check_output(frame_folder.output_folder(str(out), relpath), ("flow", "warp"), 40, 56)
     # The pan is camera motion: the warped flow removes it, the flow keeps it.
     x = cv2.imread(str(out / "v_two" / "flow_x_00003.jpg"), cv2.IMREAD_UNCHANGED)
     warp_x = cv2.imread(str(out / "v_two" / "warp_x_00003.jpg"), cv2.IMREAD_UNCHANGED)
@@ -147,12 +149,12 @@ def test_exit_status_is_1_when_every_video_fails(tool, video_dir, tmp_path):
 
 
 def test_paths_that_would_write_outside_out_dir_or_collide_are_refused(tool, tmp_path):
-    options = tool.Options(video_dir=str(tmp_path), out_dir=str(tmp_path / "out"))
+    options = frame_folder.Options(video_dir=str(tmp_path), out_dir=str(tmp_path / "out"))
     with pytest.raises(ValueError, match="same folder"):
-        tool.extract_all(["a/x.mp4", "a/x.avi"], options)
+        frame_folder.extract_all(["a/x.mp4", "a/x.avi"], options)
     for relpath in ("/data/x.mp4", "../x.mp4", "a/../../x.mp4"):
         with pytest.raises(ValueError, match="relative"):
-            tool.extract_all([relpath], options)
+            frame_folder.extract_all([relpath], options)
 
 
 def test_bad_flag_combinations_are_usage_errors(tool, video_dir, tmp_path):
@@ -180,13 +182,14 @@ def test_parse_size(tool):
             tool.parse_size(bad)
 
 
-def test_find_videos_and_read_list(tool, video_dir, tmp_path):
-    assert tool.find_videos(str(video_dir)) == ["bad.mp4", "classA/v_one.mp4", "v_two.mp4"]
+def test_find_videos_and_read_list(video_dir, tmp_path):
+    assert frame_folder.find_videos(str(video_dir)) == ["bad.mp4", "classA/v_one.mp4", "v_two.mp4"]
     split = tmp_path / "list.txt"
     split.write_text("b.avi 3\na.avi\n\nb.avi 3\n")
-    assert tool.read_list(str(split)) == ["b.avi", "a.avi"]
+    assert frame_folder.read_list(str(split)) == ["b.avi", "a.avi"]
 
 
+@pytest.mark.slow
 def test_spawned_workers(video_dir, tmp_path):
     out = tmp_path / "out"
     command = [sys.executable, "-m", "tsn_jax.cli.extract_flow", f"--video_dir={video_dir}"]

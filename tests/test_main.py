@@ -13,6 +13,8 @@ from tests.helpers import tiny_config
 from tsn_jax import runner, score_files
 from tsn_jax.metrics import classification_metrics
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m 'not slow'` skips them
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -40,3 +40,33 @@ def test_bad_labels_are_errors():
         metrics.classification_metrics(np.zeros((1, 2)), np.array([2]))
     with pytest.raises(ValueError, match="no labelled videos"):
         metrics.classification_metrics(np.zeros((1, 2)), np.array([-1]))
+
+
+def test_accuracies_by_hand():
+    # 6 classes, so top-5 is a real top-5. Ties rank the lower class index first.
+    logits = np.array(
+        [
+            [9, 0, 0, 0, 0, 0],  # label 0: top-1 hit
+            [0, 0, 0, 0, 0, 0],  # label 0: all tied -> class 0 first: top-1 hit
+            [5, 4, 3, 2, 1, 0],  # label 0: top-1 hit
+            [1, 0, 0, 0, 0, 0],  # label 1: ranks 0, 1, ... -> 2nd: top-5 hit only
+            [0, 0, -1, 0, 0, 0],  # label 2: ranked last (6th): miss
+            [0, 0, 0, 0, 0, 9],  # label -1 (unknown): not counted
+        ],
+        np.float32,
+    )
+    labels = np.array([0, 0, 0, 1, 2, -1])
+    result = metrics.classification_metrics(logits, labels)
+    # top1 = 3/5; top5 = 4/5; per class: class 0 3/3, class 1 0/1, class 2 0/1 -> mean 1/3.
+    assert {k: result[k] for k in ("top1", "top5", "mean_class_accuracy", "num_videos")} == {
+        "top1": pytest.approx(0.6),
+        "top5": pytest.approx(0.8),
+        "mean_class_accuracy": pytest.approx(1 / 3),
+        "num_videos": 5,
+    }
+
+
+def test_top5_with_fewer_than_five_classes():
+    # k = min(5, N) = 2: every label is in the top-2 of 2 classes.
+    result = metrics.classification_metrics(np.array([[1.0, 0.0], [1.0, 0.0]]), np.array([0, 1]))
+    assert result["top1"] == 0.5 and result["top5"] == 1.0

@@ -13,6 +13,8 @@ from tests.helpers import tiny_config
 from tsn_jax.cli import predict
 from tsn_jax.models import create_model
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m 'not slow'` skips them
+
 CLASSES = [f"class_{i}" for i in range(10)]
 
 

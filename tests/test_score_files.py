@@ -10,7 +10,6 @@ import pytest
 from tsn_jax import contribution, score_files
 from tsn_jax.cli import contribution as contribution_cli
 from tsn_jax.cli import fuse as fuse_cli
-from tsn_jax.metrics import classification_metrics
 from tsn_jax.score_files import (
     check_same_videos,
     fuse,
@@ -139,39 +138,6 @@ def test_check_same_videos_labels_and_classes():
     message = str(e.value)
     assert "differ in the labels of 1 videos ('b')" in message
     assert "class names (first at index 1: 'b' vs 'B')" in message
-
-
-# --- metrics.classification_metrics (the numbers the fusion reports) ---------------------------
-
-
-def test_accuracy_metrics_hand_case():
-    # 6 classes, so top-5 is a real top-5. Ties rank the lower class index first.
-    logits = np.array(
-        [
-            [9, 0, 0, 0, 0, 0],  # label 0: top-1 hit
-            [0, 0, 0, 0, 0, 0],  # label 0: all tied -> class 0 first: top-1 hit
-            [5, 4, 3, 2, 1, 0],  # label 0: top-1 hit
-            [1, 0, 0, 0, 0, 0],  # label 1: ranks 0, 1, ... -> 2nd: top-5 hit only
-            [0, 0, -1, 0, 0, 0],  # label 2: ranked last (6th): miss
-            [0, 0, 0, 0, 0, 9],  # label -1 (unknown): not counted
-        ],
-        np.float32,
-    )
-    labels = np.array([0, 0, 0, 1, 2, -1])
-    metrics = classification_metrics(logits, labels)
-    # top1 = 3/5; top5 = 4/5; per class: class 0 3/3, class 1 0/1, class 2 0/1 -> mean 1/3.
-    assert metrics == {
-        "top1": pytest.approx(0.6),
-        "top5": pytest.approx(0.8),
-        "mean_class_accuracy": pytest.approx(1 / 3),
-        "num_videos": 5,
-    }
-
-
-def test_accuracy_metrics_fewer_than_five_classes():
-    # k = min(5, N) = 2: every label is in the top-2 of 2 classes.
-    metrics = classification_metrics(np.array([[1.0, 0.0], [1.0, 0.0]]), np.array([0, 1]))
-    assert metrics["top1"] == 0.5 and metrics["top5"] == 1.0
 
 
 # --- fuse ------------------------------------------------------------------------------------

@@ -114,6 +114,7 @@ def _final_params(workdir, step):
     return restored["params"]
 
 
+@pytest.mark.slow
 def test_resumed_run_matches_an_uninterrupted_run(tiny_data_dir, tmp_path, one_device):
     config = tiny_config(tiny_data_dir)
     full = str(tmp_path / "full")
@@ -147,6 +148,7 @@ def test_batch_size_not_divisible_by_devices_is_an_error(tiny_data_dir, tmp_path
         runner.train_and_evaluate(config, str(tmp_path))
 
 
+@pytest.mark.slow
 def test_init_from_initializes_the_backbone_of_a_new_run(tiny_data_dir, tmp_path, one_device):
     from tests.helpers import classifier_checkpoint
 
@@ -166,6 +168,7 @@ def test_init_from_initializes_the_backbone_of_a_new_run(tiny_data_dir, tmp_path
     assert params["fc"]["kernel"].shape == (64, 10)  # TSN's own classifier, not the 7-class fc
 
 
+@pytest.mark.slow
 def test_progressive_training_continues_a_run_with_more_segments(
     tiny_data_dir, tmp_path, one_device
 ):
