@@ -55,3 +55,49 @@ def test_every_link_between_the_readme_and_the_docs_resolves():
                 assert anchor in _anchors(path), f"{page.name}: no #{anchor} in {path.name}"
             checked += 1
     assert checked >= 20, checked
+
+
+def _commands() -> list[tuple[str, list[str]]]:
+    """(page, argv) of every command in the README's and the docs' bash blocks."""
+    import shlex
+
+    found = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for block in re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.S):
+            lines = block.replace("\\\n", " ").splitlines()
+            for line in (line.split(" #")[0] for line in lines if not line.startswith("#")):
+                argv = []
+                for token in [*shlex.split(line), "&&"]:
+                    if token != "&&":
+                        argv.append(token)
+                    elif argv:
+                        found.append((page.name, argv))
+                        argv = []
+    return found
+
+
+def test_every_documented_training_command_names_a_config_and_keys_it_has():
+    """`python main.py` / `tsn-jax-train` / `tsn-jax-eval` lines: the config (and variant)
+    loads and every `--config.a.b=...` override names a key of it; every other
+    `tsn-jax-*` program is an installed entry point."""
+    import importlib
+
+    setup = (ROOT / "setup.py").read_text()
+    checked = 0
+    for page, argv in _commands():
+        program = argv[:2] if argv[0] == "python" else argv[:1]
+        if program[0].startswith("tsn-jax-"):
+            assert f'"{program[0]}=' in setup, f"{page}: {program[0]} is not an entry point"
+        if program not in (["python", "main.py"], ["tsn-jax-train"], ["tsn-jax-eval"]):
+            continue
+        flags = dict(arg[2:].split("=", 1) for arg in argv if arg.startswith("--") and "=" in arg)
+        path, _, variant = flags["config"].partition(":")
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        config = module.get_config(variant) if variant else module.get_config()
+        for key in (k for k in flags if k.startswith("config.")):
+            node = config
+            for part in key.split(".")[1:]:
+                assert part in node, f"{page}: --{key} is not a config key"
+                node = node[part]
+        checked += 1
+    assert checked >= 8, checked
