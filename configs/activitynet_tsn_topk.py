@@ -80,7 +80,7 @@ decodes RGB; see configs/ucf101_tsn_bninception_rgb.py).
 
 import ml_collections
 
-from configs import default
+from configs import base
 
 # UCF101 split 1's training videos: the TPAMI schedule is given in iterations for them.
 _UCF101_TRAIN_VIDEOS = 9537
@@ -89,7 +89,7 @@ _UCF101_TRAIN_VIDEOS = 9537
 # Published: 84.7% mAP, RGB, top-k, K = 7, ActivityNet v1.2 val (TPAMI 2018 Table 5).
 def get_config() -> ml_collections.ConfigDict:
     """TSN RGB, BN-Inception, top-k consensus, ActivityNet v1.2 trimmed instances."""
-    config = default.get_config()
+    config = base.get_config()
 
     config.dataset.name = "video_folder"  # instance clips in the UCF101 layout
     config.dataset.size = (256, 340)  # (height, width): TSN's 340x256 frames

@@ -86,7 +86,7 @@ never downloaded; splits `train` and `validation`.
 
 import ml_collections
 
-from configs import default
+from configs import base
 
 # The config strings `get_config` accepts (tests/test_configs.py runs each).
 VARIANTS = ("r50", "inception")
@@ -97,7 +97,7 @@ def get_config(variant: str = "r50") -> ml_collections.ConfigDict:
     """I3D on Kinetics-400; `variant` is 'r50' (Chen et al.) or 'inception' (Carreira)."""
     if variant not in VARIANTS:
         raise ValueError(f"configs/kinetics_i3d.py: variant must be one of {VARIANTS}")
-    config = default.get_config()
+    config = base.get_config()
 
     config.dataset.name = "kinetics"
     config.dataset.short_side = 256

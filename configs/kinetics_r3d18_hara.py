@@ -85,7 +85,7 @@ CSVs and the clips under `video_dir` (README, "Preparing datasets", `name='kinet
 
 import ml_collections
 
-from configs import default
+from configs import base
 from tsn_jax.spec import AUGMENTATIONS
 
 VARIANTS = tuple(AUGMENTATIONS)
@@ -152,7 +152,7 @@ def hara_data(
 # validation (ICPR 2018, Table II; the other variants in the docstring).
 def get_config(augmentation: str = "multiscale_spatial_random") -> ml_collections.ConfigDict:
     """Hara et al.'s 3D ResNet-18 from scratch on Kinetics-400; variant: the augmentation."""
-    config = hara_data(default.get_config(), augmentation, "kinetics_r3d18_hara")
+    config = hara_data(base.get_config(), augmentation, "kinetics_r3d18_hara")
 
     config.dataset.name = "kinetics"
     config.dataset.short_side = 240

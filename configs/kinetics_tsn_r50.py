@@ -75,13 +75,13 @@ rate changes once per epoch.
 
 import ml_collections
 
-from configs import default
+from configs import base
 
 
 # Published: Chen et al. Table 5, Mini-Kinetics f=8 72.1%; IBM benchmark_full f16 67.32%.
 def get_config() -> ml_collections.ConfigDict:
     """TSN-R50, 8 uniform frames, Kinetics-400, Chen et al.'s first-stage recipe."""
-    config = default.get_config()
+    config = base.get_config()
 
     config.dataset.name = "kinetics"
     config.dataset.short_side = 256

@@ -69,13 +69,13 @@ every parameter, here kernels only (default `weight_decay_multipliers`).
 
 import ml_collections
 
-from configs import default
+from configs import base
 
 
 # Published: 63.83% (f32, Chen et al. Table 2); 65.4% (f8, Mini-SSV2, Table 5).
 def get_config() -> ml_collections.ConfigDict:
     """TAM-R50, 8 segments, Something-Something v2, Chen et al.'s first-stage recipe."""
-    config = default.get_config()
+    config = base.get_config()
 
     config.dataset.name = "sthsth"
     config.dataset.short_side = 256

@@ -68,13 +68,13 @@ under `video_dir` (README, "Preparing datasets"); splits train and validation.
 
 import ml_collections
 
-from configs import default
+from configs import base
 
 
 # Published: 61.2% (8 frames x 2 clips; TSM repository README Table, not a seed paper).
 def get_config() -> ml_collections.ConfigDict:
     """TSM-R50, 8 segments, Something-Something v2, TSM's ImageNet-initialized recipe."""
-    config = default.get_config()
+    config = base.get_config()
 
     config.dataset.name = "sthsth"
     config.dataset.short_side = 256

@@ -58,7 +58,7 @@ with other settings); pass it as `--config.init_from`.
 
 import ml_collections
 
-from configs import default
+from configs import base
 from configs.kinetics_r3d18_hara import hara_data
 
 
@@ -66,7 +66,7 @@ from configs.kinetics_r3d18_hara import hara_data
 # all layers fine-tuned (ICPR 2018, Table III); conv5_x + fc: Fig. 2, not in the text.
 def get_config(augmentation: str = "multiscale_spatial_random") -> ml_collections.ConfigDict:
     """Hara et al.'s Kinetics 3D ResNet-18, fine-tuned on UCF-101 from conv5_x up."""
-    config = hara_data(default.get_config(), augmentation, "ucf101_r3d18_finetune_hara")
+    config = hara_data(base.get_config(), augmentation, "ucf101_r3d18_finetune_hara")
 
     config.dataset.name = "ucf101"
     config.dataset.split_index = 1

@@ -78,7 +78,7 @@ attention and classifier per stream, weighted sum of scores, Tables II-III "LF")
 
 import ml_collections
 
-from configs import default
+from configs import base
 
 # UCF101 split 1 and the paper's batch: 9537 // 128 = 74 steps an epoch in tsn_jax/runner.py.
 _TRAIN_VIDEOS = 9537
@@ -89,7 +89,7 @@ _STEPS_PER_EPOCH = _TRAIN_VIDEOS // _BATCH_SIZE
 # Published: 92.8% frame+flow, 93.6% +clip (Table IV, 3 splits); split 1 91.6% (Table II).
 def get_config() -> ml_collections.ConfigDict:
     """STAN on UCF101 split 1, frame + flow streams, early fusion, Sec. IV recipe."""
-    config = default.get_config()
+    config = base.get_config()
 
     config.dataset.name = "ucf101"
     config.dataset.size = (256, 340)  # (height, width): TSN's 340x256 frames (ours)

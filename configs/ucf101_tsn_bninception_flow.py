@@ -89,7 +89,7 @@ What differs from the papers, and why:
 
 import ml_collections
 
-from configs import default
+from configs import base
 
 # UCF101 split 1 and the paper's batch: 9537 // 256 = 37 steps an epoch in tsn_jax/runner.py.
 _TRAIN_VIDEOS = 9537
@@ -100,7 +100,7 @@ _STEPS_PER_EPOCH = _TRAIN_VIDEOS // _BATCH_SIZE
 # Published: 89.8% (TPAMI 2018 Table 4, K = 3, 3 splits); mmaction MODEL_ZOO: 87.7% (split 1).
 def get_config() -> ml_collections.ConfigDict:
     """TSN optical flow, BN-Inception, UCF101 split 1, ECCV 2016 schedule."""
-    config = default.get_config()
+    config = base.get_config()
 
     config.dataset.name = "ucf101"
     config.dataset.size = (256, 340)  # (height, width): TSN's 340x256 frames

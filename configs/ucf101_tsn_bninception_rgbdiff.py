@@ -58,13 +58,13 @@ same centres, `_get_test_indices`).
 
 import ml_collections
 
-from configs import default
+from configs import base
 
 
 # Published: 87.7% (TPAMI 2018 Table 2, TSN, 3 splits); RGB + RGB diff 91.0% (same table).
 def get_config() -> ml_collections.ConfigDict:
     """TSN RGB difference, BN-Inception, UCF101 split 1, tsn-pytorch's schedule."""
-    config = default.get_config()
+    config = base.get_config()
 
     config.dataset.name = "ucf101"
     config.dataset.size = (256, 340)  # (height, width): TSN's 340x256 frames

@@ -17,14 +17,13 @@ import jax
 import ml_collections
 import pytest
 
-from configs import default
+from configs import base, default
 from tsn_jax import runner
 from tsn_jax.models import lowerings
 
-pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m 'not slow'` skips them
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs")
-NOT_RECIPES = {"__init__.py", "default.py", "tsn_rgb_demo.py"}
+NOT_RECIPES = {"__init__.py", "base.py", "default.py", "tsn_rgb_demo.py"}
 # Flow modalities and the stored flow type each reads (dataset.flow_types).
 FLOW_TYPES = {"flow": "flow", "warped_flow": "warp"}
 NUM_DEMO_CLASSES = 10
@@ -58,9 +57,10 @@ def _flow_types(config: ml_collections.ConfigDict) -> tuple[str, ...]:
 
 
 def _demo_dataset(config: ml_collections.ConfigDict, data_dir: str, flow_types: tuple) -> None:
-    """Points config.dataset at the tiny demo build (1 + 1 videos per class, short side 40)."""
+    """Points config.dataset at the tiny demo build (1 + 1 videos per class, short side 40):
+    the demo's dataset section, with the demo renderer's own keys."""
+    config.dataset = default.get_config().dataset
     ds = config.dataset
-    ds.name = "synthetic_actions"
     ds.data_dir = data_dir
     ds.video_dir = ""
     ds.split_index = 1
@@ -166,10 +166,11 @@ def test_recipe_documents_its_source_and_keeps_to_known_keys(name, variant):
     assert "Table" in doc, f"configs/{name}.py: docstring names no table"
     assert "python main.py --config=configs/" in doc, f"configs/{name}.py: no command line"
     config = _load(name, variant)
-    unknown = _keys(config) - _keys(default.get_config())
-    assert not unknown, f"configs/{name}.py sets keys default.py lacks: {sorted(unknown)}"
+    unknown = _keys(config) - _keys(base.get_config())
+    assert not unknown, f"configs/{name}.py sets keys base.py lacks: {sorted(unknown)}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, variant", _recipes())
 def test_recipe_trains_and_evaluates_on_demo_data(name, variant, demo_data_dir, run, tmp_path):
     config = _load(name, variant)
@@ -179,6 +180,7 @@ def test_recipe_trains_and_evaluates_on_demo_data(name, variant, demo_data_dir, 
     assert summary["num_eval_videos"] == NUM_DEMO_CLASSES
 
 
+@pytest.mark.slow
 def test_second_run_on_a_finished_workdir_only_evaluates(demo_data_dir, run, tmp_path):
     # Docstrings evaluate with other test settings (crop size, clips) by re-running on the
     # finished workdir: the run restores the last checkpoint, trains no step, evaluates.
@@ -190,3 +192,16 @@ def test_second_run_on_a_finished_workdir_only_evaluates(demo_data_dir, run, tmp
     assert second["step"] == first["step"] == 2
     assert second["num_eval_videos"] == NUM_DEMO_CLASSES
     assert second["loss"] != first["loss"]  # other views, the same weights
+
+
+def test_the_base_config_is_neutral_and_must_name_a_dataset():
+    from tsn_jax import spec
+    from tsn_jax.config_checks import validate_config
+
+    config = base.get_config()
+    assert not set(spec.DEMO_DATASET_KEYS) & set(config.dataset)
+    assert not config.model.backbone_options
+    with pytest.raises(ValueError, match="config.dataset.name must be one of"):
+        validate_config(config)
+    config.dataset.name = "ucf101"
+    validate_config(config)

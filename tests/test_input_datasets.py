@@ -1,9 +1,11 @@
 """Training and evaluation streams over a prepared dataset."""
 
 import numpy as np
+import pytest
 
 from input_pipeline import datasets, pipeline
 from tests.helpers import tiny_config
+from tsn_jax import spec
 
 
 def _builder(data_dir):
@@ -71,3 +73,18 @@ def test_dataset_info_of_the_demo(tiny_data_dir):
     assert info.num_train_examples == 20 and info.num_eval_examples == 10
     grouped = set(info.class_groups["appearance"]) | set(info.class_groups["order"])
     assert grouped == set(info.class_names)
+
+
+def test_the_dataset_names_of_spec_are_the_builders():
+    assert set(spec.DATASETS) == {"synthetic_actions", *datasets.FOLDER_FORMATS}
+
+
+def test_the_demo_needs_its_own_dataset_keys(tmp_path):
+    from configs import base
+
+    config = base.get_config()
+    config.dataset.name = "synthetic_actions"
+    config.dataset.data_dir = str(tmp_path)
+    with pytest.raises(ValueError, match="dataset.num_train_per_class.*configs/default.py"):
+        datasets.get_builder(config.dataset)
+    assert not list(tmp_path.iterdir())  # nothing rendered or written

@@ -98,6 +98,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 # Enumerated settings and their allowed values (tsn_jax.spec).
 _CHOICES = (
+    ("dataset.name", spec.DATASETS),
     ("data.modality", spec.MODALITIES),
     ("data.clip_sampling", spec.CLIP_SAMPLINGS),
     ("data.short_video", spec.SHORT_VIDEO_MODES),

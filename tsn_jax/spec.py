@@ -120,6 +120,18 @@ def num_eval_views(data_config: ml_collections.ConfigDict) -> int:
 
 # --- Allowed values of the enumerated settings ------------------------------------------
 
+# dataset.name: the demo, or a folder of videos (or extracted frames) with split lists.
+DATASETS = (
+    "synthetic_actions",
+    "video_folder",
+    "ucf101",
+    "hmdb51",
+    "kinetics",
+    "sthsth",
+    "rawframes",
+)
+# The demo renderer's own keys, which only configs/default.py's dataset section has.
+DEMO_DATASET_KEYS = ("num_train_per_class", "num_test_per_class", "seed")
 CLIP_SAMPLINGS = ("tsn", "mmaction2")  # data.clip_sampling
 SHORT_VIDEO_MODES = ("clamp", "repeat_last", "loop")  # data.short_video
 TRAIN_CROPS = ("multiscale", "random_resized", "random", "centre")  # data.train_crop

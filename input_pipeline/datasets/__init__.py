@@ -17,6 +17,7 @@ import tensorflow_datasets as tfds
 
 from input_pipeline.datasets import synthetic_actions
 from input_pipeline.datasets.video_folder import VideoFolder, VideoFolderConfig
+from tsn_jax import spec
 
 __all__ = [
     "KNOWN_DATASETS",
@@ -35,7 +36,7 @@ FOLDER_FORMATS = {
     "sthsth": "sthsth",
     "rawframes": "rawframes",
 }
-KNOWN_DATASETS: tuple[str, ...] = ("synthetic_actions", *FOLDER_FORMATS)
+KNOWN_DATASETS: tuple[str, ...] = spec.DATASETS
 
 
 def _default_data_dir() -> str:
@@ -140,6 +141,12 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
     content_tag = _content_tag(short_side, size, target_fps, flow_method, flow_types)
 
     if name == "synthetic_actions":
+        missing = [key for key in spec.DEMO_DATASET_KEYS if key not in dataset_config]
+        if missing:
+            raise ValueError(
+                f"the demo dataset needs dataset.{', dataset.'.join(missing)}: start from "
+                "configs/default.py (its dataset section), not from a recipe's"
+            )
         num_train = int(dataset_config.num_train_per_class)
         num_test = int(dataset_config.num_test_per_class)
         seed = int(dataset_config.seed)
