@@ -21,7 +21,6 @@ from configs import base, default
 from tsn_jax import runner
 from tsn_jax.models import lowerings
 
-
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs")
 NOT_RECIPES = {"__init__.py", "base.py", "default.py", "tsn_rgb_demo.py"}
 # Flow modalities and the stored flow type each reads (dataset.flow_types).
