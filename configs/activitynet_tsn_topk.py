@@ -29,10 +29,10 @@ What is and is not reproduced:
   256, x0.1 at epochs 30 and 60, 80 epochs), is `--config.batch_size=256
   --config.num_epochs=80 --config.optimizer.lr_decay_epochs='(30.0, 60.0)'`.
 - Testing: the training run evaluates the trimmed validation instances with
-  `data.eval_num_segments` snippets x 10 crops (top-1, mean class accuracy and mAP in
+  `eval.num_segments` snippets x 10 crops (top-1, mean class accuracy and mAP in
   eval_metrics.json). The paper's untrimmed test is an evaluation of the finished run on
   whole videos with M-TWI (TPAMI Sec. 4.2): one snippet a second
-  (`data.eval_sampling='per_second'`), for window lengths l of 1, 2, 4, 8 and 16 s,
+  (`eval.sampling='per_second'`), for window lengths l of 1, 2, 4, 8 and 16 s,
   N^l = floor(M / (0.8 l)) windows sliding by 0.8 l over the M seconds, each scored by the
   max of its snippets (Eq. 13), top-k over the windows of one length with
   k = max(15, ceil(N^l / 4)) (capped at N^l), mean over the five lengths
@@ -41,7 +41,7 @@ What is and is not reproduced:
 
     python main.py --config=configs/activitynet_tsn_topk.py --workdir=runs/anet12_rgb \\
       --config.dataset.video_dir=/data/anet12_videos --config.dataset.fps=10 --mode=eval \\
-      --config.data.eval_sampling=per_second --config.data.eval_crops=centre \\
+      --config.eval.sampling=per_second --config.eval.crops=centre \\
       --config.eval.aggregate=mtwi --config.eval.output_dir=runs/anet12_rgb/mtwi
 
   (the video-level labels of ActivityNet are single; a video with several activities
@@ -68,7 +68,7 @@ instances, and `--config.dataset.fps=10` keeps the stored frames small.
   python main.py --config=configs/activitynet_tsn_topk.py --workdir=runs/anet12_rgb \\
     --config.dataset.video_dir=/data/anet12_instances --config.init_from=/ckpt/bninception_flax
 
-(Evaluation: `data.eval_num_segments=25` snippets x 10 crops of each validation instance,
+(Evaluation: `eval.num_segments=25` snippets x 10 crops of each validation instance,
 top-k consensus over the 25; top-k needs k <= K, or K = 1 as in per-second testing.)
 
 Initialization: the ImageNet BN-Inception of Cadene's pretrainedmodels
@@ -99,7 +99,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.data.modality = "rgb"
     config.data.num_segments = 7
-    config.data.eval_num_segments = 25  # TSN tests on 25 snippets
+    config.eval.num_segments = 25  # TSN tests on 25 snippets
     config.data.frames_per_snippet = 1
     config.data.crop_size = 224
     config.data.train_crop = "multiscale"
@@ -108,8 +108,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.max_distort = 3
     config.data.crop_positions = "corners"
     config.data.flip = True
-    config.data.eval_resize_short = 256
-    config.data.eval_crops = "ten"
+    config.eval.resize_short = 256
+    config.eval.crops = "ten"
     config.data.mean = (123.0, 117.0, 104.0)  # Caffe's BGR mean, in RGB order
     config.data.std = (1.0, 1.0, 1.0)
 
@@ -124,7 +124,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.partial_bn = "stats_only"  # the papers' partial BN; tsn-pytorch: frozen
 
     config.batch_size = 128  # TPAMI Sec. 5.2
-    config.eval_batch_size = 8
+    config.eval.batch_size = 8
     # TPAMI's UCF101 spatial schedule in passes over the data (docstring).
     config.num_epochs = 3500 * 128 / _UCF101_TRAIN_VIDEOS  # 46.98
     config.optimizer.learning_rate = 0.001

@@ -36,7 +36,6 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.modality = "rgb"
     config.data.extra_modalities = ()  # more streams of the same snippets, e.g. ("flow:5",)
     config.data.num_segments = 3  # K
-    config.data.eval_num_segments = 0  # K in evaluation (TSN: 25); 0 = num_segments
     config.data.snippet_stride = 0  # 0: TSN segments; > 0: regular sampling at this stride
     config.data.frames_per_snippet = 1  # T
     config.data.frame_interval = 1  # frames between a snippet's frames (dense 3D clips: 2, 8)
@@ -59,14 +58,6 @@ def get_config() -> ml_collections.ConfigDict:
     # train_crop, scales, max_distort, crop_positions, temporal_scales must then hold
     # (tsn_jax.spec.AUGMENTATIONS; configs/kinetics_r3d18_hara.py:<name>).
     config.data.augmentation = ""
-    # Short side before the test crops; 0: crops of the full short side, resized (Hara).
-    config.data.eval_resize_short = 256
-    config.data.eval_crops = "centre"  # centre | three (3D) | ten (TSN: 5 crops + flips)
-    # Test clips: segments (eval_num_segments snippets or clips, uniform) | windows (every
-    # non-overlapping T-frame window, Hara) | per_second (untrimmed: a snippet a second).
-    config.data.eval_sampling = "segments"
-    config.data.eval_snippets_per_second = 1.0
-    config.data.eval_twice_sample = False  # mmaction2: also clips at the segment starts (2 views)
     config.data.rgb_diff_keep_rgb = False  # rgb_diff: the first frame kept before the differences
     config.data.mean = (123.675, 116.28, 103.53)  # ImageNet RGB mean on [0, 255]
     config.data.std = (58.395, 57.12, 57.375)
@@ -118,7 +109,6 @@ def get_config() -> ml_collections.ConfigDict:
     config.batch_size = 256  # global, over all devices and processes
     # > 1: the batch runs as this many micro-batches, one update (memory / this).
     config.gradient_accumulation_steps = 1
-    config.eval_batch_size = 40  # test views per evaluation step (all devices of a process)
     config.num_epochs = 50.0
     config.num_train_steps = -1  # > 0 overrides num_epochs
     config.optimizer = ml_collections.ConfigDict()
@@ -141,8 +131,19 @@ def get_config() -> ml_collections.ConfigDict:
     # (TSN TPAMI Sec. 3.3) | joint (both every step).
     config.optimizer.consensus_update = "alternate"
 
-    # Evaluation (tsn_jax.scoring; `main.py --mode=eval`).
+    # Evaluation: every key of the test protocol (input_pipeline's test views,
+    # tsn_jax.scoring's fusion; `main.py --mode=eval`).
     config.eval = ml_collections.ConfigDict()
+    config.eval.num_segments = 0  # K in evaluation (TSN: 25); 0 = num_segments
+    # Short side before the test crops; 0: crops of the full short side, resized (Hara).
+    config.eval.resize_short = 256
+    config.eval.crops = "centre"  # centre | three (3D) | ten (TSN: 5 crops + flips)
+    # Test clips: segments (eval.num_segments snippets or clips, uniform) | windows (every
+    # non-overlapping T-frame window, Hara) | per_second (untrimmed: a snippet a second).
+    config.eval.sampling = "segments"
+    config.eval.snippets_per_second = 1.0
+    config.eval.twice_sample = False  # mmaction2: also clips at the segment starts (2 views)
+    config.eval.batch_size = 40  # test views per evaluation step (all devices of a process)
     config.eval.checkpoint = ""  # '' = the newest checkpoint in the workdir
     config.eval.output_dir = ""  # eval_metrics.json, scores.npz, confusion.*; '' = workdir
     config.eval.fusion = "score"  # views fused by mean logit (TSN) | prob (softmax, Hara)

@@ -34,7 +34,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.dataset.num_test_per_class = 10
     config.dataset.seed = 0
     config.data.crop_size = 64
-    config.data.eval_resize_short = 73  # 64 * 256 / 224
+    config.eval.resize_short = 73  # 64 * 256 / 224
     config.data.flip = False  # a flipped MoveLeft is a MoveRight
     config.model.backbone = "resnet18"
     config.model.base_width = 32  # half-width ResNet-18: 3x faster on 2 CPU cores

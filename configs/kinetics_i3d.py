@@ -57,7 +57,7 @@ repository lists their Inception I3D with temporal pooling at 16 frames at 63.20
 (benchmark_full.md, Kinetics400 Table, kinetics400-i3d-tp-max-f16-cosine-bs72-e100;
 checked here). The `inception` variant keeps the `r50` optimizer settings above.
 
-Testing: one clip per video in training (`num_segments=1`); `eval_num_segments` M gives M
+Testing: one clip per video in training (`num_segments=1`); `eval.num_segments` M gives M
 evenly spaced clips whose logits are averaged, the first at frame 0 and the last at the last
 admissible start (`data.clip_sampling='mmaction2'`: exactly mmaction2's
 `SampleFrames(test_mode=True)`, tests/test_mmaction_parity_data.py; Chen et al.'s code spreads
@@ -114,7 +114,7 @@ def get_config(variant: str = "r50") -> ml_collections.ConfigDict:
     config.data.clip_sampling = "mmaction2"
     config.data.crop_size = 224
     config.data.flip = True
-    config.data.eval_resize_short = 256
+    config.eval.resize_short = 256
 
     config.model.base_width = 64
     config.model.dropout_rate = 0.5
@@ -124,7 +124,7 @@ def get_config(variant: str = "r50") -> ml_collections.ConfigDict:
     config.partial_bn = "off"
 
     config.batch_size = 64
-    config.eval_batch_size = 8  # x 30 views of 32 frames (r50)
+    config.eval.batch_size = 8  # x 30 views of 32 frames (r50)
     config.num_epochs = 100.0
     config.optimizer.learning_rate = 0.01
     config.optimizer.lr_base_batch_size = 64  # linear scaling if the batch changes
@@ -144,8 +144,8 @@ def get_config(variant: str = "r50") -> ml_collections.ConfigDict:
         config.data.scales = (1.0, 0.875, 0.75, 0.66)
         config.data.max_distort = 1
         config.data.crop_positions = "more_fixed"
-        config.data.eval_num_segments = 10  # 10 clips x 3 crops
-        config.data.eval_crops = "three"
+        config.eval.num_segments = 10  # 10 clips x 3 crops
+        config.eval.crops = "three"
         config.data.mean = (123.675, 116.28, 103.53)  # ImageNet, on [0, 255]
         config.data.std = (58.395, 57.12, 57.375)
 
@@ -163,8 +163,8 @@ def get_config(variant: str = "r50") -> ml_collections.ConfigDict:
         config.data.frames_per_snippet = 64
         config.data.frame_interval = 1
         config.data.train_crop = "random"  # a 224 square anywhere in the 256-short-side frame
-        config.data.eval_num_segments = 4  # 4 x 64 frames: a whole 10 s clip
-        config.data.eval_crops = "centre"
+        config.eval.num_segments = 4  # 4 x 64 frames: a whole 10 s clip
+        config.eval.crops = "centre"
         config.data.mean = (127.5, 127.5, 127.5)  # [-1, 1]
         config.data.std = (127.5, 127.5, 127.5)
 

@@ -63,16 +63,16 @@ gradients as He et al.'s; their code detaches it (`out.data`):
 `--config.model.backbone_options.stop_gradient_shortcut=True`.
 
 Test (Sec. III-B2), used by every evaluation of the run: each video split into
-non-overlapping 16-frame windows (`data.eval_sampling='windows'`; the last window loop
+non-overlapping 16-frame windows (`eval.sampling='windows'`; the last window loop
 padded within itself, as their LoopPadding), each window the centre square of the full
-short side resized to 112 (`data.eval_resize_short=0`), the windows' softmax
+short side resized to 112 (`eval.resize_short=0`), the windows' softmax
 probabilities averaged (`eval.fusion='prob'`). Their test code instead resized the short
-side to 112 and cropped the centre 112 x 112 (`--config.data.eval_resize_short=112`: the
+side to 112 and cropped the centre 112 x 112 (`--config.eval.resize_short=112`: the
 same region up to rounding). The per-epoch validation loss of the schedule is the loss
 of these fused video scores (the paper does not say how its validation loss is taken; a
 Kinetics video has 15-19 windows, so a validation pass costs about half a training
 epoch; their code validated on 3 clips a video:
-`--config.data.eval_sampling=segments --config.data.eval_num_segments=3`).
+`--config.eval.sampling=segments --config.eval.num_segments=3`).
 
   python main.py --config=configs/kinetics_r3d18_hara.py --workdir=runs/k400_r3d18 \\
     --config.dataset.video_dir=/data/kinetics400
@@ -105,9 +105,10 @@ def hara_data(
     if augmentation not in AUGMENTATIONS:
         raise ValueError(f"configs/{variants_of}.py: variant must be one of {VARIANTS}")
     data = config.data
+    test = config.eval
     data.modality = "rgb"
     data.num_segments = 1
-    data.eval_num_segments = 0
+    test.num_segments = 0
     data.frames_per_snippet = 16
     data.frame_interval = 1
     data.short_video = "loop"
@@ -116,9 +117,9 @@ def hara_data(
     data.update(AUGMENTATIONS[augmentation])
     data.augmentation = augmentation
     data.flip = True
-    data.eval_sampling = "windows"
-    data.eval_resize_short = 0  # the centre square of the short side, resized to 112
-    data.eval_crops = "centre"
+    test.sampling = "windows"
+    test.resize_short = 0  # the centre square of the short side, resized to 112
+    test.crops = "centre"
     data.mean = KINETICS_MEAN
     data.std = KINETICS_STD
     config.eval.fusion = "prob"
@@ -133,7 +134,7 @@ def hara_data(
     config.model.consensus = "avg"
 
     config.batch_size = 128
-    config.eval_batch_size = 32
+    config.eval.batch_size = 32
     config.optimizer.lr_base_batch_size = 0
     config.optimizer.schedule = "plateau"  # on the validation loss, every epoch
     config.optimizer.plateau_factor = 0.1

@@ -50,9 +50,9 @@ benchmark tables (f8, cosine, bs72, e100 for Kinetics):
 
 Testing: their test.py takes `--num_crops` (1, 3, 5, 10) and `--num_clips`; the README
 evaluates at `--input_size 256 --disable_scaleup` (short side 256, 256x256 crops) with
-3 crops. Here: short side 256, 3 crops (`eval_crops='three'`) of `crop_size`; for 256 crops
+3 crops. Here: short side 256, 3 crops (`eval.crops='three'`) of `crop_size`; for 256 crops
 and several clips re-run on the same workdir (it restores the last checkpoint and only
-evaluates) with e.g. `--config.data.crop_size=256 --config.data.eval_twice_sample=True`.
+evaluates) with e.g. `--config.data.crop_size=256 --config.eval.twice_sample=True`.
 
   python main.py --config=configs/kinetics_tsn_r50.py --workdir=runs/k400_tsn_r50 \\
     --config.dataset.video_dir=/data/kinetics400 --config.init_from=/ckpt/resnet50_flax
@@ -98,8 +98,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.max_distort = 1
     config.data.crop_positions = "more_fixed"
     config.data.flip = True
-    config.data.eval_resize_short = 256
-    config.data.eval_crops = "three"
+    config.eval.resize_short = 256
+    config.eval.crops = "three"
     config.data.mean = (123.675, 116.28, 103.53)  # ImageNet, on [0, 255]
     config.data.std = (58.395, 57.12, 57.375)
 
@@ -115,7 +115,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.partial_bn = "off"
 
     config.batch_size = 72
-    config.eval_batch_size = 16
+    config.eval.batch_size = 16
     config.num_epochs = 100.0
     config.optimizer.learning_rate = 0.01
     config.optimizer.lr_base_batch_size = 72

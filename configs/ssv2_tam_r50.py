@@ -48,7 +48,7 @@ Recipe, from their code and the run names (f8, cosine, bs72, e75 for SSv2):
 Testing: Chen et al. evaluate at 256 (`--input_size 256 --disable_scaleup`) with 3 crops and
 2 clips. Here: 3 crops of `crop_size` after resizing the short side to 256; for their
 setting, re-run on the same workdir (restores the last checkpoint, only evaluates) with
-`--config.data.crop_size=256 --config.data.eval_twice_sample=True` (the second clip at the
+`--config.data.crop_size=256 --config.eval.twice_sample=True` (the second clip at the
 segment starts, as mmaction2's twice_sample; theirs shifts the offsets). The number of
 segments must stay 8: TAM mixes the segments, so the model is defined for one K.
 
@@ -92,8 +92,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.max_distort = 1
     config.data.crop_positions = "more_fixed"
     config.data.flip = False
-    config.data.eval_resize_short = 256
-    config.data.eval_crops = "three"
+    config.eval.resize_short = 256
+    config.eval.crops = "three"
     config.data.mean = (123.675, 116.28, 103.53)  # ImageNet, on [0, 255]
     config.data.std = (58.395, 57.12, 57.375)
 
@@ -110,7 +110,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.partial_bn = "off"
 
     config.batch_size = 72
-    config.eval_batch_size = 16
+    config.eval.batch_size = 16
     config.num_epochs = 75.0
     config.optimizer.learning_rate = 0.01
     config.optimizer.lr_base_batch_size = 72

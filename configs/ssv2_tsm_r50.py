@@ -40,7 +40,7 @@ Testing, "accurate setting": full resolution (short side 256, three 256x256 crop
 test_models.py `--full_res`) x 2 clips (`--twice_sample`: a second set of frames at the
 segment starts). Here evaluate in a second run on the same workdir, which restores the last
 checkpoint and only evaluates, with `--config.data.crop_size=256`; the two clips are
-already on (`eval_twice_sample=True`). Keep 8 segments: the shift mixes the segments, so
+already on (`eval.twice_sample=True`). Keep 8 segments: the shift mixes the segments, so
 the model is defined for one K.
 
   python main.py --config=configs/ssv2_tsm_r50.py --workdir=runs/ssv2_tsm_r50 \\
@@ -91,9 +91,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.max_distort = 1
     config.data.crop_positions = "more_fixed"
     config.data.flip = False
-    config.data.eval_resize_short = 256
-    config.data.eval_crops = "three"
-    config.data.eval_twice_sample = True
+    config.eval.resize_short = 256
+    config.eval.crops = "three"
+    config.eval.twice_sample = True
     config.data.mean = (123.675, 116.28, 103.53)  # ImageNet, on [0, 255]
     config.data.std = (58.395, 57.12, 57.375)
 
@@ -112,7 +112,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.partial_bn = "off"
 
     config.batch_size = 64
-    config.eval_batch_size = 16
+    config.eval.batch_size = 16
     config.num_epochs = 50.0
     config.optimizer.learning_rate = 0.01
     config.optimizer.lr_base_batch_size = 64  # the README: scale the rate with the batch

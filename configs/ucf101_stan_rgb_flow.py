@@ -101,15 +101,15 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.frames_per_snippet = 1
     config.data.extra_modalities = ("flow:10",)
     config.data.num_segments = 25  # T, Sec. V-F
-    config.data.eval_num_segments = 25  # Sec. V-A
+    config.eval.num_segments = 25  # Sec. V-A
     config.data.crop_size = 224
     config.data.train_crop = "multiscale"  # augmentation: TSN's (ours)
     config.data.scales = (1.0, 0.875, 0.75, 0.66)
     config.data.max_distort = 1
     config.data.crop_positions = "corners"
     config.data.flip = True
-    config.data.eval_resize_short = 256
-    config.data.eval_crops = "ten"  # Sec. V-E
+    config.eval.resize_short = 256
+    config.eval.crops = "ten"  # Sec. V-E
 
     config.model.architecture = "stan"
     config.model.base_width = 64
@@ -122,7 +122,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.stan.init_from = ()  # ('frame=/ckpt/vgg16_flax', 'flow=...'), see above
 
     config.batch_size = _BATCH_SIZE
-    config.eval_batch_size = 10  # views (rows of 25 segments): one video's 10 crops a step
+    config.eval.batch_size = 10  # views (rows of 25 segments): one video's 10 crops a step
     config.num_train_steps = 15000
     config.num_epochs = 15000 / _STEPS_PER_EPOCH  # 202.7 epochs (num_train_steps rules)
     config.optimizer.learning_rate = 1e-3

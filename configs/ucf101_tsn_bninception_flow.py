@@ -60,7 +60,7 @@ epochs 190 and 300, 340 epochs (`--config.num_epochs=340
 
 Testing (tools/eval_net.py): 25 flow stacks, 10 crops each (corners, centre, mirrors with x
 flow inverted), scores averaged before the softmax, mean class accuracy reported. Here:
-`data.eval_num_segments=25` stacks at the segment centres x `eval_crops='ten'` (mirrored
+`eval.num_segments=25` stacks at the segment centres x `eval.crops='ten'` (mirrored
 views negate x), logits averaged; training uses 3 segments:
 
   python main.py --config=configs/ucf101_tsn_bninception_flow.py --workdir=runs/ucf101_flow \\
@@ -110,7 +110,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.data.modality = "flow"
     config.data.num_segments = 3
-    config.data.eval_num_segments = 25  # TSN tests on 25 snippets
+    config.eval.num_segments = 25  # TSN tests on 25 snippets
     config.data.frames_per_snippet = 5  # 5 x/y fields = 10 input channels
     config.data.crop_size = 224
     config.data.train_crop = "multiscale"
@@ -119,8 +119,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.max_distort = 3
     config.data.crop_positions = "corners"
     config.data.flip = True
-    config.data.eval_resize_short = 256
-    config.data.eval_crops = "ten"
+    config.eval.resize_short = 256
+    config.eval.crops = "ten"
     config.data.flow_mean = (128.0, 128.0)
     config.data.flow_std = (1.0, 1.0)
 
@@ -134,7 +134,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.partial_bn = "stats_only"  # the papers' partial BN; tsn-pytorch: frozen
 
     config.batch_size = _BATCH_SIZE
-    config.eval_batch_size = 8
+    config.eval.batch_size = 8
     config.num_epochs = 20000 / _STEPS_PER_EPOCH  # 540.54 epochs = 20000 iterations
     config.optimizer.learning_rate = 0.005
     config.optimizer.lr_base_batch_size = 0

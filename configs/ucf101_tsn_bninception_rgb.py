@@ -58,8 +58,8 @@ Other published schedules (none the default here):
 Testing (tools/eval_net.py of the same repository): 25 frames evenly spaced, each through
 10 crops (4 corners + centre of the 340x256 frame, and their mirrors), class scores
 averaged over crops and frames before the softmax; it reports the mean class accuracy
-(`mean_class_accuracy` in metrics.json). Here: `data.eval_num_segments=25` snippets at the
-segment centres, each through `eval_crops='ten'`, logits averaged (training uses the 3
+(`mean_class_accuracy` in metrics.json). Here: `eval.num_segments=25` snippets at the
+segment centres, each through `eval.crops='ten'`, logits averaged (training uses the 3
 segments of `data.num_segments`; with average consensus the weights do not depend on K):
 
   python main.py --config=configs/ucf101_tsn_bninception_rgb.py --workdir=runs/ucf101_rgb \\
@@ -106,7 +106,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.data.modality = "rgb"
     config.data.num_segments = 3
-    config.data.eval_num_segments = 25  # TSN tests on 25 snippets
+    config.eval.num_segments = 25  # TSN tests on 25 snippets
     config.data.frames_per_snippet = 1
     config.data.crop_size = 224
     config.data.train_crop = "multiscale"
@@ -115,8 +115,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.max_distort = 3
     config.data.crop_positions = "corners"
     config.data.flip = True
-    config.data.eval_resize_short = 256  # frames are already 256 high: crops of the frame
-    config.data.eval_crops = "ten"
+    config.eval.resize_short = 256  # frames are already 256 high: crops of the frame
+    config.eval.crops = "ten"
     # Caffe's mean (B, G, R) = (104, 117, 123), here in RGB order; no division.
     config.data.mean = (123.0, 117.0, 104.0)
     config.data.std = (1.0, 1.0, 1.0)
@@ -131,7 +131,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.partial_bn = "stats_only"  # the papers' partial BN; tsn-pytorch: frozen
 
     config.batch_size = _BATCH_SIZE
-    config.eval_batch_size = 8  # 8 videos x 25 snippets x 10 crops per evaluation step
+    config.eval.batch_size = 8  # 8 videos x 25 snippets x 10 crops per evaluation step
     config.num_epochs = 4500 / _STEPS_PER_EPOCH  # 121.62 epochs = 4500 iterations
     config.optimizer.learning_rate = 0.001
     config.optimizer.lr_base_batch_size = 0

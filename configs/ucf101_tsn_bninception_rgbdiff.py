@@ -38,7 +38,7 @@ RGB-diff models (yjxiong/tsn-pytorch, "For RGB-diff models": `--num_segments 7 -
   `--config.data.num_segments=3`.
 
 Testing: tsn-pytorch's test_models.py, 25 segments x 10 crops (mean class accuracy). Here
-`data.eval_num_segments=25` x `eval_crops='ten'`; training uses 7 segments:
+`eval.num_segments=25` x `eval.crops='ten'`; training uses 7 segments:
 
   python main.py --config=configs/ucf101_tsn_bninception_rgbdiff.py --workdir=runs/ucf_rgbdiff \\
     --config.dataset.video_dir=/data/UCF101 --config.init_from=/ckpt/bninception_flax
@@ -73,7 +73,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.modality = "rgb_diff"
     config.data.rgb_diff_keep_rgb = False
     config.data.num_segments = 7
-    config.data.eval_num_segments = 25  # TSN tests on 25 snippets
+    config.eval.num_segments = 25  # TSN tests on 25 snippets
     config.data.frames_per_snippet = 5  # 5 differences of 6 consecutive frames
     config.data.crop_size = 224
     config.data.train_crop = "multiscale"
@@ -82,8 +82,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.max_distort = 3
     config.data.crop_positions = "corners"
     config.data.flip = True
-    config.data.eval_resize_short = 256
-    config.data.eval_crops = "ten"
+    config.eval.resize_short = 256
+    config.eval.crops = "ten"
     # Differences of raw [0, 255] values: the mean cancels, no division.
     config.data.mean = (123.0, 117.0, 104.0)
     config.data.std = (1.0, 1.0, 1.0)
@@ -98,7 +98,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.partial_bn = "stats_only"  # the papers' partial BN; tsn-pytorch: frozen
 
     config.batch_size = 128
-    config.eval_batch_size = 8
+    config.eval.batch_size = 8
     config.num_epochs = 180.0
     config.optimizer.learning_rate = 0.001
     config.optimizer.lr_base_batch_size = 0

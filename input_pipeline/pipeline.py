@@ -81,26 +81,27 @@ def whole_video_indices(
     *,
     frames_per_snippet: int,
     data_config: ml_collections.ConfigDict,
+    eval_config: ml_collections.ConfigDict,
 ) -> tf.Tensor:
-    """[N * T] frame indices of the views of a whole-video test (`data.eval_sampling`).
+    """[N * T] frame indices of the views of a whole-video test (`eval.sampling`).
 
     'windows': consecutive non-overlapping windows of T frames covering the video, the
     last one loop padded within itself (Hara et al.); 'per_second': a snippet every
-    1 / `eval_snippets_per_second` seconds (TSN's untrimmed testing, TPAMI Sec. 4.2),
+    1 / `eval.snippets_per_second` seconds (TSN's untrimmed testing, TPAMI Sec. 4.2),
     read with `frame_interval` and `short_video` as in training. N varies per video.
     """
-    if data_config.eval_sampling == "windows":
+    if eval_config.sampling == "windows":
         if data_config.frame_interval != 1:
             raise ValueError(
-                "data.eval_sampling='windows' reads consecutive frames; frame_interval="
+                "eval.sampling='windows' reads consecutive frames; frame_interval="
                 f"{data_config.frame_interval} is not implemented for it"
             )
         return tf.reshape(sampling.window_frame_indices(num_frames, frames_per_snippet), [-1])
-    if data_config.eval_sampling != "per_second":
-        raise ValueError(f"unknown data.eval_sampling {data_config.eval_sampling!r}")
+    if eval_config.sampling != "per_second":
+        raise ValueError(f"unknown eval.sampling {eval_config.sampling!r}")
     if fps is None:
-        raise ValueError("data.eval_sampling='per_second' needs the dataset's 'fps' feature")
-    starts = sampling.per_second_starts(num_frames, fps, data_config.eval_snippets_per_second)
+        raise ValueError("eval.sampling='per_second' needs the dataset's 'fps' feature")
+    starts = sampling.per_second_starts(num_frames, fps, eval_config.snippets_per_second)
     return sampling.snippet_frame_indices(
         starts,
         frames_per_snippet,
@@ -116,6 +117,7 @@ def modality_inputs(
     frames_per_snippet: int,
     *,
     data_config: ml_collections.ConfigDict,
+    eval_config: ml_collections.ConfigDict | None,
     training: bool,
     sample_seed: tf.Tensor | None,
     transform_seed: tf.Tensor | None,
@@ -132,14 +134,14 @@ def modality_inputs(
       several views (`num_eval_views` > 1) [V, K, T, S, S, C].
     """
     num_segments = data_config.num_segments
-    if not training and data_config.eval_num_segments:
+    if not training and eval_config.num_segments:
         # TSN tests on 25 snippets of a network trained on 3 (average consensus).
-        num_segments = data_config.eval_num_segments
+        num_segments = eval_config.num_segments
     frames_read = spec.frames_to_sample(modality, frames_per_snippet)
     num_frames = modalities.num_frames(example, modality)
     flow = spec.is_flow(modality)
 
-    eval_sampling = "segments" if training else data_config.eval_sampling
+    eval_sampling = "segments" if training else eval_config.sampling
     if eval_sampling != "segments":
         # Whole-video testing: every window / every second is a view of one snippet.
         num_segments = 1
@@ -151,6 +153,7 @@ def modality_inputs(
                 example.get("fps"),
                 frames_per_snippet=frames_read,
                 data_config=data_config,
+                eval_config=eval_config,
             )
         return sampling.tsn_frame_indices(
             num_frames,
@@ -180,16 +183,16 @@ def modality_inputs(
         )[None]
     else:
         # Test views: the clips of data.clip_sampling (with twice_sample a second set,
-        # see sampling.tsn_frame_indices), each seen through every crop of data.eval_crops.
-        twice = data_config.eval_twice_sample and eval_sampling == "segments"
+        # see sampling.tsn_frame_indices), each seen through every crop of eval.crops.
+        twice = eval_config.twice_sample and eval_sampling == "segments"
         sets = (False, True) if twice else (False,)
         frames = tf.concat(
             [
                 transforms.eval_transform(
                     modalities.decode_frames(example, modality, indices(second_set)),
-                    resize_short=data_config.eval_resize_short,
+                    resize_short=eval_config.resize_short,
                     crop_size=data_config.crop_size,
-                    crops=data_config.eval_crops,
+                    crops=eval_config.crops,
                     flow=flow,
                 )
                 for second_set in sets
@@ -214,6 +217,7 @@ def preprocess_example(
     data_config: ml_collections.ConfigDict,
     training: bool,
     seed: tf.Tensor | None = None,
+    eval_config: ml_collections.ConfigDict | None = None,
 ) -> dict[str, tf.Tensor]:
     """One video -> one sample of K snippets, of one or several modalities.
 
@@ -223,6 +227,7 @@ def preprocess_example(
       data_config: config.data.
       training: random sampling and augmentation if True, deterministic otherwise.
       seed: [2] stateless seed of this sample (training only).
+      eval_config: config.eval, the test views (evaluation only).
 
     Returns:
       {'inputs': [K, T, S, S, C] float32 of data.modality, 'label': int32
@@ -232,6 +237,8 @@ def preprocess_example(
     """
     if training:
         sample_seed, transform_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    elif eval_config is None:
+        raise ValueError("evaluation samples need eval_config (config.eval: the test views)")
     else:
         sample_seed = transform_seed = None
     streams = [("inputs", data_config.modality, data_config.frames_per_snippet)]
@@ -244,6 +251,7 @@ def preprocess_example(
             modality,
             frames,
             data_config=data_config,
+            eval_config=eval_config,
             training=training,
             sample_seed=sample_seed,
             transform_seed=transform_seed,
@@ -336,8 +344,8 @@ def create_view_dataset(
 ) -> Iterator[dict[str, np.ndarray]]:
     """Every test view of this process's part of the evaluation split, in batches of rows.
 
-    Each video yields its V views (the crops and clip sets of `data.eval_crops` /
-    `eval_twice_sample` over K segments, or with `data.eval_sampling` 'windows' /
+    Each video yields its V views (the crops and clip sets of `eval.crops` /
+    `eval.twice_sample` over K segments, or with `eval.sampling` 'windows' /
     'per_second' one view per window / snippet and crop, V varying per video); the views
     of all videos are cut into rows of `batch_size`, so a video's 250 TSN views never
     need to be on a device at once and one compiled step serves any V.
@@ -357,7 +365,9 @@ def create_view_dataset(
     ds = _read(builder, split, shuffle_seed=None).enumerate()
 
     def _views(position, example):
-        sample = preprocess_example(example, data_config=config.data, training=False)
+        sample = preprocess_example(
+            example, data_config=config.data, training=False, eval_config=config.eval
+        )
         inputs = {k: v for k, v in sample.items() if k.startswith("inputs")}
         if inputs["inputs"].shape.rank == 5:  # one view: [K, T, S, S, C]
             inputs = {k: v[None] for k, v in inputs.items()}

@@ -92,7 +92,7 @@ def run(out: str, checkpoint_dir: str, data_dir: str, mesh) -> None:
     for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
-    config.data.eval_crops = "three"  # 3 views a video, so per-view logits are gathered
+    config.eval.crops = "three"  # 3 views a video, so per-view logits are gathered
     scores, summary = runner.evaluate_split(model, state.variables(), builder, config, info)
     if jax.process_index() == 0:
         flat = jax.tree_util.tree_flatten_with_path(jax.device_get(state.variables()))[0]

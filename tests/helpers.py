@@ -28,11 +28,11 @@ def tiny_config(data_dir: str):
     config.dataset.num_train_per_class = 2
     config.dataset.num_test_per_class = 1
     config.data.crop_size = 32
-    config.data.eval_resize_short = 36
+    config.eval.resize_short = 36
     config.data.shuffle_buffer_size = 16
     config.model.base_width = 8
     config.batch_size = 8
-    config.eval_batch_size = 8
+    config.eval.batch_size = 8
     config.num_train_steps = 4
     config.log_every_steps = 2
     config.checkpoint_every_steps = 2

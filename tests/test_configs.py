@@ -99,18 +99,19 @@ def _shrink(config: ml_collections.ConfigDict, data_dir: str) -> ml_collections.
     """The recipe on the demo data, small enough for seconds on 2 CPU cores."""
     _demo_dataset(config, data_dir, _flow_types(config))
     data = config.data
+    test = config.eval
     data.crop_size = 32
-    data.eval_resize_short = 36
+    test.resize_short = 36
     data.num_segments = min(data.num_segments, 3)
-    if data.eval_num_segments:  # 0: evaluate with num_segments (segment-mixing models)
-        data.eval_num_segments = min(data.eval_num_segments, 5)
+    if test.num_segments:  # 0: evaluate with num_segments (segment-mixing models)
+        test.num_segments = min(test.num_segments, 5)
     data.frames_per_snippet = min(data.frames_per_snippet, 4)
     data.shuffle_buffer_size = 16
     config.model.base_width = 8
     config.model.consensus_k = min(config.model.consensus_k, data.num_segments)
     config.init_from = ""
     config.batch_size = 8
-    config.eval_batch_size = 8
+    config.eval.batch_size = 8
     config.num_train_steps = 2
     # Reduce-on-plateau needs evaluations: one after step 1 runs its update.
     config.eval_every_steps = 1 if config.optimizer.schedule == "plateau" else 0
@@ -185,8 +186,8 @@ def test_second_run_on_a_finished_workdir_only_evaluates(demo_data_dir, run, tmp
     # finished workdir: the run restores the last checkpoint, trains no step, evaluates.
     config = _shrink(_load("ucf101_r3d18_finetune_hara", None), demo_data_dir(()))
     first = run(config, str(tmp_path))
-    config.data.crop_size = config.data.eval_resize_short
-    config.data.eval_num_segments = 5
+    config.data.crop_size = config.eval.resize_short
+    config.eval.num_segments = 5
     second = run(config, str(tmp_path))
     assert second["step"] == first["step"] == 2
     assert second["num_eval_videos"] == NUM_DEMO_CLASSES

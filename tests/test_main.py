@@ -63,7 +63,7 @@ def test_main_trains_evaluates_and_writes_metrics(tiny_data_dir, tmp_path):
     assert len(set(again.video_ids)) == 10
     np.testing.assert_allclose(again.logits, trained.logits, rtol=1e-5, atol=1e-5)
     ten = str(workdir / "ten")
-    flags = ["--mode=eval", "--config.data.eval_crops=ten", f"--config.eval.output_dir={ten}"]
+    flags = ["--mode=eval", "--config.eval.crops=ten", f"--config.eval.output_dir={ten}"]
     result = _main(workdir, *_overrides(config), *flags)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Evaluation of {workdir}/checkpoints/4/default: top1=" in result.stdout

@@ -43,7 +43,7 @@ def test_preprocess_example_rgb_diff(training):
     example = {"video": tf.constant(_jpegs(30)), "label": tf.constant(3, tf.int64)}
     seed = tf.constant([1, 2], tf.int64) if training else None
     sample = pipeline.preprocess_example(
-        example, data_config=config.data, training=training, seed=seed
+        example, data_config=config.data, training=training, seed=seed, eval_config=config.eval
     )
     inputs = sample["inputs"].numpy()
     assert inputs.shape == (3, 2, 32, 32, 3)
@@ -117,7 +117,7 @@ def _config(k=3, t=2, crop=32, interval=1):
     config.data.frames_per_snippet = t
     config.data.frame_interval = interval
     config.data.crop_size = crop
-    config.data.eval_resize_short = crop + 4
+    config.eval.resize_short = crop + 4
     config.data.mean = (0.0, 0.0, 0.0)
     config.data.std = (1.0, 1.0, 1.0)
     return config
@@ -129,7 +129,7 @@ def test_preprocess_example_shapes_and_values(training):
     example = {"video": tf.constant(_jpegs(30)), "label": tf.constant(7, tf.int64)}
     seed = tf.constant([1, 2], tf.int64) if training else None
     sample = pipeline.preprocess_example(
-        example, data_config=config.data, training=training, seed=seed
+        example, data_config=config.data, training=training, seed=seed, eval_config=config.eval
     )
     inputs = sample["inputs"].numpy()
     assert inputs.shape == (3, 2, 32, 32, 3) and inputs.dtype == np.float32
@@ -143,7 +143,9 @@ def test_preprocess_example_shapes_and_values(training):
 def test_preprocess_example_reads_dense_clips_with_a_frame_interval():
     config = _config(k=2, t=3, interval=4)
     example = {"video": tf.constant(_jpegs(30)), "label": tf.constant(1, tf.int64)}
-    inputs = pipeline.preprocess_example(example, data_config=config.data, training=False)
+    inputs = pipeline.preprocess_example(
+        example, data_config=config.data, training=False, eval_config=config.eval
+    )
     inputs = inputs["inputs"].numpy()
     assert inputs.shape == (2, 3, 32, 32, 3)
     # Span 9, 22 starts, segments of 11: clip starts 5 and 16, frames 4 apart.
@@ -165,14 +167,14 @@ def test_pad_batch_masks_padding_rows():
 
 def test_eval_views_ten_crops_twice_sampled():
     config = _config(k=3, t=1, crop=32)
-    config.data.eval_resize_short = 40
-    config.data.eval_crops = "ten"
-    config.data.eval_twice_sample = True
-    assert spec.num_eval_views(config.data) == 20
+    config.eval.resize_short = 40
+    config.eval.crops = "ten"
+    config.eval.twice_sample = True
+    assert spec.num_eval_views(config.eval) == 20
     example = {"video": tf.constant(_jpegs(30)), "label": tf.constant(1, tf.int64)}
-    inputs = pipeline.preprocess_example(example, data_config=config.data, training=False)[
-        "inputs"
-    ].numpy()
+    inputs = pipeline.preprocess_example(
+        example, data_config=config.data, training=False, eval_config=config.eval
+    )["inputs"].numpy()
     assert inputs.shape == (20, 3, 1, 32, 32, 3)
     # Frame i has grey level 8 i: centres 5, 15, 25 in views 0-9, starts 0, 10, 20 in 10-19.
     np.testing.assert_allclose(inputs[:10, :, 0, 16, 16, 0], [[40, 120, 200]] * 10, atol=2)
@@ -185,9 +187,9 @@ def test_rgb_diff_keep_rgb_puts_the_frame_before_the_differences():
     config.data.rgb_diff_keep_rgb = True
     assert spec.sample_shape(config.data) == (2, 3, 32, 32, 3)
     example = {"video": tf.constant(_jpegs(30)), "label": tf.constant(0, tf.int64)}
-    inputs = pipeline.preprocess_example(example, data_config=config.data, training=False)[
-        "inputs"
-    ].numpy()
+    inputs = pipeline.preprocess_example(
+        example, data_config=config.data, training=False, eval_config=config.eval
+    )["inputs"].numpy()
     assert inputs.shape == (2, 3, 32, 32, 3)
     # Snippets of 3 frames start at floor((k + .5) * 28 / 2) = 7, 21: grey 56 and 168.
     np.testing.assert_allclose(inputs[:, 0, 16, 16, 0], [56, 168], atol=2)
@@ -223,9 +225,11 @@ def test_rgb_and_flow_of_a_sample_get_the_same_crop_and_flip():
 
 def test_eval_num_segments_tests_on_more_snippets_than_training():
     config = _config(k=3, t=1)
-    config.data.eval_num_segments = 5
+    config.eval.num_segments = 5
     example = {"video": tf.constant(_jpegs(30)), "label": tf.constant(0, tf.int64)}
-    test = pipeline.preprocess_example(example, data_config=config.data, training=False)
+    test = pipeline.preprocess_example(
+        example, data_config=config.data, training=False, eval_config=config.eval
+    )
     # Centres of 5 segments of 30 frames: 3, 9, 15, 21, 27 (grey level 8 per frame).
     np.testing.assert_allclose(
         test["inputs"].numpy()[:, 0, 16, 16, 0], [24, 72, 120, 168, 216], atol=2
@@ -300,7 +304,9 @@ def test_hara_sample_and_test_views_through_the_pipeline():
     np.testing.assert_allclose(inputs[0, :, 56, 56] * std + mean, grey, atol=2)
 
     example = {"video": tf.constant(_grey_jpegs(40, 6)), "label": tf.constant(2, tf.int64)}
-    views = pipeline.preprocess_example(example, data_config=config.data, training=False)
+    views = pipeline.preprocess_example(
+        example, data_config=config.data, training=False, eval_config=config.eval
+    )
     views = views["inputs"].numpy()
     # Windows 0-15, 16-31 and 32-39 looped within itself; the short-side centre square.
     assert views.shape == (3, 1, 16, 112, 112, 3)

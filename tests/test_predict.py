@@ -23,7 +23,7 @@ def tsn_run(tiny_data_dir, tmp_path):
     """A plain TSN run (random weights): config.json, class_names.json, a checkpoint."""
     config = tiny_config(tiny_data_dir)
     config.model.backbone_options = {}
-    config.data.eval_crops = "three"
+    config.eval.crops = "three"
     workdir = tmp_path / "run"
     workdir.mkdir()
     (workdir / "config.json").write_text(config.to_json_best_effort())

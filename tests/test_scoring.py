@@ -76,8 +76,8 @@ def test_a_video_left_out_is_an_error():
 
 def test_variable_view_counts_and_mtwi_over_the_per_second_scores():
     config = _config(aggregate="mtwi", mtwi_window_lengths=(1, 2), mtwi_top_k=0)
-    config.data.eval_sampling = "per_second"
-    config.data.eval_crops = "three"
+    config.eval.sampling = "per_second"
+    config.eval.crops = "three"
     rng = np.random.default_rng(1)
     # Video 0: 3 crops x 4 seconds; video 1: 3 crops x 2 seconds (crop-major rows).
     views = [rng.normal(size=(12, 3)), rng.normal(size=(6, 3))]
@@ -94,8 +94,8 @@ def test_variable_view_counts_and_mtwi_over_the_per_second_scores():
 @pytest.mark.parametrize("rule", ["paper", "tsn_code"])
 def test_mtwi_takes_the_rule_and_the_snippet_rate_from_the_config(rule):
     config = _config(aggregate="mtwi", mtwi_window_lengths=(1, 2), mtwi_top_k=0, mtwi_rule=rule)
-    config.data.eval_sampling = "per_second"
-    config.data.eval_snippets_per_second = 2.0
+    config.eval.sampling = "per_second"
+    config.eval.snippets_per_second = 2.0
     views = np.random.default_rng(4).normal(size=(20, 3))  # 1 crop x 20 snippets (10 s)
     expected = untrimmed.mtwi(views, window_lengths=(1, 2), rule=rule, snippets_per_second=2)
     np.testing.assert_allclose(scoring.aggregate_views(views, config), expected, rtol=1e-6)
@@ -132,9 +132,9 @@ def test_view_rows_of_each_sampling(tiny_data_dir, sampling):
     from input_pipeline import datasets, pipeline
 
     config = tiny_config(tiny_data_dir)
-    config.data.eval_sampling = sampling
-    config.data.eval_crops = "three" if sampling == "per_second" else "ten"
-    config.data.eval_num_segments = 2
+    config.eval.sampling = sampling
+    config.eval.crops = "three" if sampling == "per_second" else "ten"
+    config.eval.num_segments = 2
     config.data.frames_per_snippet = 4 if sampling == "windows" else 1
     builder = datasets.get_builder(config.dataset)
     videos = _videos(builder)
@@ -161,14 +161,14 @@ def test_view_rows_of_each_sampling(tiny_data_dir, sampling):
     "key, value, message",
     [
         ("eval.mtwi_rule", "tsn", "config.eval.mtwi_rule must be one of"),
-        ("data.eval_snippets_per_second", 0.5, "eval_snippets_per_second=0.5"),
+        ("eval.snippets_per_second", 0.5, "eval.snippets_per_second=0.5"),
     ],
 )
 def test_a_bad_mtwi_setting_names_its_key(key, value, message):
     from tsn_jax.config_checks import validate_config
 
     config = _config(aggregate="mtwi")
-    config.data.eval_sampling = "per_second"
+    config.eval.sampling = "per_second"
     validate_config(config)
     section, name = key.split(".")
     config[section][name] = value

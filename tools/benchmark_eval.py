@@ -18,10 +18,10 @@ from absl import app, flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("backbone", "bninception", "TSN backbone (config.model.backbone).")
-flags.DEFINE_integer("segments", 25, "Test snippets per video (data.eval_num_segments).")
-flags.DEFINE_enum("crops", "ten", ["centre", "three", "ten"], "data.eval_crops.")
+flags.DEFINE_integer("segments", 25, "Test snippets per video (eval.num_segments).")
+flags.DEFINE_enum("crops", "ten", ["centre", "three", "ten"], "eval.crops.")
 flags.DEFINE_integer("crop_size", 224, "Crop side.")
-flags.DEFINE_integer("rows", 10, "Views per step (eval_batch_size).")
+flags.DEFINE_integer("rows", 10, "Views per step (eval.batch_size).")
 flags.DEFINE_integer("videos_per_class", 1, "Test videos per demo class (10 classes).")
 flags.DEFINE_string("data_dir", "", "TFDS data dir for the demo build ('' = default).")
 
@@ -43,11 +43,11 @@ def main(argv):
     config.model.backbone = FLAGS.backbone
     config.model.base_width = 64
     config.model.backbone_options = {}
-    config.data.eval_num_segments = FLAGS.segments
-    config.data.eval_crops = FLAGS.crops
+    config.eval.num_segments = FLAGS.segments
+    config.eval.crops = FLAGS.crops
     config.data.crop_size = FLAGS.crop_size
-    config.data.eval_resize_short = FLAGS.crop_size * 256 // 224
-    config.eval_batch_size = FLAGS.rows
+    config.eval.resize_short = FLAGS.crop_size * 256 // 224
+    config.eval.batch_size = FLAGS.rows
     builder = datasets.get_builder(config.dataset)
     info = pipeline.get_dataset_info(builder, config)
     model = create_model(config.model, info.num_classes, config.data.num_segments)
@@ -55,7 +55,7 @@ def main(argv):
     variables = jax.jit(lambda: model.init(jax.random.key(0), np.zeros(shape), train=False))()
 
     apply = scoring.compile_apply(model, variables)
-    rows = config.eval_batch_size
+    rows = config.eval.batch_size
     start = time.perf_counter()
     np.asarray(apply({"inputs": np.zeros((rows, *shape[1:]), np.float32)}))
     compile_seconds = time.perf_counter() - start

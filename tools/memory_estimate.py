@@ -137,7 +137,7 @@ def estimate(config, num_classes: int) -> dict:
         lambda: model.init(jax.random.key(0), example_inputs((1, *sample)), train=False)
     )
     one, two = (residual_bytes(model, variables, (n, *sample)) for n in (1, 2))
-    eval_segments = config.data.eval_num_segments or config.data.num_segments
+    eval_segments = config.eval.num_segments or config.data.num_segments
     row = (1, eval_segments, *sample[1:])
     if getattr(model.backbone, "mixes_segments", False) and eval_segments != sample[0]:
         row = (1, *sample)  # K is fixed by the temporal module

@@ -17,7 +17,7 @@ _POSITIVE_INTS = (
     "data.crop_size",
     "data.shuffle_buffer_size",
     "batch_size",
-    "eval_batch_size",
+    "eval.batch_size",
     "log_every_steps",
     "checkpoint_every_steps",
     "keep_checkpoints",
@@ -26,8 +26,8 @@ _POSITIVE_INTS = (
 _NON_NEGATIVE_INTS = (
     "data.max_distort",
     "data.snippet_stride",
-    "data.eval_num_segments",
-    "data.eval_resize_short",
+    "eval.num_segments",
+    "eval.resize_short",
     "eval_every_steps",
     "prefetch_to_device",
 )
@@ -58,10 +58,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     scales = tuple(config.data.scales)
     if not scales or not all(0.0 < s <= 1.0 for s in scales):
         raise ValueError(f"config.data.scales must be fractions in (0, 1], got {scales!r}")
-    if 0 < config.data.eval_resize_short < config.data.crop_size:
+    if 0 < config.eval.resize_short < config.data.crop_size:
         raise ValueError(
-            "config.data.eval_resize_short must be 0 or >= config.data.crop_size, got "
-            f"{config.data.eval_resize_short} < {config.data.crop_size}"
+            "config.eval.resize_short must be 0 or >= config.data.crop_size, got "
+            f"{config.eval.resize_short} < {config.data.crop_size}"
         )
     _check_augmentation(config.data)
     _check_sampling(config.data)
@@ -104,8 +104,8 @@ _CHOICES = (
     ("data.short_video", spec.SHORT_VIDEO_MODES),
     ("data.train_crop", spec.TRAIN_CROPS),
     ("data.crop_positions", spec.CROP_POSITIONS),
-    ("data.eval_crops", tuple(spec.EVAL_CROPS)),
-    ("data.eval_sampling", spec.EVAL_SAMPLINGS),
+    ("eval.crops", tuple(spec.EVAL_CROPS)),
+    ("eval.sampling", spec.EVAL_SAMPLINGS),
     ("eval.fusion", spec.FUSIONS),
     ("eval.aggregate", spec.AGGREGATES),
     ("eval.mtwi_rule", spec.MTWI_RULES),
@@ -119,20 +119,20 @@ def _check_choices(config: ml_collections.ConfigDict) -> None:
 
 
 def _check_evaluation(config: ml_collections.ConfigDict) -> None:
-    if config.eval.aggregate == "mtwi" and config.data.eval_sampling != "per_second":
+    if config.eval.aggregate == "mtwi" and config.eval.sampling != "per_second":
         raise ValueError(
             "config.eval.aggregate='mtwi' pools per-second snippet scores: set "
-            "config.data.eval_sampling='per_second'"
+            "config.eval.sampling='per_second'"
         )
-    if config.data.eval_snippets_per_second <= 0:
-        raise ValueError("config.data.eval_snippets_per_second must be > 0")
+    if config.eval.snippets_per_second <= 0:
+        raise ValueError("config.eval.snippets_per_second must be > 0")
     if config.eval.mtwi_top_k < 0 or not all(n > 0 for n in config.eval.mtwi_window_lengths):
         raise ValueError("config.eval.mtwi_top_k must be >= 0 and the window lengths > 0")
-    rate = config.data.eval_snippets_per_second
+    rate = config.eval.snippets_per_second
     if config.eval.aggregate == "mtwi" and rate != int(rate):
         raise ValueError(
             "config.eval.aggregate='mtwi' needs a whole number of snippets a second "
-            f"(windows are whole seconds), got config.data.eval_snippets_per_second={rate}"
+            f"(windows are whole seconds), got config.eval.snippets_per_second={rate}"
         )
 
 

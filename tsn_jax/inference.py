@@ -89,7 +89,9 @@ def video_example(path: str, config) -> dict[str, Any]:
 
 def views(example: dict[str, Any], config) -> dict[str, Any]:
     """{'inputs*': [V, K, T, S, S, C]} test views of an example under `config`."""
-    sample = pipeline.preprocess_example(example, data_config=config.data, training=False)
+    sample = pipeline.preprocess_example(
+        example, data_config=config.data, training=False, eval_config=config.eval
+    )
     inputs = {k: v.numpy() for k, v in sample.items() if k.startswith("inputs")}
     if inputs["inputs"].ndim == 5:
         inputs = {k: v[None] for k, v in inputs.items()}
@@ -120,7 +122,7 @@ class Predictor:
         self.model = create_model(config.model, len(class_names), config.data.num_segments)
         self.variables = pretrained.load_checkpoint(checkpoint_dir)
         self.apply = scoring.compile_apply(self.model, self.variables)
-        self.batch_size = config.eval_batch_size
+        self.batch_size = config.eval.batch_size
 
     def scores(self, example: dict[str, Any]):
         """(video scores [N], view logits [V, N]) under the config's test protocol."""
@@ -130,8 +132,8 @@ class Predictor:
     def per_second(self, example: dict[str, Any]):
         """[S, N] class probabilities of one centre-cropped snippet a second."""
         config = self.config.copy_and_resolve_references()
-        config.data.eval_sampling = "per_second"
-        config.data.eval_crops = "centre"
+        config.eval.sampling = "per_second"
+        config.eval.crops = "centre"
         try:
             logits = score_rows(self.apply, views(example, config), self.batch_size)
         except ValueError as error:

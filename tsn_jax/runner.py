@@ -37,9 +37,9 @@ def _check_batch_sizes(config: ml_collections.ConfigDict) -> None:
             f"config.batch_size={config.batch_size} must be divisible by the {devices} devices "
             f"x config.gradient_accumulation_steps={steps}"
         )
-    if config.eval_batch_size % jax.local_device_count():
+    if config.eval.batch_size % jax.local_device_count():
         raise ValueError(
-            f"config.eval_batch_size={config.eval_batch_size} must be divisible by the "
+            f"config.eval.batch_size={config.eval.batch_size} must be divisible by the "
             f"{jax.local_device_count()} devices of a process"
         )
 
@@ -286,15 +286,15 @@ def evaluate_split(
     Returns:
       (the per-video scores, the metrics summary).
     """
-    if config.eval_batch_size % jax.local_device_count():
+    if config.eval.batch_size % jax.local_device_count():
         raise ValueError(
-            f"config.eval_batch_size={config.eval_batch_size} must be divisible by the "
+            f"config.eval.batch_size={config.eval.batch_size} must be divisible by the "
             f"{jax.local_device_count()} local devices"
         )
     batches = pipeline.create_view_dataset(
         builder,
         config,
-        batch_size=config.eval_batch_size,
+        batch_size=config.eval.batch_size,
         process_index=jax.process_index(),
         process_count=jax.process_count(),
     )

@@ -12,15 +12,15 @@ One path serves every protocol of the papers, during training and in `--mode=eva
 
 Protocols (`config.data`):
 
-* TSN: `eval_num_segments=25` snippets x `eval_crops='ten'` (corners, centre and their
+* TSN: `eval.num_segments=25` snippets x `eval.crops='ten'` (corners, centre and their
   mirrors, x flow negated): 10 views of 25 snippets each, fused by their mean logit;
-* 3D: M clips x 3 crops (`eval_num_segments=M`, `eval_crops='three'`, uniform clip
-  placement; `eval_twice_sample` adds clips at the segment starts);
-* Hara et al.: `eval_sampling='windows'`: every non-overlapping T-frame window, centre
+* 3D: M clips x 3 crops (`eval.num_segments=M`, `eval.crops='three'`, uniform clip
+  placement; `eval.twice_sample` adds clips at the segment starts);
+* Hara et al.: `eval.sampling='windows'`: every non-overlapping T-frame window, centre
   crop, `eval.fusion='prob'` (softmax per clip, mean over the video);
-* untrimmed: `eval_sampling='per_second'` + `eval.aggregate='mtwi'`.
+* untrimmed: `eval.sampling='per_second'` + `eval.aggregate='mtwi'`.
 
-Views are rows of a batch: `eval_batch_size` views per step whatever V is, so the 250
+Views are rows of a batch: `eval.batch_size` views per step whatever V is, so the 250
 views of a TSN test never sit in device memory at once, and the rows are sharded over
 the devices. Each process scores its own part of the split; the per-video results are
 gathered at the end, so every video of the split is scored exactly once.
@@ -64,22 +64,23 @@ def fuse_views(view_logits: np.ndarray, fusion: str = "score") -> np.ndarray:
 def protocol(config: ml_collections.ConfigDict) -> dict[str, Any]:
     """The test protocol a config asks for, as it is written to eval_metrics.json."""
     data = config.data
-    sampling = data.eval_sampling
+    test = config.eval
+    sampling = test.sampling
     out = {
         "sampling": sampling,
-        "crops": data.eval_crops,
+        "crops": test.crops,
         "crop_size": data.crop_size,
-        "resize_short": data.eval_resize_short,
+        "resize_short": test.resize_short,
         "fusion": config.eval.fusion,
         "aggregate": config.eval.aggregate,
     }
     if sampling == "segments":
-        out["segments"] = data.eval_num_segments or data.num_segments
-        out["twice_sample"] = bool(data.eval_twice_sample)
+        out["segments"] = test.num_segments or data.num_segments
+        out["twice_sample"] = bool(test.twice_sample)
     else:
         out["frames_per_view"] = data.frames_per_snippet
     if sampling == "per_second":
-        out["snippets_per_second"] = data.eval_snippets_per_second
+        out["snippets_per_second"] = test.snippets_per_second
     if config.eval.aggregate == "mtwi":
         out["mtwi_window_lengths"] = list(config.eval.mtwi_window_lengths)
         out["mtwi_top_k"] = config.eval.mtwi_top_k or "max(15, ceil(windows / 4))"
@@ -112,7 +113,7 @@ def aggregate_views(views: np.ndarray, config: ml_collections.ConfigDict) -> np.
     # M-TWI: views are crop-major [crops, snippets]. TPAMI Sec. 4.2 scores one snippet a
     # second and says nothing of crops, so the crops of each snippet are fused first, by
     # `eval.fusion` like any other views.
-    crops = spec.EVAL_CROPS[config.data.eval_crops]
+    crops = spec.EVAL_CROPS[config.eval.crops]
     per_snippet = fuse_views(
         np.swapaxes(views.reshape(crops, -1, views.shape[-1]), 0, 1), config.eval.fusion
     )
@@ -121,7 +122,7 @@ def aggregate_views(views: np.ndarray, config: ml_collections.ConfigDict) -> np.
         window_lengths=tuple(config.eval.mtwi_window_lengths),
         top_k=config.eval.mtwi_top_k or None,
         rule=config.eval.mtwi_rule,
-        snippets_per_second=int(config.data.eval_snippets_per_second),
+        snippets_per_second=int(config.eval.snippets_per_second),
     ).astype(np.float32)
 
 
@@ -141,7 +142,7 @@ def score_videos(
       apply_fn: a batch of rows (its 'inputs*' [R, K, T, S, S, C]) -> [R, N] logits
         (`compile_apply`).
       batches: this process's view rows (padding rows have video_index -1).
-      config: the full config (eval.fusion, eval.aggregate, data.eval_crops).
+      config: the full config (eval.fusion, eval.aggregate, test.crops).
       num_videos: videos in the whole split (every process's part).
 
     Returns:

@@ -109,13 +109,13 @@ def sample_shapes(data_config: ml_collections.ConfigDict) -> dict[str, tuple[int
 EVAL_CROPS = {"centre": 1, "three": 3, "ten": 10}
 
 
-def num_eval_views(data_config: ml_collections.ConfigDict) -> int:
+def num_eval_views(eval_config: ml_collections.ConfigDict) -> int:
     """V, test views per video of a 'segments' test: spatial crops x (2 with twice_sample).
 
     The views of a video are crop-major: all temporal views of crop 0, then of crop 1, ...
     (also for the whole-video tests, whose number of temporal views varies per video).
     """
-    return EVAL_CROPS[data_config.eval_crops] * (2 if data_config.eval_twice_sample else 1)
+    return EVAL_CROPS[eval_config.crops] * (2 if eval_config.twice_sample else 1)
 
 
 # --- Allowed values of the enumerated settings ------------------------------------------
@@ -136,7 +136,7 @@ CLIP_SAMPLINGS = ("tsn", "mmaction2")  # data.clip_sampling
 SHORT_VIDEO_MODES = ("clamp", "repeat_last", "loop")  # data.short_video
 TRAIN_CROPS = ("multiscale", "random_resized", "random", "centre")  # data.train_crop
 CROP_POSITIONS = ("corners", "exact_corners", "more_fixed", "random")  # data.crop_positions
-EVAL_SAMPLINGS = ("segments", "windows", "per_second")  # data.eval_sampling
+EVAL_SAMPLINGS = ("segments", "windows", "per_second")  # eval.sampling
 FUSIONS = ("score", "prob")  # eval.fusion: mean logit (TSN) | mean probability
 AGGREGATES = ("mean", "mtwi")  # eval.aggregate
 MTWI_RULES = ("paper", "tsn_code")  # eval.mtwi_rule (TSN TPAMI Sec. 4.2 | the public code)

@@ -7,7 +7,7 @@
 
 Each file (anything PyAV decodes) is stored as the run's dataset stores its videos
 (`dataset.short_side` / `size`, `fps`, optical flow when the model reads it), then goes
-through the evaluation transform of the config (`data.eval_sampling`, segments, crops)
+through the evaluation transform of the config (`eval.sampling`, segments, crops)
 and the same fusion as `main.py --mode=eval` (tsn_jax/scoring.py), so a file of the
 test split gets the scores its evaluation gave it. The top-k classes are printed with
 their probabilities (softmax of the fused scores).
@@ -20,7 +20,7 @@ temporal modules mix a fixed number of segments).
 The run's config is `WORKDIR/config.json` unless `--config` is given; the class names
 come from `WORKDIR/class_names.json` (written when the run started) or `--class_names`
 (a JSON list). The model is compiled once and the views are scored in batches of
-`eval_batch_size` rows.
+`eval.batch_size` rows.
 """
 
 from __future__ import annotations
