@@ -66,7 +66,8 @@ For whole untrimmed videos (the M-TWI test) list the whole videos instead of the
 instances, and `--config.dataset.fps=10` keeps the stored frames small.
 
   python main.py --config=configs/activitynet_tsn_topk.py --workdir=runs/anet12_rgb \\
-    --config.dataset.video_dir=/data/anet12_instances --config.init_from=/ckpt/bninception_flax
+    --config.dataset.video_dir=/data/anet12_instances \\
+    --config.init.checkpoint=/ckpt/bninception_flax
 
 (Evaluation: `eval.num_segments=25` snippets x 10 crops of each validation instance,
 top-k consensus over the 25; top-k needs k <= K, or K = 1 as in per-second testing.)
@@ -120,7 +121,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.consensus = "topk"
     config.model.consensus_k = 3
 
-    config.init_from = ""  # the converted ImageNet BN-Inception, see the docstring
+    config.init.checkpoint = ""  # the converted ImageNet BN-Inception, see the docstring
     config.partial_bn = "stats_only"  # the papers' partial BN; tsn-pytorch: frozen
 
     config.batch_size = 128  # TPAMI Sec. 5.2

@@ -90,14 +90,16 @@ def get_config() -> ml_collections.ConfigDict:
     # The clip stream's C3D pools with Caffe's ceil rule: pool5 7x7 at 224 (STAN Sec. IV);
     # False: mmaction2's padded pooling (8x8), the same weights.
     config.model.stan.clip_caffe_pooling = True
-    # One pretrained checkpoint per stream, 'stream=path' (ImageNet VGG-16 for frame and
-    # flow, Sports-1M C3D for clip, converted by tsn-jax-convert).
-    config.model.stan.init_from = ()
 
-    # Pretrained initialization (tsn_jax.pretrained): an Orbax checkpoint written by
-    # tsn-jax-convert or a tsn-jax run; '' = train from scratch.
-    config.init_from = ""
-    config.init_inflation = "average"  # 2D -> 3D kernels: average (I3D) | center
+    # Pretrained initialization (tsn_jax.pretrained).
+    config.init = ml_collections.ConfigDict()
+    # An Orbax checkpoint written by tsn-jax-convert or a tsn-jax run, for a TSN's
+    # backbone; '' = train from scratch.
+    config.init.checkpoint = ""
+    config.init.inflation = "average"  # 2D -> 3D kernels: average (I3D) | center
+    # STAN: one pretrained checkpoint per stream, 'stream=path' (ImageNet VGG-16 for frame
+    # and flow, Sports-1M C3D for clip, converted by tsn-jax-convert).
+    config.init.stan_streams = ()
     # Fine-tuning (tsn_jax.finetune): partial BN (TSN) and frozen early stages (Hara et al.).
     config.partial_bn = "off"  # off | frozen (TSN code: stats, scale, bias) | stats_only (paper)
     config.trainable_from = ""  # '' | first backbone module trained, e.g. layer4, Mixed_5b

@@ -4,9 +4,9 @@ Two published I3D networks, chosen by the config string (ml_collections passes w
 ':' to `get_config`):
 
   python main.py --config=configs/kinetics_i3d.py --workdir=runs/k400_i3d \\
-    --config.dataset.video_dir=/data/kinetics400 --config.init_from=/ckpt/resnet50_flax
+    --config.dataset.video_dir=/data/kinetics400 --config.init.checkpoint=/ckpt/resnet50_flax
   python main.py --config=configs/kinetics_i3d.py:inception --workdir=runs/k400_i3d_inc \\
-    --config.dataset.video_dir=/data/kinetics400 --config.init_from=/ckpt/googlenet_flax
+    --config.dataset.video_dir=/data/kinetics400 --config.init.checkpoint=/ckpt/googlenet_flax
 
 `r50` (the default): I3D-ResNet-50 without temporal pooling as in Chen et al., "Deep
 Analysis of CNN-based Spatio-temporal Representations for Action Recognition" (CVPR 2021;
@@ -39,7 +39,7 @@ runs use (benchmark_full.md run names ...-cosine-...-e100). The rate, batch and 
 the released 32-frame model are not given anywhere we could find. This config trains the
 32-frame model in one stage from ImageNet; to follow their progression, train with
 `--config.data.frames_per_snippet=8` first, then 16 and 32, each with
-`--config.init_from=<previous workdir>/checkpoints/<step>/default` (the classifier is kept
+`--config.init.checkpoint=<previous workdir>/checkpoints/<step>/default` (the classifier is kept
 when the class count matches).
 
 `inception`: the Inception-v1 I3D of Carreira & Zisserman, "Quo Vadis, Action Recognition?
@@ -68,11 +68,11 @@ at 256x256 crops; the crop size is shared with training, so for that re-run the 
 workdir (it restores the last checkpoint, trains no step and only evaluates) with
 `--config.data.crop_size=256`.
 
-Initialization (`init_from`, converted with tsn-jax-convert):
+Initialization (`init.checkpoint`, converted with tsn-jax-convert):
 r50: torchvision's ResNet-50 (`--arch resnet50 --checkpoint resnet50-19c8e357.pth`, what
 their code loads); inception: torchvision's GoogLeNet (`--arch googlenet --checkpoint
 googlenet-1378be20.pth`). tsn_jax/pretrained.py inflates the 2D kernels
-(`init_inflation='average'`: repeated over time and divided by T, as the I3D paper does;
+(`init.inflation='average'`: repeated over time and divided by T, as the I3D paper does;
 Chen et al.'s inflate_from_2d_model.py repeats without dividing, which no option here
 reproduces).
 
@@ -119,8 +119,8 @@ def get_config(variant: str = "r50") -> ml_collections.ConfigDict:
     config.model.base_width = 64
     config.model.dropout_rate = 0.5
     config.model.consensus = "avg"
-    config.init_from = ""  # converted ImageNet weights, see the docstring
-    config.init_inflation = "average"
+    config.init.checkpoint = ""  # converted ImageNet weights, see the docstring
+    config.init.inflation = "average"
     config.partial_bn = "off"
 
     config.batch_size = 64

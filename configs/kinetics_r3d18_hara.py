@@ -79,7 +79,7 @@ epoch; their code validated on 3 clips a video:
   python main.py --config=configs/kinetics_r3d18_hara.py:spatial_center \\
     --workdir=runs/k400_r3d18_center --config.dataset.video_dir=/data/kinetics400
 
-Initialization: none (trained from scratch, `init_from=''`). Kinetics data: the annotation
+Initialization: none (trained from scratch, `init.checkpoint=''`). Kinetics data: the annotation
 CSVs and the clips under `video_dir` (README, "Preparing datasets", `name='kinetics'`).
 """
 
@@ -161,7 +161,7 @@ def get_config(augmentation: str = "multiscale_spatial_random") -> ml_collection
     config.dataset.train_split = "train"
     config.dataset.eval_split = "validation"
 
-    config.init_from = ""  # from scratch
+    config.init.checkpoint = ""  # from scratch
     config.partial_bn = "off"
     config.trainable_from = ""
 

@@ -18,7 +18,7 @@ kinetics400-resnet-50-f16-cosine-bs48-e75, 67.3191), and 72.14% at 8 frames on
 Mini-Kinetics (benchmark_mini.md, Mini-Kinetics400 Table, row
 mini_kinetics400-resnet-50-f8-cosine-bs72-e100, 72.1358; Table 5's 72.1). For the
 16-frame row: `--config.data.num_segments=16 --config.batch_size=48
---config.num_epochs=75 --config.init_from=<this run's checkpoint>`.
+--config.num_epochs=75 --config.init.checkpoint=<this run's checkpoint>`.
 
 Against Chen et al.'s text (Sec. 4-6): uniform sampling, one frame per segment, and no
 temporal pooling, as their TSN baseline (Table 1; Table 5 and Eq. 1 use TSN w/o temporal
@@ -55,12 +55,12 @@ and several clips re-run on the same workdir (it restores the last checkpoint an
 evaluates) with e.g. `--config.data.crop_size=256 --config.eval.twice_sample=True`.
 
   python main.py --config=configs/kinetics_tsn_r50.py --workdir=runs/k400_tsn_r50 \\
-    --config.dataset.video_dir=/data/kinetics400 --config.init_from=/ckpt/resnet50_flax
+    --config.dataset.video_dir=/data/kinetics400 --config.init.checkpoint=/ckpt/resnet50_flax
 
 Initialization: torchvision's ImageNet ResNet-50 (their models load
 `model_zoo.load_url(model_urls['resnet50'])`): `tsn-jax-convert
 --arch resnet50 --checkpoint resnet50-19c8e357.pth --output /ckpt/resnet50_flax`, then
-`--config.init_from=/ckpt/resnet50_flax`.
+`--config.init.checkpoint=/ckpt/resnet50_flax`.
 
 Kinetics-400 data: the CSVs and clips as the README's "Preparing datasets" describes
 (`dataset.name='kinetics'`, splits train / validation).
@@ -111,7 +111,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.dropout_rate = 0.5
     config.model.consensus = "avg"
 
-    config.init_from = ""  # torchvision's ImageNet ResNet-50, converted (see the docstring)
+    config.init.checkpoint = ""  # torchvision's ImageNet ResNet-50, converted (see the docstring)
     config.partial_bn = "off"
 
     config.batch_size = 72

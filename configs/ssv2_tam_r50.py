@@ -20,7 +20,7 @@ Something-Something-V2 Table, row st2stv2-TAM-b3-sum-resnet-50-f16-cosine-bs48-e
 61.929), and 65.44% at 8 frames on Mini-SSv2 (benchmark_mini.md, row
 mini_st2stv2-TAM-b3-sum-resnet-50-f8-cosine-bs72-e75, 65.4378; Table 5's 65.4). Next
 stages: `--config.data.num_segments=16 --config.batch_size=48
---config.init_from=<this run>/checkpoints/<step>/default` (the classifier is kept), then 32.
+--config.init.checkpoint=<this run>/checkpoints/<step>/default` (the classifier is kept), then 32.
 
 Against Chen et al.'s text (Sec. 4-6): uniform sampling, a depthwise temporal module on a
 2D ResNet, ImageNet initialization and no temporal pooling, as Table 1 and Table 5; this
@@ -53,7 +53,7 @@ segment starts, as mmaction2's twice_sample; theirs shifts the offsets). The num
 segments must stay 8: TAM mixes the segments, so the model is defined for one K.
 
   python main.py --config=configs/ssv2_tam_r50.py --workdir=runs/ssv2_tam_r50 \\
-    --config.dataset.video_dir=/data/sthsth-v2 --config.init_from=/ckpt/resnet50_flax
+    --config.dataset.video_dir=/data/sthsth-v2 --config.init.checkpoint=/ckpt/resnet50_flax
 
 Initialization: torchvision's ImageNet ResNet-50 (`tsn-jax-convert
 --arch resnet50 --checkpoint resnet50-19c8e357.pth --output /ckpt/resnet50_flax`); the TAM
@@ -106,7 +106,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.dropout_rate = 0.5
     config.model.consensus = "avg"
 
-    config.init_from = ""  # torchvision's ImageNet ResNet-50, converted (see the docstring)
+    config.init.checkpoint = ""  # torchvision's ImageNet ResNet-50, converted (see the docstring)
     config.partial_bn = "off"
 
     config.batch_size = 72

@@ -44,7 +44,7 @@ already on (`eval.twice_sample=True`). Keep 8 segments: the shift mixes the segm
 the model is defined for one K.
 
   python main.py --config=configs/ssv2_tsm_r50.py --workdir=runs/ssv2_tsm_r50 \\
-    --config.dataset.video_dir=/data/sthsth-v2 --config.init_from=/ckpt/resnet50_flax
+    --config.dataset.video_dir=/data/sthsth-v2 --config.init.checkpoint=/ckpt/resnet50_flax
   python main.py --config=configs/ssv2_tsm_r50.py --workdir=runs/ssv2_tsm_r50 \\
     --config.dataset.video_dir=/data/sthsth-v2 --config.data.crop_size=256
 
@@ -60,7 +60,7 @@ combination (Table 5's 64.1% is Mini-SSV2).
 
 Initialization: torchvision's ImageNet ResNet-50, converted with `python
 tsn-jax-convert --arch resnet50 --checkpoint resnet50-19c8e357.pth
---output /ckpt/resnet50_flax`, then `--config.init_from=/ckpt/resnet50_flax`.
+--output /ckpt/resnet50_flax`, then `--config.init.checkpoint=/ckpt/resnet50_flax`.
 
 Data: `dataset.name='sthsth'`, the labels/train/validation JSON files and the .webm clips
 under `video_dir` (README, "Preparing datasets"); splits train and validation.
@@ -108,7 +108,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.dropout_rate = 0.5
     config.model.consensus = "avg"
 
-    config.init_from = ""  # torchvision's ImageNet ResNet-50, converted (see the docstring)
+    config.init.checkpoint = ""  # torchvision's ImageNet ResNet-50, converted (see the docstring)
     config.partial_bn = "off"
 
     config.batch_size = 64

@@ -46,14 +46,14 @@ Test (Sec. III-B2): every non-overlapping 16-frame window, the centre square of 
 short side resized to 112, softmax probabilities averaged (as the Kinetics config).
 
   python main.py --config=configs/ucf101_r3d18_finetune_hara.py --workdir=runs/ucf_r3d18 \\
-    --config.dataset.video_dir=/data/UCF101 --config.init_from=/ckpt/r3d18_kinetics_flax
+    --config.dataset.video_dir=/data/UCF101 --config.init.checkpoint=/ckpt/r3d18_kinetics_flax
 
 Initialization: a run of configs/kinetics_r3d18_hara.py (`<workdir>/checkpoints/<step>/
 default`), or their released Kinetics ResNet-18 converted with `python
 tsn-jax-convert --arch resnet3d_18 --checkpoint resnet-18-kinetics.pth
 --output /ckpt/r3d18_kinetics_flax` (its `module.` prefix is dropped; the 400-way fc is
 replaced by a new 101-way one; their released model is the CVPR 2018 paper's, trained
-with other settings); pass it as `--config.init_from`.
+with other settings); pass it as `--config.init.checkpoint`.
 """
 
 import ml_collections
@@ -75,7 +75,7 @@ def get_config(augmentation: str = "multiscale_spatial_random") -> ml_collection
     config.dataset.train_split = "train"
     config.dataset.eval_split = "test"
 
-    config.init_from = ""  # the Kinetics 3D ResNet-18, see the docstring
+    config.init.checkpoint = ""  # the Kinetics 3D ResNet-18, see the docstring
     config.partial_bn = "off"
     config.trainable_from = "conv5_x"  # the paper's ">conv4": conv5_x and fc
     config.frozen_batch_norm = "fixed"

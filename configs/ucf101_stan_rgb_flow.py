@@ -58,7 +58,7 @@ late-fusion weights (tsn_jax/models/stan.py).
     --output /ckpt/vgg16_flax
   python main.py --config=configs/ucf101_stan_rgb_flow.py --workdir=runs/ucf101_stan \\
     --config.dataset.video_dir=/data/UCF101 \\
-    --config.model.stan.init_from='("frame=/ckpt/vgg16_flax", "flow=/ckpt/vgg16_flax")'
+    --config.init.stan_streams='("frame=/ckpt/vgg16_flax", "flow=/ckpt/vgg16_flax")'
 
 Three streams (Table III / the 93.6% of Table IV): add
 `--config.data.extra_modalities='("flow:10", "rgb:16")'
@@ -66,7 +66,7 @@ Three streams (Table III / the 93.6% of Table IV): add
 --config.model.stan.stream_inputs='("inputs", "inputs_flow", "inputs_rgb")'`, the
 Sports-1M C3D converted to `/ckpt/c3d_flax` (`--arch mmaction2_c3d` on mmaction2's
 Sports-1M C3D, README "Importing weights") and `clip=/ckpt/c3d_flax` in
-`model.stan.init_from` (the three-stream model's shapes, attention maps and fusions are
+`init.stan_streams` (the three-stream model's shapes, attention maps and fusions are
 tested in tests/test_stan.py, its initialization from VGG-16 and C3D in
 tests/test_pretrained.py). The clip stream reads the same 224-pixel crops as the others
 (C3D was trained on 112-pixel crops; Sec. IV feeds it 224x224 frames) and, as one RGB
@@ -119,7 +119,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.stan.fusion = "early"
     config.model.stan.conv6_features = 1024
     config.model.stan.lstm_features = 1024
-    config.model.stan.init_from = ()  # ('frame=/ckpt/vgg16_flax', 'flow=...'), see above
+    config.init.stan_streams = ()  # ('frame=/ckpt/vgg16_flax', 'flow=...'), see above
 
     config.batch_size = _BATCH_SIZE
     config.eval.batch_size = 10  # views (rows of 25 segments): one video's 10 crops a step

@@ -64,7 +64,7 @@ flow inverted), scores averaged before the softmax, mean class accuracy reported
 views negate x), logits averaged; training uses 3 segments:
 
   python main.py --config=configs/ucf101_tsn_bninception_flow.py --workdir=runs/ucf101_flow \\
-    --config.dataset.video_dir=/data/UCF101 --config.init_from=/ckpt/bninception_flax
+    --config.dataset.video_dir=/data/UCF101 --config.init.checkpoint=/ckpt/bninception_flax
 
 Flow extracted ahead of time (tsn-jax-extract-flow into raw-frame folders) works too:
 `--config.dataset.name=rawframes --config.dataset.flow_method=stored` (README, "Preparing
@@ -74,7 +74,7 @@ cores).
 Initialization: the RGB ImageNet BN-Inception, converted once with `python
 tsn-jax-convert --arch bninception --checkpoint bn_inception-52deb4733.pth
 --output /ckpt/bninception_flax` (pretrainedmodels' port of the Caffe model) and passed as
-`--config.init_from=/ckpt/bninception_flax`; tsn_jax/pretrained.py turns its 3-channel
+`--config.init.checkpoint=/ckpt/bninception_flax`; tsn_jax/pretrained.py turns its 3-channel
 first kernel into the 10-channel one (cross-modality pre-training) when it loads it.
 
 What differs from the papers, and why:
@@ -130,7 +130,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.dropout_rate = 0.7
     config.model.consensus = "avg"
 
-    config.init_from = ""  # the converted RGB ImageNet BN-Inception, see the docstring
+    config.init.checkpoint = ""  # the converted RGB ImageNet BN-Inception, see the docstring
     config.partial_bn = "stats_only"  # the papers' partial BN; tsn-pytorch: frozen
 
     config.batch_size = _BATCH_SIZE

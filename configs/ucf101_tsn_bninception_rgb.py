@@ -63,13 +63,13 @@ segment centres, each through `eval.crops='ten'`, logits averaged (training uses
 segments of `data.num_segments`; with average consensus the weights do not depend on K):
 
   python main.py --config=configs/ucf101_tsn_bninception_rgb.py --workdir=runs/ucf101_rgb \\
-    --config.dataset.video_dir=/data/UCF101 --config.init_from=/ckpt/bninception_flax
+    --config.dataset.video_dir=/data/UCF101 --config.init.checkpoint=/ckpt/bninception_flax
 
 Initialization: convert the ImageNet BN-Inception of Cadene's `pretrainedmodels`
 (http://data.lip6.fr/cadene/pretrainedmodels/bn_inception-52deb4733.pth, a PyTorch port of
 the Caffe ImageNet model) with `tsn-jax-convert --arch bninception
 --checkpoint bn_inception-52deb4733.pth --bgr_to_rgb --output /ckpt/bninception_flax` and pass
-`--config.init_from=/ckpt/bninception_flax`. Left '' here so that the file runs anywhere.
+`--config.init.checkpoint=/ckpt/bninception_flax`. Left '' here so that the file runs anywhere.
 Channel order: the Caffe model (and pretrainedmodels' port, `input_space='BGR'`) expects
 BGR frames in [0, 255] minus a per-channel mean, std 1; this pipeline decodes RGB, so
 `--bgr_to_rgb` reverses the input channels of the first convolution at conversion
@@ -127,7 +127,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.dropout_rate = 0.8
     config.model.consensus = "avg"
 
-    config.init_from = ""  # the converted ImageNet BN-Inception, see the docstring
+    config.init.checkpoint = ""  # the converted ImageNet BN-Inception, see the docstring
     config.partial_bn = "stats_only"  # the papers' partial BN; tsn-pytorch: frozen
 
     config.batch_size = _BATCH_SIZE

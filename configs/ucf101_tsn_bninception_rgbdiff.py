@@ -41,11 +41,11 @@ Testing: tsn-pytorch's test_models.py, 25 segments x 10 crops (mean class accura
 `eval.num_segments=25` x `eval.crops='ten'`; training uses 7 segments:
 
   python main.py --config=configs/ucf101_tsn_bninception_rgbdiff.py --workdir=runs/ucf_rgbdiff \\
-    --config.dataset.video_dir=/data/UCF101 --config.init_from=/ckpt/bninception_flax
+    --config.dataset.video_dir=/data/UCF101 --config.init.checkpoint=/ckpt/bninception_flax
 
 Initialization: `tsn-jax-convert --arch bninception --checkpoint
 bn_inception-52deb4733.pth --output /ckpt/bninception_flax` (Cadene's pretrainedmodels port
-of the Caffe ImageNet model), then `--config.init_from=/ckpt/bninception_flax`; the
+of the Caffe ImageNet model), then `--config.init.checkpoint=/ckpt/bninception_flax`; the
 cross-modality initialization of the 15-channel first convolution happens when it loads.
 
 What differs from the references: the batch (128), schedule, weight decay and gradient
@@ -94,7 +94,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.dropout_rate = 0.8
     config.model.consensus = "avg"
 
-    config.init_from = ""  # the converted RGB ImageNet BN-Inception, see the docstring
+    config.init.checkpoint = ""  # the converted RGB ImageNet BN-Inception, see the docstring
     config.partial_bn = "stats_only"  # the papers' partial BN; tsn-pytorch: frozen
 
     config.batch_size = 128

@@ -109,7 +109,7 @@ def _shrink(config: ml_collections.ConfigDict, data_dir: str) -> ml_collections.
     data.shuffle_buffer_size = 16
     config.model.base_width = 8
     config.model.consensus_k = min(config.model.consensus_k, data.num_segments)
-    config.init_from = ""
+    config.init.checkpoint = ""
     config.batch_size = 8
     config.eval.batch_size = 8
     config.num_train_steps = 2

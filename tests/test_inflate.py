@@ -51,7 +51,7 @@ def test_cross_modality_kernel_replicates_the_rgb_mean(time):
 
 
 def _inflate(variables_2d, abstract_3d, name_map=(), method="average"):
-    """A 3D backbone's variables filled from a 2D classifier's, as `init_from` does."""
+    """A 3D backbone's variables filled from a 2D classifier's, as `init.checkpoint` does."""
     wrapped = {c: {"backbone": tree} for c, tree in abstract_3d.items()}
     filled = pretrained.init_backbone(
         wrapped, variables_2d, inflation=method, name_map=name_map, log=lambda _: None

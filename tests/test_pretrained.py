@@ -1,4 +1,4 @@
-"""config.init_from: a pretrained classifier or TSN checkpoint initializes a TSN backbone."""
+"""config.init.checkpoint: a pretrained classifier or TSN checkpoint initializes a TSN backbone."""
 
 import flax
 import jax

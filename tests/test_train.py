@@ -154,7 +154,7 @@ def test_init_from_initializes_the_backbone_of_a_new_run(tiny_data_dir, tmp_path
 
     source, _ = classifier_checkpoint(tmp_path)  # resnet18 at base_width 8, 7 classes
     config = tiny_config(tiny_data_dir)
-    config.init_from = str(tmp_path / "resnet18")
+    config.init.checkpoint = str(tmp_path / "resnet18")
     config.optimizer.learning_rate = 0.0  # the parameters stay where they started
     config.num_train_steps = 2
     runner.train_and_evaluate(config, str(tmp_path / "run"))
@@ -178,7 +178,7 @@ def test_progressive_training_continues_a_run_with_more_segments(
     config.num_train_steps = 2
     runner.train_and_evaluate(config, str(tmp_path / "k2"))
     config.data.num_segments = 3
-    config.init_from = str(tmp_path / "k2" / "checkpoints" / "2" / "default")
+    config.init.checkpoint = str(tmp_path / "k2" / "checkpoints" / "2" / "default")
     config.optimizer.learning_rate = 0.0  # the parameters stay where they started
     runner.train_and_evaluate(config, str(tmp_path / "k3"))
     start, end = _final_params(str(tmp_path / "k2"), 2), _final_params(str(tmp_path / "k3"), 2)

@@ -157,7 +157,7 @@ def get_config(name: str, width: int, dtype: str, crop_size: int):
     if crop_size:
         config.data.crop_size = crop_size
     config.partial_bn = "off"  # every BatchNorm trains, as in the PyTorch step
-    config.init_from = ""
+    config.init.checkpoint = ""
     return config
 
 

@@ -84,10 +84,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             f"config.optimizer.consensus_update must be one of {CONSENSUS_UPDATES}, "
             f"got {config.optimizer.consensus_update!r}"
         )
-    if config.init_inflation not in INFLATION_METHODS:
+    if config.init.inflation not in INFLATION_METHODS:
         raise ValueError(
-            f"config.init_inflation must be one of {INFLATION_METHODS}, "
-            f"got {config.init_inflation!r}"
+            f"config.init.inflation must be one of {INFLATION_METHODS}, "
+            f"got {config.init.inflation!r}"
         )
     _check_evaluation(config)
     if not 0.0 <= config.model.dropout_rate < 1.0:

@@ -1,4 +1,4 @@
-"""Initialize a TSN's backbone from a pretrained checkpoint (`config.init_from`).
+"""Initialize a TSN's backbone from a pretrained checkpoint (`config.init.checkpoint`).
 
 Accepted checkpoints (Orbax, plain nested dicts):
 
@@ -197,7 +197,7 @@ def init_backbone(
     dropped = sorted({p[2] for p in unused if p[2] in dropped_modules})
     unexpected = sorted("/".join(p) for p in unused if p[2] not in dropped_modules)
     if dropped:
-        log(f"init_from: dropping pretrained modules the backbone does not have: {dropped}")
+        log(f"init.checkpoint: dropping pretrained modules the backbone does not have: {dropped}")
     problems = []
     if missing:
         problems.append(f"missing from the checkpoint: {missing}")
@@ -206,9 +206,9 @@ def init_backbone(
     if mismatched:
         problems.append(f"shapes that cannot be adapted: {mismatched}")
     if problems:
-        raise ValueError("init_from does not fit the model; " + "; ".join(problems))
+        raise ValueError("init.checkpoint does not fit the model; " + "; ".join(problems))
     if kept:
-        log(f"init_from: keeping the fresh initialization of {kept}")
+        log(f"init.checkpoint: keeping the fresh initialization of {kept}")
     return flax.traverse_util.unflatten_dict(out)
 
 
@@ -218,13 +218,13 @@ def parse_stream_checkpoints(specs: Sequence[str], streams: Sequence[str]) -> di
     for spec in specs:
         stream, sep, path = spec.partition("=")
         if not sep or not path:
-            raise ValueError(f"model.stan.init_from entries are 'stream=path', got {spec!r}")
+            raise ValueError(f"init.stan_streams entries are 'stream=path', got {spec!r}")
         if stream not in streams:
             raise ValueError(
-                f"model.stan.init_from names stream {stream!r}, the model's are {list(streams)}"
+                f"init.stan_streams names stream {stream!r}, the model's are {list(streams)}"
             )
         if stream in paths:
-            raise ValueError(f"model.stan.init_from names stream {stream!r} twice")
+            raise ValueError(f"init.stan_streams names stream {stream!r} twice")
         paths[stream] = path
     return paths
 

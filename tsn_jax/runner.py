@@ -48,32 +48,32 @@ CLASS_NAMES_FILE = "class_names.json"
 
 
 def _pretrained_variables(config: ml_collections.ConfigDict, model: nn.Module, state):
-    """`{'params', 'batch_stats'}` initialized from `config.init_from` (TSN) or
-    `config.model.stan.init_from` (STAN streams), or None when neither is set."""
+    """`{'params', 'batch_stats'}` initialized from `config.init.checkpoint` (TSN) or
+    `config.init.stan_streams` (STAN streams), or None when neither is set."""
     variables = {"params": state.params, "batch_stats": state.batch_stats}
     if getattr(model, "takes_streams", False):
-        if config.init_from:
+        if config.init.checkpoint:
             raise ValueError(
-                "config.init_from initializes a TSN backbone; a STAN takes one checkpoint per "
-                "stream in config.model.stan.init_from, e.g. ('frame=/ckpt/vgg16',)"
+                "config.init.checkpoint initializes a TSN backbone; a STAN takes one checkpoint "
+                "per stream in config.init.stan_streams, e.g. ('frame=/ckpt/vgg16',)"
             )
-        paths = pretrained.parse_stream_checkpoints(config.model.stan.init_from, model.streams)
+        paths = pretrained.parse_stream_checkpoints(config.init.stan_streams, model.streams)
         if not paths:
             return None
         logging.info("Initializing the STAN streams from %s", paths)
         return pretrained.init_stan_streams(
             variables,
             {stream: pretrained.load_checkpoint(path) for stream, path in paths.items()},
-            inflation=config.init_inflation,
+            inflation=config.init.inflation,
             log=logging.info,
         )
-    if not config.init_from:
+    if not config.init.checkpoint:
         return None
-    logging.info("Initializing the backbone from %s", config.init_from)
+    logging.info("Initializing the backbone from %s", config.init.checkpoint)
     return pretrained.init_backbone(
         variables,
-        pretrained.load_checkpoint(config.init_from),
-        inflation=config.init_inflation,
+        pretrained.load_checkpoint(config.init.checkpoint),
+        inflation=config.init.inflation,
         name_map=pretrained.NAME_MAPS.get(config.model.backbone, ()),
         log=logging.info,
     )
