@@ -205,3 +205,26 @@ def test_the_base_config_is_neutral_and_must_name_a_dataset():
         validate_config(config)
     config.dataset.name = "ucf101"
     validate_config(config)
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("model.backbone", "resnet5", "config.model: Unknown backbone 'resnet5'"),
+        ("model.consensus", "median", "config.model: Unknown consensus 'median'"),
+        ("optimizer.schedule", "cos", "config.optimizer.schedule must be one of"),
+        ("partial_bn", "on", "config.partial_bn must be one of"),
+    ],
+)
+def test_a_bad_model_or_optimizer_setting_fails_when_the_config_is_loaded(key, value, message):
+    from tsn_jax.config_checks import validate_config
+
+    config = default.get_config()
+    section, _, name = key.rpartition(".")
+    (config[section] if section else config)[name] = value
+    with pytest.raises(ValueError, match=message):
+        validate_config(config)
+    options = default.get_config()
+    options.model.backbone_options.shift_fraction_typo = 0.25
+    with pytest.raises(ValueError, match="backbone_options for 'resnet18'.*shift_fraction_typo"):
+        validate_config(options)

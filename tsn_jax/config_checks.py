@@ -7,8 +7,10 @@ of deep inside tf.data or XLA.
 import ml_collections
 
 from tsn_jax import spec
+from tsn_jax.finetune import FROZEN_BATCH_NORM_MODES, PARTIAL_BN_MODES
 from tsn_jax.inflate import INFLATION_METHODS
-from tsn_jax.optim import CONSENSUS_UPDATES
+from tsn_jax.models import create_model
+from tsn_jax.optim import CONSENSUS_UPDATES, SCHEDULES
 
 _POSITIVE_INTS = (
     "data.num_segments",
@@ -90,6 +92,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             f"got {config.init.inflation!r}"
         )
     _check_evaluation(config)
+    # The model is built (not initialized: no arrays) so that an unknown architecture,
+    # backbone, backbone option, dtype or consensus fails here, before any dataset work.
+    try:
+        create_model(config.model, num_classes=2, num_segments=config.data.num_segments)
+    except ValueError as error:
+        raise ValueError(f"config.model: {error}") from error
     if not 0.0 <= config.model.dropout_rate < 1.0:
         raise ValueError(
             f"config.model.dropout_rate must be in [0, 1), got {config.model.dropout_rate}"
@@ -109,6 +117,9 @@ _CHOICES = (
     ("eval.fusion", spec.FUSIONS),
     ("eval.aggregate", spec.AGGREGATES),
     ("eval.mtwi_rule", spec.MTWI_RULES),
+    ("optimizer.schedule", SCHEDULES),
+    ("partial_bn", PARTIAL_BN_MODES),
+    ("frozen_batch_norm", FROZEN_BATCH_NORM_MODES),
 )
 
 
