@@ -20,7 +20,6 @@ from input_pipeline.datasets.video_folder import VideoFolder, VideoFolderConfig
 from tsn_jax import spec
 
 __all__ = [
-    "KNOWN_DATASETS",
     "VideoFolder",
     "VideoFolderConfig",
     "get_builder",
@@ -36,7 +35,6 @@ FOLDER_FORMATS = {
     "sthsth": "sthsth",
     "rawframes": "rawframes",
 }
-KNOWN_DATASETS: tuple[str, ...] = spec.DATASETS
 
 
 def _default_data_dir() -> str:
@@ -128,9 +126,9 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
       FileNotFoundError: the video folder is missing or incomplete.
     """
     name = dataset_config.name
-    if name not in KNOWN_DATASETS:
+    if name not in spec.DATASETS:
         raise ValueError(
-            f"Unknown dataset name {name!r}; known names: {', '.join(KNOWN_DATASETS)}."
+            f"Unknown dataset name {name!r}; known names: {', '.join(spec.DATASETS)}."
         )
     data_dir = dataset_config.data_dir or _default_data_dir()
     split_index = int(dataset_config.split_index)
