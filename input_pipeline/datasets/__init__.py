@@ -127,9 +127,7 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
     """
     name = dataset_config.name
     if name not in spec.DATASETS:
-        raise ValueError(
-            f"Unknown dataset name {name!r}; known names: {', '.join(spec.DATASETS)}."
-        )
+        raise ValueError(f"Unknown dataset name {name!r}; known names: {', '.join(spec.DATASETS)}.")
     data_dir = dataset_config.data_dir or _default_data_dir()
     split_index = int(dataset_config.split_index)
     storage = storage_options(dataset_config)
