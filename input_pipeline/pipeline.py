@@ -63,6 +63,15 @@ def get_dataset_info(builder: tfds.core.DatasetBuilder, config: ml_collections.C
     )
 
 
+def stored_frame_counts(
+    builder: tfds.core.DatasetBuilder, split: str, limit: int = 256
+) -> list[int]:
+    """'num_frames' of the first `limit` videos of a split (their frames are not decoded)."""
+    skip = {name: tfds.decode.SkipDecoding() for name in builder.info.features if name != "label"}
+    ds = builder.as_dataset(split, decoders=skip).take(limit)
+    return [int(n) for n in ds.map(lambda example: example["num_frames"]).as_numpy_iterator()]
+
+
 def _normalization(data_config: ml_collections.ConfigDict, modality: str):
     """(mean, std) of a modality: data.mean/std for RGB kinds, data.flow_mean/std for flow."""
     if spec.is_flow(modality):
@@ -313,7 +322,8 @@ def create_train_dataset(
       start_step: steps already trained; the stream resumes after them.
 
     Returns:
-      tf.data.Dataset of {'inputs': [B, K, T, S, S, C], 'label': [B]}.
+      tf.data.Dataset of {'inputs': [B, K, T, S, S, C], 'label': [B], 'video_id': [B]
+      strings (for messages only: the train step does not read them)}.
     """
     data_seed = config.seed + 1000 * process_index
     split = process_split(config.dataset.train_split, process_index, process_count)
@@ -326,7 +336,8 @@ def create_train_dataset(
 
     def _process(position, example):
         seed = tf.stack([tf.constant(data_seed, tf.int64), position])
-        return preprocess_example(example, data_config=config.data, training=True, seed=seed)
+        sample = preprocess_example(example, data_config=config.data, training=True, seed=seed)
+        return {**sample, "video_id": example["video_id"]}
 
     ds = ds.map(_process, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(local_batch_size, drop_remainder=True)

@@ -16,9 +16,14 @@ def test_train_batches_follow_the_batch_contract(tiny_data_dir):
     config = tiny_config(tiny_data_dir)
     ds = pipeline.create_train_dataset(_builder(tiny_data_dir), config, local_batch_size=4)
     batch = next(ds.as_numpy_iterator())
-    assert set(batch) == {"inputs", "label"}
+    assert set(batch) == {"inputs", "label", "video_id"}
     assert batch["inputs"].shape == (4, 3, 1, 32, 32, 3) and batch["inputs"].dtype == np.float32
     assert batch["label"].shape == (4,) and batch["label"].dtype == np.int32
+    # The ids name the sampled videos (for the divergence message): each is a train video.
+    train = {
+        ex["video_id"] for ex in _builder(tiny_data_dir).as_dataset("train").as_numpy_iterator()
+    }
+    assert batch["video_id"].shape == (4,) and set(batch["video_id"]) <= train
 
 
 def test_train_stream_resumes_at_the_same_sample(tiny_data_dir):

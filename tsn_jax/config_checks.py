@@ -1,12 +1,15 @@
 """Checks of a training config that ml_collections' type locking cannot express.
 
 A wrong value fails here, at load time, with the key in the message, instead
-of deep inside tf.data or XLA.
+of deep inside tf.data or XLA, and before any dataset is rendered or built or
+anything is written to the workdir. `config_warnings` lists settings that are
+allowed but probably not meant.
 """
 
 import ml_collections
 
-from tsn_jax import spec
+from tsn_jax import checkpoints, spec
+from tsn_jax.errors import ConfigError
 from tsn_jax.finetune import FROZEN_BATCH_NORM_MODES, PARTIAL_BN_MODES
 from tsn_jax.inflate import INFLATION_METHODS
 from tsn_jax.models import create_model
@@ -47,7 +50,18 @@ def _is_int(value) -> bool:
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
-    """Raises ValueError naming the first key whose value is not allowed."""
+    """Raises ConfigError (a ValueError) naming the first key whose value is not allowed,
+    or CheckpointError for a checkpoint path that does not hold a checkpoint."""
+    try:
+        _validate(config)
+    except ConfigError:
+        raise
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+    _check_checkpoint_paths(config)
+
+
+def _validate(config: ml_collections.ConfigDict) -> None:
     for key in _POSITIVE_INTS:
         value = _get(config, key)
         if not _is_int(value) or value <= 0:
@@ -69,6 +83,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     _check_sampling(config.data)
     if len(config.data.mean) != len(config.data.std):
         raise ValueError("config.data.mean and config.data.std must have the same length")
+    _check_modalities_are_stored(config)
+    if not config.optimizer.learning_rate > 0:
+        raise ValueError(
+            f"config.optimizer.learning_rate must be > 0, got {config.optimizer.learning_rate}"
+        )
     if config.num_train_steps <= 0 and config.num_epochs <= 0:
         raise ValueError("set config.num_epochs > 0 or config.num_train_steps > 0")
     smoothing, warmup = config.optimizer.label_smoothing, config.optimizer.warmup_epochs
@@ -130,6 +149,11 @@ def _check_choices(config: ml_collections.ConfigDict) -> None:
 
 
 def _check_evaluation(config: ml_collections.ConfigDict) -> None:
+    if config.eval.sampling == "windows" and config.data.frame_interval != 1:
+        raise ValueError(
+            "config.eval.sampling='windows' reads consecutive frames: config.data."
+            f"frame_interval={config.data.frame_interval} is not implemented for it"
+        )
     if config.eval.aggregate == "mtwi" and config.eval.sampling != "per_second":
         raise ValueError(
             "config.eval.aggregate='mtwi' pools per-second snippet scores: set "
@@ -145,6 +169,83 @@ def _check_evaluation(config: ml_collections.ConfigDict) -> None:
             "config.eval.aggregate='mtwi' needs a whole number of snippets a second "
             f"(windows are whole seconds), got config.eval.snippets_per_second={rate}"
         )
+
+
+def _check_modalities_are_stored(config: ml_collections.ConfigDict) -> None:
+    """A flow modality needs its flow planes in the dataset (computed at build time)."""
+    data, dataset = config.data, config.dataset
+    names = [data.modality]
+    names += [spec.parse_extra_modality(s, 1)[0] for s in data.extra_modalities]
+    for name in names:
+        if not spec.is_flow(name):
+            continue
+        kind = "warp" if name == "warped_flow" else "flow"
+        if not dataset.flow_method:
+            raise ValueError(
+                f"the modality {name!r} reads optical flow, but config.dataset.flow_method "
+                "is '': set it to tvl1, farneback or dis (the build computes and stores the "
+                "flow), or 'stored' for rawframes folders that hold it"
+            )
+        if kind not in dataset.flow_types:
+            raise ValueError(
+                f"the modality {name!r} reads {kind!r} planes: add {kind!r} to "
+                f"config.dataset.flow_types, got {tuple(dataset.flow_types)}"
+            )
+
+
+def _check_checkpoint_paths(config: ml_collections.ConfigDict) -> None:
+    """Every checkpoint a config names exists and is an Orbax checkpoint."""
+    if config.init.checkpoint:
+        checkpoints.resolve(config.init.checkpoint, "config.init.checkpoint")
+    if config.eval.checkpoint:
+        checkpoints.resolve(config.eval.checkpoint, "config.eval.checkpoint")
+    for entry in config.init.stan_streams:
+        _, _, path = entry.partition("=")
+        if path:
+            checkpoints.resolve(path, f"config.init.stan_streams ({entry})")
+
+
+def config_warnings(config: ml_collections.ConfigDict) -> list[str]:
+    """One line for each allowed setting that is probably a mistake (before any data work).
+
+    Today: a training crop larger than the stored frames (every crop is then upsampled).
+    """
+    warnings = []
+    stored = tuple(config.dataset.size) or (config.dataset.short_side,)
+    if stored[0] is not None and config.data.crop_size > min(stored):
+        key = "size" if tuple(config.dataset.size) else "short_side"
+        warnings.append(
+            f"config.data.crop_size={config.data.crop_size} is larger than the stored frames "
+            f"(config.dataset.{key}={config.dataset[key]}): every crop is upsampled"
+        )
+    return warnings
+
+
+def frame_count_warning(
+    data: ml_collections.ConfigDict, frame_counts: list[int], split: str
+) -> str | None:
+    """A line when a training sample spans more frames than most videos of `split` have.
+
+    Args:
+      data: the config's data section.
+      frame_counts: stored frames of (a sample of) the split's videos.
+
+    Returns:
+      The warning, or None when the median video is long enough.
+    """
+    if not frame_counts:
+        return None
+    span = data.num_segments * spec.frames_to_sample(data.modality, data.frames_per_snippet)
+    span *= data.frame_interval
+    median = sorted(frame_counts)[len(frame_counts) // 2]
+    if median >= span:
+        return None
+    return (
+        f"a training sample spans {span} frames (config.data.num_segments="
+        f"{data.num_segments} x frames_per_snippet x frame_interval) but the median {split} "
+        f"video has {median} (of {len(frame_counts)} read): frames repeat "
+        f"(config.data.short_video={data.short_video!r})"
+    )
 
 
 def _check_sampling(data: ml_collections.ConfigDict) -> None:

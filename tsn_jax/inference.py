@@ -74,7 +74,7 @@ def video_example(path: str, config) -> dict[str, Any]:
     if not any(spec.is_flow(m) for m in names):
         storage.update(flow_method=None, flow_types=())
     try:
-        planes, fps = encode_video_file(path, **storage)
+        planes, fps, _ = encode_video_file(path, **storage)
     except VideoDecodeError as error:
         raise ValueError(f"cannot read {path}: {error}") from error
     if not planes["video"]:

@@ -39,7 +39,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from tsn_jax import inflate
+from tsn_jax import checkpoints, inflate
 from tsn_jax.convert_torch import KeyRules, rename_key, torch_key
 
 __all__ = [
@@ -85,8 +85,13 @@ NAME_MAPS: dict[str, KeyRules] = {
 Tree = dict[str, Any]
 
 
-def load_checkpoint(path: str) -> Tree:
-    """`{'params', 'batch_stats'}` of an Orbax checkpoint directory, as numpy arrays."""
+def load_checkpoint(path: str, key: str = "checkpoint") -> Tree:
+    """`{'params', 'batch_stats'}` of an Orbax checkpoint directory, as numpy arrays.
+
+    `path` may be relative, a step directory or its `default` item; a path that holds
+    no checkpoint is a CheckpointError naming `key` (the config key or flag it came from).
+    """
+    path = checkpoints.resolve(path, key)
     checkpointer = ocp.StandardCheckpointer()
     # Restored onto this process's first device whatever the topology it was saved
     # from (a run on 8 devices read by a 1-device evaluation, or the converse).

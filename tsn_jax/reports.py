@@ -2,7 +2,7 @@
 
 `summarize` gives video- and clip-level metrics of `scoring.VideoScores`;
 `write_outputs` writes eval_metrics.json, scores.npz, confusion.csv and
-confusion.png.
+confusion.png; `write_json` is how every JSON file of the project is written.
 """
 
 from __future__ import annotations
@@ -17,6 +17,29 @@ import numpy as np
 
 from tsn_jax import metrics, score_files, untrimmed
 from tsn_jax.scoring import VideoScores
+
+
+def _json_safe(value: Any) -> Any:
+    """`value` with NaN and infinities as None and numpy scalars as Python numbers."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: str, value: Any) -> None:
+    """Writes `value` as strict JSON (RFC 8259): a non-finite number becomes null, never
+    the bare NaN / Infinity that other JSON readers reject."""
+    with open(path, "w") as f:
+        json.dump(_json_safe(value), f, indent=2, allow_nan=False)
+        f.write("\n")
 
 
 def summarize(
@@ -80,12 +103,10 @@ def write_outputs(
 ) -> None:
     """eval_metrics.json, scores.npz, confusion.csv and confusion.png in `out_dir`."""
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "eval_metrics.json"), "w") as f:
-        json.dump(
-            {**summary, "num_videos": len(scores.video_ids), "protocol": dict(protocol_info)},
-            f,
-            indent=2,
-        )
+    write_json(
+        os.path.join(out_dir, "eval_metrics.json"),
+        {**summary, "num_videos": len(scores.video_ids), "protocol": dict(protocol_info)},
+    )
     score_files.save_scores(
         os.path.join(out_dir, "scores.npz"),
         scores.video_ids,

@@ -7,10 +7,11 @@ and writes a run's files (`tsn_jax.reports`). `main.py` calls
 `train_and_evaluate` or `evaluate`.
 """
 
+import collections
 import functools
-import json
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import flax.linen as nn
@@ -23,8 +24,18 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from input_pipeline import datasets, pipeline
-from tsn_jax import checkpoints, finetune, optim, pretrained, reports, scoring, train_step
-from tsn_jax.config_checks import validate_config
+from tsn_jax import (
+    checkpoints,
+    file_lock,
+    finetune,
+    optim,
+    pretrained,
+    reports,
+    scoring,
+    train_step,
+)
+from tsn_jax.config_checks import config_warnings, frame_count_warning, validate_config
+from tsn_jax.errors import TrainingDiverged
 from tsn_jax.models import create_model, example_inputs, input_shape_of
 
 
@@ -45,6 +56,7 @@ def _check_batch_sizes(config: ml_collections.ConfigDict) -> None:
 
 
 CLASS_NAMES_FILE = "class_names.json"
+LOCK_FILE = "run.lock"
 
 
 def _pretrained_variables(config: ml_collections.ConfigDict, model: nn.Module, state):
@@ -72,7 +84,7 @@ def _pretrained_variables(config: ml_collections.ConfigDict, model: nn.Module, s
     logging.info("Initializing the backbone from %s", config.init.checkpoint)
     return pretrained.init_backbone(
         variables,
-        pretrained.load_checkpoint(config.init.checkpoint),
+        pretrained.load_checkpoint(config.init.checkpoint, "config.init.checkpoint"),
         inflation=config.init.inflation,
         name_map=pretrained.NAME_MAPS.get(config.model.backbone, ()),
         log=logging.info,
@@ -95,15 +107,36 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       workdir: where checkpoints, TensorBoard events, config.json and
         metrics.json go.
 
+    Every setting is checked before anything is written to the workdir or any
+    dataset is built. One run at a time holds a workdir (`LOCK_FILE`). A step whose
+    loss or gradient norm is not finite stops the run (`TrainingDiverged`) before
+    its state could be saved, so the newest checkpoint on disk stays a good one.
+
     Returns:
       The final evaluation metrics (as written to workdir/metrics.json).
+
+    Raises:
+      ConfigError, CheckpointError: a bad setting or checkpoint (nothing written).
+      WorkdirInUse: another live process trains in `workdir`.
+      TrainingDiverged: a non-finite loss or gradient norm.
     """
     validate_config(config)
     _check_batch_sizes(config)
+    for warning in config_warnings(config):
+        logging.warning("%s", warning)
     workdir = os.path.abspath(workdir)
+    if jax.process_index() != 0:
+        return _train_and_evaluate(config, workdir)
+    os.makedirs(workdir, exist_ok=True)
+    lock = os.path.join(workdir, LOCK_FILE)
+    with file_lock.exclusive(lock, wait=False, what=f"the workdir {workdir}", log=logging.warning):
+        return _train_and_evaluate(config, workdir)
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+    """`train_and_evaluate` once the config is checked and the workdir is this run's."""
     is_main = jax.process_index() == 0
     if is_main:
-        os.makedirs(workdir, exist_ok=True)
         with open(os.path.join(workdir, "config.json"), "w") as f:
             f.write(config.to_json_best_effort(indent=2))
     writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
@@ -112,8 +145,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     builder = datasets.get_builder(config.dataset)
     info = pipeline.get_dataset_info(builder, config)
     if is_main:  # tsn-jax-predict names the classes of a run's checkpoints from this file.
-        with open(os.path.join(workdir, CLASS_NAMES_FILE), "w") as f:
-            json.dump(list(info.class_names), f, indent=1)
+        reports.write_json(os.path.join(workdir, CLASS_NAMES_FILE), list(info.class_names))
+    split = config.dataset.train_split
+    warning = frame_count_warning(config.data, pipeline.stored_frame_counts(builder, split), split)
+    if warning:
+        logging.warning("%s", warning)
     local_batch = config.batch_size // jax.process_count()
     steps_per_epoch = max(1, info.num_train_examples // config.batch_size)
     num_train_steps = max(1, optim.total_steps(config, steps_per_epoch))
@@ -190,7 +226,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                 params=train_step.replicate(variables["params"], mesh),
                 batch_stats=train_step.replicate(variables["batch_stats"], mesh),
             )
-    state = checkpoints.restore_latest(manager, state)
+    state = checkpoints.restore_latest(manager, state, log=logging.warning)
     start_step = int(state.step)
     if start_step:
         logging.info("Resumed from the checkpoint of step %d", start_step)
@@ -199,51 +235,76 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     report = periodic_actions.ReportProgress(
         num_train_steps=num_train_steps, writer=writer, every_steps=config.log_every_steps
     )
+    # The video ids of the last few batches, by step, to name them if a step diverges.
+    batch_ids: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
     train_iter = train_step.prefetch_to_device(
-        pipeline.create_train_dataset(
-            builder,
-            config,
-            local_batch_size=local_batch,
-            process_index=jax.process_index(),
-            process_count=jax.process_count(),
-            start_step=start_step,
-        ).as_numpy_iterator(),
+        _host_ids_apart(
+            pipeline.create_train_dataset(
+                builder,
+                config,
+                local_batch_size=local_batch,
+                process_index=jax.process_index(),
+                process_count=jax.process_count(),
+                start_step=start_step,
+            ).as_numpy_iterator(),
+            batch_ids,
+            first_step=start_step + 1,
+            keep=config.prefetch_to_device + 2,
+        ),
         mesh,
         config.prefetch_to_device,
     )
+    # A step's metrics are read when the next step has been dispatched (so reading them
+    # does not stall the device), and always before a log line, evaluation or save.
+    unchecked: list[tuple[int, Mapping[str, jax.Array]]] = []
+
+    def check_finite() -> None:
+        for step, step_metrics in unchecked:
+            _check_finite(step, step_metrics, batch_ids.get(step), manager, config)
+        unchecked.clear()
+
     pending = []
-    for step in range(start_step + 1, num_train_steps + 1):
-        with jax.profiler.StepTraceAnnotation("train", step_num=step):
-            state, step_metrics = p_train(state, next(train_iter), dropout_rng)
-        pending.append(step_metrics)
-        report(step)
-        if step % config.log_every_steps == 0 or step == num_train_steps:
-            means = jax.tree.map(lambda *xs: float(np.mean(xs)), *jax.device_get(pending))
-            writer.write_scalars(step, {f"train_{k}": v for k, v in means.items()})
-            pending = []
-        if (
-            config.eval_every_steps
-            and step % config.eval_every_steps == 0
-            and step < num_train_steps
-        ):
-            with report.timed("eval"):
-                _, summary = evaluate_split(model, state.variables(), builder, config, info)
-            writer.write_scalars(step, _scalars("eval", summary))
-            if config.optimizer.schedule == "plateau":
-                plateau = optim.plateau_update(
-                    jax.device_get(state.plateau),
-                    summary["loss"],
-                    factor=config.optimizer.plateau_factor,
-                    patience=config.optimizer.plateau_patience,
-                )
-                state = state.replace(plateau=train_step.replicate(plateau, mesh))
-                writer.write_scalars(step, {"lr_scale": float(plateau["lr_scale"])})
-        # After the evaluation: a resumed run must see the plateau state it updated.
-        if step % config.checkpoint_every_steps == 0:
-            manager.save(step, args=checkpoints.save_args(state))
-    if manager.latest_step() != num_train_steps:
-        manager.save(num_train_steps, args=checkpoints.save_args(state), force=True)
-    manager.wait_until_finished()
+    try:
+        for step in range(start_step + 1, num_train_steps + 1):
+            with jax.profiler.StepTraceAnnotation("train", step_num=step):
+                state, step_metrics = p_train(state, next(train_iter), dropout_rng)
+            check_finite()
+            unchecked.append((step, step_metrics))
+            pending.append(step_metrics)
+            report(step)
+            if step % config.log_every_steps == 0 or step == num_train_steps:
+                check_finite()
+                means = jax.tree.map(lambda *xs: float(np.mean(xs)), *jax.device_get(pending))
+                writer.write_scalars(step, {f"train_{k}": v for k, v in means.items()})
+                pending = []
+            if (
+                config.eval_every_steps
+                and step % config.eval_every_steps == 0
+                and step < num_train_steps
+            ):
+                check_finite()
+                with report.timed("eval"):
+                    _, summary = evaluate_split(model, state.variables(), builder, config, info)
+                writer.write_scalars(step, _scalars("eval", summary))
+                if config.optimizer.schedule == "plateau":
+                    plateau = optim.plateau_update(
+                        jax.device_get(state.plateau),
+                        summary["loss"],
+                        factor=config.optimizer.plateau_factor,
+                        patience=config.optimizer.plateau_patience,
+                    )
+                    state = state.replace(plateau=train_step.replicate(plateau, mesh))
+                    writer.write_scalars(step, {"lr_scale": float(plateau["lr_scale"])})
+            # After the evaluation: a resumed run must see the plateau state it updated.
+            if step % config.checkpoint_every_steps == 0:
+                check_finite()
+                manager.save(step, args=checkpoints.save_args(state))
+        check_finite()
+        if manager.latest_step() != num_train_steps:
+            manager.save(num_train_steps, args=checkpoints.save_args(state), force=True)
+    finally:
+        # Saves already started complete (a diverged run keeps its good checkpoints).
+        manager.wait_until_finished()
 
     # --- final evaluation ----------------------------------------------------
     scores, summary = evaluate_split(model, state.variables(), builder, config, info)
@@ -251,11 +312,49 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     writer.write_scalars(summary["step"], _scalars("eval", summary))
     writer.flush()
     if is_main:
-        with open(os.path.join(workdir, "metrics.json"), "w") as f:
-            json.dump(summary, f, indent=2)
+        reports.write_json(os.path.join(workdir, "metrics.json"), summary)
         reports.write_outputs(workdir, scores, summary, info.class_names, scoring.protocol(config))
     manager.close()
     return summary
+
+
+def _host_ids_apart(
+    batches: Iterator[dict[str, np.ndarray]],
+    ids: collections.OrderedDict,
+    *,
+    first_step: int,
+    keep: int,
+) -> Iterator[dict[str, np.ndarray]]:
+    """The batches without their 'video_id' strings (which stay on the host), recorded in
+    `ids[step]` for the last `keep` steps."""
+    for step, batch in enumerate(batches, start=first_step):
+        ids[step] = batch.pop("video_id")
+        while len(ids) > keep:
+            ids.popitem(last=False)
+        yield batch
+
+
+def _check_finite(
+    step: int,
+    step_metrics: Mapping[str, jax.Array],
+    video_ids: np.ndarray | None,
+    manager,
+    config: ml_collections.ConfigDict,
+) -> None:
+    """Raises TrainingDiverged when step `step`'s loss or gradient norm is not finite."""
+    loss, norm = float(step_metrics["loss"]), float(step_metrics["grad_norm"])
+    if math.isfinite(loss) and math.isfinite(norm):
+        return
+    names = "?" if video_ids is None else ", ".join(v.decode() for v in np.asarray(video_ids))
+    manager.wait_until_finished()
+    newest = manager.latest_step()
+    kept = f"step {newest}" if newest is not None else "none: no checkpoint was saved yet"
+    raise TrainingDiverged(
+        f"training diverged at step {step}: loss {loss}, gradient norm {norm} (batch of "
+        f"videos {names}); stopped without saving, the newest checkpoint is {kept}. Lower "
+        f"config.optimizer.learning_rate (now {config.optimizer.learning_rate}) or set "
+        "config.optimizer.clip_grad_norm"
+    )
 
 
 def _scalars(prefix: str, summary: Mapping[str, Any]) -> dict[str, float]:
@@ -324,11 +423,7 @@ def checkpoint_path(config: ml_collections.ConfigDict, workdir: str) -> str:
                 f"--workdir={workdir}) or set --config.eval.checkpoint=PATH"
             )
         path = os.path.join(directory, str(step))
-    if os.path.isdir(os.path.join(path, "default")):
-        path = os.path.join(path, "default")
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"config.eval.checkpoint: no checkpoint directory at {path}")
-    return path
+    return checkpoints.resolve(path, "config.eval.checkpoint")
 
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:

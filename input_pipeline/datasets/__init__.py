@@ -6,18 +6,21 @@ returns a prepared `tfds.core.DatasetBuilder`, building it on first use.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import re
+import shutil
 from collections.abc import Callable
 from typing import Any
 
 import ml_collections
 import tensorflow_datasets as tfds
+from absl import logging
 
 from input_pipeline.datasets import synthetic_actions
 from input_pipeline.datasets.video_folder import VideoFolder, VideoFolderConfig
-from tsn_jax import spec
+from tsn_jax import file_lock, spec
 
 __all__ = [
     "VideoFolder",
@@ -184,17 +187,45 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
         )
         return VideoFolder(config=config, data_dir=data_dir)
 
-    if name == "synthetic_actions":
-        # A prepared build needs no videos (the folder is shared by every
-        # count and seed, so it may hold another render by now). Otherwise
-        # render first, a no-op when they are there: the builder reads classInd.txt.
-        if not _is_prepared(make_builder):
-            synthetic_actions.render_dataset(
-                video_dir, num_train_per_class=num_train, num_test_per_class=num_test, seed=seed
-            )
-    builder = make_builder()
-    builder.download_and_prepare()  # A no-op when the dataset is already prepared.
+    # One process builds a dataset at a time; another one waits and reuses the result.
+    lock_dir = os.path.join(data_dir, VideoFolder.name)
+    if "://" not in lock_dir:
+        os.makedirs(lock_dir, exist_ok=True)
+    with file_lock.exclusive(
+        os.path.join(lock_dir, f"{config_name}.lock"),
+        wait=True,
+        what=f"the build of {config_name} in {data_dir}",
+        log=logging.warning,
+    ):
+        if name == "synthetic_actions":
+            # A prepared build needs no videos (the folder is shared by every
+            # count and seed, so it may hold another render by now). Otherwise
+            # render first, a no-op when they are there: the builder reads classInd.txt.
+            if not _is_prepared(make_builder):
+                synthetic_actions.render_dataset(
+                    video_dir,
+                    num_train_per_class=num_train,
+                    num_test_per_class=num_test,
+                    seed=seed,
+                )
+        builder = make_builder()
+        if not builder.is_prepared() and "://" not in data_dir:
+            _remove_interrupted_builds(builder)
+        builder.download_and_prepare()  # A no-op when the dataset is already prepared.
     return builder
+
+
+def _remove_interrupted_builds(builder: tfds.core.DatasetBuilder) -> None:
+    """Deletes the `incomplete.*` folders that a killed build of `builder` left behind
+    (TFDS removes its own only when the build ends with an exception)."""
+    version_dir = builder.data_dir
+    pattern = os.path.join(
+        glob.escape(os.path.dirname(version_dir)),
+        f"{tfds.core.constants.INCOMPLETE_PREFIX}*_{os.path.basename(version_dir)}",
+    )
+    for folder in glob.glob(pattern):
+        logging.warning("Removing %s, left by an interrupted build", folder)
+        shutil.rmtree(folder)
 
 
 def _is_prepared(make_builder: Callable[[], tfds.core.DatasetBuilder]) -> bool:

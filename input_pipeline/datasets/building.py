@@ -103,27 +103,30 @@ def ordered_map(
             yield item, future.result()
 
 
-def format_skipped(skipped: list[tuple[str, str]], total: int) -> str:
+def format_skipped(skipped: list[tuple[str, str]], total: int, verb: str = "skipped") -> str:
     """One line for the log: "skipped 2 of 400 videos: a.mp4 (reason), ..."."""
     details = ", ".join(f"{path} ({reason})" for path, reason in skipped)
-    return f"skipped {len(skipped)} of {total} videos: {details}"
+    return f"{verb} {len(skipped)} of {total} videos: {details}"
 
 
 def generate_examples(
     split: str,
     keys: list[str],
-    encode: Callable[[str], dict[str, object]],
+    encode: Callable[[str], tuple[dict[str, object], list[str]]],
     skipped: list[tuple[str, str]],
+    noted: list[tuple[str, str]],
 ) -> Iterator[tuple[str, dict[str, object]]]:
     """Yields (key, example) for every usable key of a split, in order.
 
     Args:
       split: split name, for messages.
       keys: the split's videos (relative paths), in list order.
-      encode: key -> TFDS example; raises VideoDecodeError or ValueError (or
-        anything else) when the video cannot be used.
+      encode: key -> (TFDS example, notes on it); raises VideoDecodeError or
+        ValueError (or anything else) when the video cannot be used.
       skipped: filled with (key, reason) of every video left out: listed twice,
         or unusable.
+      noted: filled with (key, note) of every video built with a note (only
+        partly decoded, resolution changed).
 
     Raises:
       ValueError: no video of a non-empty split could be used.
@@ -138,7 +141,7 @@ def generate_examples(
             seen.add(key)
             unique.append(key)
 
-    def safe_encode(key: str) -> dict[str, object] | Exception:
+    def safe_encode(key: str) -> tuple[dict[str, object], list[str]] | Exception:
         try:
             return encode(key)
         except (VideoDecodeError, ValueError, OSError) as e:
@@ -155,13 +158,19 @@ def generate_examples(
             logging.warning("Skipping video %s: %s", key, result)
             skipped.append((key, str(result)))
             continue
+        example, notes = result
+        noted.extend((key, note) for note in notes)
         num_built += 1
-        yield key, result
+        yield key, example
 
     if skipped:
         logging.warning("%s split: %s", split, format_skipped(skipped, len(keys)))
     else:
         logging.info("%s split: built all %d videos.", split, len(keys))
+    if noted:
+        logging.warning(
+            "%s split: %s", split, format_skipped(noted, len(keys), "built with a note")
+        )
     if keys and not num_built:
         raise ValueError(
             f"None of the {len(keys)} videos of the {split} split could be used: "

@@ -110,8 +110,11 @@ class VideoReader:
     Memory holds one full-resolution frame at a time, so a ten-minute video is
     never decoded whole. A video with a rotation in its display matrix (phone
     videos) is turned upright, as players show it; a grayscale source gives 3
-    equal channels. A file damaged part way keeps the frames before the damage
-    (with a warning).
+    equal channels. Every frame has the size of the first: a stream whose
+    resolution changes part way (a `.ts` that switches size) is resized to it.
+    A file damaged part way keeps the frames before the damage. Both are
+    recorded in `notes` (one line each, read after iterating), as is a stream
+    that ends well short of the frame count its container declares.
 
     Args:
       path: a video file FFmpeg can read (mp4, avi, mkv, webm, ...).
@@ -141,6 +144,8 @@ class VideoReader:
         output_shape(1, 1, short_side, size)
         if target_fps is not None and target_fps <= 0:
             raise ValueError(f"target_fps must be positive or None, got {target_fps}")
+        if os.path.isdir(path):
+            raise VideoDecodeError(f"is a directory, not a video file: {path}")
         if not os.path.isfile(path):
             raise VideoDecodeError(f"file does not exist: {path}")
         if os.path.getsize(path) == 0:
@@ -162,6 +167,9 @@ class VideoReader:
         )
         self._target_fps = target_fps
         self._pts_seconds: list[float] = []
+        # (height, width) of the first returned frame, which every later one takes.
+        self._frame_shape: tuple[int, int] | None = None
+        self.notes: list[str] = []
 
     def __enter__(self) -> VideoReader:
         return self
@@ -178,6 +186,8 @@ class VideoReader:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         num_decoded = num_returned = 0
+        error = None
+        source_shapes: set[tuple[int, int]] = set()
         try:
             for frame in self._container.decode(self._stream):
                 index, num_decoded = num_decoded, num_decoded + 1
@@ -185,16 +195,42 @@ class VideoReader:
                     self._pts_seconds.append(float(frame.time))
                 if self._subsample and not _is_kept(index, self._source_fps, self._target_fps):
                     continue
+                if source_shapes and (frame.height, frame.width) not in source_shapes:
+                    self.notes.append(
+                        f"the resolution changes at frame {index} to {frame.width}x"
+                        f"{frame.height}; resized to the first frames' "
+                        f"{self._frame_shape[1]}x{self._frame_shape[0]}"
+                    )
+                source_shapes.add((frame.height, frame.width))
+                rgb = _convert(frame, self._short_side, self._size, self._frame_shape)
+                self._frame_shape = self._frame_shape or rgb.shape[:2]
                 num_returned += 1
-                yield _convert(frame, self._short_side, self._size)
+                yield rgb
         except (av.FFmpegError, OSError, ValueError) as e:
             # A truncated file often decodes fine up to the damage: keep what came
             # out, but a file with nothing usable is an error.
             if not num_returned:
                 raise VideoDecodeError(f"no decodable frame: {e}") from e
-            logging.warning("%s: decoding stopped after %d frames: %s", self.path, num_decoded, e)
+            error = e
         if not num_returned:
             raise VideoDecodeError("the video stream has zero decodable frames")
+        declared = self._declared_frames()
+        of_declared = f" of the {declared} its container declares" if declared else ""
+        if error is not None:
+            self.notes.append(f"decoding stopped after {num_decoded} frames{of_declared}: {error}")
+        elif declared and num_decoded < 0.9 * declared:
+            # Container counts and durations are approximate: only a clear shortfall is noted.
+            self.notes.append(f"the file ends after {num_decoded} frames{of_declared}")
+        for note in self.notes:
+            logging.warning("%s: %s", self.path, note)
+
+    def _declared_frames(self) -> int:
+        """The frame count the container declares (its count, else duration x rate), or 0."""
+        if self._stream.frames:
+            return int(self._stream.frames)
+        if self._container.duration and self._source_fps:
+            return int(self._container.duration / av.time_base * self._source_fps + 0.5)
+        return 0
 
 
 def decode_video(
@@ -215,14 +251,23 @@ def decode_video(
         return frames, video.fps
 
 
-def _convert(frame: av.VideoFrame, short_side: int | None, size: tuple[int, int] | None):
-    """One decoded frame -> upright, resized RGB [H, W, 3] uint8."""
+def _convert(
+    frame: av.VideoFrame,
+    short_side: int | None,
+    size: tuple[int, int] | None,
+    shape: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """One decoded frame -> upright, resized RGB [H, W, 3] uint8.
+
+    `shape`, when given, is the (height, width) of the output (upright), whatever the
+    frame's own size; otherwise `short_side` / `size` decide it.
+    """
     # Display-matrix rotation in degrees counterclockwise; np.rot90 uses the same sense.
     quarter_turns = round((frame.rotation or 0) / 90) % 4
     upright_h, upright_w = (
         (frame.width, frame.height) if quarter_turns % 2 else (frame.height, frame.width)
     )
-    height, width = output_shape(upright_h, upright_w, short_side, size)
+    height, width = shape or output_shape(upright_h, upright_w, short_side, size)
     if quarter_turns % 2:
         height, width = width, height
     # One swscale call converts to RGB and resizes. AREA averages source

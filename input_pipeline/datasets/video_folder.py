@@ -92,8 +92,10 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
             raise ValueError(
                 f"flow_types must be some of {optical_flow.FLOW_KINDS}, got {config.flow_types}"
             )
-        # Per split, the (relative path, reason) of each video left out.
+        # Per split, the (relative path, reason) of each video left out, and the
+        # (relative path, note) of each built with a note (e.g. only partly decoded).
         self.skipped_videos: dict[str, list[tuple[str, str]]] = {}
+        self.noted_videos: dict[str, list[tuple[str, str]]] = {}
         super().__init__(config=config, **kwargs)
 
     @property
@@ -140,8 +142,13 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
             for split, split_entries in entries.items()
         }
 
-    def _encode_video(self, entry: ListEntry, class_names: list[str]) -> dict[str, object]:
+    def _encode_video(
+        self, entry: ListEntry, class_names: list[str]
+    ) -> tuple[dict[str, object], list[str]]:
         """Decodes and JPEG-encodes one listed video (and its flow) into a TFDS example.
+
+        Returns:
+          (the example, the decoder's notes on it: see `VideoReader.notes`).
 
         Raises:
           VideoDecodeError or ValueError: the video cannot be used.
@@ -151,16 +158,17 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
         path = os.path.join(config.video_dir, *entry.relpath.split("/"))
         if config.list_format == "rawframes":
             planes = self._encode_frame_folder(path)
-            fps = 0.0  # A folder of frames does not say.
+            fps, notes = 0.0, []  # A folder of frames does not say its rate.
         else:
-            planes, fps = self._encode_video_file(path)
-        return {
+            planes, fps, notes = self._encode_video_file(path)
+        example = {
             **planes,
             "label": label,
             "video_id": entry.relpath,
             "fps": np.float32(fps),
             "num_frames": np.int32(len(planes["video"])),
         }
+        return example, notes
 
     def _encode_frame_folder(self, path: str) -> dict[str, list[bytes]]:
         """{'video': JPEGs, '<type>_x': ...} of a raw-frame folder (flow stored or computed)."""
@@ -191,7 +199,7 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
         )
         return {"video": rgb, **flows}
 
-    def _encode_video_file(self, path: str) -> tuple[dict[str, list[bytes]], float]:
+    def _encode_video_file(self, path: str) -> tuple[dict[str, list[bytes]], float, list[str]]:
         config = self._config
         return encode_video_file(
             path,
@@ -208,9 +216,12 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
 
         A video that is missing, unreadable or unlabelled is skipped with a
         warning; `skipped_videos[split]` and the log list them with the reason.
+        One built with a note (partly decoded, resolution changed) is listed in
+        `noted_videos[split]` and the split's summary line.
         """
         skipped: list[tuple[str, str]] = []
-        self.skipped_videos[split] = skipped
+        noted: list[tuple[str, str]] = []
+        self.skipped_videos[split], self.noted_videos[split] = skipped, noted
         by_path: dict[str, ListEntry] = {}
         for entry in entries:
             by_path.setdefault(entry.relpath, entry)
@@ -219,6 +230,7 @@ class VideoFolder(tfds.core.GeneratorBasedBuilder):
             [entry.relpath for entry in entries],
             lambda relpath: self._encode_video(by_path[relpath], class_names),
             skipped,
+            noted,
         )
 
 
@@ -231,13 +243,14 @@ def encode_video_file(
     flow_method: str | None = None,
     flow_types: tuple[str, ...] = (),
     jpeg_quality: int = 90,
-) -> tuple[dict[str, list[bytes]], float]:
-    """({'video': JPEGs, '<type>_x'/'_y': flow planes}, fps) of a video file.
+) -> tuple[dict[str, list[bytes]], float, list[str]]:
+    """({'video': JPEGs, '<type>_x'/'_y': flow planes}, fps, notes) of a video file.
 
     Decoded frame by frame (never all frames in memory), resized to `short_side` or
     `size`, subsampled to `target_fps`, JPEG-encoded, with optical flow when
     `flow_method` is set: what a dataset build stores, and what `tsn-jax-predict`
-    feeds the test pipeline for any file.
+    feeds the test pipeline for any file. `notes` are the decoder's one-line
+    remarks on a file it could only partly use (`VideoReader.notes`).
 
     Raises:
       VideoDecodeError: the file cannot be decoded.
@@ -251,4 +264,4 @@ def encode_video_file(
                 yield frame
 
         flows = building.encode_flows(frames(), flow_method, flow_types, jpeg_quality)
-        return {"video": rgb, **flows}, video.fps
+        return {"video": rgb, **flows}, video.fps, video.notes

@@ -23,12 +23,11 @@ than once in-process.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
 
-from tsn_jax import contribution
+from tsn_jax import contribution, reports
 from tsn_jax.score_files import format_table
 
 
@@ -103,8 +102,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     if args.output:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w") as f:
-            json.dump(results, f, indent=2)
+        reports.write_json(args.output, results)
         print(f"wrote {args.output}")
     return results
 

@@ -24,12 +24,11 @@ and lets `main` be called more than once.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
 
-from tsn_jax import spec
+from tsn_jax import reports, spec
 from tsn_jax.metrics import classification_metrics
 from tsn_jax.score_files import (
     check_same_videos,
@@ -143,8 +142,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         metrics_out = os.path.join(os.path.dirname(os.path.abspath(args.output)), METRICS_FILENAME)
     if metrics_out:
         os.makedirs(os.path.dirname(os.path.abspath(metrics_out)), exist_ok=True)
-        with open(metrics_out, "w") as f:
-            json.dump(dict(fused_metrics, streams=stream_metrics, fusion=fusion), f, indent=2)
+        reports.write_json(metrics_out, dict(fused_metrics, streams=stream_metrics, fusion=fusion))
         print(f"wrote {metrics_out}")
     return fused_metrics
 

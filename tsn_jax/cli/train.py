@@ -52,6 +52,16 @@ class _QuietLibraries(logging.logging.Filter):
 
 
 def main(argv):
+    from tsn_jax.errors import TsnJaxError
+
+    try:
+        _main(argv)
+    except TsnJaxError as error:
+        # The message says what is wrong and what to do: a traceback adds nothing.
+        raise SystemExit(f"error: {error}") from None
+
+
+def _main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     logging.get_absl_handler().addFilter(_QuietLibraries())
