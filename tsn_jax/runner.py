@@ -298,9 +298,11 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
             # After the evaluation: a resumed run must see the plateau state it updated.
             if step % config.checkpoint_every_steps == 0:
                 check_finite()
+                _check_state(step, state, manager)
                 manager.save(step, args=checkpoints.save_args(state))
         check_finite()
         if manager.latest_step() != num_train_steps:
+            _check_state(num_train_steps, state, manager)
             manager.save(num_train_steps, args=checkpoints.save_args(state), force=True)
     finally:
         # Saves already started complete (a diverged run keeps its good checkpoints).
@@ -347,14 +349,31 @@ def _check_finite(
         return
     names = "?" if video_ids is None else ", ".join(v.decode() for v in np.asarray(video_ids))
     manager.wait_until_finished()
-    newest = manager.latest_step()
-    kept = f"step {newest}" if newest is not None else "none: no checkpoint was saved yet"
     raise TrainingDiverged(
         f"training diverged at step {step}: loss {loss}, gradient norm {norm} (batch of "
-        f"videos {names}); stopped without saving, the newest checkpoint is {kept}. Lower "
+        f"videos {names}); stopped without saving, the newest checkpoint is "
+        f"{_newest(manager.latest_step())}. Lower "
         f"config.optimizer.learning_rate (now {config.optimizer.learning_rate}) or set "
         "config.optimizer.clip_grad_norm"
     )
+
+
+def _check_state(step: int, state, manager) -> None:
+    """Raises TrainingDiverged when the state after `step` holds a non-finite number
+    (a finite gradient times a huge rate can overflow the parameters)."""
+    if bool(train_step.is_finite({"params": state.params, "batch_stats": state.batch_stats})):
+        return
+    manager.wait_until_finished()
+    newest = manager.latest_step()
+    raise TrainingDiverged(
+        f"training diverged at step {step}: the parameters or statistics hold non-finite "
+        f"numbers; stopped without saving, the newest checkpoint is {_newest(newest)}. "
+        "Lower config.optimizer.learning_rate or set config.optimizer.clip_grad_norm"
+    )
+
+
+def _newest(step: int | None) -> str:
+    return f"step {step}" if step is not None else "none: no checkpoint was saved yet"
 
 
 def _scalars(prefix: str, summary: Mapping[str, Any]) -> dict[str, float]:

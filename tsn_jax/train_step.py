@@ -95,6 +95,13 @@ def replicate(tree: Any, mesh: Mesh) -> Any:
     )
 
 
+@jax.jit
+def is_finite(tree: Any) -> jax.Array:
+    """Whether every number of every floating-point array of `tree` is finite (a bool)."""
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
 def prefetch_to_device(
     batches: Iterator[Mapping[str, np.ndarray]], mesh: Mesh, size: int
 ) -> Iterator[dict[str, jax.Array]]:
