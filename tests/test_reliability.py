@@ -209,20 +209,43 @@ print(builder.info.splits["train"].num_examples)
 def test_two_processes_building_one_dataset_both_get_it(tmp_path):
     root = _folder(tmp_path / "videos")
     data_dir = tmp_path / "tfds"
+    name = datasets._config_name_for_folder(str(root), 1, "s24")
+    (data_dir / "video_folder").mkdir(parents=True)
+    lock = str(data_dir / "video_folder" / f"{name}.lock")
     command = [sys.executable, "-c", _BUILD, str(root), str(data_dir)]
-    runs = [
-        subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(2)
-    ]
+    # Both start while the build is held (as by a third build), so they meet at the lock.
+    with file_lock.exclusive(lock, wait=False, what="the build"):
+        runs = [
+            subprocess.Popen(
+                command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(2)
+        ]
+        deadline = time.monotonic() + 120
+        while not all(_waits(run.pid, lock) for run in runs) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(1.0)  # from opening the lock file to blocking on it
     outputs = [run.communicate(timeout=300) for run in runs]
     for run, (out, err) in zip(runs, outputs, strict=True):
         assert run.returncode == 0, err[-2000:]
         assert out.strip().splitlines()[-1] == "4"
-    # One of them waited for the other's build instead of building it twice.
-    assert any("Waiting for host" in err for _, err in outputs)
+        assert f"Waiting for host {os.uname().nodename} pid {os.getpid()}" in err
     assert not glob.glob(str(data_dir / "video_folder" / "*" / "incomplete.*"))
+
+
+def _waits(pid: int, lock: str) -> bool:
+    """Whether process `pid` has the lock file open (it is then blocked in flock)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except FileNotFoundError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == lock:
+                return True
+        except OSError:
+            continue
+    return False
 
 
 # --- 2. Diverged runs ---------------------------------------------------------------------

@@ -155,7 +155,8 @@ def test_init_from_initializes_the_backbone_of_a_new_run(tiny_data_dir, tmp_path
     source, _ = classifier_checkpoint(tmp_path)  # resnet18 at base_width 8, 7 classes
     config = tiny_config(tiny_data_dir)
     config.init.checkpoint = str(tmp_path / "resnet18")
-    config.optimizer.learning_rate = 0.0  # the parameters stay where they started
+    # A rate too small to move a float32 parameter (a rate of 0 is refused as a mistake).
+    config.optimizer.learning_rate = 1e-30
     config.num_train_steps = 2
     runner.train_and_evaluate(config, str(tmp_path / "run"))
 
@@ -179,12 +180,13 @@ def test_progressive_training_continues_a_run_with_more_segments(
     runner.train_and_evaluate(config, str(tmp_path / "k2"))
     config.data.num_segments = 3
     config.init.checkpoint = str(tmp_path / "k2" / "checkpoints" / "2" / "default")
-    config.optimizer.learning_rate = 0.0  # the parameters stay where they started
+    # A rate too small to move the parameters (a rate of 0 is refused as a mistake).
+    config.optimizer.learning_rate = 1e-30
     runner.train_and_evaluate(config, str(tmp_path / "k3"))
     start, end = _final_params(str(tmp_path / "k2"), 2), _final_params(str(tmp_path / "k3"), 2)
     # Same classes: the classifier carries over with the backbone.
     for a, b in zip(jax.tree.leaves(start), jax.tree.leaves(end), strict=True):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-20)
 
 
 class _Toy(nn.Module):
