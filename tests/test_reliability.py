@@ -206,6 +206,7 @@ print(builder.info.splits["train"].num_examples)
 """
 
 
+@pytest.mark.slow
 def test_two_processes_building_one_dataset_both_get_it(tmp_path):
     root = _folder(tmp_path / "videos")
     data_dir = tmp_path / "tfds"
@@ -284,15 +285,27 @@ def test_a_diverging_run_stops_at_the_first_bad_step_and_keeps_the_good_checkpoi
     step = int(message.split("step ")[1].split(":")[0])
     assert 3 <= step <= 6
     assert "stopped without saving, the newest checkpoint is step 2" in message
-    assert "config.optimizer.learning_rate (now 1e+30)" in message
+    assert message.endswith(
+        "Lower config.optimizer.learning_rate (now 1e+30) or "
+        "config.optimizer.clip_grad_norm (now 40.0; 0 is off)"
+    )
     videos = message.split("(batch of videos ")[1].split(")")[0].split(", ")
     assert len(videos) == config.batch_size and all(v.endswith(".mp4") for v in videos)
     good.reload()
     assert good.all_steps() == [2]  # no non-finite state was saved
     assert open(os.path.join(workdir, "metrics.json")).read() == before
-    # The lock was released: the workdir trains again (at a sane rate) from step 2.
-    config.optimizer.learning_rate = 0.01
-    assert runner.train_and_evaluate(config, workdir)["step"] == 6
+    assert open(os.path.join(workdir, runner.LOCK_FILE)).read() == ""  # released
+
+
+def test_a_state_is_finite_only_when_every_float_is():
+    from tsn_jax import train_step
+
+    good = {"w": np.ones((2, 3), np.float32), "step": np.int32(7)}
+    assert bool(train_step.is_finite(good))
+    for bad in (np.inf, -np.inf, np.nan):
+        w = np.ones((2, 3), np.float32)
+        w[1, 2] = bad  # one number of one array: a huge rate can overflow a single weight
+        assert not bool(train_step.is_finite({**good, "w": w}))
 
 
 # --- 3. Checkpoints -----------------------------------------------------------------------
@@ -487,6 +500,7 @@ def test_warnings_name_the_numbers_of_a_crop_larger_than_the_frames_and_short_vi
     )
 
 
+@pytest.mark.slow
 def test_the_program_prints_a_bad_setting_in_one_line(tmp_path):
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
     result = subprocess.run(

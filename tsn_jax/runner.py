@@ -298,11 +298,11 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
             # After the evaluation: a resumed run must see the plateau state it updated.
             if step % config.checkpoint_every_steps == 0:
                 check_finite()
-                _check_state(step, state, manager)
+                _check_state(step, state, manager, config)
                 manager.save(step, args=checkpoints.save_args(state))
         check_finite()
         if manager.latest_step() != num_train_steps:
-            _check_state(num_train_steps, state, manager)
+            _check_state(num_train_steps, state, manager, config)
             manager.save(num_train_steps, args=checkpoints.save_args(state), force=True)
     finally:
         # Saves already started complete (a diverged run keeps its good checkpoints).
@@ -352,13 +352,19 @@ def _check_finite(
     raise TrainingDiverged(
         f"training diverged at step {step}: loss {loss}, gradient norm {norm} (batch of "
         f"videos {names}); stopped without saving, the newest checkpoint is "
-        f"{_newest(manager.latest_step())}. Lower "
-        f"config.optimizer.learning_rate (now {config.optimizer.learning_rate}) or set "
-        "config.optimizer.clip_grad_norm"
+        f"{_newest(manager.latest_step())}. {_remedy(config)}"
     )
 
 
-def _check_state(step: int, state, manager) -> None:
+def _remedy(config: ml_collections.ConfigDict) -> str:
+    rate, clip = config.optimizer.learning_rate, config.optimizer.clip_grad_norm
+    return (
+        f"Lower config.optimizer.learning_rate (now {rate}) or config.optimizer."
+        f"clip_grad_norm (now {clip}; 0 is off)"
+    )
+
+
+def _check_state(step: int, state, manager, config: ml_collections.ConfigDict) -> None:
     """Raises TrainingDiverged when the state after `step` holds a non-finite number
     (a finite gradient times a huge rate can overflow the parameters)."""
     if bool(train_step.is_finite({"params": state.params, "batch_stats": state.batch_stats})):
@@ -368,7 +374,7 @@ def _check_state(step: int, state, manager) -> None:
     raise TrainingDiverged(
         f"training diverged at step {step}: the parameters or statistics hold non-finite "
         f"numbers; stopped without saving, the newest checkpoint is {_newest(newest)}. "
-        "Lower config.optimizer.learning_rate or set config.optimizer.clip_grad_norm"
+        f"{_remedy(config)}"
     )
 
 
