@@ -6,6 +6,9 @@ processes of its own).
 """
 
 import os
+import pathlib
+import re
+import shlex
 
 import flax
 import jax
@@ -189,3 +192,21 @@ def classifier_checkpoint(tmp_path, arch="resnet18", num_classes=7):
     variables = numpy_variables(abstract_init(model, (1, 32, 32, 3)), seed=1)
     save_tree(tmp_path / arch, variables)
     return variables, pretrained.load_checkpoint(str(tmp_path / arch))
+
+
+def documented_commands() -> list[tuple[str, list[str]]]:
+    """(page, argv) of every command in the README's and the docs' bash blocks."""
+    root = pathlib.Path(ROOT)
+    found = []
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        for block in re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.S):
+            lines = block.replace("\\\n", " ").splitlines()
+            for line in (line.split(" #")[0] for line in lines if not line.startswith("#")):
+                argv = []
+                for token in [*shlex.split(line), "&&"]:
+                    if token != "&&":
+                        argv.append(token)
+                    elif argv:
+                        found.append((page.name, argv))
+                        argv = []
+    return found

@@ -4,6 +4,8 @@ import ast
 import pathlib
 import re
 
+from tests.helpers import documented_commands
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # `tests/file.py::name` or `::name` (the file of the previous reference), or `tests/file.py`.
 REFERENCE = re.compile(r"`(tests/[\w/]+\.py)?(?:::(\w+))?`")
@@ -57,25 +59,6 @@ def test_every_link_between_the_readme_and_the_docs_resolves():
     assert checked >= 20, checked
 
 
-def _commands() -> list[tuple[str, list[str]]]:
-    """(page, argv) of every command in the README's and the docs' bash blocks."""
-    import shlex
-
-    found = []
-    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
-        for block in re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.S):
-            lines = block.replace("\\\n", " ").splitlines()
-            for line in (line.split(" #")[0] for line in lines if not line.startswith("#")):
-                argv = []
-                for token in [*shlex.split(line), "&&"]:
-                    if token != "&&":
-                        argv.append(token)
-                    elif argv:
-                        found.append((page.name, argv))
-                        argv = []
-    return found
-
-
 def test_every_documented_training_command_names_a_config_and_keys_it_has():
     """`python main.py` / `tsn-jax-train` / `tsn-jax-eval` lines: the config (and variant)
     loads and every `--config.a.b=...` override names a key of it; every other
@@ -84,7 +67,7 @@ def test_every_documented_training_command_names_a_config_and_keys_it_has():
 
     setup = (ROOT / "setup.py").read_text()
     checked = 0
-    for page, argv in _commands():
+    for page, argv in documented_commands():
         program = argv[:2] if argv[0] == "python" else argv[:1]
         if program[0].startswith("tsn-jax-"):
             assert f'"{program[0]}=' in setup, f"{page}: {program[0]} is not an entry point"

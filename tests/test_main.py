@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.helpers import tiny_config
+from tests.helpers import documented_commands, tiny_config
 from tsn_jax import runner, score_files
 from tsn_jax.metrics import classification_metrics
 
@@ -32,13 +32,32 @@ def _overrides(config, prefix="config"):
     return flags
 
 
+def _readme_command() -> list[str]:
+    """The README's quick-start command: `python main.py --config=... --workdir=...`."""
+    [argv] = [
+        argv
+        for page, argv in documented_commands()
+        if page == "README.md" and argv[:2] == ["python", "main.py"]
+    ]
+    return argv
+
+
 def _main(workdir, *flags):
+    """The README's command, in `workdir`, with `flags` after it."""
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    cmd = [sys.executable, "main.py", "--config=configs/default.py", f"--workdir={workdir}"]
+    readme = [arg for arg in _readme_command()[1:] if not arg.startswith("--workdir=")]
+    cmd = [sys.executable, *readme, f"--workdir={workdir}"]
     return subprocess.run(cmd + list(flags), cwd=ROOT, env=env, capture_output=True, text=True)
 
 
 def test_main_trains_evaluates_and_writes_metrics(tiny_data_dir, tmp_path):
+    """The README's quick-start command, with the demo config scaled down by overrides."""
+    assert _readme_command() == [
+        "python",
+        "main.py",
+        "--config=configs/default.py",
+        "--workdir=runs/default",
+    ]
     workdir = tmp_path / "run"
     config = tiny_config(tiny_data_dir)
     config.eval_every_steps = 2
