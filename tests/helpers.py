@@ -171,12 +171,14 @@ def piergiaj_i3d_keys(num_classes: int = 400, in_channels: int = 3):
     return keys
 
 
-def run_once(fn, *args) -> np.ndarray:
-    """``jax.jit(fn)(*args)`` compiled for a one-off run: XLA's own convolutions (im2col
-    compiles slowly) and no backend optimizations (10 s -> 4 s for a tiny I3D)."""
+def run_once(fn, *args):
+    """``jax.jit(fn)(*args)`` as numpy arrays (the same tree), compiled for a one-off run:
+    XLA's own convolutions (im2col compiles slowly) and no backend optimizations (10 s
+    -> 4 s for a tiny I3D; a tiny GoogLeNet run op by op takes 5x longer still)."""
     with lowerings.conv_implementation("xla"):
         lowered = jax.jit(fn).lower(*args)
-    return np.asarray(lowered.compile({"xla_backend_optimization_level": 0})(*args))
+    out = lowered.compile({"xla_backend_optimization_level": 0})(*args)
+    return jax.tree.map(np.asarray, out)
 
 
 def save_tree(path, tree):

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tests.helpers import run_once
 from tsn_jax.models import stan
 
 B, K = 2, 3
@@ -66,7 +67,7 @@ def _stan(fusion, late_weights=(), **kwargs):
 def test_early_fusion_shapes_and_attention_maps():
     inputs = _inputs(np.random.default_rng(1))
     model = _stan("early")
-    variables = model.init(jax.random.key(0), inputs, train=False)
+    variables = run_once(lambda x: model.init(jax.random.key(0), x, train=False), inputs)
     assert {
         "frame_stream",
         "flow_stream",
@@ -83,7 +84,9 @@ def test_early_fusion_shapes_and_attention_maps():
     assert variables["params"]["temporal_attention"]["score"]["kernel"].shape == (12, 1)
     # ... and the classifier reads the pooled 48-d concatenation (Eq. 8), not the LSTM's 12.
     assert variables["params"]["fc"]["kernel"].shape == (48, 7)
-    logits, maps = model.apply(variables, inputs, train=False, return_attention=True)
+    logits, maps = run_once(
+        lambda v, x: model.apply(v, x, train=False, return_attention=True), variables, inputs
+    )
     assert logits.shape == (B, 7) and logits.dtype == jnp.float32
     # Every stream's pool5 of a 64x64 input is 2x2 (C3D with the Caffe pooling, Sec. IV).
     for stream in ("frame", "flow", "clip"):
@@ -99,9 +102,13 @@ def test_eq8_pools_the_concatenated_segment_representations():
     concatenated (Eqs. 6, 8); pooling the LSTM outputs h^t instead fails here."""
     inputs = _inputs(np.random.default_rng(3))
     model = _stan("early")
-    variables = model.init(jax.random.key(0), inputs, train=False)
-    (logits, maps), state = model.apply(
-        variables, inputs, train=False, return_attention=True, capture_intermediates=True
+    variables = run_once(lambda x: model.init(jax.random.key(0), x, train=False), inputs)
+    (logits, maps), state = run_once(
+        lambda v, x: model.apply(
+            v, x, train=False, return_attention=True, capture_intermediates=True
+        ),
+        variables,
+        inputs,
     )
     segments = np.concatenate(
         [
@@ -153,21 +160,27 @@ def test_every_stream_has_a_7x7_pool5_at_224():
 def test_late_fusion_sums_the_weighted_stream_scores():
     inputs = _inputs(np.random.default_rng(2))
     model = _stan("late", late_weights=(1.0, 0.5, 2.0))
-    variables = model.init(jax.random.key(0), inputs, train=False)
-    logits, maps = model.apply(variables, inputs, train=False, return_attention=True)
+    variables = run_once(lambda x: model.init(jax.random.key(0), x, train=False), inputs)
+    # One compiled program per model, called with each set of parameters.
+    apply = jax.jit(lambda params, x: model.apply({"params": params}, x, train=False))
+    logits, maps = run_once(
+        lambda v, x: model.apply(v, x, train=False, return_attention=True), variables, inputs
+    )
     assert {"frame_temporal", "flow_temporal", "clip_temporal"} <= set(maps)
     # Zeroing one stream's classifier removes exactly its weighted share.
     params = jax.tree.map(lambda x: x, variables["params"])
     params["flow_fc"] = jax.tree.map(jnp.zeros_like, params["flow_fc"])
-    without_flow = model.apply({"params": params}, inputs, train=False)
+    without_flow = apply(params, inputs)
     params_only = jax.tree.map(lambda x: x, variables["params"])
     for stream in ("frame", "clip"):
         params_only[f"{stream}_fc"] = jax.tree.map(jnp.zeros_like, params_only[f"{stream}_fc"])
-    only_flow = model.apply({"params": params_only}, inputs, train=False)
+    only_flow = apply(params_only, inputs)
     np.testing.assert_allclose(logits, without_flow + only_flow, rtol=1e-4, atol=1e-6)
     # ... and that share is the flow scores times the flow weight 0.5.
     equal = _stan("late", late_weights=(1.0, 1.0, 1.0))
-    flow_scores = equal.apply({"params": params_only}, inputs, train=False)
+    flow_scores = jax.jit(lambda p, x: equal.apply({"params": p}, x, train=False))(
+        params_only, inputs
+    )
     np.testing.assert_allclose(only_flow, 0.5 * flow_scores, rtol=1e-5, atol=1e-7)
 
 

@@ -7,7 +7,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from tests.helpers import abstract_init, numpy_variables, random_inputs
+from tests.helpers import abstract_init, numpy_variables, random_inputs, run_once
 from tsn_jax import models
 from tsn_jax.models import googlenet, resnet, temporal
 from tsn_jax.models.tsn import TSN
@@ -169,7 +169,9 @@ def _tsn(arch="resnet18", **backbone_options):
 
 
 def _snippet_logits(model, variables, x):
-    return np.asarray(model.apply(variables, x, train=False, return_snippet_logits=True))
+    return run_once(
+        lambda v, x: model.apply(v, x, train=False, return_snippet_logits=True), variables, x
+    )
 
 
 @pytest.mark.parametrize(
@@ -227,17 +229,22 @@ def test_googlenet_shifts_the_output_of_each_layer():
     )
     x = random_inputs((2 * K, 32, 32, 3))  # two videos of K segments, folded
     variables = numpy_variables(abstract_init(model, x.shape))
-    seen = {}
 
-    def record(next_fun, args, kwargs, context):
-        out = next_fun(*args, **kwargs)
-        if context.method_name == "__call__" and context.module.parent is not None:
-            if context.module.parent.name is None:  # a layer of the GoogLeNet itself
-                seen[context.module.name] = (np.asarray(args[0]), np.asarray(out))
-        return out
+    def inputs_and_outputs(variables, x):
+        seen = {}
 
-    with nn.intercept_methods(record):
-        model.apply(variables, x, train=False)
+        def record(next_fun, args, kwargs, context):
+            out = next_fun(*args, **kwargs)
+            if context.method_name == "__call__" and context.module.parent is not None:
+                if context.module.parent.name is None:  # a layer of the GoogLeNet itself
+                    seen[str(context.module.name)] = (args[0], out)
+            return out
+
+        with nn.intercept_methods(record):
+            model.apply(variables, x, train=False)
+        return seen
+
+    seen = run_once(inputs_and_outputs, variables, x)
     # conv3 reads conv2's output shifted; inception4b reads inception4a's shifted output.
     for before, after in (("conv2", "conv3"), ("inception4a", "inception4b")):
         expected = temporal.temporal_shift(jnp.asarray(seen[before][1]), K)
@@ -251,11 +258,8 @@ def test_googlenet_shifts_the_output_of_each_layer():
 )
 def test_temporal_pooling_reduces_snippet_scores(arch, pools, segments):
     model = _tsn(arch, temporal_module="tsm", temporal_pool=pools)
-    logits = model.apply(
-        numpy_variables(abstract_init(model, SHAPE)),
-        random_inputs(SHAPE),
-        train=False,
-        return_snippet_logits=True,
+    logits = _snippet_logits(
+        model, numpy_variables(abstract_init(model, SHAPE)), random_inputs(SHAPE)
     )
     assert logits.shape == (2, segments, 5)  # K = 4 -> 2 -> 1 (-> 1)
     with pytest.raises(ValueError, match="1, 2 or 3"):
