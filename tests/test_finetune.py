@@ -10,13 +10,22 @@ import pytest
 
 from tests.helpers import tiny_config
 from tsn_jax import finetune, optim, train_step
-from tsn_jax.models import create_model
+from tsn_jax.models import create_model, lowerings
 
 INPUT_SHAPE = (4, 2, 1, 32, 32, 3)
 
 
 def _train(config, steps=3):
-    """(initial state, state after `steps` steps) of a tiny TSN-ResNet-18 on random batches."""
+    """(initial state, state after `steps` steps) of a tiny TSN-ResNet-18 on random batches.
+
+    XLA's own convolutions: what is tested is which variables move, and the CPU
+    lowerings (tested against XLA's in test_layers.py) compile several times slower.
+    """
+    with lowerings.conv_implementation("xla"):
+        return _train_steps(config, steps)
+
+
+def _train_steps(config, steps):
     model = create_model(config.model, num_classes=5, num_segments=2)
     layout = finetune.model_layout(model, INPUT_SHAPE)
     params = jax.eval_shape(
@@ -29,7 +38,9 @@ def _train(config, steps=3):
     frozen = finetune.frozen_parameters(params, layout, config.partial_bn, stages)
     schedule = optim.create_learning_rate_schedule(config, steps_per_epoch=10)
     tx = optim.create_optimizer(config, schedule, frozen)
-    state = train_step.initial_state(model, tx, jax.random.key(0), INPUT_SHAPE)
+    state = jax.jit(
+        functools.partial(train_step.initial_state, model, tx, input_shape=INPUT_SHAPE)
+    )(jax.random.key(0))
     # Running averages unlike any batch's statistics: a layer that used batch
     # statistics would move them.
     rng = np.random.default_rng(0)

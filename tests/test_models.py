@@ -288,7 +288,9 @@ def test_resnet_init():
     model = resnet.ResNet(
         block_cls=resnet.BasicBlock, stage_sizes=(1,), base_width=8, num_classes=NUM_CLASSES
     )
-    variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False)
+    variables = jax.jit(lambda x: model.init(jax.random.key(0), x, train=False))(
+        jnp.zeros((1, 32, 32, 3))
+    )
     params = variables["params"]
     assert set(params) == {"conv1", "bn1", "layer1_0", "fc"}
     # Kaiming normal, fan_out: std sqrt(2 / (8 * 7 * 7)); 1176 samples, so ~2% noise.
@@ -449,26 +451,30 @@ def test_tsn_dropout_only_in_train(rgb_tsn):
     model, x, variables = rgb_tsn
     assert model.dropout_rate == 0.8
 
-    def train_logits(m, seed):
-        out, _ = m.apply(
-            variables,
-            x,
-            train=True,
-            rngs={"dropout": jax.random.key(seed)},
-            mutable=["batch_stats"],
-        )
-        return np.asarray(out)
+    def train_logits(m):
+        """key -> training-mode logits of `m`, compiled once (not run op by op)."""
+
+        def run(key):
+            out, _ = m.apply(
+                variables, x, train=True, rngs={"dropout": key}, mutable=["batch_stats"]
+            )
+            return out
+
+        compiled = jax.jit(run)
+        return lambda seed: np.asarray(compiled(jax.random.key(seed)))
 
     # Eval is deterministic and needs no rng.
-    eval_logits = np.asarray(model.apply(variables, x, train=False))
-    np.testing.assert_array_equal(model.apply(variables, x, train=False), eval_logits)
+    evaluate = jax.jit(lambda v, x: model.apply(v, x, train=False))
+    eval_logits = np.asarray(evaluate(variables, x))
+    np.testing.assert_array_equal(evaluate(variables, x), eval_logits)
     # Train: different dropout masks give different logits ...
-    assert np.abs(train_logits(model, 1) - train_logits(model, 2)).max() > 1e-2
+    dropped = train_logits(model)
+    assert np.abs(dropped(1) - dropped(2)).max() > 1e-2
     # ... and only because of dropout: with rate 0 the same batch gives the same logits.
-    no_dropout = model.clone(dropout_rate=0.0)
-    np.testing.assert_allclose(train_logits(no_dropout, 1), train_logits(no_dropout, 2), rtol=1e-6)
-    with pytest.raises(flax.errors.InvalidRngError):
-        model.apply(variables, x, train=True, mutable=["batch_stats"])
+    kept = train_logits(model.clone(dropout_rate=0.0))
+    np.testing.assert_allclose(kept(1), kept(2), rtol=1e-6)
+    with pytest.raises(flax.errors.InvalidRngError):  # traced only: the error is at trace time
+        jax.eval_shape(lambda: model.apply(variables, x, train=True, mutable=["batch_stats"]))
 
 
 def test_tsn_batch_norm_statistics_cover_all_snippets(rgb_tsn):
@@ -477,12 +483,18 @@ def test_tsn_batch_norm_statistics_cover_all_snippets(rgb_tsn):
     # Give every snippet its own offset so per-video or per-snippet statistics would differ.
     x = x + jnp.arange(B * K, dtype=jnp.float32).reshape(B, K, 1, 1, 1, 1)
 
-    _, state = model.apply(
+    _, state = run_once(
+        lambda v, x: model.apply(
+            v,
+            x,
+            train=True,
+            mutable=["batch_stats", "intermediates"],
+            capture_intermediates=lambda mdl, _: (
+                mdl.name == "conv1" and mdl.parent.name == "backbone"
+            ),
+        ),
         variables,
         x,
-        train=True,
-        mutable=["batch_stats", "intermediates"],
-        capture_intermediates=lambda mdl, _: mdl.name == "conv1" and mdl.parent.name == "backbone",
     )
     conv1_out = np.asarray(state["intermediates"]["backbone"]["conv1"]["__call__"][0])
     assert conv1_out.shape == (B * K, 16, 16, 8)

@@ -15,7 +15,16 @@ from jax.sharding import PartitionSpec as P
 
 from tests.helpers import tiny_config
 from tsn_jax import optim, runner, train_step
-from tsn_jax.models import create_model
+from tsn_jax.models import create_model, lowerings
+
+
+@pytest.fixture
+def xla_convolutions():
+    """XLA's own convolutions while the test traces: these tests are about the step's
+    sharding, precision and statistics, and the CPU lowerings (tested against XLA's in
+    test_layers.py) compile several times slower."""
+    with lowerings.conv_implementation("xla"):
+        yield
 
 
 def _setup(num_devices, config=None):
@@ -40,7 +49,7 @@ def _batch(seed=0, size=8):
     }
 
 
-def test_training_steps_lower_the_loss_on_a_fixed_batch():
+def test_training_steps_lower_the_loss_on_a_fixed_batch(xla_convolutions):
     state, p_train, mesh = _setup(1)
     batch = train_step.shard_batch(_batch(), mesh)
     rng = jax.random.key(1)
@@ -52,7 +61,7 @@ def test_training_steps_lower_the_loss_on_a_fixed_batch():
     assert losses[-1] < 0.5 * losses[0], losses
 
 
-def test_eight_devices_match_one_device():
+def test_eight_devices_match_one_device(xla_convolutions):
     assert jax.device_count() == 8
     results = []
     for n in (1, 8):
@@ -67,7 +76,7 @@ def test_eight_devices_match_one_device():
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
 
 
-def test_batch_norm_statistics_are_global_across_devices():
+def test_batch_norm_statistics_are_global_across_devices(xla_convolutions):
     # Each device holds one constant-valued sample; per-device statistics would
     # give a different running mean than statistics over the global batch.
     state, p_train, mesh = _setup(8)
@@ -262,7 +271,7 @@ def test_batch_size_must_split_into_micro_batches_on_every_device(tiny_data_dir,
         runner.train_and_evaluate(config, str(tmp_path))
 
 
-def test_bfloat16_step_keeps_float32_state_and_tracks_the_float32_step():
+def test_bfloat16_step_keeps_float32_state_and_tracks_the_float32_step(xla_convolutions):
     results = {}
     for dtype in ("float32", "bfloat16"):
         config = tiny_config("")
