@@ -1,13 +1,16 @@
 """Orbax checkpointing of the training state.
 
-A checkpoint stores the state as a plain nested dict ({'step', 'params',
-'batch_stats', 'opt_state'}), so another JAX project can read the weights with
-`orbax.checkpoint.StandardCheckpointer().restore(path)['params']` without any
-tsn-jax class. Orbax writes each step into a temporary directory and renames it
-when complete, so a process killed mid-save (even with SIGKILL) leaves the
-previous checkpoints intact and the half-written one is ignored on restore.
+A checkpoint step holds two items: `default`, the state as a plain nested dict
+({'step', 'params', 'batch_stats', 'opt_state'}), so another JAX project can read
+the weights with `orbax.checkpoint.StandardCheckpointer().restore(path)['params']`
+without any tsn-jax class; and `run`, a JSON file ({'config', 'class_names'}) from
+which `tsn_jax.runs.load_run` rebuilds the model of a copied step directory.
+Orbax writes each step into a temporary directory and renames it when complete,
+so a process killed mid-save (even with SIGKILL) leaves the previous checkpoints
+intact and the half-written one is ignored on restore.
 """
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -22,6 +25,8 @@ from tsn_jax.errors import CheckpointError
 
 State = TypeVar("State")
 
+STATE_ITEM, RUN_ITEM = "default", "run"
+
 # Where a shape difference under each top-level key of a state comes from.
 _CONFIG_SECTIONS = {"params": "config.model", "batch_stats": "config.model"}
 
@@ -31,14 +36,26 @@ def create_manager(directory: str, *, save_every_steps: int, keep: int) -> ocp.C
     options = ocp.CheckpointManagerOptions(
         save_interval_steps=save_every_steps, max_to_keep=keep, create=True
     )
-    return ocp.CheckpointManager(
-        directory, options=options, item_handlers=ocp.StandardCheckpointHandler()
-    )
+    handlers = {STATE_ITEM: ocp.StandardCheckpointHandler(), RUN_ITEM: ocp.JsonCheckpointHandler()}
+    return ocp.CheckpointManager(directory, options=options, item_handlers=handlers)
 
 
-def save_args(state) -> ocp.args.StandardSave:
-    """Orbax save arguments for a state pytree (stored as a plain dict)."""
-    return ocp.args.StandardSave(flax.serialization.to_state_dict(state))
+def save_args(state, run_info: Mapping[str, Any] | None = None) -> ocp.args.Composite:
+    """Orbax save arguments: the state pytree (stored as a plain dict) and, when given,
+    the JSON `run_info` that describes it (`tsn_jax.runs.run_info`)."""
+    items = {STATE_ITEM: ocp.args.StandardSave(flax.serialization.to_state_dict(state))}
+    if run_info is not None:
+        items[RUN_ITEM] = ocp.args.JsonSave(dict(run_info))
+    return ocp.args.Composite(**items)
+
+
+def read_run_info(step_directory: str) -> dict[str, Any] | None:
+    """The JSON `run` item of a checkpoint step, or None when the step has none."""
+    path = os.path.join(step_directory, RUN_ITEM, "metadata")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
 
 
 def resolve(path: str, key: str) -> str:
@@ -119,7 +136,8 @@ def restore_latest(
     for step in steps:
         try:
             metadata = manager.item_metadata(step)
-            found = getattr(metadata, "tree", metadata)
+            found = metadata[STATE_ITEM] if STATE_ITEM in metadata else None
+            found = getattr(found, "tree", found)
             if found is None:
                 raise CheckpointError("its metadata is missing")
         except Exception as error:  # Orbax and TensorStore raise many kinds.
@@ -134,7 +152,9 @@ def restore_latest(
                 "in a new --workdir, or restore the config the workdir was trained with"
             )
         try:
-            restored = manager.restore(step, args=ocp.args.StandardRestore(target))
+            restored = manager.restore(
+                step, args=ocp.args.Composite(**{STATE_ITEM: ocp.args.StandardRestore(target)})
+            )[STATE_ITEM]
         except Exception as error:
             _set_aside(manager, step, error, log)
             continue

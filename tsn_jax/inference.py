@@ -9,11 +9,9 @@ come from `input_pipeline` (TensorFlow), as in evaluation.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
-import ml_collections
 import numpy as np
 import tensorflow as tf
 
@@ -22,39 +20,6 @@ from input_pipeline.datasets.video_decode import VideoDecodeError
 from input_pipeline.datasets.video_folder import encode_video_file
 from tsn_jax import metrics, pretrained, scoring, spec
 from tsn_jax.models import create_model
-from tsn_jax.runner import CLASS_NAMES_FILE
-
-
-def _tuples(value: Any) -> Any:
-    """JSON lists back to the tuples the config code expects."""
-    if isinstance(value, dict):
-        return {k: _tuples(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
-    return value
-
-
-def load_config(workdir: str | None, config=None):
-    """The run's config: `config` if given, else WORKDIR/config.json."""
-    if config is not None:
-        return config
-    if not workdir:
-        raise ValueError("give --workdir (a run with config.json) or --config")
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} does not exist: is {workdir} a tsn-jax run?")
-    with open(path) as f:
-        return ml_collections.ConfigDict(_tuples(json.load(f)))
-
-
-def load_class_names(workdir: str | None, path: str | None) -> tuple[str, ...]:
-    path = path or (os.path.join(workdir, CLASS_NAMES_FILE) if workdir else None)
-    if not path or not os.path.exists(path):
-        raise FileNotFoundError(
-            f"no class names at {path}: pass --class_names=FILE (a JSON list of names)"
-        )
-    with open(path) as f:
-        return tuple(json.load(f))
 
 
 def video_example(path: str, config) -> dict[str, Any]:

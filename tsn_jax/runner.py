@@ -31,6 +31,7 @@ from tsn_jax import (
     optim,
     pretrained,
     reports,
+    runs,
     scoring,
     train_step,
 )
@@ -55,7 +56,6 @@ def _check_batch_sizes(config: ml_collections.ConfigDict) -> None:
         )
 
 
-CLASS_NAMES_FILE = "class_names.json"
 LOCK_FILE = "run.lock"
 
 
@@ -136,16 +136,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """`train_and_evaluate` once the config is checked and the workdir is this run's."""
     is_main = jax.process_index() == 0
-    if is_main:
-        with open(os.path.join(workdir, "config.json"), "w") as f:
-            f.write(config.to_json_best_effort(indent=2))
     writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
 
     # --- input ---------------------------------------------------------------
     builder = datasets.get_builder(config.dataset)
     info = pipeline.get_dataset_info(builder, config)
-    if is_main:  # tsn-jax-predict names the classes of a run's checkpoints from this file.
-        reports.write_json(os.path.join(workdir, CLASS_NAMES_FILE), list(info.class_names))
+    # The config as run: with the data directory really used (TFDS's default for '').
+    config = config.copy_and_resolve_references()
+    config.dataset.data_dir = str(builder.data_dir_root)
+    if is_main:  # tsn-jax-predict and runs.load_run read these two files.
+        with open(os.path.join(workdir, runs.CONFIG_FILE), "w") as f:
+            f.write(config.to_json_best_effort(indent=2))
+        reports.write_json(os.path.join(workdir, runs.CLASS_NAMES_FILE), list(info.class_names))
+    described = runs.run_info(config, info.class_names)
     split = config.dataset.train_split
     warning = frame_count_warning(config.data, pipeline.stored_frame_counts(builder, split), split)
     if warning:
@@ -299,11 +302,11 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
             if step % config.checkpoint_every_steps == 0:
                 check_finite()
                 _check_state(step, state, manager, config)
-                manager.save(step, args=checkpoints.save_args(state))
+                manager.save(step, args=checkpoints.save_args(state, described))
         check_finite()
         if manager.latest_step() != num_train_steps:
             _check_state(num_train_steps, state, manager, config)
-            manager.save(num_train_steps, args=checkpoints.save_args(state), force=True)
+            manager.save(num_train_steps, args=checkpoints.save_args(state, described), force=True)
     finally:
         # Saves already started complete (a diverged run keeps its good checkpoints).
         manager.wait_until_finished()

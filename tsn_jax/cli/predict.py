@@ -32,7 +32,7 @@ from typing import Any
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from tsn_jax import inference
+from tsn_jax import inference, runs
 
 FLAGS = flags.FLAGS
 
@@ -77,12 +77,12 @@ def predict_files(
     """Prints the top classes of each file; returns them, the scores and view logits."""
     from tsn_jax import runner
 
-    config = inference.load_config(workdir, config)
+    config = runs.load_config(workdir, config)
     if checkpoint:
         config.eval.checkpoint = checkpoint
     predictor = inference.Predictor(
         config,
-        inference.load_class_names(workdir, class_names),
+        runs.load_class_names(workdir, class_names),
         runner.checkpoint_path(config, workdir or "."),
     )
     results = []

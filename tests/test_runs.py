@@ -1,0 +1,113 @@
+"""tsn_jax.load_run: a run (a workdir, a step directory, a copy of one) loaded in one call."""
+
+import json
+import os
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+import tsn_jax
+from tests.helpers import tiny_config
+from tsn_jax import checkpoints, runner, runs
+from tsn_jax.errors import CheckpointError
+from tsn_jax.models import create_model
+
+CLASSES = ("a", "b", "c")
+
+
+@pytest.fixture
+def saved_run(tmp_path):
+    """A workdir as training leaves it: config.json, class_names.json, step 5 with both
+    items (random weights, a 3-class tiny TSN)."""
+    config = tiny_config(str(tmp_path / "tfds"))
+    config.model.backbone_options = {}
+    model = create_model(config.model, len(CLASSES), config.data.num_segments)
+    variables = jax.jit(lambda x: model.init(jax.random.key(0), x, train=False))(
+        np.zeros((1, 3, 1, 32, 32, 3), np.float32)
+    )
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / runs.CONFIG_FILE).write_text(config.to_json_best_effort())
+    (workdir / runs.CLASS_NAMES_FILE).write_text(json.dumps(CLASSES))
+    manager = checkpoints.create_manager(str(workdir / "checkpoints"), save_every_steps=1, keep=2)
+    state = {"step": 5, **variables}
+    manager.save(5, args=checkpoints.save_args(state, runs.run_info(config, CLASSES)))
+    manager.wait_until_finished()
+    manager.close()
+    return workdir, config, variables
+
+
+def _same_variables(a, b):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_a_workdir_loads_in_one_call(saved_run, tmp_path, monkeypatch):
+    workdir, config, variables = saved_run
+    monkeypatch.chdir(tmp_path)
+    for path in ("run", "run/checkpoints/5", "run/checkpoints/5/default", str(workdir)):
+        model, loaded, loaded_config, class_names = tsn_jax.load_run(path)
+        assert class_names == CLASSES
+        assert loaded_config.to_dict() == config.to_dict()
+        _same_variables(
+            loaded, {"params": variables["params"], "batch_stats": variables["batch_stats"]}
+        )
+        logits = model.apply(loaded, np.ones((2, 3, 1, 32, 32, 3), np.float32), train=False)
+        assert logits.shape == (2, 3)
+
+
+def test_a_copied_step_directory_is_enough(saved_run, tmp_path):
+    workdir, config, _ = saved_run
+    copy = tmp_path / "elsewhere" / "step5"
+    shutil.copytree(workdir / "checkpoints" / "5", copy)
+    shutil.rmtree(workdir)  # neither config.json nor class_names.json is left
+    _, _, loaded_config, class_names = runs.load_run(str(copy))
+    assert class_names == CLASSES and loaded_config.model.to_dict() == config.model.to_dict()
+
+
+def test_a_path_without_a_checkpoint_is_one_error_naming_it(tmp_path):
+    with pytest.raises(CheckpointError, match="the run: no checkpoint at nowhere"):
+        runs.load_run("nowhere")
+    (tmp_path / "empty" / "checkpoints").mkdir(parents=True)
+    with pytest.raises(CheckpointError, match="is a run without a checkpoint"):
+        runs.load_run(str(tmp_path / "empty"))
+
+
+@pytest.mark.slow
+def test_training_writes_a_run_that_loads_and_records_its_data_dir(
+    tiny_data_dir, tmp_path, one_device
+):
+    config = tiny_config(tiny_data_dir)
+    config.num_train_steps = 2
+    workdir = str(tmp_path / "run")
+    runner.train_and_evaluate(config, workdir)
+    recorded = json.load(open(os.path.join(workdir, runs.CONFIG_FILE)))
+    assert recorded["dataset"]["data_dir"] == tiny_data_dir
+    step = os.path.join(workdir, "checkpoints", "2")
+    info = checkpoints.read_run_info(step)
+    assert info["config"] == recorded and len(info["class_names"]) == 10
+    _, variables, loaded_config, class_names = runs.load_run(step)
+    assert loaded_config.model.to_dict() == config.model.to_dict()
+    assert list(class_names) == info["class_names"]
+    assert variables["params"]["fc"]["kernel"].shape == (64, 10)  # ResNet-18 at width 8
+
+
+def test_importing_the_package_loads_no_jax_until_load_run_is_asked_for():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tsn_jax\n"
+        "assert 'jax' not in sys.modules\n"
+        "tsn_jax.load_run\n"
+        "assert 'jax' in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=runs.__file__.rsplit("/tsn_jax", 1)[0],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
