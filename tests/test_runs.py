@@ -21,19 +21,22 @@ CLASSES = ("a", "b", "c")
 def saved_run(tmp_path):
     """A workdir as training leaves it: config.json, class_names.json, step 5 with both
     items (random weights, a 3-class tiny TSN)."""
+    return _save_run(tmp_path / "run", tmp_path, step=5)
+
+
+def _save_run(workdir, tmp_path, step):
     config = tiny_config(str(tmp_path / "tfds"))
     config.model.backbone_options = {}
     model = create_model(config.model, len(CLASSES), config.data.num_segments)
     variables = jax.jit(lambda x: model.init(jax.random.key(0), x, train=False))(
         np.zeros((1, 3, 1, 32, 32, 3), np.float32)
     )
-    workdir = tmp_path / "run"
-    workdir.mkdir()
+    workdir.mkdir(parents=True)
     (workdir / runs.CONFIG_FILE).write_text(config.to_json_best_effort())
     (workdir / runs.CLASS_NAMES_FILE).write_text(json.dumps(CLASSES))
     manager = checkpoints.create_manager(str(workdir / "checkpoints"), save_every_steps=1, keep=2)
-    state = {"step": 5, **variables}
-    manager.save(5, args=checkpoints.save_args(state, runs.run_info(config, CLASSES)))
+    state = {"step": step, **variables}
+    manager.save(step, args=checkpoints.save_args(state, runs.run_info(config, CLASSES)))
     manager.wait_until_finished()
     manager.close()
     return workdir, config, variables
@@ -56,6 +59,24 @@ def test_a_workdir_loads_in_one_call(saved_run, tmp_path, monkeypatch):
         )
         logits = model.apply(loaded, np.ones((2, 3, 1, 32, 32, 3), np.float32), train=False)
         assert logits.shape == (2, 3)
+
+
+def test_the_documented_loading_snippets_run(tmp_path, monkeypatch):
+    """docs/evaluation.md's two snippets (tsn_jax.load_run, and plain Orbax from another
+    project), run as written from a directory holding runs/default at step 750."""
+    import re
+
+    _, _, variables = _save_run(tmp_path / "runs" / "default", tmp_path, step=750)
+    monkeypatch.chdir(tmp_path)
+    page = open(os.path.join(os.path.dirname(__file__), "..", "docs", "evaluation.md")).read()
+    section = page[page.index("## Checkpoints") :]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert len(blocks) == 2
+    namespace = {"clips": np.ones((1, 3, 1, 32, 32, 3), np.float32)}
+    exec(blocks[0], namespace)
+    assert namespace["logits"].shape == (1, 3)
+    exec(blocks[1], namespace)
+    _same_variables(namespace["variables"], {k: variables[k] for k in ("params", "batch_stats")})
 
 
 def test_a_copied_step_directory_is_enough(saved_run, tmp_path):
