@@ -43,6 +43,7 @@ setuptools.setup(
             "tsn-jax-fuse=tsn_jax.cli.fuse:run",
             "tsn-jax-extract-flow=tsn_jax.cli.extract_flow:run",
             "tsn-jax-contribution=tsn_jax.cli.contribution:run",
+            "tsn-jax-export=tsn_jax.cli.export:run",
         ]
     },
     extras_require={

@@ -88,6 +88,39 @@ def test_a_copied_step_directory_is_enough(saved_run, tmp_path):
     assert class_names == CLASSES and loaded_config.model.to_dict() == config.model.to_dict()
 
 
+def test_an_export_is_slimmer_and_loads_to_the_same_variables(
+    saved_run, tmp_path, capsys, tiny_data_dir
+):
+    from tsn_jax.cli import export, predict
+
+    workdir, config, variables = saved_run
+    # An optimizer state of the size of the parameters, as SGD with momentum keeps (random:
+    # the stored arrays are compressed).
+    rng = np.random.default_rng(0)
+    momentum = jax.tree.map(
+        lambda p: rng.normal(size=p.shape).astype(np.float32), variables["params"]
+    )
+    manager = checkpoints.create_manager(str(workdir / "checkpoints"), save_every_steps=1, keep=2)
+    state = {"step": 6, **variables, "opt_state": momentum}
+    manager.save(6, args=checkpoints.save_args(state, runs.run_info(config, CLASSES)))
+    manager.wait_until_finished()
+    manager.close()
+    output = export.main([str(workdir), str(tmp_path / "exported")])
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"wrote {output}: ") and "with its optimizer state" in printed
+    exported, source = export._size(output), export._size(str(workdir / "checkpoints" / "6"))
+    assert exported < 0.75 * source, (exported, source)
+    _, loaded, loaded_config, class_names = runs.load_run(output)
+    assert class_names == CLASSES and loaded_config.to_dict() == config.to_dict()
+    _same_variables(loaded, {k: variables[k] for k in ("params", "batch_stats")})
+    with pytest.raises(FileExistsError, match="exists and is not empty"):
+        runs.export_run(str(workdir), output)
+    # tsn-jax-predict takes the export alone: its config and class names come with it.
+    video = os.path.join(tiny_data_dir, "synthetic_actions_videos", "Grow", "v_Grow_test_000.mp4")
+    [result] = predict.predict_files([video], workdir=None, checkpoint=output, top=2)
+    assert len(result["top"]) == 2 and {name for name, _ in result["top"]} <= set(CLASSES)
+
+
 def test_a_path_without_a_checkpoint_is_one_error_naming_it(tmp_path):
     with pytest.raises(CheckpointError, match="the run: no checkpoint at nowhere"):
         runs.load_run("nowhere")

@@ -8,6 +8,10 @@ A run's files (no TensorFlow needed to read them):
     WORKDIR/checkpoints/STEP/run/metadata   JSON {'config', 'class_names'}: a copied step
                                         directory rebuilds its model on its own
 
+`export_run(path, output)` writes a slim copy for deployment: the parameters and
+BatchNorm statistics without the optimizer state, and the run item; `load_run`
+reads it like a step directory.
+
 Usage from another project:
 
     import tsn_jax
@@ -96,6 +100,17 @@ def step_directory(path: str) -> str:
     return absolute
 
 
+def describe(path: str) -> tuple[ml_collections.ConfigDict, tuple[str, ...]]:
+    """(config, class names) of the checkpoint at `path` (as `load_run` takes it): from
+    its `run` item, or for a step written before steps held one, from its workdir."""
+    step = step_directory(path)
+    info = checkpoints.read_run_info(step)
+    if info is not None:
+        return config_from_json(info["config"]), tuple(info["class_names"])
+    workdir = os.path.dirname(os.path.dirname(step))
+    return load_config(workdir), load_class_names(workdir)
+
+
 def load_run(
     path: str,
 ) -> tuple[nn.Module, dict[str, Any], ml_collections.ConfigDict, tuple[str, ...]]:
@@ -112,15 +127,37 @@ def load_run(
         workdir.
     """
     step = step_directory(path)
-    info = checkpoints.read_run_info(step)
-    if info is not None:
-        config, class_names = config_from_json(info["config"]), tuple(info["class_names"])
-    else:  # Written before steps held their config: the workdir two levels up has it.
-        workdir = os.path.dirname(os.path.dirname(step))
-        config, class_names = load_config(workdir), load_class_names(workdir)
+    config, class_names = describe(step)
     model = create_model(config.model, len(class_names), config.data.num_segments)
     variables = pretrained.load_checkpoint(step, "the run")
     checkpoints.check_fits(
         model, variables, example_inputs(input_shape_of(model, config.data)), step
     )
     return model, variables, config, class_names
+
+
+def export_run(path: str, output: str) -> str:
+    """Writes the run at `path` (as `load_run` takes it) to `output` without its
+    optimizer state: `output/default` ({'params', 'batch_stats'}) and `output/run/metadata`.
+
+    Returns:
+      The absolute output directory.
+
+    Raises:
+      FileExistsError: `output` exists and is not empty (nothing is overwritten).
+    """
+    import orbax.checkpoint as ocp
+
+    from tsn_jax import reports
+
+    output = os.path.abspath(os.path.expanduser(output))
+    if os.path.exists(output) and os.listdir(output):
+        raise FileExistsError(f"{output} exists and is not empty: give a new directory")
+    _, variables, config, class_names = load_run(path)
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(os.path.join(output, checkpoints.STATE_ITEM), variables)
+    os.makedirs(os.path.join(output, checkpoints.RUN_ITEM), exist_ok=True)
+    reports.write_json(
+        os.path.join(output, checkpoints.RUN_ITEM, "metadata"), run_info(config, class_names)
+    )
+    return output

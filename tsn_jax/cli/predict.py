@@ -2,6 +2,7 @@
 
     tsn-jax-predict VIDEO.mp4 [MORE.mkv ...] --workdir=runs/default
     tsn-jax-predict VIDEO.mp4 --workdir=runs/x --timeline=timeline.png
+    tsn-jax-predict VIDEO.mp4 --checkpoint=exported/default   # a step or an export
     tsn-jax-predict VIDEO.mp4 --config=configs/kinetics_i3d.py \
         --checkpoint=/ckpt/run/checkpoints/1000 --class_names=classes.json
 
@@ -19,8 +20,9 @@ temporal modules mix a fixed number of segments).
 
 The run's config is `WORKDIR/config.json` unless `--config` is given; the class names
 come from `WORKDIR/class_names.json` (written when the run started) or `--class_names`
-(a JSON list). The model is compiled once and the views are scored in batches of
-`eval.batch_size` rows.
+(a JSON list). A `--checkpoint` step directory or `tsn-jax-export` output without
+`--workdir` and `--config` gives both itself. The model is compiled once and the
+views are scored in batches of `eval.batch_size` rows.
 """
 
 from __future__ import annotations
@@ -77,14 +79,16 @@ def predict_files(
     """Prints the top classes of each file; returns them, the scores and view logits."""
     from tsn_jax import runner
 
-    config = runs.load_config(workdir, config)
+    if config is None and not workdir and checkpoint:
+        # A step directory or an export describes itself.
+        config, names = runs.describe(checkpoint)
+        names = runs.load_class_names(None, class_names) if class_names else names
+    else:
+        config = runs.load_config(workdir, config)
+        names = runs.load_class_names(workdir, class_names)
     if checkpoint:
         config.eval.checkpoint = checkpoint
-    predictor = inference.Predictor(
-        config,
-        runs.load_class_names(workdir, class_names),
-        runner.checkpoint_path(config, workdir or "."),
-    )
+    predictor = inference.Predictor(config, names, runner.checkpoint_path(config, workdir or "."))
     results = []
     for path in paths:
         example = inference.video_example(path, config)
