@@ -3,13 +3,15 @@
 import json
 import math
 import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from tests.helpers import tiny_config
+from tests.helpers import ROOT, tiny_config
 from tsn_jax.cli import predict
 from tsn_jax.models import create_model
 
@@ -61,11 +63,31 @@ def test_predict_prints_the_top_classes_and_plots_a_timeline(tsn_run, tiny_data_
     assert os.path.getsize(timeline) > 1000
 
 
-def test_unreadable_file_is_a_clear_error(tsn_run, tmp_path):
+def test_an_unreadable_file_is_reported_and_the_others_scored(tsn_run, tmp_path, tiny_data_dir):
     workdir, weights, _, _ = tsn_run
     bad = tmp_path / "clip.mp4"
     bad.write_bytes(b"not a video")
-    with pytest.raises(ValueError, match="cannot read .*clip.mp4"):
-        predict.predict_files([str(bad)], workdir=str(workdir), checkpoint=weights)
+    good = os.path.join(tiny_data_dir, "synthetic_actions_videos", "Grow", "v_Grow_test_000.mp4")
+    for output in (str(tmp_path / "out.json"), str(tmp_path / "out.csv")):
+        results = predict.predict_files(
+            [str(bad), good], workdir=str(workdir), checkpoint=weights, top=2, output=output
+        )
+        # The unreadable file is reported and the next one is still scored.
+        assert results[0]["path"] == str(bad) and "cannot read" in results[0]["error"]
+        assert "clip.mp4" in results[0]["error"] and len(results[1]["top"]) == 2
+    rows = json.loads(open(tmp_path / "out.json").read())
+    assert rows[0] == {"path": str(bad), "top": [], "error": results[0]["error"]}
+    assert [entry["class"] for entry in rows[1]["top"]] == [n for n, _ in results[1]["top"]]
+    lines = open(tmp_path / "out.csv").read().splitlines()
+    assert lines[0] == "path,rank,class,probability,error" and len(lines) == 4
+    # The program's exit status says that a file could not be read.
+    command = [sys.executable, "-m", "tsn_jax.cli.predict", str(bad), good]
+    command += [f"--workdir={workdir}", f"--checkpoint={weights}"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: 1 of 2 files could not be read: ['{bad}']"
+    )
+    assert f"{good}: 3 views" in result.stdout
     with pytest.raises(FileNotFoundError, match="config.json"):
         predict.predict_files([str(bad)], workdir=str(tmp_path / "nowhere"))

@@ -89,7 +89,7 @@ def test_a_copied_step_directory_is_enough(saved_run, tmp_path):
 
 
 def test_an_export_is_slimmer_and_loads_to_the_same_variables(
-    saved_run, tmp_path, capsys, tiny_data_dir
+    saved_run, tmp_path, capsys, tiny_data_dir, monkeypatch
 ):
     from tsn_jax.cli import export, predict
 
@@ -117,7 +117,8 @@ def test_an_export_is_slimmer_and_loads_to_the_same_variables(
         runs.export_run(str(workdir), output)
     # tsn-jax-predict takes the export alone: its config and class names come with it.
     video = os.path.join(tiny_data_dir, "synthetic_actions_videos", "Grow", "v_Grow_test_000.mp4")
-    [result] = predict.predict_files([video], workdir=None, checkpoint=output, top=2)
+    monkeypatch.chdir(tmp_path)  # a relative --checkpoint, as users type it
+    [result] = predict.predict_files([video], workdir=None, checkpoint="exported", top=2)
     assert len(result["top"]) == 2 and {name for name, _ in result["top"]} <= set(CLASSES)
 
 

@@ -27,6 +27,7 @@ views are scored in batches of `eval.batch_size` rows.
 
 from __future__ import annotations
 
+import csv
 import os
 import sys
 from typing import Any
@@ -34,7 +35,7 @@ from typing import Any
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from tsn_jax import inference, runs
+from tsn_jax import inference, reports, runs
 
 FLAGS = flags.FLAGS
 
@@ -48,6 +49,7 @@ def _define_flags() -> None:
     flags.DEFINE_string("class_names", None, "JSON list of class names (default: workdir's).")
     flags.DEFINE_integer("top", 5, "How many classes to print.")
     flags.DEFINE_string("timeline", None, "PNG path: per-second class probabilities.")
+    flags.DEFINE_string("output", None, "JSON (or .csv) path: every file's top classes.")
 
 
 def plot_timeline(probs, class_names: tuple[str, ...], classes: list[str], path: str) -> None:
@@ -75,8 +77,14 @@ def predict_files(
     class_names: str | None = None,
     top: int = 5,
     timeline: str | None = None,
+    output: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Prints the top classes of each file; returns them, the scores and view logits."""
+    """Prints the top classes of each file; returns them, the scores and view logits.
+
+    A file that cannot be read is reported on stderr and the others go on: its result
+    is {'path', 'error'}. `output` (a .json or .csv path) also writes every file's
+    top classes (and per-second probabilities with `timeline`) or error.
+    """
     from tsn_jax import runner
 
     if config is None and not workdir and checkpoint:
@@ -91,7 +99,12 @@ def predict_files(
     predictor = inference.Predictor(config, names, runner.checkpoint_path(config, workdir or "."))
     results = []
     for path in paths:
-        example = inference.video_example(path, config)
+        try:
+            example = inference.video_example(path, config)
+        except ValueError as error:
+            print(f"{path}: skipped: {error}", file=sys.stderr)
+            results.append({"path": path, "error": str(error)})
+            continue
         scores, view_logits = predictor.scores(example)
         best = inference.top_classes(scores, predictor.class_names, top)
         print(f"{path}: {len(view_logits)} views")
@@ -106,7 +119,36 @@ def predict_files(
             print(f"  timeline of {len(probs)} seconds: {out}")
             result["per_second"] = probs
         results.append(result)
+    if output:
+        write_results(results, output)
+        print(f"wrote {output}")
     return results
+
+
+def write_results(results: list[dict[str, Any]], path: str) -> None:
+    """Each file's top classes and probabilities (or its error) as JSON, or as CSV rows
+    (path, rank, class, probability, error) when `path` ends with .csv."""
+    rows = [
+        {
+            "path": r["path"],
+            "top": [{"class": name, "probability": float(p)} for name, p in r.get("top", [])],
+            **({"per_second": r["per_second"]} if "per_second" in r else {}),
+            **({"error": r["error"]} if "error" in r else {}),
+        }
+        for r in results
+    ]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if not path.endswith(".csv"):
+        reports.write_json(path, rows)
+        return
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "rank", "class", "probability", "error"])
+        for row in rows:
+            if "error" in row:
+                writer.writerow([row["path"], "", "", "", row["error"]])
+            for rank, entry in enumerate(row["top"], start=1):
+                writer.writerow([row["path"], rank, entry["class"], entry["probability"], ""])
 
 
 def main(argv: list[str]) -> None:
@@ -117,13 +159,16 @@ def main(argv: list[str]) -> None:
     if len(argv) < 2:
         raise app.UsageError("give at least one video file")
     try:
-        _predict_from_flags(argv[1:])
+        results = _predict_from_flags(argv[1:])
     except (ValueError, FileNotFoundError) as error:
         sys.exit(f"error: {error}")
+    failed = [r["path"] for r in results if "error" in r]
+    if failed:  # The exit status says so, for scripts.
+        sys.exit(f"error: {len(failed)} of {len(results)} files could not be read: {failed}")
 
 
-def _predict_from_flags(paths: list[str]) -> None:
-    predict_files(
+def _predict_from_flags(paths: list[str]) -> list[dict[str, Any]]:
+    return predict_files(
         paths,
         workdir=FLAGS.workdir,
         config=FLAGS.config,
@@ -131,6 +176,7 @@ def _predict_from_flags(paths: list[str]) -> None:
         class_names=FLAGS.class_names,
         top=FLAGS.top,
         timeline=FLAGS.timeline,
+        output=FLAGS.output,
     )
 
 
