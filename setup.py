@@ -12,27 +12,28 @@ setuptools.setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=setuptools.find_packages(include=["tsn_jax*", "input_pipeline*", "configs*"]),
+    # Lower bounds: the versions the test suite ran with on the development machine.
     install_requires=[
-        "jax",
-        "flax",
-        "optax",
-        "orbax-checkpoint",
-        "tensorflow-cpu",
-        "tensorflow-datasets",
+        "jax>=0.10.2",
+        "flax>=0.12.8",
+        "optax>=0.2.8",
+        "orbax-checkpoint>=0.12.8",
+        "tensorflow-cpu>=2.21.0",
+        "tensorflow-datasets>=4.9.10",
         # TFDS 4.9 imports this backport in DatasetBuilder but does not declare it.
-        "importlib_resources",
-        "ml-collections",
-        "clu",
-        "tensorboard",
-        "av",
+        "importlib_resources>=7.1.0",
+        "ml-collections>=1.1.0",
+        "clu>=0.0.12",
+        "tensorboard>=2.21.0",
+        "av>=18.1.0",
         # Optical flow at dataset-build time; contrib has TV-L1 (cv2.optflow).
-        "opencv-contrib-python-headless",
-        "numpy",
-        "absl-py",
+        "opencv-contrib-python-headless>=5.1.0.95",
+        "numpy>=2.4.6",
+        "absl-py>=2.5.1",
         # Real photographs used as backgrounds of the embedded demo videos.
-        "scikit-image",
+        "scikit-image>=0.26.0",
         # The evaluation's confusion matrix and tsn-jax-predict's timeline (PNG).
-        "matplotlib",
+        "matplotlib>=3.11.2",
     ],
     entry_points={
         "console_scripts": [
@@ -47,6 +48,13 @@ setuptools.setup(
         ]
     },
     extras_require={
-        "test": ["pytest", "pytest-xdist", "ruff", "nbformat", "nbconvert", "ipykernel"],
+        "test": [
+            "pytest>=9.2.0",
+            "pytest-xdist>=3.8.0",
+            "ruff>=0.17.6",
+            "nbformat>=5.11.1",
+            "nbconvert>=7.17.2",
+            "ipykernel>=7.4.0",
+        ],
     },
 )

@@ -1,0 +1,190 @@
+"""Classifies video files with a trained run, using the run's own test protocol.
+
+    tsn-jax-predict VIDEO.mp4 [MORE.mkv ...] --workdir=runs/default
+    tsn-jax-predict VIDEO.mp4 --workdir=runs/x --timeline=timeline.png
+    tsn-jax-predict VIDEO.mp4 --checkpoint=exported/default   # a step or an export
+    tsn-jax-predict VIDEO.mp4 --config=configs/kinetics_i3d.py \
+        --checkpoint=/ckpt/run/checkpoints/1000 --class_names=classes.json
+
+Each file (anything PyAV decodes) is stored as the run's dataset stores its videos
+(`dataset.short_side` / `size`, `fps`, optical flow when the model reads it), then goes
+through the evaluation transform of the config (`eval.sampling`, segments, crops)
+and the same fusion as `main.py --mode=eval` (tsn_jax/scoring.py), so a file of the
+test split gets the scores its evaluation gave it. The top-k classes are printed with
+their probabilities (softmax of the fused scores).
+
+`--timeline=out.png` also scores one centre-cropped snippet a second over the whole
+video and plots the per-second probabilities of the top classes: useful for long,
+untrimmed videos. It needs a model that scores single snippets (not TSM/TAM, whose
+temporal modules mix a fixed number of segments).
+
+The run's config is `WORKDIR/config.json` unless `--config` is given; the class names
+come from `WORKDIR/class_names.json` (written when the run started) or `--class_names`
+(a JSON list). A `--checkpoint` step directory or `tsn-jax-export` output without
+`--workdir` and `--config` gives both itself. The model is compiled once and the
+views are scored in batches of `eval.batch_size` rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from typing import Any
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from tsn_jax import inference, reports, runs
+
+FLAGS = flags.FLAGS
+
+
+def _define_flags() -> None:
+    """Defined when run as a script only, so that tests can import this module next to
+    other tools that define flags of the same names."""
+    flags.DEFINE_string("workdir", None, "The run's workdir (config.json, checkpoints).")
+    config_flags.DEFINE_config_file("config", None, "Config file instead of config.json.")
+    flags.DEFINE_string("checkpoint", None, "Checkpoint step directory (default: newest).")
+    flags.DEFINE_string("class_names", None, "JSON list of class names (default: workdir's).")
+    flags.DEFINE_integer("top", 5, "How many classes to print.")
+    flags.DEFINE_string("timeline", None, "PNG path: per-second class probabilities.")
+    flags.DEFINE_string("output", None, "JSON (or .csv) path: every file's top classes.")
+
+
+def plot_timeline(probs, class_names: tuple[str, ...], classes: list[str], path: str) -> None:
+    """Per-second probabilities [S, N] of `classes` over time, saved as a PNG."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4))
+    ax = fig.subplots()
+    for name in classes:
+        ax.plot(range(len(probs)), probs[:, class_names.index(name)], label=name)
+    ax.set_xlabel("second")
+    ax.set_ylabel("probability")
+    ax.set_ylim(0.0, 1.0)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def predict_files(
+    paths: list[str],
+    *,
+    workdir: str | None,
+    config=None,
+    checkpoint: str | None = None,
+    class_names: str | None = None,
+    top: int = 5,
+    timeline: str | None = None,
+    output: str | None = None,
+) -> list[dict[str, Any]]:
+    """Prints the top classes of each file; returns them, the scores and view logits.
+
+    A file that cannot be read is reported on stderr and the others go on: its result
+    is {'path', 'error'}. `output` (a .json or .csv path) also writes every file's
+    top classes (and per-second probabilities with `timeline`) or error.
+    """
+    from tsn_jax import runner
+
+    if config is None and not workdir and checkpoint:
+        # A step directory or an export describes itself.
+        config, names = runs.describe(checkpoint)
+        names = runs.load_class_names(None, class_names) if class_names else names
+    else:
+        config = runs.load_config(workdir, config)
+        names = runs.load_class_names(workdir, class_names)
+    if checkpoint:
+        config.eval.checkpoint = checkpoint
+    predictor = inference.Predictor(config, names, runner.checkpoint_path(config, workdir or "."))
+    results = []
+    for path in paths:
+        try:
+            example = inference.video_example(path, config)
+        except ValueError as error:
+            print(f"{path}: skipped: {error}", file=sys.stderr)
+            results.append({"path": path, "error": str(error)})
+            continue
+        scores, view_logits = predictor.scores(example)
+        best = inference.top_classes(scores, predictor.class_names, top)
+        print(f"{path}: {len(view_logits)} views")
+        for name, prob in best:
+            print(f"  {prob:7.2%}  {name}")
+        result = {"path": path, "top": best, "scores": scores, "view_logits": view_logits}
+        if timeline:
+            stem, ext = os.path.splitext(timeline)
+            out = timeline if len(paths) == 1 else f"{stem}_{len(results)}{ext or '.png'}"
+            probs = predictor.per_second(example)
+            plot_timeline(probs, predictor.class_names, [n for n, _ in best], out)
+            print(f"  timeline of {len(probs)} seconds: {out}")
+            result["per_second"] = probs
+        results.append(result)
+    if output:
+        write_results(results, output)
+        print(f"wrote {output}")
+    return results
+
+
+def write_results(results: list[dict[str, Any]], path: str) -> None:
+    """Each file's top classes and probabilities (or its error) as JSON, or as CSV rows
+    (path, rank, class, probability, error) when `path` ends with .csv."""
+    rows = [
+        {
+            "path": r["path"],
+            "top": [{"class": name, "probability": float(p)} for name, p in r.get("top", [])],
+            **({"per_second": r["per_second"]} if "per_second" in r else {}),
+            **({"error": r["error"]} if "error" in r else {}),
+        }
+        for r in results
+    ]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if not path.endswith(".csv"):
+        reports.write_json(path, rows)
+        return
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "rank", "class", "probability", "error"])
+        for row in rows:
+            if "error" in row:
+                writer.writerow([row["path"], "", "", "", row["error"]])
+            for rank, entry in enumerate(row["top"], start=1):
+                writer.writerow([row["path"], rank, entry["class"], entry["probability"], ""])
+
+
+def main(argv: list[str]) -> None:
+    import tensorflow as tf
+
+    tf.config.set_visible_devices([], "GPU")
+    logging.set_verbosity(logging.WARNING)  # Orbax's and TFDS's INFO lines drown the answer
+    if len(argv) < 2:
+        raise app.UsageError("give at least one video file")
+    try:
+        results = _predict_from_flags(argv[1:])
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit(f"error: {error}")
+    failed = [r["path"] for r in results if "error" in r]
+    if failed:  # The exit status says so, for scripts.
+        sys.exit(f"error: {len(failed)} of {len(results)} files could not be read: {failed}")
+
+
+def _predict_from_flags(paths: list[str]) -> list[dict[str, Any]]:
+    return predict_files(
+        paths,
+        workdir=FLAGS.workdir,
+        config=FLAGS.config,
+        checkpoint=FLAGS.checkpoint,
+        class_names=FLAGS.class_names,
+        top=FLAGS.top,
+        timeline=FLAGS.timeline,
+        output=FLAGS.output,
+    )
+
+
+def run() -> None:
+    """The `tsn-jax-predict` console entry point."""
+    _define_flags()
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,125 @@
+"""What an evaluation reports: metrics of the video scores and the files of a run.
+
+`summarize` gives video- and clip-level metrics of `scoring.VideoScores`;
+`write_outputs` writes eval_metrics.json, scores.npz, confusion.csv and
+confusion.png; `write_json` is how every JSON file of the project is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from tsn_jax import metrics, score_files, untrimmed
+from tsn_jax.scoring import VideoScores
+
+
+def _json_safe(value: Any) -> Any:
+    """`value` with NaN and infinities as None and numpy scalars as Python numbers."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: str, value: Any) -> None:
+    """Writes `value` as strict JSON (RFC 8259): a non-finite number becomes null, never
+    the bare NaN / Infinity that other JSON readers reject."""
+    with open(path, "w") as f:
+        json.dump(_json_safe(value), f, indent=2, allow_nan=False)
+        f.write("\n")
+
+
+def summarize(
+    scores: VideoScores,
+    class_names: tuple[str, ...],
+    class_groups: Mapping[str, tuple[str, ...]] | None = None,
+) -> dict[str, Any]:
+    """Video- and clip-level metrics of `scores`: `metrics.classification_metrics` (its
+    'num_videos' as 'num_eval_videos'), 'mAP', 'clip_top1' and views per video."""
+    summary = metrics.classification_metrics(
+        scores.logits, scores.labels, class_names, class_groups
+    )
+    summary["num_eval_videos"] = summary.pop("num_videos")
+    finite = bool(np.all(np.isfinite(scores.logits)))  # a diverged run is still reported
+    summary["mAP"] = (
+        float(untrimmed.mean_average_precision(scores.logits, scores.labels)["mAP"])
+        if finite
+        else None
+    )
+    summary["clip_top1"] = scores.clip_hits / max(scores.clip_count, 1)
+    summary["views_per_video"] = {
+        "min": int(scores.num_views.min()),
+        "max": int(scores.num_views.max()),
+        "mean": float(scores.num_views.mean()),
+    }
+    return summary
+
+
+def confusion_matrix(labels: np.ndarray, logits: np.ndarray, num_classes: int) -> np.ndarray:
+    """[N, N] int counts: row = true class, column = predicted (top-1) class."""
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(matrix, (labels, np.argmax(logits, axis=-1)), 1)
+    return matrix
+
+
+def _plot_confusion(matrix: np.ndarray, class_names: tuple[str, ...], path: str) -> None:
+    # matplotlib's object API: pyplot's global backend (a notebook's) stays untouched.
+    from matplotlib.figure import Figure
+
+    n = len(class_names)
+    rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = min(4 + 0.25 * n, 40)
+    fig = Figure(figsize=(size, size))
+    ax = fig.subplots()
+    ax.imshow(rows, cmap="Blues", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(n), class_names, rotation=90, fontsize=8)
+    ax.set_yticks(range(n), class_names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("confusion (each row normalized)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def write_outputs(
+    out_dir: str,
+    scores: VideoScores,
+    summary: Mapping[str, Any],
+    class_names: tuple[str, ...],
+    protocol_info: Mapping[str, Any],
+) -> None:
+    """eval_metrics.json, scores.npz, confusion.csv and confusion.png in `out_dir`."""
+    os.makedirs(out_dir, exist_ok=True)
+    write_json(
+        os.path.join(out_dir, "eval_metrics.json"),
+        {**summary, "num_videos": len(scores.video_ids), "protocol": dict(protocol_info)},
+    )
+    score_files.save_scores(
+        os.path.join(out_dir, "scores.npz"),
+        scores.video_ids,
+        scores.labels,
+        scores.logits,
+        class_names,
+        view_logits=scores.view_logits,
+        protocol=dict(protocol_info),
+    )
+    matrix = confusion_matrix(scores.labels, scores.logits, len(class_names))
+    with open(os.path.join(out_dir, "confusion.csv"), "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["true \\ predicted", *class_names])
+        for name, row in zip(class_names, matrix, strict=True):
+            writer.writerow([name, *row.tolist()])
+    _plot_confusion(matrix, class_names, os.path.join(out_dir, "confusion.png"))
