@@ -70,3 +70,13 @@ def test_top5_with_fewer_than_five_classes():
     # k = min(5, N) = 2: every label is in the top-2 of 2 classes.
     result = metrics.classification_metrics(np.array([[1.0, 0.0], [1.0, 0.0]]), np.array([0, 1]))
     assert result["top1"] == 0.5 and result["top5"] == 1.0
+
+
+def test_printed_metrics_have_four_significant_digits():
+    from tsn_jax import reports
+
+    summary = {"top1": 0.9166666666666666, "step": 750, "mAP": 0.82234, "loss": 1.0}
+    assert reports.format_metrics(summary, ("step", "top1", "mAP", "loss", "clip_top1")) == (
+        "step=750, top1=0.9167, mAP=0.8223, loss=1, clip_top1=None"
+    )
+    assert reports.format_number(0.925) == "0.925" and reports.format_number(None) == "None"

@@ -42,6 +42,17 @@ def write_json(path: str, value: Any) -> None:
         f.write("\n")
 
 
+def format_number(value: Any) -> str:
+    """A float to 4 significant digits ('0.9167'); anything else as str()."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def format_metrics(summary: Mapping[str, Any], keys: tuple[str, ...]) -> str:
+    """The summary's `keys` as 'top1=0.9167, step=4, ...' through `format_number` (a
+    missing metric, e.g. mAP of a run without it, reads None)."""
+    return ", ".join(f"{k}={format_number(summary.get(k))}" for k in keys)
+
+
 def summarize(
     scores: VideoScores,
     class_names: tuple[str, ...],

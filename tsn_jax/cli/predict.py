@@ -107,7 +107,7 @@ def predict_files(
             continue
         scores, view_logits = predictor.scores(example)
         best = inference.top_classes(scores, predictor.class_names, top)
-        print(f"{path}: {len(view_logits)} views")
+        print(f"{path}: {len(view_logits)} view{'s' if len(view_logits) != 1 else ''}")
         for name, prob in best:
             print(f"  {prob:7.2%}  {name}")
         result = {"path": path, "top": best, "scores": scores, "view_logits": view_logits}

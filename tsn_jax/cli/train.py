@@ -72,7 +72,7 @@ def _main(argv):
 
     import jax
 
-    from tsn_jax import distributed, runner
+    from tsn_jax import distributed, reports, runner
 
     # Before anything touches a device: JAX fixes its backends on first use.
     distributed.initialize(
@@ -97,9 +97,9 @@ def _main(argv):
         keys = ("step", "top1", "top5", "mean_class_accuracy", "num_eval_videos")
         title = "Final evaluation: "
     if jax.process_index() == 0:  # every process holds the same gathered summary
-        print(title + ", ".join(f"{k}={summary[k]}" for k in keys))
+        print(title + reports.format_metrics(summary, keys))
         for group, acc in summary["group_accuracy"].items():
-            print(f"  {group} classes: {acc}")
+            print(f"  {group} classes: {reports.format_number(acc)}")
 
 
 def run() -> None:
