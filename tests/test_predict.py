@@ -91,3 +91,15 @@ def test_an_unreadable_file_is_reported_and_the_others_scored(tsn_run, tmp_path,
     assert f"{good}: 3 views" in result.stdout
     with pytest.raises(FileNotFoundError, match="config.json"):
         predict.predict_files([str(bad)], workdir=str(tmp_path / "nowhere"))
+
+
+def test_sliding_windows_centre_k_snippets_on_each_second():
+    from tsn_jax.inference import sliding_windows
+
+    snippets = np.arange(5)[:, None, None] * np.ones((5, 1, 2))  # second s holds value s
+    windows = sliding_windows(snippets, 3)
+    assert windows.shape == (5, 3, 2)
+    np.testing.assert_array_equal(
+        windows[:, :, 0], [[0, 0, 1], [0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 4]]
+    )
+    np.testing.assert_array_equal(sliding_windows(snippets, 4)[0, :, 0], [0, 0, 0, 1])

@@ -95,17 +95,25 @@ class Predictor:
         return scoring.aggregate_views(view_logits, self.config), view_logits
 
     def per_second(self, example: dict[str, Any]):
-        """[S, N] class probabilities of one centre-cropped snippet a second."""
+        """[S, N] class probabilities of the video's seconds, one centre-cropped snippet a
+        second; a model that mixes K segments (TSM, TAM) scores second s with the window
+        of K consecutive snippets centred on it (`sliding_windows`)."""
         config = self.config.copy_and_resolve_references()
         config.eval.sampling = "per_second"
         config.eval.crops = "centre"
-        try:
-            logits = score_rows(self.apply, views(example, config), self.batch_size)
-        except ValueError as error:
-            raise ValueError(
-                f"--timeline scores single snippets, which this model cannot: {error}"
-            ) from error
-        return metrics.softmax(logits)
+        inputs = views(example, config)  # one snippet a row: [S, 1, T, H, W, C]
+        backbone = getattr(self.model, "backbone", None)
+        if getattr(backbone, "mixes_segments", False):
+            inputs = {k: sliding_windows(v, backbone.num_segments) for k, v in inputs.items()}
+        return metrics.softmax(score_rows(self.apply, inputs, self.batch_size))
+
+
+def sliding_windows(snippets: np.ndarray, k: int) -> np.ndarray:
+    """[S, 1, ...] snippets (one a second) -> [S, K, ...]: row s holds snippets s - K // 2
+    .. s - K // 2 + K - 1, the first and last repeated at the ends of the video."""
+    count = len(snippets)
+    index = np.arange(count)[:, None] + np.arange(k)[None, :] - k // 2
+    return snippets[np.clip(index, 0, count - 1), 0]
 
 
 def top_classes(scores, class_names: tuple[str, ...], k: int) -> list[tuple[str, float]]:

@@ -15,8 +15,8 @@ their probabilities (softmax of the fused scores).
 
 `--timeline=out.png` also scores one centre-cropped snippet a second over the whole
 video and plots the per-second probabilities of the top classes: useful for long,
-untrimmed videos. It needs a model that scores single snippets (not TSM/TAM, whose
-temporal modules mix a fixed number of segments).
+untrimmed videos. Models that mix K segments (TSM, TAM) score each second with the
+window of K consecutive seconds' snippets centred on it.
 
 The run's config is `WORKDIR/config.json` unless `--config` is given; the class names
 come from `WORKDIR/class_names.json` (written when the run started) or `--class_names`
