@@ -20,7 +20,7 @@ def get_config() -> ml_collections.ConfigDict:
     # rawframes (tsn_jax.spec.DATASETS); a recipe must name one.
     config.dataset.name = ""
     config.dataset.data_dir = ""  # TFDS data dir; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets
-    config.dataset.video_dir = ""  # '' = <data_dir>/synthetic_actions_videos for the demo
+    config.dataset.video_dir = ""  # '' = <data_dir>/synthetic_actions_videos/<render> (demo)
     config.dataset.split_index = 1
     config.dataset.short_side = 256  # stored frames' shorter side (None: as decoded)
     config.dataset.size = ()  # or (height, width) of every stored frame, e.g. TSN's (256, 340)

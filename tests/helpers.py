@@ -42,6 +42,13 @@ def tiny_config(data_dir: str):
     return config
 
 
+def demo_videos(data_dir: str) -> str:
+    """The folder the tiny demo videos of `tiny_config(data_dir)` are rendered in."""
+    from input_pipeline import datasets
+
+    return datasets.demo_video_dir(tiny_config(data_dir).dataset)
+
+
 def abstract_init(model, x_shape):
     """Variables' shapes without running anything (train is static, so not traced)."""
     return jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(x_shape), train=False))

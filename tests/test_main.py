@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.helpers import documented_commands, tiny_config
+from tests.helpers import demo_videos, documented_commands, tiny_config
 from tsn_jax import runner, score_files
 from tsn_jax.metrics import classification_metrics
 
@@ -102,7 +102,7 @@ def test_main_trains_evaluates_and_writes_metrics(tiny_data_dir, tmp_path):
     # tsn-jax-predict on a test video file gives the scores its evaluation gave it.
     from tsn_jax.cli import predict
 
-    video = os.path.join(tiny_data_dir, "synthetic_actions_videos", trained.video_ids[4])
+    video = os.path.join(demo_videos(tiny_data_dir), trained.video_ids[4])
     [result] = predict.predict_files([video], workdir=str(workdir), top=3)
     np.testing.assert_allclose(result["scores"], trained.logits[4], rtol=1e-4, atol=1e-5)
     best = trained.class_names[int(np.argmax(trained.logits[4]))]

@@ -11,7 +11,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from tests.helpers import ROOT, tiny_config
+from tests.helpers import ROOT, demo_videos, tiny_config
 from tsn_jax.cli import predict
 from tsn_jax.models import create_model
 
@@ -39,7 +39,7 @@ def tsn_run(tiny_data_dir, tmp_path):
 
 def test_predict_prints_the_top_classes_and_plots_a_timeline(tsn_run, tiny_data_dir, tmp_path):
     workdir, weights, model, variables = tsn_run
-    videos = os.path.join(tiny_data_dir, "synthetic_actions_videos")
+    videos = demo_videos(tiny_data_dir)
     video = os.path.join(videos, "Grow", "v_Grow_test_000.mp4")
     timeline = str(tmp_path / "timeline.png")
     [result] = predict.predict_files(
@@ -67,7 +67,7 @@ def test_an_unreadable_file_is_reported_and_the_others_scored(tsn_run, tmp_path,
     workdir, weights, _, _ = tsn_run
     bad = tmp_path / "clip.mp4"
     bad.write_bytes(b"not a video")
-    good = os.path.join(tiny_data_dir, "synthetic_actions_videos", "Grow", "v_Grow_test_000.mp4")
+    good = os.path.join(demo_videos(tiny_data_dir), "Grow", "v_Grow_test_000.mp4")
     for output in (str(tmp_path / "out.json"), str(tmp_path / "out.csv")):
         results = predict.predict_files(
             [str(bad), good], workdir=str(workdir), checkpoint=weights, top=2, output=output

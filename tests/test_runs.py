@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tsn_jax
-from tests.helpers import tiny_config
+from tests.helpers import demo_videos, tiny_config
 from tsn_jax import checkpoints, runner, runs
 from tsn_jax.errors import CheckpointError
 from tsn_jax.models import create_model
@@ -116,7 +116,7 @@ def test_an_export_is_slimmer_and_loads_to_the_same_variables(
     with pytest.raises(FileExistsError, match="exists and is not empty"):
         runs.export_run(str(workdir), output)
     # tsn-jax-predict takes the export alone: its config and class names come with it.
-    video = os.path.join(tiny_data_dir, "synthetic_actions_videos", "Grow", "v_Grow_test_000.mp4")
+    video = os.path.join(demo_videos(tiny_data_dir), "Grow", "v_Grow_test_000.mp4")
     monkeypatch.chdir(tmp_path)  # a relative --checkpoint, as users type it
     [result] = predict.predict_files([video], workdir=None, checkpoint="exported", top=2)
     assert len(result["top"]) == 2 and {name for name, _ in result["top"]} <= set(CLASSES)

@@ -227,7 +227,15 @@ def test_get_builder_synthetic_actions(tmp_path):
     assert builder.builder_config.name == f"synthetic_actions_v{version}_s24_n1x1_seed0"
     assert builder.info.splits["train"].num_examples == 10
     assert builder.info.splits["test"].num_examples == 10
-    assert os.path.isfile(tmp_path / "synthetic_actions_videos" / "classInd.txt")
+    videos = tmp_path / "synthetic_actions_videos" / "n1x1_seed0"
+    assert os.path.isfile(videos / "classInd.txt")
+    # Another render into the same data dir gets its own folder: the first one's videos
+    # (which a build, predict or a notebook may read) are not replaced.
+    before = sorted(p.name for p in videos.glob("*/*.mp4"))
+    other = datasets.get_builder(dataset_config(data_dir=str(tmp_path), num_train_per_class=2))
+    assert other.info.splits["train"].num_examples == 20
+    assert sorted(p.name for p in videos.glob("*/*.mp4")) == before
+    assert len(list((tmp_path / "synthetic_actions_videos" / "n2x1_seed0").glob("*/*.mp4"))) == 30
     # A second call reuses the build; it does not even need the videos.
     shutil.rmtree(tmp_path / "synthetic_actions_videos")
     again = datasets.get_builder(dataset_config(data_dir=str(tmp_path)))

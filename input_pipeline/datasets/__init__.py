@@ -25,6 +25,7 @@ from tsn_jax import file_lock, spec
 __all__ = [
     "VideoFolder",
     "VideoFolderConfig",
+    "demo_video_dir",
     "get_builder",
     "storage_options",
 ]
@@ -77,6 +78,20 @@ def _config_name_for_folder(video_dir: str, split_index: int, content_tag: str) 
     return f"{base}_split{split_index}_{content_tag}_{digest}"
 
 
+def demo_video_dir(dataset_config: ml_collections.ConfigDict) -> str:
+    """Where the demo videos of `dataset_config` are rendered: `dataset.video_dir`, or
+    `<data_dir>/synthetic_actions_videos/n<train>x<test>_seed<seed>`, a folder per render,
+    so that rendering another size never replaces the videos another build was made from."""
+    if dataset_config.video_dir:
+        return dataset_config.video_dir
+    data_dir = dataset_config.data_dir or _default_data_dir()
+    render = (
+        f"n{int(dataset_config.num_train_per_class)}x{int(dataset_config.num_test_per_class)}"
+        f"_seed{int(dataset_config.seed)}"
+    )
+    return os.path.join(data_dir, "synthetic_actions_videos", render)
+
+
 def storage_options(dataset_config: ml_collections.ConfigDict) -> dict[str, Any]:
     """How a dataset stores each video, as `video_folder.encode_video_file` arguments.
 
@@ -108,8 +123,8 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
           v2), or 'rawframes' (mmaction2's folders of extracted frames and flow);
           see input_pipeline.datasets.annotations for each layout.
         data_dir: TFDS data dir; '' means TFDS's default.
-        video_dir: the videos; for synthetic_actions '' means
-          <data_dir>/synthetic_actions_videos.
+        video_dir: the videos; for synthetic_actions '' means a folder per render
+          under <data_dir>/synthetic_actions_videos (`demo_video_dir`).
         split_index: NN of trainlistNN.txt / testlistNN.txt (N of HMDB51's splits).
         short_side: stored frames' shorter side in pixels (None keeps the size).
         size: () or (height, width) of every stored frame instead (TSN: (256, 340)).
@@ -149,7 +164,7 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
         num_train = int(dataset_config.num_train_per_class)
         num_test = int(dataset_config.num_test_per_class)
         seed = int(dataset_config.seed)
-        video_dir = dataset_config.video_dir or os.path.join(data_dir, "synthetic_actions_videos")
+        video_dir = demo_video_dir(dataset_config)
         config_name = (
             f"synthetic_actions_v{synthetic_actions.RENDER_VERSION}_{content_tag}"
             f"_n{num_train}x{num_test}_seed{seed}"
