@@ -40,6 +40,17 @@ def create_manager(directory: str, *, save_every_steps: int, keep: int) -> ocp.C
     return ocp.CheckpointManager(directory, options=options, item_handlers=handlers)
 
 
+def newest_step(directory: str) -> int | None:
+    """The newest complete step in a checkpoint directory, or None (no such directory,
+    or no step in it); Orbax's own listing, so half-written steps are not counted."""
+    if not os.path.isdir(directory):
+        return None
+    manager = create_manager(directory, save_every_steps=1, keep=1)
+    step = manager.latest_step()
+    manager.close()
+    return step
+
+
 def save_args(state, run_info: Mapping[str, Any] | None = None) -> ocp.args.Composite:
     """Orbax save arguments: the state pytree (stored as a plain dict) and, when given,
     the JSON `run_info` that describes it (`tsn_jax.runs.run_info`)."""
@@ -69,8 +80,8 @@ def resolve(path: str, key: str) -> str:
         names `key`.
     """
     absolute = os.path.abspath(os.path.expanduser(path))
-    if os.path.isdir(os.path.join(absolute, "default")):
-        absolute = os.path.join(absolute, "default")
+    if os.path.isdir(os.path.join(absolute, STATE_ITEM)):
+        absolute = os.path.join(absolute, STATE_ITEM)
     if not os.path.exists(absolute):
         raise CheckpointError(f"{key}: no checkpoint at {path} ({absolute} does not exist)")
     if not os.path.isfile(os.path.join(absolute, "_METADATA")):

@@ -440,11 +440,7 @@ def checkpoint_path(config: ml_collections.ConfigDict, workdir: str) -> str:
     path = config.eval.checkpoint
     if not path:
         directory = os.path.join(os.path.abspath(workdir), "checkpoints")
-        step = None
-        if os.path.isdir(directory):
-            manager = checkpoints.create_manager(directory, save_every_steps=1, keep=1)
-            step = manager.latest_step()
-            manager.close()
+        step = checkpoints.newest_step(directory)
         if step is None:
             raise FileNotFoundError(
                 f"no checkpoint in {directory}: train first (python main.py --config=... "

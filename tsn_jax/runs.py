@@ -28,8 +28,9 @@ from typing import Any
 
 import flax.linen as nn
 import ml_collections
+import orbax.checkpoint as ocp
 
-from tsn_jax import checkpoints, pretrained
+from tsn_jax import checkpoints, pretrained, reports
 from tsn_jax.errors import CheckpointError
 from tsn_jax.models import create_model, example_inputs, input_shape_of
 
@@ -90,11 +91,11 @@ def step_directory(path: str) -> str:
     absolute = os.path.abspath(os.path.expanduser(path))
     directory = os.path.join(absolute, "checkpoints")
     if os.path.isdir(directory):
-        steps = [int(n) for n in os.listdir(directory) if n.isdigit()]
-        if not steps:
+        step = checkpoints.newest_step(directory)
+        if step is None:
             raise CheckpointError(f"{path} is a run without a checkpoint (nothing in {directory})")
-        return os.path.join(directory, str(max(steps)))
-    if os.path.basename(absolute) == "default":
+        return os.path.join(directory, str(step))
+    if os.path.basename(absolute) == checkpoints.STATE_ITEM:
         return os.path.dirname(absolute)
     checkpoints.resolve(path, "the run")  # a clear error when it holds none
     return absolute
@@ -146,10 +147,6 @@ def export_run(path: str, output: str) -> str:
     Raises:
       FileExistsError: `output` exists and is not empty (nothing is overwritten).
     """
-    import orbax.checkpoint as ocp
-
-    from tsn_jax import reports
-
     output = os.path.abspath(os.path.expanduser(output))
     if os.path.exists(output) and os.listdir(output):
         raise FileExistsError(f"{output} exists and is not empty: give a new directory")
