@@ -450,6 +450,13 @@ def _bad(key, value):
         (_bad("data.train_crop", "corner"), "config.data.train_crop must be one of"),
         (_bad("data.modality", "depth"), "config.data.modality must be one of"),
         (_bad("data.modality", "flow"), "reads optical flow, but config.dataset.flow_method"),
+        (
+            lambda c: (
+                _bad("data.modality", "warped_flow")(c),
+                _bad("dataset.flow_method", "dis")(c),
+            ),
+            "the modality 'warped_flow' reads 'warp' planes: add 'warp' to config.dataset",
+        ),
         (_bad("optimizer.learning_rate", 0.0), "config.optimizer.learning_rate must be > 0"),
         (_bad("optimizer.learning_rate", -0.1), "config.optimizer.learning_rate must be > 0"),
         (_bad("init.checkpoint", "no/such/run"), "config.init.checkpoint: no checkpoint at"),

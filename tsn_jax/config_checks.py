@@ -179,7 +179,7 @@ def _check_modalities_are_stored(config: ml_collections.ConfigDict) -> None:
     for name in names:
         if not spec.is_flow(name):
             continue
-        kind = "warp" if name == "warped_flow" else "flow"
+        kind = spec.features(name)[0].removesuffix("_x")  # the stored flow type: flow | warp
         if not dataset.flow_method:
             raise ValueError(
                 f"the modality {name!r} reads optical flow, but config.dataset.flow_method "

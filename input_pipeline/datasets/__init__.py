@@ -213,9 +213,9 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
         log=logging.warning,
     ):
         if name == "synthetic_actions":
-            # A prepared build needs no videos (the folder is shared by every
-            # count and seed, so it may hold another render by now). Otherwise
-            # render first, a no-op when they are there: the builder reads classInd.txt.
+            # A prepared build needs no videos (they may have been deleted since).
+            # Otherwise render first, a no-op when they are there: the builder
+            # reads classInd.txt.
             if not _is_prepared(make_builder):
                 synthetic_actions.render_dataset(
                     video_dir,
