@@ -351,38 +351,29 @@ def _check_finite(
     if math.isfinite(loss) and math.isfinite(norm):
         return
     names = "?" if video_ids is None else ", ".join(v.decode() for v in np.asarray(video_ids))
-    manager.wait_until_finished()
-    raise TrainingDiverged(
-        f"training diverged at step {step}: loss {loss}, gradient norm {norm} (batch of "
-        f"videos {names}); stopped without saving, the newest checkpoint is "
-        f"{_newest(manager.latest_step())}. {_remedy(config)}"
-    )
-
-
-def _remedy(config: ml_collections.ConfigDict) -> str:
-    rate, clip = config.optimizer.learning_rate, config.optimizer.clip_grad_norm
-    return (
-        f"Lower config.optimizer.learning_rate (now {rate}) or config.optimizer."
-        f"clip_grad_norm (now {clip}; 0 is off)"
-    )
+    what = f"loss {loss}, gradient norm {norm} (batch of videos {names})"
+    raise _diverged(step, what, manager, config)
 
 
 def _check_state(step: int, state, manager, config: ml_collections.ConfigDict) -> None:
     """Raises TrainingDiverged when the state after `step` holds a non-finite number
     (a finite gradient times a huge rate can overflow the parameters)."""
-    if bool(train_step.is_finite({"params": state.params, "batch_stats": state.batch_stats})):
-        return
-    manager.wait_until_finished()
+    if not bool(train_step.is_finite({"params": state.params, "batch_stats": state.batch_stats})):
+        what = "the parameters or statistics hold non-finite numbers"
+        raise _diverged(step, what, manager, config)
+
+
+def _diverged(step: int, what: str, manager, config) -> TrainingDiverged:
+    """The one-line error of a diverged step, naming the checkpoint that stays newest."""
+    manager.wait_until_finished()  # saves already started land: the good checkpoints stay
     newest = manager.latest_step()
-    raise TrainingDiverged(
-        f"training diverged at step {step}: the parameters or statistics hold non-finite "
-        f"numbers; stopped without saving, the newest checkpoint is {_newest(newest)}. "
-        f"{_remedy(config)}"
+    kept = f"step {newest}" if newest is not None else "none: no checkpoint was saved yet"
+    rate, clip = config.optimizer.learning_rate, config.optimizer.clip_grad_norm
+    return TrainingDiverged(
+        f"training diverged at step {step}: {what}; stopped without saving, the newest "
+        f"checkpoint is {kept}. Lower config.optimizer.learning_rate (now {rate}) or "
+        f"config.optimizer.clip_grad_norm (now {clip}; 0 is off)"
     )
-
-
-def _newest(step: int | None) -> str:
-    return f"step {step}" if step is not None else "none: no checkpoint was saved yet"
 
 
 def _scalars(prefix: str, summary: Mapping[str, Any]) -> dict[str, float]:
