@@ -11,21 +11,12 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from input_pipeline import modalities
-from tsn_jax.spec import CROP_POSITIONS, EVAL_CROPS, TRAIN_CROPS
-
-# Grid points of the corner crop, in quarters of the free space (x, y): TSN
-# (ECCV 2016, Sec. 3.2) crops "from the corners or the center of the images".
-CORNER_AND_CENTRE_POSITIONS = ((0, 0), (4, 0), (0, 4), (4, 4), (2, 2))
-# tsn-pytorch's `more_fix_crop` adds the edge midpoints and the four quarter points.
-MORE_FIXED_POSITIONS = CORNER_AND_CENTRE_POSITIONS + (
-    (0, 2),
-    (4, 2),
-    (2, 4),
-    (2, 0),
-    (1, 1),
-    (3, 1),
-    (1, 3),
-    (3, 3),
+from tsn_jax.spec import (
+    CORNER_AND_CENTRE_POSITIONS,
+    CROP_POSITIONS,
+    EVAL_CROPS,
+    MORE_FIXED_POSITIONS,
+    TRAIN_CROPS,
 )
 
 

@@ -3,6 +3,8 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -166,3 +168,66 @@ def test_importing_the_package_loads_no_jax_until_load_run_is_asked_for():
         text=True,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_clip_array_is_predicted_without_tensorflow_as_the_pipeline_sees_it(
+    saved_run, tmp_path
+):
+    """`load_predictor(workdir).predict(frames)` in a fresh process never imports
+    TensorFlow, and its scores are the model's on the tf.data pipeline's test views of
+    the same frames (averaged over the views, the config's fusion)."""
+    import tensorflow as tf
+
+    from input_pipeline import pipeline
+
+    workdir, config, variables = saved_run
+    rgb = np.random.default_rng(0).integers(0, 256, (17, 40, 52, 3)).astype(np.uint8)
+    jpegs = [tf.io.encode_jpeg(frame).numpy() for frame in rgb]
+    frames = np.stack([tf.io.decode_jpeg(jpeg).numpy() for jpeg in jpegs])
+    np.save(tmp_path / "clip.npy", frames)
+    example = {"video": tf.constant(jpegs), "label": tf.constant(0, tf.int64)}
+    views = pipeline.preprocess_example(
+        example, data_config=config.data, training=False, eval_config=config.eval
+    )["inputs"].numpy()
+    views = views if views.ndim == 6 else views[None]
+    model = create_model(config.model, len(CLASSES), config.data.num_segments)
+    expected = np.asarray(model.apply(variables, views, train=False)).mean(0)
+
+    code = f"""
+import json, sys
+import numpy as np
+from tsn_jax import inference
+predictor = inference.load_predictor({str(workdir)!r})
+result = predictor.predict(np.load({str(tmp_path / "clip.npy")!r}), top=2)
+print(json.dumps({{"scores": result["scores"].tolist(), "top": result["top"],
+                  "tensorflow": "tensorflow" in sys.modules}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["tensorflow"] is False
+    np.testing.assert_allclose(result["scores"], expected, rtol=1e-5, atol=1e-6)
+    probs = np.exp(expected) / np.exp(expected).sum()
+    assert [name for name, _ in result["top"]] == [CLASSES[i] for i in np.argsort(-probs)[:2]]
+
+
+def test_a_clip_must_be_rgb_uint8_frames(saved_run):
+    from tsn_jax import inference
+
+    predictor = inference.load_predictor(str(saved_run[0]))
+    with pytest.raises(ValueError, match=r"RGB frames \[F, H, W, 3\] uint8, got float64"):
+        predictor.predict(np.zeros((4, 32, 32, 3)))
+
+
+def test_the_documented_prediction_snippet_runs(tmp_path, monkeypatch, capsys):
+    """docs/evaluation.md's Predictor snippet, run as written next to runs/default."""
+    import re
+
+    _save_run(tmp_path / "runs" / "default", tmp_path, step=750)
+    monkeypatch.chdir(tmp_path)
+    page = open(os.path.join(os.path.dirname(__file__), "..", "docs", "evaluation.md")).read()
+    section = page[page.index("## Predicting any video file") : page.index("## Checkpoints")]
+    [block] = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    exec(block, {})
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(CLASSES) and {line.split()[-1] for line in lines} == set(CLASSES)

@@ -62,7 +62,7 @@ def test_more_fixed_crop_positions_are_the_13_grid_points():
     assert {b[1] for b in full} == {0, 21, 42, 63, 84}
     quarter = [b for b in observed if b[2] == 168 and b[3] == 168]
     assert {(b[0], b[1]) for b in quarter} == {
-        (y * 22, x * 43) for x, y in transforms.MORE_FIXED_POSITIONS
+        (y * 22, x * 43) for x, y in spec.MORE_FIXED_POSITIONS
     }
 
 

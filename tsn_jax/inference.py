@@ -1,69 +1,36 @@
-"""Inference with a trained run: load its config and class names, score video files.
+"""Inference with a trained run: a video file or a clip in memory through its test protocol.
 
-`Predictor` holds a run's compiled model and scores a video file (`video_example`)
-under the run's own test protocol (the same views and fusion as `main.py
---mode=eval`, `tsn_jax.scoring`), or one centre-cropped snippet a second for a
-timeline. The file is stored as the run's dataset stores its videos and its views
-come from `input_pipeline` (TensorFlow), as in evaluation.
+    predictor = inference.load_predictor("runs/default")     # tsn_jax.load_run + compile
+    result = predictor.predict("clip.mp4")                   # or a [F, H, W, 3] uint8 array
+    result["top"]   # [(class name, probability), ...]
+
+The views are the run's own test views (`eval.sampling`, segments, crops; the same
+fusion as `main.py --mode=eval`, `tsn_jax.scoring`), made in numpy by
+`input_pipeline.clip_views`, bit for bit what the tf.data pipeline makes. A clip
+given as an array never loads TensorFlow. A file path is first stored as the run's
+dataset stores its videos (`input_pipeline.video_files`: resized, JPEG-encoded, with
+optical flow when the model reads it; TensorFlow decodes the JPEGs), so a file of the
+test split gets the scores its evaluation gave it.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from typing import Any
 
+import ml_collections
 import numpy as np
-import tensorflow as tf
 
-from input_pipeline import datasets, pipeline
-from input_pipeline.datasets.video_decode import VideoDecodeError
-from input_pipeline.datasets.video_folder import encode_video_file
-from tsn_jax import metrics, pretrained, scoring, spec
+from input_pipeline import clip_views
+from tsn_jax import metrics, runs, scoring
 from tsn_jax.models import create_model
 
-
-def video_example(path: str, config) -> dict[str, Any]:
-    """The file as a dataset example: JPEG frames (and flow planes) as tf tensors.
-
-    Raises:
-      ValueError: the file cannot be decoded (the decoder's reason included).
-    """
-    storage = datasets.storage_options(config.dataset)
-    if storage["flow_method"] == "stored":
-        raise ValueError(
-            "the run read flow stored in raw-frame folders (flow_method='stored'); give "
-            "--config with dataset.flow_method set to tvl1, farneback or dis to compute it"
-        )
-    names = [config.data.modality]
-    names += [spec.parse_extra_modality(s, 1)[0] for s in config.data.extra_modalities]
-    if not any(spec.is_flow(m) for m in names):
-        storage.update(flow_method=None, flow_types=())
-    try:
-        planes, fps, _ = encode_video_file(path, **storage)
-    except VideoDecodeError as error:
-        raise ValueError(f"cannot read {path}: {error}") from error
-    if not planes["video"]:
-        raise ValueError(f"{path} has no video frames")
-    example = {key: tf.constant(value, tf.string) for key, value in planes.items()}
-    example["fps"] = tf.constant(fps, tf.float32)
-    example["num_frames"] = tf.constant(len(planes["video"]), tf.int32)
-    example["label"] = tf.constant(0, tf.int64)
-    example["video_id"] = tf.constant(os.path.basename(path))
-    return example
+# A video given to a `Predictor`: a file path, RGB frames [F, H, W, 3] uint8, or frames
+# by dataset feature (`clip_views.VideoFrames`, e.g. a file already read once).
+Video = str | np.ndarray | clip_views.VideoFrames
 
 
-def views(example: dict[str, Any], config) -> dict[str, Any]:
-    """{'inputs*': [V, K, T, S, S, C]} test views of an example under `config`."""
-    sample = pipeline.preprocess_example(
-        example, data_config=config.data, training=False, eval_config=config.eval
-    )
-    inputs = {k: v.numpy() for k, v in sample.items() if k.startswith("inputs")}
-    if inputs["inputs"].ndim == 5:
-        inputs = {k: v[None] for k, v in inputs.items()}
-    return inputs
-
-
-def score_rows(apply, inputs: dict[str, Any], batch_size: int):
+def score_rows(apply, inputs: Mapping[str, np.ndarray], batch_size: int) -> np.ndarray:
     """[V, N] logits of V view rows, scored `batch_size` rows at a time (last one padded)."""
     total = len(inputs["inputs"])
     out = []
@@ -76,36 +43,6 @@ def score_rows(apply, inputs: dict[str, Any], batch_size: int):
         }
         out.append(np.asarray(apply(chunk))[:rows])
     return np.concatenate(out)
-
-
-class Predictor:
-    """A trained run ready to score files: config, class names, compiled model."""
-
-    def __init__(self, config, class_names: tuple[str, ...], checkpoint_dir: str):
-        self.config = config
-        self.class_names = class_names
-        self.model = create_model(config.model, len(class_names), config.data.num_segments)
-        self.variables = pretrained.load_checkpoint(checkpoint_dir)
-        self.apply = scoring.compile_apply(self.model, self.variables)
-        self.batch_size = config.eval.batch_size
-
-    def scores(self, example: dict[str, Any]):
-        """(video scores [N], view logits [V, N]) under the config's test protocol."""
-        view_logits = score_rows(self.apply, views(example, self.config), self.batch_size)
-        return scoring.aggregate_views(view_logits, self.config), view_logits
-
-    def per_second(self, example: dict[str, Any]):
-        """[S, N] class probabilities of the video's seconds, one centre-cropped snippet a
-        second; a model that mixes K segments (TSM, TAM) scores second s with the window
-        of K consecutive snippets centred on it (`sliding_windows`)."""
-        config = self.config.copy_and_resolve_references()
-        config.eval.sampling = "per_second"
-        config.eval.crops = "centre"
-        inputs = views(example, config)  # one snippet a row: [S, 1, T, H, W, C]
-        backbone = getattr(self.model, "backbone", None)
-        if getattr(backbone, "mixes_segments", False):
-            inputs = {k: sliding_windows(v, backbone.num_segments) for k, v in inputs.items()}
-        return metrics.softmax(score_rows(self.apply, inputs, self.batch_size))
 
 
 def sliding_windows(snippets: np.ndarray, k: int) -> np.ndarray:
@@ -121,3 +58,81 @@ def top_classes(scores, class_names: tuple[str, ...], k: int) -> list[tuple[str,
     probs = metrics.softmax(scores)
     order = metrics.ranking(probs, k)
     return [(class_names[i], float(probs[i])) for i in order]
+
+
+class Predictor:
+    """A trained run ready to score videos: config, class names, compiled model."""
+
+    def __init__(
+        self,
+        config: ml_collections.ConfigDict,
+        class_names: tuple[str, ...],
+        variables: Mapping[str, Any],
+    ):
+        """`variables`: {'params', 'batch_stats'} of the model `config.model` builds."""
+        self.config = config
+        self.class_names = tuple(class_names)
+        self.model = create_model(config.model, len(class_names), config.data.num_segments)
+        self.variables = variables
+        self.apply = scoring.compile_apply(self.model, variables)
+        self.batch_size = config.eval.batch_size
+
+    def read(self, video: Video, fps: float | None = None) -> clip_views.VideoFrames:
+        """The frames of a path (stored as the run's dataset stores videos), an array or
+        `VideoFrames`; read a file once and pass the result to several calls."""
+        if isinstance(video, clip_views.VideoFrames):
+            return video
+        if isinstance(video, str):
+            # Only a file needs TensorFlow (its JPEG storage); arrays never load it.
+            from input_pipeline import video_files
+
+            return video_files.stored_video(video, self.config)
+        video = np.asarray(video)
+        if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8:
+            raise ValueError(
+                f"a clip is RGB frames [F, H, W, 3] uint8, got {video.dtype} {video.shape}"
+            )
+        return clip_views.VideoFrames({"video": video}, fps)
+
+    def scores(self, video: Video, fps: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(video scores [N], view logits [V, N]) under the config's test protocol.
+
+        Args:
+          video: a file path, RGB frames [F, H, W, 3] uint8 (the whole video: the
+            protocol samples its snippets), or frames by dataset feature.
+          fps: the frames' rate (arrays only; needed by eval.sampling 'per_second').
+        """
+        views = clip_views.clip_views(self.read(video, fps), self.config)
+        view_logits = score_rows(self.apply, views, self.batch_size)
+        return scoring.aggregate_views(view_logits, self.config), view_logits
+
+    def per_second(self, video: Video, fps: float | None = None) -> np.ndarray:
+        """[S, N] class probabilities of the video's seconds, one centre-cropped snippet a
+        second; a model that mixes K segments (TSM, TAM) scores second s with the window
+        of K consecutive snippets centred on it (`sliding_windows`).
+
+        Args: as `scores`; `fps` is required for an array.
+        """
+        config = self.config.copy_and_resolve_references()
+        config.eval.sampling = "per_second"
+        config.eval.crops = "centre"
+        inputs = clip_views.clip_views(self.read(video, fps), config)  # [S, 1, T, H, W, C]
+        backbone = getattr(self.model, "backbone", None)
+        if getattr(backbone, "mixes_segments", False):
+            inputs = {k: sliding_windows(v, backbone.num_segments) for k, v in inputs.items()}
+        return metrics.softmax(score_rows(self.apply, inputs, self.batch_size))
+
+    def predict(self, video: Video, fps: float | None = None, top: int = 5) -> dict[str, Any]:
+        """{'top': [(class, probability)] best first, 'scores' [N], 'view_logits' [V, N]}."""
+        scores, view_logits = self.scores(video, fps)
+        return {
+            "top": top_classes(scores, self.class_names, top),
+            "scores": scores,
+            "view_logits": view_logits,
+        }
+
+
+def load_predictor(path: str) -> Predictor:
+    """The run at `path` (a workdir, a checkpoint step, or an export; `runs.load_run`)."""
+    _, variables, config, class_names = runs.load_run(path)
+    return Predictor(config, class_names, variables)

@@ -108,6 +108,21 @@ def sample_shapes(data_config: ml_collections.ConfigDict) -> dict[str, tuple[int
 # TSN's 4 corners + centre and their mirror images.
 EVAL_CROPS = {"centre": 1, "three": 3, "ten": 10}
 
+# Grid points of the corner crop, in quarters of the free space (x, y): TSN
+# (ECCV 2016, Sec. 3.2) crops "from the corners or the center of the images".
+CORNER_AND_CENTRE_POSITIONS = ((0, 0), (4, 0), (0, 4), (4, 4), (2, 2))
+# tsn-pytorch's `more_fix_crop` adds the edge midpoints and the four quarter points.
+MORE_FIXED_POSITIONS = CORNER_AND_CENTRE_POSITIONS + (
+    (0, 2),
+    (4, 2),
+    (2, 4),
+    (2, 0),
+    (1, 1),
+    (3, 1),
+    (1, 3),
+    (3, 3),
+)
+
 
 def num_eval_views(eval_config: ml_collections.ConfigDict) -> int:
     """V, test views per video of a 'segments' test: spatial crops x (2 with twice_sample).

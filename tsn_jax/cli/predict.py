@@ -35,7 +35,7 @@ from typing import Any
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from tsn_jax import inference, reports, runs
+from tsn_jax import inference, pretrained, reports, runner, runs
 
 FLAGS = flags.FLAGS
 
@@ -85,8 +85,6 @@ def predict_files(
     is {'path', 'error'}. `output` (a .json or .csv path) also writes every file's
     top classes (and per-second probabilities with `timeline`) or error.
     """
-    from tsn_jax import runner
-
     if config is None and not workdir and checkpoint:
         # A step directory or an export describes itself.
         config, names = runs.describe(checkpoint)
@@ -96,16 +94,17 @@ def predict_files(
         names = runs.load_class_names(workdir, class_names)
     if checkpoint:
         config.eval.checkpoint = checkpoint
-    predictor = inference.Predictor(config, names, runner.checkpoint_path(config, workdir or "."))
+    variables = pretrained.load_checkpoint(runner.checkpoint_path(config, workdir or "."))
+    predictor = inference.Predictor(config, names, variables)
     results = []
     for path in paths:
         try:
-            example = inference.video_example(path, config)
+            video = predictor.read(path)  # stored once, for the scores and the timeline
         except ValueError as error:
             print(f"{path}: skipped: {error}", file=sys.stderr)
             results.append({"path": path, "error": str(error)})
             continue
-        scores, view_logits = predictor.scores(example)
+        scores, view_logits = predictor.scores(video)
         best = inference.top_classes(scores, predictor.class_names, top)
         print(f"{path}: {len(view_logits)} view{'s' if len(view_logits) != 1 else ''}")
         for name, prob in best:
@@ -114,7 +113,7 @@ def predict_files(
         if timeline:
             stem, ext = os.path.splitext(timeline)
             out = timeline if len(paths) == 1 else f"{stem}_{len(results)}{ext or '.png'}"
-            probs = predictor.per_second(example)
+            probs = predictor.per_second(video)
             plot_timeline(probs, predictor.class_names, [n for n, _ in best], out)
             print(f"  timeline of {len(probs)} seconds: {out}")
             result["per_second"] = probs
