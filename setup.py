@@ -56,5 +56,14 @@ setuptools.setup(
             "nbconvert>=7.17.2",
             "ipykernel>=7.4.0",
         ],
+        # ONNX export (tsn_jax.deployment.export_onnx) and ONNX Runtime. jax2onnx itself is
+        # installed with --no-deps (docs/deployment.md): it pins orbax-checkpoint<0.11.37.
+        "onnx": [
+            "onnx>=1.23.2",
+            "onnx-ir>=1.1.0",
+            "onnxruntime>=1.32.0",
+            "equinox>=0.13.8",
+            "dm-pix>=0.4.5",
+        ],
     },
 )

@@ -332,12 +332,6 @@ def eval_transform(
     return np.stack(views).astype(_F32)
 
 
-def _normalization(data_config: ml_collections.ConfigDict, modality: str):
-    if spec.is_flow(modality):
-        return data_config.flow_mean, data_config.flow_std
-    return data_config.mean, data_config.std
-
-
 # --- One modality, one video ----------------------------------------------------------------
 
 
@@ -391,7 +385,7 @@ def modality_views(
                 flow=flow,
             )
         )
-    mean, std = _normalization(data_config, modality)
+    mean, std = spec.normalization(data_config, modality)
     frames = (np.concatenate(views) - np.asarray(mean, _F32)) / np.asarray(std, _F32)
     size, channels = data_config.crop_size, spec.channels_per_frame(modality)
     inputs = frames.reshape(-1, num_segments, frames_read, size, size, channels)

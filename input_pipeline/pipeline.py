@@ -72,18 +72,6 @@ def stored_frame_counts(
     return [int(n) for n in ds.map(lambda example: example["num_frames"]).as_numpy_iterator()]
 
 
-def _normalization(data_config: ml_collections.ConfigDict, modality: str):
-    """(mean, std) of a modality: data.mean/std for RGB kinds, data.flow_mean/std for flow."""
-    if spec.is_flow(modality):
-        mean, std, keys = data_config.flow_mean, data_config.flow_std, "flow_mean/flow_std"
-    else:
-        mean, std, keys = data_config.mean, data_config.std, "mean/std"
-    channels = spec.channels_per_frame(modality)
-    if len(mean) != channels or len(std) != channels:
-        raise ValueError(f"data.{keys} need {channels} values for {modality!r}")
-    return tuple(mean), tuple(std)
-
-
 def whole_video_indices(
     num_frames: tf.Tensor,
     fps: tf.Tensor | None,
@@ -209,7 +197,7 @@ def modality_inputs(
             axis=0,
         )
     # frames: [V, K * T, S, S, C]
-    frames = transforms.normalize(frames, *_normalization(data_config, modality))
+    frames = transforms.normalize(frames, *spec.normalization(data_config, modality))
     size = data_config.crop_size
     channels = spec.channels_per_frame(modality)
     inputs = tf.reshape(frames, [-1, num_segments, frames_read, size, size, channels])

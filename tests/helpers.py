@@ -219,3 +219,29 @@ def documented_commands() -> list[tuple[str, list[str]]]:
                         found.append((page.name, argv))
                         argv = []
     return found
+
+
+def save_run(workdir: pathlib.Path, data_dir: str, step: int, class_names):
+    """A workdir as training leaves it: config.json, class_names.json, and step `step`
+    with both items (a tiny TSN-ResNet of random weights). Returns (workdir, config,
+    variables)."""
+    import json
+
+    from tsn_jax import checkpoints, runs
+    from tsn_jax.models import create_model
+
+    config = tiny_config(data_dir)
+    config.model.backbone_options = {}
+    model = create_model(config.model, len(class_names), config.data.num_segments)
+    variables = jax.jit(lambda x: model.init(jax.random.key(0), x, train=False))(
+        np.zeros((1, 3, 1, 32, 32, 3), np.float32)
+    )
+    workdir.mkdir(parents=True)
+    (workdir / runs.CONFIG_FILE).write_text(config.to_json_best_effort())
+    (workdir / runs.CLASS_NAMES_FILE).write_text(json.dumps(list(class_names)))
+    manager = checkpoints.create_manager(str(workdir / "checkpoints"), save_every_steps=1, keep=2)
+    state = {"step": step, **variables}
+    manager.save(step, args=checkpoints.save_args(state, runs.run_info(config, class_names)))
+    manager.wait_until_finished()
+    manager.close()
+    return workdir, config, variables

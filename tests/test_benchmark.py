@@ -200,3 +200,23 @@ def test_main_path_runs_one_step_and_compares_with_torch(one_device, capsys):
     assert results["frames_per_clip"] == 16
     assert results["torch_eager"].train_s > 0 and not results["torch_eager"].error
     assert "MFU" in printed and "| train clips/s |" in printed and "host memory" in printed
+
+
+@pytest.mark.parametrize("model, onnx", [("tsn_r50", True), ("r2plus1d_18", False)])
+def test_deployment_benchmark_times_every_runtime_on_the_same_weights(model, onnx, capsys):
+    """tools/benchmark_deploy.py: each runtime's logits are JAX's (the converted PyTorch
+    weights in every format); ONNX only for the 2D model."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("jax2onnx")
+    from tools import benchmark_deploy
+
+    argv = [f"--model={model}", "--width=8", "--crop_size=32", "--steps=1", "--warmup=0"]
+    results = benchmark_deploy.main(argv)
+    expected = ["jax (auto)", "jax (xla)", "stablehlo", "saved_model"]
+    expected += ["onnx"] * onnx + ["torch eager"]
+    assert list(results) == expected
+    for name, figures in results.items():
+        assert figures["max_diff"] < 1e-4, name
+        assert figures["clips_per_s"] > 0
+    printed = capsys.readouterr().out
+    assert "vs torch" in printed and "torch eager" in printed

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tsn_jax
-from tests.helpers import demo_videos, tiny_config
+from tests.helpers import demo_videos, save_run, tiny_config
 from tsn_jax import checkpoints, runner, runs
 from tsn_jax.errors import CheckpointError
 from tsn_jax.models import create_model
@@ -27,21 +27,7 @@ def saved_run(tmp_path):
 
 
 def _save_run(workdir, tmp_path, step):
-    config = tiny_config(str(tmp_path / "tfds"))
-    config.model.backbone_options = {}
-    model = create_model(config.model, len(CLASSES), config.data.num_segments)
-    variables = jax.jit(lambda x: model.init(jax.random.key(0), x, train=False))(
-        np.zeros((1, 3, 1, 32, 32, 3), np.float32)
-    )
-    workdir.mkdir(parents=True)
-    (workdir / runs.CONFIG_FILE).write_text(config.to_json_best_effort())
-    (workdir / runs.CLASS_NAMES_FILE).write_text(json.dumps(CLASSES))
-    manager = checkpoints.create_manager(str(workdir / "checkpoints"), save_every_steps=1, keep=2)
-    state = {"step": step, **variables}
-    manager.save(step, args=checkpoints.save_args(state, runs.run_info(config, CLASSES)))
-    manager.wait_until_finished()
-    manager.close()
-    return workdir, config, variables
+    return save_run(workdir, str(tmp_path / "tfds"), step, CLASSES)
 
 
 def _same_variables(a, b):
@@ -170,9 +156,7 @@ def test_importing_the_package_loads_no_jax_until_load_run_is_asked_for():
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_a_clip_array_is_predicted_without_tensorflow_as_the_pipeline_sees_it(
-    saved_run, tmp_path
-):
+def test_a_clip_array_is_predicted_without_tensorflow_as_the_pipeline_sees_it(saved_run, tmp_path):
     """`load_predictor(workdir).predict(frames)` in a fresh process never imports
     TensorFlow, and its scores are the model's on the tf.data pipeline's test views of
     the same frames (averaged over the views, the config's fusion)."""

@@ -59,6 +59,21 @@ def input_frames(modality: str, frames_per_snippet: int, keep_rgb: bool = False)
     return frames_per_snippet + (modality == "rgb_diff" and keep_rgb)
 
 
+def normalization(
+    data_config: ml_collections.ConfigDict, modality: str
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) per channel a modality is normalized with: data.mean/std for the RGB
+    kinds, data.flow_mean/flow_std for flow; checked to have one value per channel."""
+    if is_flow(modality):
+        mean, std, keys = data_config.flow_mean, data_config.flow_std, "flow_mean/flow_std"
+    else:
+        mean, std, keys = data_config.mean, data_config.std, "mean/std"
+    channels = channels_per_frame(modality)
+    if len(mean) != channels or len(std) != channels:
+        raise ValueError(f"data.{keys} need {channels} values for {modality!r}")
+    return tuple(mean), tuple(std)
+
+
 def parse_extra_modality(spec: str, default_frames: int) -> tuple[str, int]:
     """An entry of `data.extra_modalities`: 'flow:5' -> ('flow', 5); 'flow' -> ('flow', T)."""
     name, _, frames = spec.partition(":")

@@ -46,7 +46,14 @@ import jax
 import jax.numpy as jnp
 
 from tsn_jax.models.batch_norm import batch_norm
-from tsn_jax.models.layers import Conv, dense, kaiming_normal_fan_out, max_pool, scaled_width
+from tsn_jax.models.layers import (
+    Conv,
+    avg_pool,
+    dense,
+    kaiming_normal_fan_out,
+    max_pool,
+    scaled_width,
+)
 
 __all__ = ["INCEPTION_BLOCKS", "BNInception", "InceptionBlock", "bninception"]
 
@@ -137,7 +144,7 @@ def _inception(
         branches.append(pooled)
     else:
         if block.pool == "avg":
-            pooled = nn.avg_pool(x, (3, 3), padding=((1, 1), (1, 1)), count_include_pad=True)
+            pooled = avg_pool(x, 3, 1, padding=1)
         else:
             pooled = max_pool(x, 3, 1, padding=1)
         branches.append(unit(pooled, block.pool_proj, 1, "pool_proj"))

@@ -52,7 +52,7 @@ import jax.numpy as jnp
 
 from tsn_jax.models.batch_norm import batch_norm
 from tsn_jax.models.googlenet import INCEPTION_V1_BLOCKS
-from tsn_jax.models.layers import Conv, scaled_width
+from tsn_jax.models.layers import Conv, padded_pool, scaled_width
 
 __all__ = ["MIXED_BLOCKS", "I3D", "InceptionModule", "Unit3D", "i3d", "same_padding"]
 
@@ -117,7 +117,7 @@ def _same_pads(
 
 def _max_pool_same(x: jax.Array, window: Triple, strides: Triple) -> jax.Array:
     """``tf.nn.max_pool3d(..., padding='SAME')``: the padding (-inf) never wins the max."""
-    return nn.max_pool(x, window, strides=strides, padding=_same_pads(x, window, strides))
+    return padded_pool(x, "max", window, strides, _same_pads(x, window, strides))
 
 
 class Unit3D(nn.Module):
@@ -298,7 +298,7 @@ class I3D(nn.Module):
 
         # The 2x7x7 window, clipped to the map for small inputs (see the module docstring).
         window = tuple(min(k, n) for k, n in zip(_LOGITS_WINDOW, x.shape[1:4], strict=True))
-        x = nn.avg_pool(x, window, strides=(1, 1, 1), padding="VALID")
+        x = nn.avg_pool(x, window_shape=window, strides=(1, 1, 1), padding="VALID")
         if self.num_classes is None:
             # The mean commutes with the 1x1x1 classifier: these are the features it sees.
             return jnp.mean(x, axis=(1, 2, 3))

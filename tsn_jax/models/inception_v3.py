@@ -25,7 +25,14 @@ import jax
 import jax.numpy as jnp
 
 from tsn_jax.models.googlenet import basic_conv, transform_input
-from tsn_jax.models.layers import ConvModule, IntOrSeq, dense_normal, max_pool, scaled_width
+from tsn_jax.models.layers import (
+    ConvModule,
+    IntOrSeq,
+    avg_pool,
+    dense_normal,
+    max_pool,
+    scaled_width,
+)
 
 __all__ = [
     "Inception3",
@@ -78,7 +85,7 @@ def _conv_factory(
 
 def _avg_pool_3x3(x: jax.Array) -> jax.Array:
     """``F.avg_pool2d(x, 3, stride=1, padding=1)``: zero padding counted (PyTorch default)."""
-    return nn.avg_pool(x, (3, 3), strides=(1, 1), padding=((1, 1), (1, 1)))
+    return avg_pool(x, 3, 1, padding=1)
 
 
 class _Block(nn.Module):
@@ -223,7 +230,7 @@ class InceptionAux(_Block):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        x = nn.avg_pool(x, (5, 5), strides=(3, 3))
+        x = nn.avg_pool(x, window_shape=(5, 5), strides=(3, 3))
         x = _conv_factory(self.base_width, self.dtype)(128, 1, "conv0")(x, train)
         x = _conv_factory(self.base_width, self.dtype, 0.01)(768, 5, "conv1")(x, train)
         x = jnp.mean(x, axis=(1, 2))

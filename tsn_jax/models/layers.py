@@ -197,7 +197,35 @@ def max_pool(
                 out -= 1
             extra = max(0, (out - 1) * s + k - (n + 2 * p))
         pads.append((p, p + extra))
-    return nn.max_pool(x, window, strides=strides, padding=tuple(pads))
+    return padded_pool(x, "max", window, strides, pads)
+
+
+def avg_pool(x: jax.Array, window: IntOrSeq, strides: IntOrSeq, padding: IntOrSeq = 0) -> jax.Array:
+    """PyTorch's ``AvgPool{1,2,3}d`` (``count_include_pad=True``, its default) on
+    channels-last input [N, *spatial, C]: the zero padding counts in every mean."""
+    ndim = x.ndim - 2
+    window, strides, padding = (lowerings.as_tuple(v, ndim) for v in (window, strides, padding))
+    return padded_pool(x, "avg", window, strides, [(p, p) for p in padding])
+
+
+def padded_pool(
+    x: jax.Array,
+    kind: str,
+    window: Sequence[int],
+    strides: Sequence[int],
+    pads: Sequence[tuple[int, int]],
+) -> jax.Array:
+    """Max ('max', -inf padding) or mean ('avg', zero padding counted) pooling of
+    [N, *spatial, C] with explicit (before, after) pads per spatial axis.
+
+    The pads are applied with `jnp.pad` and the window slides over the padded map, which
+    is the same arithmetic as Flax's pooling with padding, written so that converters
+    of exported models (jax2onnx drops a pooling's own padding) see it.
+    """
+    fill = -jnp.inf if kind == "max" else 0.0
+    x = jnp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=fill)
+    pool = nn.max_pool if kind == "max" else nn.avg_pool
+    return pool(x, window_shape=tuple(window), strides=tuple(strides))
 
 
 def residual_block_class(block_cls: type[nn.Module], remat: bool) -> type[nn.Module]:

@@ -30,7 +30,13 @@ import jax
 import jax.numpy as jnp
 
 from tsn_jax.models.batch_norm import batch_norm
-from tsn_jax.models.layers import Conv, dense, kaiming_normal_fan_out, residual_block_class
+from tsn_jax.models.layers import (
+    Conv,
+    dense,
+    kaiming_normal_fan_out,
+    max_pool,
+    residual_block_class,
+)
 from tsn_jax.models.temporal import (
     NonLocal,
     TemporalMixing,
@@ -235,8 +241,7 @@ class ResNet(nn.Module):
         x = _conv(self.base_width, 7, 2, self.dtype, "conv1")(x)
         x = batch_norm(train, self.dtype, "bn1")(x)
         x = nn.relu(x)
-        # PyTorch pads max pooling with -inf, as flax does: padding never wins the max.
-        x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+        x = max_pool(x, 3, 2, padding=1)
 
         with_module = blocks_with_module(self.stage_sizes, self.temporal_placement)
         non_local = self.non_local or [[0] * n for n in self.stage_sizes]

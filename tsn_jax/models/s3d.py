@@ -215,7 +215,7 @@ class S3D(nn.Module):
 
         # nn.AvgPool3d((2, 7, 7), stride=1), each window clipped to the map (docstring).
         window = tuple(min(k, n) for k, n in zip(_POOL_WINDOW, x.shape[1:4], strict=True))
-        x = nn.avg_pool(x, window, strides=(1, 1, 1), padding="VALID")
+        x = nn.avg_pool(x, window_shape=window, strides=(1, 1, 1), padding="VALID")
         if self.num_classes is None:
             return jnp.mean(x, axis=(1, 2, 3))
         x = nn.Dropout(self.dropout_rate, deterministic=not train, name="classifier_0")(x)
