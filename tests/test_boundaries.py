@@ -35,9 +35,10 @@ def _imported_roots(package: str) -> dict[str, set[str]]:
     }
 
 
-# What input_pipeline may read of tsn_jax: the facts, the errors and the file lock, none
+# What input_pipeline may read of tsn_jax: the facts, the errors, the file lock and the
+# progress lines, none
 # of which loads jax or TensorFlow.
-PLAIN_MODULES = ("tsn_jax.spec", "tsn_jax.errors", "tsn_jax.file_lock")
+PLAIN_MODULES = ("tsn_jax.spec", "tsn_jax.errors", "tsn_jax.file_lock", "tsn_jax.progress")
 
 
 def test_input_pipeline_never_imports_jax_and_reads_only_the_facts_of_tsn_jax():

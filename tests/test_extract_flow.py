@@ -11,7 +11,8 @@ import pytest
 from absl import app, flags
 from absl.testing import flagsaver
 
-from input_pipeline.datasets import frame_folder, progress
+from input_pipeline.datasets import frame_folder
+from tsn_jax import progress
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEIGHT, WIDTH, NUM_FRAMES = 48, 64, 8
@@ -205,10 +206,10 @@ def test_spawned_workers(video_dir, tmp_path):
 
 
 def test_format_progress():
-    assert progress.format_progress(37, 400, 14.8) == "37/400 videos, 2.5 videos/s, ETA 2m25s"
+    assert progress.format_progress(37, 400, 14.8) == "37/400 videos, 2.5 videos/s, ETA 0:02:25"
     assert progress.format_progress(0, 10, 5.0, "clips") == "0/10 clips, 0 clips/s, ETA ?"
-    assert progress.format_progress(1, 1000, 10.0) == "1/1000 videos, 0.1 videos/s, ETA 2h47m"
-    assert progress.format_progress(5, 5, 2.0) == "5/5 videos, 2.5 videos/s, ETA 0s"
+    assert progress.format_progress(1, 1000, 10.0) == "1/1000 videos, 0.1 videos/s, ETA 2:46:30"
+    assert progress.format_progress(5, 5, 2.0) == "5/5 videos, 2.5 videos/s, ETA 0:00:00"
 
 
 def test_progress_logs_every_interval_and_at_the_end():
@@ -217,9 +218,25 @@ def test_progress_logs_every_interval_and_at_the_end():
     now[0] = 105.0
     assert bar.update() is None  # 5 s since the start: too soon
     now[0] = 112.0
-    assert bar.update() == "2/4 videos, 0.167 videos/s, ETA 12s"
+    assert bar.update() == "2/4 videos, 0.167 videos/s, ETA 0:00:12"
     now[0] = 113.0
     assert bar.update() is None
     now[0] = 120.0
-    assert bar.update() == "4/4 videos, 0.2 videos/s, ETA 0s"  # the last one always logs
-    assert bar.summary() == "4 videos in 20s (0.2 videos/s)"
+    assert bar.update() == "4/4 videos, 0.2 videos/s, ETA 0:00:00"  # the last one always logs
+    assert bar.summary() == "4 videos in 0:00:20 (0.2 videos/s)"
+
+
+def test_training_progress_leaves_compilation_and_evaluations_out_of_the_rate():
+    now = [0.0]
+    report = progress.StepProgress(750, first_step=1, clock=lambda: now[0])
+    now[0] = 30.0  # 50 steps, the first one compiling for most of it
+    assert report.steps_per_second(50) is None
+    assert report.line(50) == "step 50/750 (6.7%), first 50 steps in 0:00:30 (with compilation)"
+    now[0] = 40.0
+    with report.paused():  # an evaluation
+        now[0] = 100.0
+    now[0] = 110.0  # 50 more steps in 20 s of training
+    assert report.steps_per_second(100) == 2.5
+    assert report.line(100) == "step 100/750 (13.3%), 2.5 steps/s, ETA 0:04:20"
+    resumed = progress.StepProgress(750, first_step=701, clock=lambda: now[0])
+    assert resumed.line(701) == "step 701/750 (93.5%), first 1 step in 0:00:00 (with compilation)"

@@ -19,7 +19,7 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
-from clu import metric_writers, periodic_actions
+from clu import metric_writers
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -30,6 +30,7 @@ from tsn_jax import (
     finetune,
     optim,
     pretrained,
+    progress,
     reports,
     runs,
     scoring,
@@ -235,9 +236,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
         logging.info("Resumed from the checkpoint of step %d", start_step)
 
     # --- training ------------------------------------------------------------
-    report = periodic_actions.ReportProgress(
-        num_train_steps=num_train_steps, writer=writer, every_steps=config.log_every_steps
-    )
+    report = progress.StepProgress(num_train_steps, first_step=start_step + 1)
     # The video ids of the last few batches, by step, to name them if a step diverges.
     batch_ids: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
     train_iter = train_step.prefetch_to_device(
@@ -274,11 +273,17 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
             check_finite()
             unchecked.append((step, step_metrics))
             pending.append(step_metrics)
-            report(step)
             if step % config.log_every_steps == 0 or step == num_train_steps:
-                check_finite()
+                check_finite()  # every step so far has finished
                 means = jax.tree.map(lambda *xs: float(np.mean(xs)), *jax.device_get(pending))
-                writer.write_scalars(step, {f"train_{k}": v for k, v in means.items()})
+                scalars = {f"train_{k}": v for k, v in means.items()}
+                rate = report.steps_per_second(step)
+                if rate is not None:
+                    scalars["steps_per_sec"] = rate
+                writer.write_scalars(step, scalars)
+                line = report.line(step)
+                if is_main:
+                    logging.info("%s", line)
                 pending = []
             if (
                 config.eval_every_steps
@@ -286,7 +291,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
                 and step < num_train_steps
             ):
                 check_finite()
-                with report.timed("eval"):
+                with report.paused():
                     _, summary = evaluate_split(model, state.variables(), builder, config, info)
                 writer.write_scalars(step, _scalars("eval", summary))
                 if config.optimizer.schedule == "plateau":

@@ -20,8 +20,8 @@ from absl import logging
 from PIL import Image
 
 from input_pipeline.datasets import optical_flow
-from input_pipeline.datasets.progress import Progress
 from input_pipeline.datasets.video_decode import VideoDecodeError
+from tsn_jax.progress import Progress
 
 # Decoding threads, and how many videos may be decoded ahead of the writer:
 # bounds memory to a handful of encoded videos.

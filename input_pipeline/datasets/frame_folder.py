@@ -40,12 +40,12 @@ from PIL import Image
 from input_pipeline.datasets.annotations import VIDEO_EXTENSIONS
 from input_pipeline.datasets.building import encode_jpeg
 from input_pipeline.datasets.optical_flow import DEFAULT_BOUND, FlowStream
-from input_pipeline.datasets.progress import Progress
 from input_pipeline.datasets.video_decode import (
     VideoDecodeError,
     VideoReader,
     output_shape,
 )
+from tsn_jax.progress import Progress
 
 
 def numbered_files(folder: str, prefix: str) -> list[str]:
