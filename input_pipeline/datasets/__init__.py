@@ -6,8 +6,10 @@ returns a prepared `tfds.core.DatasetBuilder`, building it on first use.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -226,7 +228,13 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
         builder = make_builder()
         if not builder.is_prepared() and "://" not in data_dir:
             _remove_interrupted_builds(builder)
-        builder.download_and_prepare()  # A no-op when the dataset is already prepared.
+        if not builder.is_prepared():
+            # TFDS prints "Downloading and preparing dataset" although nothing downloads:
+            # the build's own lines (per split, with progress) say what happens.
+            logging.info("Building %s (once: later runs read it)", builder.data_dir)
+            with contextlib.redirect_stdout(io.StringIO()):
+                builder.download_and_prepare()
+            logging.info("Built %s", builder.data_dir)
     return builder
 
 

@@ -18,6 +18,8 @@ an error.
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from tsn_jax.cli import console
+
 FLAGS = flags.FLAGS
 
 
@@ -39,16 +41,8 @@ def _define_flags(mode: str) -> None:
     config_flags.DEFINE_config_file(
         "config", None, "Training configuration file.", lock_config=True
     )
+    flags.DEFINE_bool("verbose", False, "Also print the libraries' INFO lines and warnings.")
     flags.mark_flags_as_required(["config", "workdir"])
-
-
-class _QuietLibraries(logging.logging.Filter):
-    """Drops INFO records of Orbax and TFDS, whose per-save chatter drowns the progress lines."""
-
-    def filter(self, record) -> bool:
-        noisy = "/orbax/" in record.pathname or "/tensorflow_datasets/" in record.pathname
-        # absl's level constants differ from the records' standard ones.
-        return record.levelno >= logging.logging.WARNING or not noisy
 
 
 def main(argv):
@@ -64,11 +58,15 @@ def main(argv):
 def _main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    logging.get_absl_handler().addFilter(_QuietLibraries())
-    # TensorFlow only feeds the input pipeline: keep it off the accelerators.
-    import tensorflow as tf
+    from tsn_jax.errors import ConfigError
 
-    tf.config.set_visible_devices([], "GPU")
+    console.setup(FLAGS.verbose)
+    try:
+        config = FLAGS.config
+        config.keys()  # a file that failed to load raises on first use
+    except OSError as error:
+        reason = str(error).strip().splitlines()[-1].strip()  # the OS's own words
+        raise ConfigError(f"cannot load --config: {reason}") from None
 
     import jax
 
@@ -84,16 +82,16 @@ def _main(argv):
     )
     from tsn_jax.config_checks import validate_config
 
-    validate_config(FLAGS.config)
+    validate_config(config)
     logging.info(
         "JAX process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
     )
     if FLAGS.mode == "eval":
-        summary = runner.evaluate(FLAGS.config, FLAGS.workdir)
+        summary = runner.evaluate(config, FLAGS.workdir)
         keys = ("top1", "top5", "mean_class_accuracy", "clip_top1", "mAP", "num_eval_videos")
         title = f"Evaluation of {summary['checkpoint']}: "
     else:
-        summary = runner.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+        summary = runner.train_and_evaluate(config, FLAGS.workdir)
         keys = ("step", "top1", "top5", "mean_class_accuracy", "num_eval_videos")
         title = "Final evaluation: "
     if jax.process_index() == 0:  # every process holds the same gathered summary
@@ -105,13 +103,13 @@ def _main(argv):
 def run() -> None:
     """The `tsn-jax-train` console entry point (and `python main.py`)."""
     _define_flags("train")
-    app.run(main)
+    app.run(main, flags_parser=console.parse_flags)
 
 
 def run_eval() -> None:
     """The `tsn-jax-eval` console entry point: `--mode=eval` by default."""
     _define_flags("eval")
-    app.run(main)
+    app.run(main, flags_parser=console.parse_flags)
 
 
 if __name__ == "__main__":
