@@ -8,7 +8,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from absl import app, flags
+from absl import app, flags, logging
 from absl.testing import flagsaver
 
 from input_pipeline.datasets import frame_folder
@@ -129,7 +129,7 @@ def test_list_size_and_warped_flow(tool, video_dir, tmp_path):
         list=str(split),
         method="farneback",
         flow_types="flow,warp",
-        size="56x40",
+        size="40,56",
         num_workers="1",
     )
     assert run_main(tool, **flag_values) == 0
@@ -161,8 +161,8 @@ def test_paths_that_would_write_outside_out_dir_or_collide_are_refused(tool, tmp
 def test_bad_flag_combinations_are_usage_errors(tool, video_dir, tmp_path):
     common = dict(video_dir=str(video_dir), out_dir=str(tmp_path))
     with pytest.raises(app.UsageError, match="not both"):
-        run_main(tool, **common, size="340x256", short_side="256")
-    with pytest.raises(app.UsageError, match="WIDTHxHEIGHT"):
+        run_main(tool, **common, size="256,340", short_side="256")
+    with pytest.raises(app.UsageError, match="HEIGHT,WIDTH"):
         run_main(tool, **common, size="340")
     with pytest.raises(flags.IllegalFlagValueError, match="flow_types"):
         run_main(tool, **common, flow_types="flow,optical")
@@ -176,11 +176,13 @@ def test_tvl1_without_contrib_is_refused_before_any_video(tool, video_dir, tmp_p
     assert not os.listdir(tmp_path)
 
 
-def test_parse_size(tool):
-    assert tool.parse_size("340x256") == (256, 340)
-    for bad in ("340", "340x", "0x256", "axb"):
+def test_parse_size_reads_height_then_width_as_the_configs(tool):
+    assert tool.parse_size("256,340") == (256, 340)
+    for bad in ("340", "340,", "0,256", "a,b"):
         with pytest.raises(ValueError, match="size"):
             tool.parse_size(bad)
+    with pytest.raises(ValueError, match="TSN's 340x256 frames: 256,340"):
+        tool.parse_size("340x256")
 
 
 def test_find_videos_and_read_list(video_dir, tmp_path):
@@ -240,3 +242,21 @@ def test_training_progress_leaves_compilation_and_evaluations_out_of_the_rate():
     assert report.line(100) == "step 100/750 (13.3%), 2.5 steps/s, ETA 0:04:20"
     resumed = progress.StepProgress(750, first_step=701, clock=lambda: now[0])
     assert resumed.line(701) == "step 701/750 (93.5%), first 1 step in 0:00:00 (with compilation)"
+
+
+def test_each_video_logs_its_frame_pairs_against_the_declared_count(video_dir, tmp_path, caplog):
+    options = frame_folder.Options(video_dir=str(video_dir), out_dir=str(tmp_path), method="dis")
+    with caplog.at_level(logging.INFO):
+        frames = frame_folder.extract_video("classA/v_one.mp4", options, log_every_s=0)
+    assert frames == NUM_FRAMES
+    lines = [r.getMessage() for r in caplog.records if "frame pairs" in r.getMessage()]
+    pairs = NUM_FRAMES - 1
+    assert len(lines) == pairs
+    assert lines[0].startswith(f"classA/v_one.mp4: 1/{pairs} frame pairs, ")
+    assert lines[-1].startswith(f"classA/v_one.mp4: {pairs}/{pairs} frame pairs, ")
+    assert lines[-1].endswith("ETA 0:00:00")
+
+
+def test_a_progress_line_without_a_known_total_has_no_eta():
+    line = progress.format_progress(12, None, 4.0, "frame pairs", label="a.mp4")
+    assert line == "a.mp4: 12 frame pairs, 3 frame pairs/s"

@@ -20,21 +20,27 @@ def format_duration(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def format_progress(done: int, total: int, elapsed_s: float, unit: str = "videos") -> str:
+def format_progress(
+    done: int, total: int | None, elapsed_s: float, unit: str = "videos", label: str = ""
+) -> str:
     """The progress line for `done` of `total` items after `elapsed_s` seconds.
 
     Example: format_progress(37, 400, 14.8) == "37/400 videos, 2.5 videos/s, ETA 0:02:25".
     The rate is the average since the start (3 significant digits); the ETA
-    assumes it holds, and reads "ETA ?" before anything is done.
+    assumes it holds, and reads "ETA ?" before anything is done. With `total` None
+    (not known) the line has no total and no ETA; `label` goes in front ("a.mp4: ...").
     """
     rate = done / elapsed_s if elapsed_s > 0 else 0.0
+    head = f"{label}: " if label else ""
+    if total is None:
+        return f"{head}{done} {unit}, {rate:.3g} {unit}/s"
     if done >= total:
         eta = format_duration(0)
     elif rate > 0:
         eta = format_duration((total - done) / rate)
     else:
         eta = "?"
-    return f"{done}/{total} {unit}, {rate:.3g} {unit}/s, ETA {eta}"
+    return f"{head}{done}/{total} {unit}, {rate:.3g} {unit}/s, ETA {eta}"
 
 
 class Progress:
@@ -50,21 +56,24 @@ class Progress:
 
     def __init__(
         self,
-        total: int,
+        total: int | None,
         unit: str = "videos",
         log_every_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        label: str = "",
     ):
         """Starts the clock.
 
         Args:
-          total: number of items expected.
+          total: number of items expected (None: not known).
           unit: plural noun for the items, in the line.
           log_every_s: least seconds between two logged lines; 0 logs every
             update. The last item is always logged.
           clock: seconds since some fixed point (injectable for tests).
+          label: what the items belong to, in front of the line (a video's name).
         """
         self.total = total
+        self.label = label
         self.unit = unit
         self.log_every_s = log_every_s
         self.done = 0
@@ -81,10 +90,11 @@ class Progress:
         """Counts `n` more finished items; returns the line if it was logged, else None."""
         self.done += n
         now = self._clock()
-        if self.done < self.total and now - self._last_log < self.log_every_s:
+        finished = self.total is not None and self.done >= self.total
+        if not finished and now - self._last_log < self.log_every_s:
             return None
         self._last_log = now
-        line = format_progress(self.done, self.total, now - self._start, self.unit)
+        line = format_progress(self.done, self.total, now - self._start, self.unit, self.label)
         logging.info("%s", line)
         return line
 

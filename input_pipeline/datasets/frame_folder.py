@@ -215,7 +215,7 @@ def _write_jpeg(path: str, image: np.ndarray, quality: int) -> None:
         raise OSError(f"cannot write {path}")
 
 
-def extract_video(relpath: str, options: Options) -> int:
+def extract_video(relpath: str, options: Options, log_every_s: float = 10.0) -> int:
     """Writes one video's frames and flows (see the module docstring) and its `.done`.
 
     Frames stream from the decoder: each is written and pushed to the flow
@@ -224,6 +224,8 @@ def extract_video(relpath: str, options: Options) -> int:
     Args:
       relpath: the video's path relative to options.video_dir.
       options: what to extract.
+      log_every_s: seconds between the video's progress lines (frame pairs done, rate,
+        ETA from the frame count its container declares).
 
     Returns:
       T, the number of frames written (T-1 flows of each type).
@@ -238,16 +240,25 @@ def extract_video(relpath: str, options: Options) -> int:
         os.makedirs(folder, exist_ok=True)
         _remove_outputs(folder)
         stream = FlowStream(options.method, options.flow_types, bound=options.bound)
+        pairs = Progress(
+            max(video.expected_frames - 1, 0) or None,
+            unit="frame pairs",
+            log_every_s=log_every_s,
+            label=relpath,
+        )
         count = 0
         try:
             for count, frame in enumerate(video, start=1):
                 bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
                 _write_jpeg(os.path.join(folder, f"img_{count:05d}.jpg"), bgr, options.jpeg_quality)
                 # Flow count-1 goes from frame count-1 to this one.
-                for kind, planes in (stream.push(frame) or {}).items():
+                flows = stream.push(frame)
+                for kind, planes in (flows or {}).items():
                     for axis, name in enumerate(("x", "y")):
                         flow_path = os.path.join(folder, f"{kind}_{name}_{count - 1:05d}.jpg")
                         _write_jpeg(flow_path, planes[..., axis], options.jpeg_quality)
+                if flows:
+                    pairs.update()
         except BaseException:
             # Also on Ctrl-C: no half-written folder is left to look complete.
             _remove_outputs(folder)
@@ -259,16 +270,16 @@ def extract_video(relpath: str, options: Options) -> int:
     return count
 
 
-def _extract_or_report(task: tuple[str, Options]) -> tuple[str, str | None]:
+def _extract_or_report(task: tuple[str, Options, float]) -> tuple[str, str | None]:
     """Worker body: (relpath, None) on success, (relpath, reason) on failure.
 
     Catches every Exception: one odd video (a codec OpenCV chokes on, a frame
     size TV-L1 rejects) must not end a run over thousands; a bug shows up as
     every video failing, which makes the exit status 1.
     """
-    relpath, options = task
+    relpath, options, log_every_s = task
     try:
-        extract_video(relpath, options)
+        extract_video(relpath, options, log_every_s)
     except VideoDecodeError as e:
         return relpath, str(e)
     except Exception as e:
@@ -313,7 +324,7 @@ def extract_all(
     if summary.skipped:
         logging.info("%d of %d videos already extracted: skipped", summary.skipped, len(relpaths))
     progress = Progress(len(todo), unit="videos", log_every_s=log_every_s)
-    tasks = [(relpath, options) for relpath in todo]
+    tasks = [(relpath, options, log_every_s) for relpath in todo]
     if num_workers <= 1 or len(todo) <= 1:
         results = map(_extract_or_report, tasks)
         _collect(results, summary, progress)

@@ -184,6 +184,15 @@ class VideoReader:
             return float(self._target_fps)
         return self._source_fps or _frame_rate(self._stream, self._pts_seconds)
 
+    @property
+    def expected_frames(self) -> int:
+        """How many frames the iteration should return, from the container's declared count
+        (and the subsampling to `target_fps`); 0 when the container does not say."""
+        declared = self._declared_frames()
+        if self._subsample:
+            return len(kept_frame_indices(declared, self._source_fps, self._target_fps))
+        return declared
+
     def __iter__(self) -> Iterator[np.ndarray]:
         num_decoded = num_returned = 0
         error = None

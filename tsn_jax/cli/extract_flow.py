@@ -1,13 +1,17 @@
 r"""Extracts RGB frames and optical flow from videos into mmaction2's raw-frame layout.
 
     tsn-jax-extract-flow --video_dir=UCF101 --out_dir=ucf101_rawframes \
-        --method=tvl1 --size=340x256 --flow_types=flow,warp --num_workers=8
+        --method=dis --size=256,340 --flow_types=flow,warp --num_workers=8
 
 Writes mmaction2's raw-frame folders (`input_pipeline.datasets.frame_folder.extract_all`:
 img_*, flow_x/y_*, warp_x/y_*, .done). A video whose folder has `.done` is skipped, so
 an interrupted run resumes; change a setting (size, method, bound) only together with a
 new --out_dir. Unreadable videos are reported and skipped; the exit status is 1 only
-when every video failed.
+when every video failed. Progress is logged per video and, inside each video, per frame
+pair (TV-L1 can take seconds a pair on real footage; DIS is the fast choice).
+
+`--size=HEIGHT,WIDTH` is in the order of the configs' `dataset.size` (TSN's 340x256
+frames are `--size=256,340`).
 """
 
 from __future__ import annotations
@@ -47,7 +51,10 @@ _SHORT_SIDE = flags.DEFINE_integer(
     "short_side", None, "Resize so the shorter side has this length (aspect kept)."
 )
 _SIZE = flags.DEFINE_string(
-    "size", None, "Fixed WIDTHxHEIGHT of every frame, e.g. 340x256 as TSN (aspect not kept)."
+    "size",
+    None,
+    "Fixed HEIGHT,WIDTH of every frame, the order of dataset.size: 256,340 for TSN's "
+    "340x256 frames (aspect not kept).",
 )
 _FPS = flags.DEFINE_float("fps", None, "Subsample every video to this frame rate.")
 _JPEG_QUALITY = flags.DEFINE_integer("jpeg_quality", 95, "JPEG quality (OpenCV's default).")
@@ -58,11 +65,15 @@ _LOG_EVERY_S = flags.DEFINE_float("log_every_s", 10.0, "Seconds between progress
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """ "340x256" (WIDTHxHEIGHT, as TSN writes it) -> (256, 340), (height, width)."""
+    """ "256,340" (HEIGHT,WIDTH, as the configs' dataset.size) -> (256, 340)."""
+    if "x" in text.lower():
+        raise ValueError(
+            f"size is HEIGHT,WIDTH as dataset.size (TSN's 340x256 frames: 256,340), got {text!r}"
+        )
     try:
-        width, height = (int(part) for part in text.lower().split("x"))
+        height, width = (int(part) for part in text.split(","))
     except ValueError:
-        raise ValueError(f"size must look like 340x256 (WIDTHxHEIGHT), got {text!r}") from None
+        raise ValueError(f"size must look like 256,340 (HEIGHT,WIDTH), got {text!r}") from None
     if width <= 0 or height <= 0:
         raise ValueError(f"size must be positive, got {text!r}")
     return height, width
