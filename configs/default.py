@@ -41,4 +41,5 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.backbone_options = ml_collections.ConfigDict({"temporal_module": "tsm"})
     config.batch_size = 32
     config.checkpoint_every_steps = 100
+    config.eval_every_steps = 150  # every 10 epochs: a test curve in TensorBoard
     return config

@@ -1,5 +1,7 @@
 """tsn_jax.load_run: a run (a workdir, a step directory, a copy of one) loaded in one call."""
 
+import collections
+import glob
 import json
 import os
 import shutil
@@ -124,8 +126,33 @@ def test_training_writes_a_run_that_loads_and_records_its_data_dir(
 ):
     config = tiny_config(tiny_data_dir)
     config.num_train_steps = 2
+    config.log_every_steps = 1
+    config.eval_every_steps = 1
+    config.optimizer.lr_multipliers = ("^fc/kernel=5",)
     workdir = str(tmp_path / "run")
     runner.train_and_evaluate(config, workdir)
+    # TensorBoard: an evaluation curve (steps 1 and 2) with the confusion matrix as an
+    # image, the hyperparameters, the rate of each parameter group.
+    import tensorflow as tf
+
+    tags = collections.defaultdict(list)
+    for path in glob.glob(os.path.join(workdir, "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                tags[value.tag].append((event.step, value))
+    assert [step for step, _ in tags["eval_top1"]] == [1, 2]
+    [(_, image)] = tags["eval_confusion"][-1:]
+    height, width, channels = tf.io.decode_png(tf.make_ndarray(image.tensor)[-1]).shape
+    assert channels == 3 and height > 100 and width > 100
+    assert "_hparams_/session_start_info" in tags
+    rates = {
+        tag: [tf.make_ndarray(v.tensor).item() for _, v in tags[tag]]
+        for tag in ("train_learning_rate", "learning_rate/^fc/kernel", "learning_rate/other")
+    }
+    np.testing.assert_allclose(
+        rates["learning_rate/^fc/kernel"], 5 * np.array(rates["train_learning_rate"])
+    )
+    assert rates["learning_rate/other"] == rates["train_learning_rate"]
     recorded = json.load(open(os.path.join(workdir, runs.CONFIG_FILE)))
     assert recorded["dataset"]["data_dir"] == tiny_data_dir
     step = os.path.join(workdir, "checkpoints", "2")

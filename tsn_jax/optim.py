@@ -180,6 +180,19 @@ def factor_by_path(
     return factor
 
 
+def group_learning_rates(opt: ml_collections.ConfigDict, learning_rate: float) -> dict[str, float]:
+    """The rate of each parameter group of `optimizer.lr_multipliers` at a step whose base
+    rate is `learning_rate`: {'<regex>': rate x factor, ..., 'other': rate}; {} without
+    multipliers (every parameter then has the base rate)."""
+    if not opt.lr_multipliers:
+        return {}
+    rates = {
+        pattern.pattern: learning_rate * factor
+        for pattern, factor in parse_multipliers(opt.lr_multipliers, "lr_multipliers")
+    }
+    return {**rates, "other": learning_rate}
+
+
 def is_kernel(name: str) -> bool:
     """Whether a parameter path names a conv or linear kernel (the leaves decayed by default)."""
     return name.rsplit("/", 1)[-1] == "kernel"

@@ -79,6 +79,22 @@ def summarize(
     return summary
 
 
+def flat_hparams(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as TensorBoard hyperparameters: {'optimizer.learning_rate': 0.01,
+    ...}, sequences and None as their text (the hparams plugin takes numbers, text and
+    booleans only)."""
+    flat = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flat_hparams(value, f"{name}."))
+        elif isinstance(value, bool | int | float | str):
+            flat[name] = value
+        else:
+            flat[name] = str(value)
+    return flat
+
+
 def confusion_matrix(labels: np.ndarray, logits: np.ndarray, num_classes: int) -> np.ndarray:
     """[N, N] int counts: row = true class, column = predicted (top-1) class."""
     matrix = np.zeros((num_classes, num_classes), np.int64)
@@ -86,14 +102,15 @@ def confusion_matrix(labels: np.ndarray, logits: np.ndarray, num_classes: int) -
     return matrix
 
 
-def _plot_confusion(matrix: np.ndarray, class_names: tuple[str, ...], path: str) -> None:
+def confusion_figure(matrix: np.ndarray, class_names: tuple[str, ...]):
+    """A matplotlib Figure of the confusion matrix, each row normalized to sum to 1."""
     # matplotlib's object API: pyplot's global backend (a notebook's) stays untouched.
     from matplotlib.figure import Figure
 
     n = len(class_names)
     rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     size = min(4 + 0.25 * n, 40)
-    fig = Figure(figsize=(size, size))
+    fig = Figure(figsize=(size, size), dpi=100)
     ax = fig.subplots()
     ax.imshow(rows, cmap="Blues", vmin=0.0, vmax=1.0)
     ax.set_xticks(range(n), class_names, rotation=90, fontsize=8)
@@ -102,7 +119,16 @@ def _plot_confusion(matrix: np.ndarray, class_names: tuple[str, ...], path: str)
     ax.set_ylabel("true")
     ax.set_title("confusion (each row normalized)")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    return fig
+
+
+def confusion_image(matrix: np.ndarray, class_names: tuple[str, ...]) -> np.ndarray:
+    """The confusion figure as pixels [H, W, 3] uint8 (for TensorBoard)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(confusion_figure(matrix, class_names))
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
 def write_outputs(
@@ -133,4 +159,4 @@ def write_outputs(
         writer.writerow(["true \\ predicted", *class_names])
         for name, row in zip(class_names, matrix, strict=True):
             writer.writerow([name, *row.tolist()])
-    _plot_confusion(matrix, class_names, os.path.join(out_dir, "confusion.png"))
+    confusion_figure(matrix, class_names).savefig(os.path.join(out_dir, "confusion.png"))

@@ -150,6 +150,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
             f.write(config.to_json_best_effort(indent=2))
         reports.write_json(os.path.join(workdir, runs.CLASS_NAMES_FILE), list(info.class_names))
     described = runs.run_info(config, info.class_names)
+    writer.write_hparams(reports.flat_hparams(config.to_dict()))  # TensorBoard's HPARAMS tab
     split = config.dataset.train_split
     warning = frame_count_warning(config.data, pipeline.stored_frame_counts(builder, split), split)
     if warning:
@@ -280,6 +281,10 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
                 rate = report.steps_per_second(step)
                 if rate is not None:
                     scalars["steps_per_sec"] = rate
+                for group, value in optim.group_learning_rates(
+                    config.optimizer, means["learning_rate"]
+                ).items():
+                    scalars[f"learning_rate/{group}"] = value
                 writer.write_scalars(step, scalars)
                 line = report.line(step)
                 if is_main:
@@ -292,8 +297,10 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
             ):
                 check_finite()
                 with report.paused():
-                    _, summary = evaluate_split(model, state.variables(), builder, config, info)
-                writer.write_scalars(step, _scalars("eval", summary))
+                    scores, summary = evaluate_split(
+                        model, state.variables(), builder, config, info
+                    )
+                _write_evaluation(writer, step, scores, summary, info.class_names)
                 if config.optimizer.schedule == "plateau":
                     plateau = optim.plateau_update(
                         jax.device_get(state.plateau),
@@ -319,7 +326,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
     # --- final evaluation ----------------------------------------------------
     scores, summary = evaluate_split(model, state.variables(), builder, config, info)
     summary["step"] = int(state.step)
-    writer.write_scalars(summary["step"], _scalars("eval", summary))
+    _write_evaluation(writer, summary["step"], scores, summary, info.class_names)
     writer.flush()
     if is_main:
         reports.write_json(os.path.join(workdir, "metrics.json"), summary)
@@ -378,6 +385,21 @@ def _diverged(step: int, what: str, manager, config) -> TrainingDiverged:
         f"training diverged at step {step}: {what}; stopped without saving, the newest "
         f"checkpoint is {kept}. Lower config.optimizer.learning_rate (now {rate}) or "
         f"config.optimizer.clip_grad_norm (now {clip}; 0 is off)"
+    )
+
+
+def _write_evaluation(
+    writer: metric_writers.MetricWriter,
+    step: int,
+    scores: scoring.VideoScores,
+    summary: Mapping[str, Any],
+    class_names: tuple[str, ...],
+) -> None:
+    """An evaluation for TensorBoard: its metrics and the confusion matrix as an image."""
+    writer.write_scalars(step, _scalars("eval", summary))
+    matrix = reports.confusion_matrix(scores.labels, scores.logits, len(class_names))
+    writer.write_images(
+        step, {"eval_confusion": reports.confusion_image(matrix, class_names)[None]}
     )
 
 
