@@ -12,6 +12,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from tests.helpers import ROOT, demo_videos, tiny_config
+from tsn_jax import annotation
 from tsn_jax.cli import predict
 from tsn_jax.models import create_model
 
@@ -42,8 +43,9 @@ def test_predict_prints_the_top_classes_and_plots_a_timeline(tsn_run, tiny_data_
     videos = demo_videos(tiny_data_dir)
     video = os.path.join(videos, "Grow", "v_Grow_test_000.mp4")
     timeline = str(tmp_path / "timeline.png")
+    annotated = str(tmp_path / "annotated.mp4")
     [result] = predict.predict_files(
-        [video], workdir=str(workdir), checkpoint=weights, timeline=timeline
+        [video], workdir=str(workdir), checkpoint=weights, timeline=timeline, annotate=annotated
     )
     # 3 views (three crops) of 3 segments, their logits averaged.
     assert result["view_logits"].shape == (3, 10)
@@ -61,6 +63,14 @@ def test_predict_prints_the_top_classes_and_plots_a_timeline(tsn_run, tiny_data_
     assert result["per_second"].shape == (seconds, 10)
     np.testing.assert_allclose(result["per_second"].sum(-1), 1.0, rtol=1e-5)
     assert os.path.getsize(timeline) > 1000
+    # The annotated video: every frame, enlarged so that the captions fit, a black band
+    # with the second and its top classes at the top.
+    with VideoReader(annotated, None) as reader:
+        annotated_frames = list(reader)
+    assert len(annotated_frames) == len(frames)
+    height, width = annotated_frames[0].shape[:2]
+    assert width >= annotation.MIN_WIDTH and width % 2 == 0 and height % 2 == 0
+    assert annotated_frames[0][:40, :].mean() < annotated_frames[0][60:, :].mean()
 
 
 def test_an_unreadable_file_is_reported_and_the_others_scored(tsn_run, tmp_path, tiny_data_dir):
@@ -103,3 +113,18 @@ def test_sliding_windows_centre_k_snippets_on_each_second():
         windows[:, :, 0], [[0, 0, 1], [0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 4]]
     )
     np.testing.assert_array_equal(sliding_windows(snippets, 4)[0, :, 0], [0, 0, 0, 1])
+
+
+def test_each_frame_carries_the_captions_of_its_second(tmp_path):
+    probs = np.array([[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]])
+    assert annotation.captions(probs[0], ("a", "b", "c"), 2) == ["b 70.0%", "c 20.0%"]
+    frames = [np.full((8, 10, 3), 200, np.uint8)] * 5
+    out = list(annotation.annotate(frames, 2.0, probs, ("a", "b", "c"), top=1))
+    # 10 px wide -> enlarged 48x to 480; 2 fps: frames 0-1 are second 0, 2-3 second 1,
+    # and frame 4, past the scored seconds, shows the last one.
+    assert [frame.shape for frame in out] == [(384, 480, 3)] * 5
+    assert np.array_equal(out[0], out[1]) and np.array_equal(out[2], out[3])
+    assert np.array_equal(out[3], out[4]) and not np.array_equal(out[1], out[2])
+    assert (out[0][200:] == 200).all()  # below the caption band the frame is untouched
+    assert annotation.write_video(str(tmp_path / "a.gif"), out, 2.0) == 5
+    assert annotation.write_video(str(tmp_path / "a.mp4"), out, 2.0) == 5

@@ -2,6 +2,7 @@
 
     tsn-jax-predict VIDEO.mp4 [MORE.mkv ...] --workdir=runs/default
     tsn-jax-predict VIDEO.mp4 --workdir=runs/x --timeline=timeline.png
+    tsn-jax-predict VIDEO.mp4 --workdir=runs/x --annotate=annotated.mp4   # or .gif
     tsn-jax-predict VIDEO.mp4 --checkpoint=exported/default   # a step or an export
     tsn-jax-predict VIDEO.mp4 --config=configs/kinetics_i3d.py \
         --checkpoint=/ckpt/run/checkpoints/1000 --class_names=classes.json
@@ -16,7 +17,8 @@ their probabilities (softmax of the fused scores).
 `--timeline=out.png` also scores one centre-cropped snippet a second over the whole
 video and plots the per-second probabilities of the top classes: useful for long,
 untrimmed videos. Models that mix K segments (TSM, TAM) score each second with the
-window of K consecutive seconds' snippets centred on it.
+window of K consecutive seconds' snippets centred on it. `--annotate=out.mp4` (or .gif)
+writes the video with the top 3 classes of each second drawn on its frames.
 
 The run's config is `WORKDIR/config.json` unless `--config` is given; the class names
 come from `WORKDIR/class_names.json` (written when the run started) or `--class_names`
@@ -35,7 +37,8 @@ from typing import Any
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from tsn_jax import inference, pretrained, reports, runner, runs
+from input_pipeline.datasets.video_decode import VideoReader
+from tsn_jax import annotation, inference, pretrained, reports, runner, runs
 
 FLAGS = flags.FLAGS
 
@@ -49,23 +52,10 @@ def _define_flags() -> None:
     flags.DEFINE_string("class_names", None, "JSON list of class names (default: workdir's).")
     flags.DEFINE_integer("top", 5, "How many classes to print.")
     flags.DEFINE_string("timeline", None, "PNG path: per-second class probabilities.")
+    flags.DEFINE_string(
+        "annotate", None, "MP4 or GIF path: the video with its top classes per second."
+    )
     flags.DEFINE_string("output", None, "JSON (or .csv) path: every file's top classes.")
-
-
-def plot_timeline(probs, class_names: tuple[str, ...], classes: list[str], path: str) -> None:
-    """Per-second probabilities [S, N] of `classes` over time, saved as a PNG."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 4))
-    ax = fig.subplots()
-    for name in classes:
-        ax.plot(range(len(probs)), probs[:, class_names.index(name)], label=name)
-    ax.set_xlabel("second")
-    ax.set_ylabel("probability")
-    ax.set_ylim(0.0, 1.0)
-    ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
 
 
 def predict_files(
@@ -78,12 +68,16 @@ def predict_files(
     top: int = 5,
     timeline: str | None = None,
     output: str | None = None,
+    annotate: str | None = None,
 ) -> list[dict[str, Any]]:
     """Prints the top classes of each file; returns them, the scores and view logits.
 
     A file that cannot be read is reported on stderr and the others go on: its result
     is {'path', 'error'}. `output` (a .json or .csv path) also writes every file's
-    top classes (and per-second probabilities with `timeline`) or error.
+    top classes (and per-second probabilities with `timeline` or `annotate`) or error.
+    `timeline` (PNG) plots the per-second probabilities of the top classes; `annotate`
+    (.mp4 or .gif) writes the video with its top 3 classes of each second drawn on it.
+    With several files, their outputs are numbered (timeline_0.png, ...).
     """
     if config is None and not workdir and checkpoint:
         # A step directory or an export describes itself.
@@ -110,18 +104,34 @@ def predict_files(
         for name, prob in best:
             print(f"  {prob:7.2%}  {name}")
         result = {"path": path, "top": best, "scores": scores, "view_logits": view_logits}
-        if timeline:
-            stem, ext = os.path.splitext(timeline)
-            out = timeline if len(paths) == 1 else f"{stem}_{len(results)}{ext or '.png'}"
+        if timeline or annotate:
             probs = predictor.per_second(video)
-            plot_timeline(probs, predictor.class_names, [n for n, _ in best], out)
-            print(f"  timeline of {len(probs)} seconds: {out}")
             result["per_second"] = probs
+            print(f"  {len(probs)} second{'s' * (len(probs) != 1)} scored one by one")
+        if timeline:
+            out = _numbered(timeline, len(results), len(paths))
+            title = f"{os.path.basename(path)}: class probabilities per second"
+            annotation.plot_timeline(probs, predictor.class_names, [n for n, _ in best], out, title)
+            print(f"  timeline: {out}")
+        if annotate:
+            out = _numbered(annotate, len(results), len(paths))
+            with VideoReader(path, None) as reader:
+                frames = annotation.annotate(reader, reader.fps, probs, predictor.class_names)
+                count = annotation.write_video(out, frames, reader.fps)
+            print(f"  annotated video ({count} frames): {out}")
         results.append(result)
     if output:
         write_results(results, output)
         print(f"wrote {output}")
     return results
+
+
+def _numbered(path: str, index: int, count: int) -> str:
+    """`path` itself for one file; path_<index> before the extension for several."""
+    if count == 1:
+        return path
+    stem, ext = os.path.splitext(path)
+    return f"{stem}_{index}{ext}"
 
 
 def write_results(results: list[dict[str, Any]], path: str) -> None:
@@ -176,6 +186,7 @@ def _predict_from_flags(paths: list[str]) -> list[dict[str, Any]]:
         top=FLAGS.top,
         timeline=FLAGS.timeline,
         output=FLAGS.output,
+        annotate=FLAGS.annotate,
     )
 
 
