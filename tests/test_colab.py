@@ -1,11 +1,15 @@
-"""colabs/quickstart.ipynb runs top to bottom (4 steps on the tiny demo dataset)."""
+"""The notebooks in colabs/ run top to bottom: the quickstart (4 steps on the tiny demo
+dataset) and the users' notebooks (on a saved tiny run)."""
 
 import json
 import os
+import re
 
 import nbformat
 import pytest
 from nbconvert.preprocessors import ExecutePreprocessor
+
+from tests.helpers import save_run
 
 pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m 'not slow'` skips them
 
@@ -37,3 +41,43 @@ def test_quickstart_notebook_runs_and_writes_metrics(tiny_data_dir, tmp_path, mo
     assert "top-1" in text and "appearance classes" in text
     # Training samples, training curve, predictions.
     assert sum("image/png" in out.get("data", {}) for out in outputs) == 3
+
+
+@pytest.fixture
+def saved_run(tiny_data_dir, tmp_path):
+    """A run of the tiny demo config (random weights): what the user notebooks load."""
+    names = tuple(f"class_{i}" for i in range(10))
+    workdir, _, _ = save_run(tmp_path / "run", tiny_data_dir, 2, names)
+    return str(workdir)
+
+
+def _execute(name, monkeypatch, **env):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    nb = nbformat.read(os.path.join(COLABS, f"{name}.ipynb"), as_version=4)
+    assert nb.metadata.kernelspec.name == "python3"
+    assert not any(cell.get("outputs") for cell in nb.cells), "commit the notebook cleared"
+    ExecutePreprocessor(timeout=600, kernel_name="python3").preprocess(
+        nb, {"metadata": {"path": COLABS}}
+    )
+    outputs = [out for cell in nb.cells for out in cell.get("outputs", [])]
+    text = "".join(out.get("text", "") for out in outputs)
+    return outputs, text
+
+
+def test_the_prediction_notebook_runs_top_to_bottom(saved_run, monkeypatch):
+    outputs, text = _execute("predict_your_video", monkeypatch, NOTEBOOK_RUN=saved_run)
+    assert "3 view(s)" not in text and "1 view(s)" in text  # the tiny config: centre crop
+    assert "v_Grow_test_000.mp4" in text and "in memory" in text
+    images = [kind for out in outputs for kind in out.get("data", {}) if kind.startswith("image/")]
+    assert images == ["image/png", "image/gif"]  # the timeline, the annotated video
+
+
+def test_the_load_and_export_notebook_runs_top_to_bottom(saved_run, monkeypatch):
+    pytest.importorskip("jax2onnx")
+    _, text = _execute("load_and_export", monkeypatch, NOTEBOOK_RUN=saved_run)
+    assert "the same parameters as load_run's: True" in text
+    differences = re.findall(r"(\w+) +largest difference from JAX: ([0-9.e+-]+)", text)
+    assert [fmt for fmt, _ in differences] == ["stablehlo", "saved_model", "onnx"]
+    assert all(float(value) < 1e-4 for _, value in differences), differences
