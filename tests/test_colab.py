@@ -81,3 +81,9 @@ def test_the_load_and_export_notebook_runs_top_to_bottom(saved_run, monkeypatch)
     differences = re.findall(r"(\w+) +largest difference from JAX: ([0-9.e+-]+)", text)
     assert [fmt for fmt, _ in differences] == ["stablehlo", "saved_model", "onnx"]
     assert all(float(value) < 1e-4 for _, value in differences), differences
+
+
+def test_the_look_inside_notebook_runs_top_to_bottom(saved_run, monkeypatch):
+    outputs, text = _execute("look_inside", monkeypatch, NOTEBOOK_RUN=saved_run)
+    assert "v_MoveLeft_test_000.mp4 views" in text
+    assert sum("image/png" in out.get("data", {}) for out in outputs) == 1  # the maps
