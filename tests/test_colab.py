@@ -87,3 +87,29 @@ def test_the_look_inside_notebook_runs_top_to_bottom(saved_run, monkeypatch):
     outputs, text = _execute("look_inside", monkeypatch, NOTEBOOK_RUN=saved_run)
     assert "v_MoveLeft_test_000.mp4 views" in text
     assert sum("image/png" in out.get("data", {}) for out in outputs) == 1  # the maps
+
+
+def test_the_finetuning_notebook_runs_top_to_bottom(tiny_data_dir, tmp_path, monkeypatch):
+    """A torchvision-layout ResNet-18 state_dict (random weights: the test has no network)
+    converted and fine-tuned for 2 steps on the tiny demo data."""
+    torch = pytest.importorskip("torch")
+    from tools.torch_models import import_torchvision
+
+    torchvision = import_torchvision()
+    checkpoint = tmp_path / "resnet18.pth"
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18().state_dict(), checkpoint)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    _, text = _execute(
+        "finetune_from_pytorch",
+        monkeypatch,
+        TORCH_CHECKPOINT=str(checkpoint),
+        NOTEBOOK_WORKDIR=str(workdir),
+        NOTEBOOK_STEPS="2",
+        NOTEBOOK_TINY="1",
+        NOTEBOOK_DATA_DIR=tiny_data_dir,
+    )
+    assert "step 2: top-1" in text
+    [moved] = re.findall(r"conv1 moved by ([0-9.]+)% of its norm", text)
+    assert 0.0 < float(moved) < 50.0  # it started from the converted weights
