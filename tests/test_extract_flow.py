@@ -1,5 +1,6 @@
 """tsn-jax-extract-flow writes mmaction2 raw frames; progress.py formats its progress line."""
 
+import logging as std_logging
 import os
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from absl import app, flags, logging
+from absl import app, flags
 from absl.testing import flagsaver
 
 from input_pipeline.datasets import frame_folder
@@ -246,7 +247,8 @@ def test_training_progress_leaves_compilation_and_evaluations_out_of_the_rate():
 
 def test_each_video_logs_its_frame_pairs_against_the_declared_count(video_dir, tmp_path, caplog):
     options = frame_folder.Options(video_dir=str(video_dir), out_dir=str(tmp_path), method="dis")
-    with caplog.at_level(logging.INFO):
+    # absl's logger has its own level, which another test in this process may have raised.
+    with caplog.at_level(std_logging.INFO, logger="absl"):
         frames = frame_folder.extract_video("classA/v_one.mp4", options, log_every_s=0)
     assert frames == NUM_FRAMES
     lines = [r.getMessage() for r in caplog.records if "frame pairs" in r.getMessage()]
