@@ -10,7 +10,8 @@ from tests.helpers import ROOT
 
 
 def _requirements() -> list[str]:
-    """install_requires and the test extra, read from setup.py without running it."""
+    """install_requires and the test and onnx extras (the README's test commands install
+    both), read from setup.py without running it."""
     tree = ast.parse(open(os.path.join(ROOT, "setup.py")).read())
     [call] = [
         n
@@ -22,7 +23,8 @@ def _requirements() -> list[str]:
         for k in call.keywords
         if k.arg in ("install_requires", "extras_require")
     }
-    return keywords["install_requires"] + keywords["extras_require"]["test"]
+    extras = keywords["extras_require"]
+    return keywords["install_requires"] + extras["test"] + extras["onnx"]
 
 
 def test_every_dependency_has_a_lower_bound_that_the_installed_version_meets():
