@@ -131,7 +131,8 @@ def test_eval_without_a_checkpoint_says_how_to_get_one(tmp_path):
 
 
 def test_mistyped_config_key_is_one_line_with_the_suggestion(tmp_path):
-    result = _main(tmp_path, "--config.data.num_segmnts=3")
+    # A valid override before it whose name is a word of the message ("mean") is not named.
+    result = _main(tmp_path, "--config.data.mean=(1.0, 2.0, 3.0)", "--config.data.num_segmnts=3")
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "error: --config.data.num_segmnts: no such config key 'num_segmnts'; "

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import tempfile
 import warnings
@@ -99,9 +100,13 @@ def parse_flags(argv: list[str]) -> list[str]:
     try:
         return app.parse_flags_with_usage(argv)
     except (AttributeError, KeyError) as error:
-        message = one_line(error)
-        overrides = [a for a in argv[1:] if a.startswith("--config.")]
-        bad = [a for a in overrides if any(part.strip("'\"") in a for part in message.split())]
-        where = f"{bad[0].split('=')[0]}: " if bad else ""
-        message = message.replace(" Did you mean", "; did you mean")
+        message = one_line(error).replace(" Did you mean", "; did you mean")
+        # ml_collections names the missing key first, quoted: 'num_segmnts'.
+        key = re.match(r"'([^']+)'", message)
+        bad = [
+            arg.split("=")[0]
+            for arg in argv[1:]
+            if key and key.group(1) in arg.split("=")[0].split(".")[1:]
+        ]
+        where = f"{bad[0]}: " if bad else ""
         raise SystemExit(f"error: {where}no such config key {message}") from None
