@@ -142,3 +142,19 @@ def test_the_export_command_writes_the_formats_asked_for(tmp_path, capsys):
     got = deployment.load_stablehlo(os.path.join(output, "model.stablehlo"))(clips)
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-6)
     assert sorted(os.listdir(output)) == ["default", "model.stablehlo", "run", "signature.json"]
+
+
+def test_onnx_export_of_a_multi_stream_model_says_it_is_not_implemented(tmp_path):
+    from tsn_jax.models import stan
+
+    model = stan.STAN(
+        streams=("frame", "flow"),
+        stream_inputs=("inputs", "inputs_flow"),
+        num_classes=4,
+        base_width=4,
+        conv6_features=8,
+        lstm_features=8,
+        fusion="early",
+    )
+    with pytest.raises(NotImplementedError, match="several input streams"):
+        deployment.export_onnx(model, {}, tiny_config("/unused").data, str(tmp_path / "s.onnx"))

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from tsn_jax import metrics
+
 # Frames narrower than this are enlarged (nearest neighbour) so that the captions fit.
 MIN_WIDTH = 480
 
@@ -47,7 +49,7 @@ def plot_timeline(
 
 def captions(probs: np.ndarray, class_names: Sequence[str], top: int) -> list[str]:
     """The `top` classes of one second's probabilities [N], best first: "Grow 87.1%"."""
-    order = np.argsort(-probs, kind="stable")[:top]
+    order = metrics.ranking(probs, top)
     return [f"{class_names[i]} {probs[i]:.1%}" for i in order]
 
 

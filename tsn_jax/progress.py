@@ -148,10 +148,9 @@ class StepProgress:
             done = step - self.first_step + 1
             took = format_duration(now - self._started)
             return f"{head}, first {done} step{'s' * (done != 1)} in {took} (with compilation)"
-        mark_step, mark_time = self._mark
-        seconds = now - mark_time - self._paused_s
-        rate = (step - mark_step) / seconds if seconds > 0 else 0.0
-        eta = format_duration((self.total - step) / rate) if rate > 0 else "?"
+        rate = self.steps_per_second(step)
+        eta = format_duration((self.total - step) / rate) if rate else "?"
+        rate = rate or 0.0
         return f"{head}, {rate:.3g} steps/s, ETA {eta}"
 
     def steps_per_second(self, step: int) -> float | None:

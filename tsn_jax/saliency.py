@@ -115,15 +115,18 @@ def grad_cam(
                 logits = model.apply(variables, clips, train=False)
             return logits, captured["map"]
 
-        zero = jnp.zeros(shape, jnp.float32)
-        logits, activations = jax.jit(logits_with)(zero)
-        classes = jnp.argmax(logits, axis=-1) if class_index is None else jnp.asarray(class_index)
-
         def score(delta):
-            out, _ = logits_with(delta)
-            return jnp.sum(jnp.take_along_axis(out, classes[:, None], axis=-1))
+            logits, activations = logits_with(delta)
+            # argmax has no gradient: the predicted class is only picked here.
+            classes = (
+                jnp.argmax(logits, axis=-1) if class_index is None else jnp.asarray(class_index)
+            )
+            picked = jnp.take_along_axis(logits, classes[:, None], axis=-1)
+            return jnp.sum(picked), (classes, activations)
 
-        gradients = jax.jit(jax.grad(score))(zero)
+        zero = jnp.zeros(shape, jnp.float32)
+        gradient_of = jax.jit(jax.grad(score, has_aux=True))
+        gradients, (classes, activations) = gradient_of(zero)
     spatial = (-3, -2)
     alpha = jnp.mean(gradients, axis=spatial, keepdims=True)  # [N, (t,) 1, 1, C]
     cam = jax.nn.relu(jnp.sum(alpha * activations, axis=-1))  # [N, (t,) h, w]
