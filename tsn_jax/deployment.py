@@ -61,9 +61,14 @@ def input_signature(
     return {"clips": tuple(spec.sample_shape(data_config))}
 
 
+def _weights(variables: Mapping[str, Any]) -> dict[str, Any]:
+    """What inference reads of a run's variables: parameters and BatchNorm statistics."""
+    return {k: variables[k] for k in ("params", "batch_stats") if k in variables}
+
+
 def inference_function(model: nn.Module, variables: Mapping[str, Any]) -> Callable:
     """`clips -> logits` with the weights fixed (test mode: BatchNorm running averages)."""
-    variables = {k: variables[k] for k in ("params", "batch_stats") if k in variables}
+    variables = _weights(variables)
 
     def logits(clips):
         return model.apply(variables, clips, train=False)
@@ -108,7 +113,7 @@ def export_saved_model(
 
     signature = input_signature(model, data_config)
     takes_streams = getattr(model, "takes_streams", False)
-    weights = {k: variables[k] for k in ("params", "batch_stats") if k in variables}
+    weights = _weights(variables)
 
     def apply(weights, clips):
         return model.apply(weights, clips, train=False)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import flax.linen as nn
 import ml_collections
 import numpy as np
 
@@ -68,11 +69,13 @@ class Predictor:
         config: ml_collections.ConfigDict,
         class_names: tuple[str, ...],
         variables: Mapping[str, Any],
+        model: nn.Module | None = None,
     ):
-        """`variables`: {'params', 'batch_stats'} of the model `config.model` builds."""
+        """`variables`: {'params', 'batch_stats'} of the model `config.model` builds (or
+        `model`, when the caller has it already)."""
         self.config = config
         self.class_names = tuple(class_names)
-        self.model = create_model(config.model, len(class_names), config.data.num_segments)
+        self.model = model or create_model(config.model, len(class_names), config.data.num_segments)
         self.variables = variables
         self.apply = scoring.compile_apply(self.model, variables)
         self.batch_size = config.eval.batch_size
@@ -134,5 +137,5 @@ class Predictor:
 
 def load_predictor(path: str) -> Predictor:
     """The run at `path` (a workdir, a checkpoint step, or an export; `runs.load_run`)."""
-    _, variables, config, class_names = runs.load_run(path)
-    return Predictor(config, class_names, variables)
+    model, variables, config, class_names = runs.load_run(path)
+    return Predictor(config, class_names, variables, model)
