@@ -90,6 +90,9 @@ def get_config() -> ml_collections.ConfigDict:
     # The clip stream's C3D pools with Caffe's ceil rule: pool5 7x7 at 224 (STAN Sec. IV);
     # False: mmaction2's padded pooling (8x8), the same weights.
     config.model.stan.clip_caffe_pooling = True
+    # True: frame and flow streams are VGG-16 with BatchNorm (torchvision's vgg16_bn), not
+    # in the paper; for training from scratch, as the look_inside notebook does.
+    config.model.stan.vgg_batch_norm = False
 
     # Pretrained initialization (tsn_jax.pretrained).
     config.init = ml_collections.ConfigDict()

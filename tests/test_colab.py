@@ -83,10 +83,27 @@ def test_the_load_and_export_notebook_runs_top_to_bottom(saved_run, monkeypatch)
     assert all(float(value) < 1e-4 for _, value in differences), differences
 
 
-def test_the_look_inside_notebook_runs_top_to_bottom(saved_run, monkeypatch):
-    outputs, text = _execute("look_inside", monkeypatch, NOTEBOOK_RUN=saved_run)
+def test_the_look_inside_notebook_runs_top_to_bottom(
+    saved_run, tiny_data_dir, tmp_path, monkeypatch
+):
+    """Grad-CAM of the saved run; a frame + flow STAN trained 2 steps on the tiny render
+    (its flow computed here), and its attention maps."""
+    stan_run = tmp_path / "stan"
+    outputs, text = _execute(
+        "look_inside",
+        monkeypatch,
+        NOTEBOOK_RUN=saved_run,
+        NOTEBOOK_STAN_RUN=str(stan_run),
+        NOTEBOOK_STAN_STEPS="2",
+        NOTEBOOK_TINY="1",
+        NOTEBOOK_DATA_DIR=tiny_data_dir,
+    )
     assert "v_MoveLeft_test_000.mp4 views" in text
-    assert sum("image/png" in out.get("data", {}) for out in outputs) == 1  # the maps
+    assert os.listdir(stan_run / "checkpoints") == ["2"]
+    weights = re.search(r"temporal attention: \[([^\]]*)\]", text).group(1).split()
+    assert len(weights) == 4 and abs(sum(map(float, weights)) - 1) < 0.01
+    # Grad-CAM's maps, STAN's maps.
+    assert sum("image/png" in out.get("data", {}) for out in outputs) == 2
 
 
 def test_the_finetuning_notebook_runs_top_to_bottom(tiny_data_dir, tmp_path, monkeypatch):

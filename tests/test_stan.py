@@ -203,3 +203,41 @@ def test_config_key_picks_the_clip_streams_pooling(caffe_pooling):
     config.model.stan.clip_caffe_pooling = caffe_pooling
     model = create_model(config.model, num_classes=3, num_segments=2)
     assert model.clip_caffe_pooling is caffe_pooling
+
+
+def test_the_batch_norm_option_puts_batch_norm_in_the_vgg_streams_only():
+    """config.model.stan.vgg_batch_norm: frame and flow streams become vgg16_bn (one
+    BatchNorm per convolution: 13), the clip stream's C3D is unchanged."""
+    from configs import default
+    from tsn_jax.models import create_model
+
+    config = default.get_config()
+    config.model.architecture = "stan"
+    config.model.base_width = 4
+    config.model.stan.streams = ("frame", "flow", "clip")
+    config.model.stan.stream_inputs = ("inputs", "inputs_flow", "inputs_rgb")
+    config.model.stan.conv6_features = config.model.stan.lstm_features = 8
+    config.model.stan.vgg_batch_norm = True
+    model = create_model(config.model, num_classes=3, num_segments=K)
+    inputs = _inputs(np.random.default_rng(3))
+    variables = run_once(lambda x: model.init(jax.random.key(0), x, train=False), inputs)
+    stats = variables["batch_stats"]
+    assert set(stats) == {"frame_stream", "flow_stream"}
+    for stream in ("frame_stream", "flow_stream"):
+        assert len(jax.tree.leaves(stats[stream])) == 2 * 13  # mean and var of 13 BNs
+    (logits, maps), updates = run_once(
+        lambda v, x: model.apply(
+            v,
+            x,
+            train=True,
+            return_attention=True,
+            mutable=["batch_stats"],
+            rngs={"dropout": jax.random.key(1)},
+        ),
+        variables,
+        inputs,
+    )
+    assert logits.shape == (B, 3) and maps["frame_spatial"].shape == (B, K, 2, 2)
+    # Training moves the running statistics.
+    moved = jax.tree.map(lambda a, b: bool(np.any(a != b)), stats, updates["batch_stats"])
+    assert all(jax.tree.leaves(moved))

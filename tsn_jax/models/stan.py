@@ -98,12 +98,16 @@ class SpatialStream(nn.Module):
       conv6_features: channels of conv6 (1024 in the paper).
       clip_caffe_pooling: the clip stream's C3D pools with Caffe's ceil rule (7x7 pool5 at
         224, Sec. IV; True) or mmaction2's padded pool5 (8x8 at 224); ignored by VGG.
+      vgg_batch_norm: the frame and flow streams are VGG-16 with BatchNorm (torchvision's
+        ``vgg16_bn``) instead of the paper's plain VGG-16; not in the paper, for training
+        from scratch (a plain VGG-16 rarely leaves chance without ImageNet weights).
     """
 
     stream: str
     base_width: int = 64
     conv6_features: int = 1024
     clip_caffe_pooling: bool = True
+    vgg_batch_norm: bool = False
     dtype: Dtype = jnp.float32
 
     @nn.compact
@@ -111,6 +115,8 @@ class SpatialStream(nn.Module):
         """``[N, H, W, C']`` or ``[N, T, H, W, C]`` -> ([N, conv6_features], [N, K, K])."""
         constructor, is_3d = STREAMS[self.stream]
         options = {"caffe_pooling": self.clip_caffe_pooling} if is_3d else {}
+        if self.vgg_batch_norm and not is_3d:
+            constructor = vgg.vgg16_bn
         backbone = constructor(
             num_classes=None,
             base_width=self.base_width,
@@ -147,6 +153,8 @@ class STAN(nn.Module):
       late_weights: per-stream weights of late fusion (default: equal; not published).
       dropout_rate: before the classifier (Sec. IV names the layer, not its rate).
       clip_caffe_pooling: C3D's pooling in the clip stream (see ``SpatialStream``).
+      vgg_batch_norm: VGG-16 with BatchNorm in the frame and flow streams (not in the
+        paper; see ``SpatialStream``).
 
     The classifier ``fc`` reads the Eq. 8 video representation: ``M * conv6_features``
     wide in early fusion, ``conv6_features`` per stream in late fusion.
@@ -164,6 +172,7 @@ class STAN(nn.Module):
     late_weights: tuple[float, ...] = ()
     dropout_rate: float = 0.5
     clip_caffe_pooling: bool = True
+    vgg_batch_norm: bool = False
     dtype: Dtype = jnp.float32
 
     def __post_init__(self):
@@ -223,6 +232,7 @@ class STAN(nn.Module):
                 base_width=self.base_width,
                 conv6_features=self.conv6_features,
                 clip_caffe_pooling=self.clip_caffe_pooling,
+                vgg_batch_norm=self.vgg_batch_norm,
                 dtype=self.dtype,
                 name=f"{stream}_stream",
             )(fold_clips(x) if is_3d else fold_snippets(x), train)
