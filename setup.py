@@ -45,6 +45,7 @@ setuptools.setup(
             "tsn-jax-extract-flow=tsn_jax.cli.extract_flow:run",
             "tsn-jax-contribution=tsn_jax.cli.contribution:run",
             "tsn-jax-export=tsn_jax.cli.export:run",
+            "tsn-jax-study=tsn_jax.cli.study:run",
         ]
     },
     extras_require={

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,14 +19,14 @@ from tsn_jax import metrics, score_files, untrimmed
 from tsn_jax.scoring import VideoScores
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """`value` with NaN and infinities as None and numpy scalars as Python numbers."""
     if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
+        return json_safe(value.tolist())
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not np.isfinite(value):
@@ -38,7 +38,7 @@ def write_json(path: str, value: Any) -> None:
     """Writes `value` as strict JSON (RFC 8259): a non-finite number becomes null, never
     the bare NaN / Infinity that other JSON readers reject."""
     with open(path, "w") as f:
-        json.dump(_json_safe(value), f, indent=2, allow_nan=False)
+        json.dump(json_safe(value), f, indent=2, allow_nan=False)
         f.write("\n")
 
 
@@ -137,9 +137,17 @@ def write_outputs(
     summary: Mapping[str, Any],
     class_names: tuple[str, ...],
     protocol_info: Mapping[str, Any],
+    class_groups: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
-    """eval_metrics.json, scores.npz, confusion.csv and confusion.png in `out_dir`."""
+    """eval_metrics.json, scores.npz, confusion.csv and confusion.png in `out_dir`.
+
+    `class_groups` (the demo's appearance and order classes) are kept in the score
+    file's protocol, so that fused or re-scored scores report the same groups.
+    """
     os.makedirs(out_dir, exist_ok=True)
+    if class_groups:
+        protocol_info = {**protocol_info, "class_groups": {k: list(v) for k, v in
+                                                           class_groups.items()}}  # fmt: skip
     write_json(
         os.path.join(out_dir, "eval_metrics.json"),
         {**summary, "num_videos": len(scores.video_ids), "protocol": dict(protocol_info)},

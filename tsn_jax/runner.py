@@ -330,7 +330,14 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
     writer.flush()
     if is_main:
         reports.write_json(os.path.join(workdir, "metrics.json"), summary)
-        reports.write_outputs(workdir, scores, summary, info.class_names, scoring.protocol(config))
+        reports.write_outputs(
+            workdir,
+            scores,
+            summary,
+            info.class_names,
+            scoring.protocol(config),
+            info.class_groups,
+        )
     manager.close()
     return summary
 
@@ -493,5 +500,6 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
             summary,
             info.class_names,
             scoring.protocol(config),
+            info.class_groups,
         )
     return summary

@@ -1,0 +1,446 @@
+"""Studies: a paper's table reproduced as a named set of ordinary training runs.
+
+A study (a file under `configs/studies/` with `get_study()`) names its runs (a base
+config plus dotted overrides each), the rows and columns of the paper's table, which
+run's scores (or which late fusion of several runs' scores) fill each cell, the paper's
+own figure for the cell where it reports one, and the findings the table supports
+("segment sampling beats stride-1 regular sampling"). `run_study` trains and evaluates
+every run that is not finished (the same `runner.train_and_evaluate` as `main.py`, so an
+interrupted run resumes), optionally under several seeds, then writes `results.json`,
+`results.md` (the table in the paper's layout, ours beside the paper's) and
+`results.png` (grouped bars with the per-class-group accuracy).
+
+Layout: `<root>/<run>/` for seed 0 and `<root>/<run>.seed<s>/` for seed s > 0, so
+`--seeds=3` after a one-seed study reuses its runs. A finished run holds
+`study_run.json` (the config it was trained with); a run whose config changed since is
+an error, not silently reused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import ml_collections
+import numpy as np
+from absl import logging
+
+from tsn_jax import reports, runner, score_files
+from tsn_jax.config_checks import validate_config
+from tsn_jax.errors import ConfigError
+from tsn_jax.metrics import classification_metrics
+from tsn_jax.progress import format_duration
+
+RUN_RECORD = "study_run.json"
+RESULTS = ("results.json", "results.md", "results.png")
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One figure of the table: a run's test scores, or a late fusion of several runs'.
+
+    runs: run names; two or more are fused (`score_files.fuse`, the study's fusion mode).
+    weights: fusion weight per run (default equal; TSN's two streams: 1 and 1.5).
+    paper: the paper's figure for this cell as a fraction, None where it reports none.
+    """
+
+    runs: tuple[str, ...]
+    weights: tuple[float, ...] = ()
+    paper: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """A claim of the paper the table tests: cell `better` scores above cell `worse`.
+
+    Cells are (row, column). Judged on the study's metric (top-1 unless it says).
+    """
+
+    text: str
+    better: tuple[str, str]
+    worse: tuple[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """A paper's table as runs.
+
+    name: the folder name under the study root.
+    title, citation: what the table shows; paper, section and table it reproduces.
+    base_config: returns the config every run starts from.
+    runs: {run name: {dotted config key: value}}.
+    rows, columns: the table's layout; cells: {(row, column): Cell}.
+    findings: the paper's claims the table tests.
+    notes: how the demo setting differs from the paper's (scaled strides, budget, ...).
+    fusion: 'score' (TSN: average logits) or 'prob' for fused cells.
+    """
+
+    name: str
+    title: str
+    citation: str
+    base_config: Callable[[], ml_collections.ConfigDict]
+    runs: Mapping[str, Mapping[str, Any]]
+    rows: tuple[str, ...]
+    columns: tuple[str, ...]
+    cells: Mapping[tuple[str, str], Cell]
+    findings: tuple[Finding, ...] = ()
+    notes: str = ""
+    fusion: str = "score"
+
+    def __post_init__(self):
+        for (row, column), cell in self.cells.items():
+            if row not in self.rows or column not in self.columns:
+                raise ValueError(f"study {self.name}: cell {(row, column)} is not in the table")
+            unknown = [run for run in cell.runs if run not in self.runs]
+            if unknown or not cell.runs:
+                raise ValueError(f"study {self.name}: cell {(row, column)} names runs {unknown}")
+            if cell.weights and len(cell.weights) != len(cell.runs):
+                raise ValueError(f"study {self.name}: cell {(row, column)} needs a weight a run")
+        for finding in self.findings:
+            for cell in (finding.better, finding.worse):
+                if tuple(cell) not in self.cells:
+                    raise ValueError(f"study {self.name}: finding cell {cell} is not measured")
+
+
+def load_study(path: str) -> Study:
+    """The `get_study()` of a study file, e.g. 'configs/studies/tsn_sampling.py'.
+
+    Raises:
+      ConfigError: no such file, or it defines no `get_study`.
+    """
+    if not os.path.isfile(path):
+        raise ConfigError(f"no study file {path!r} (the shipped ones: configs/studies/*.py)")
+    spec = importlib.util.spec_from_file_location(
+        f"study_{os.path.splitext(os.path.basename(path))[0]}", path
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "get_study"):
+        raise ConfigError(f"{path} defines no get_study()")
+    return module.get_study()
+
+
+def apply_overrides(
+    config: ml_collections.ConfigDict, overrides: Mapping[str, Any]
+) -> ml_collections.ConfigDict:
+    """Sets dotted keys ('data.snippet_stride': 2) on a copy of `config`.
+
+    Raises:
+      ConfigError: a key the config does not have, named.
+    """
+    config = ml_collections.ConfigDict(config.to_dict())  # a copy that can be changed
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = config
+        for part in parents:
+            if part not in node or not isinstance(node[part], ml_collections.ConfigDict):
+                raise ConfigError(f"study override {dotted!r}: the config has no {part!r}")
+            node = node[part]
+        if leaf not in node:
+            raise ConfigError(f"study override {dotted!r}: the config has no key {leaf!r}")
+        node[leaf] = value
+    return config
+
+
+def run_dir(root: str, run: str, seed: int) -> str:
+    """Where run `run` of seed index `seed` trains: <root>/<run> or <root>/<run>.seed<s>."""
+    return os.path.join(root, run if seed == 0 else f"{run}.seed{seed}")
+
+
+def run_config(
+    study: Study,
+    run: str,
+    seed: int,
+    num_train_steps: int | None = None,
+    common: Mapping[str, Any] | None = None,
+) -> ml_collections.ConfigDict:
+    """The config of one run: the base, the run's overrides, then `common` (overrides of
+    every run, e.g. another data_dir), seed + `seed`, and `num_train_steps` when given."""
+    config = apply_overrides(study.base_config(), {**study.runs[run], **(common or {})})
+    config.seed = int(config.seed) + seed
+    if num_train_steps is not None:
+        config.num_train_steps = num_train_steps
+    return config
+
+
+def _recorded_config(workdir: str) -> dict | None:
+    path = os.path.join(workdir, RUN_RECORD)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)["config"]
+
+
+def _canonical(config: ml_collections.ConfigDict) -> Any:
+    """The config as it reads back from JSON (tuples as lists)."""
+    return json.loads(json.dumps(reports.json_safe(config.to_dict())))
+
+
+def run_study(
+    study: Study,
+    root: str,
+    seeds: int = 1,
+    num_train_steps: int | None = None,
+    common: Mapping[str, Any] | None = None,
+    log: Callable[[str], None] = logging.info,
+) -> dict[str, Any]:
+    """Trains and evaluates every unfinished run of `study`, then writes its results.
+
+    Args:
+      study: what to run.
+      root: the study's folder (e.g. runs/studies/tsn_sampling).
+      seeds: how many seeds each run is trained with (mean and spread reported).
+      num_train_steps: overrides every run's training length (tests).
+      common: dotted overrides of every run's config (after the study's own).
+      log: where progress lines go.
+
+    Returns:
+      The results written to results.json (see `summarize`).
+
+    Raises:
+      ConfigError: a bad override or value, a bad seed count, or a finished run whose
+        config differs from the study's now (all checked before any training).
+    """
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+    jobs = [(run, seed) for seed in range(seeds) for run in study.runs]
+    configs = {job: run_config(study, *job, num_train_steps, common) for job in jobs}
+    todo = []
+    for (run, seed), config in configs.items():
+        validate_config(config)
+        workdir = run_dir(root, run, seed)
+        recorded = _recorded_config(workdir)
+        if recorded is None:
+            todo.append((run, seed))
+        elif recorded != _canonical(config):
+            raise ConfigError(
+                f"{workdir} was trained with another config than the study's {run!r} now; "
+                "delete that folder (or rename the run) to train it again"
+            )
+    log(f"study {study.name}: {len(jobs)} runs, {len(jobs) - len(todo)} finished, {root}")
+    started = time.monotonic()
+    for done, (run, seed) in enumerate(todo):
+        elapsed = time.monotonic() - started
+        eta = format_duration(elapsed / done * (len(todo) - done)) if done else "?"
+        log(f"run {done + 1}/{len(todo)}: {run} (seed {seed}), elapsed "
+            f"{format_duration(elapsed)}, ETA {eta}")  # fmt: skip
+        workdir = run_dir(root, run, seed)
+        config = configs[(run, seed)]
+        runner.train_and_evaluate(config, workdir)
+        reports.write_json(os.path.join(workdir, RUN_RECORD), {"config": config.to_dict()})
+    results = summarize(study, root, seeds)
+    results["wall_time_s"] = round(time.monotonic() - started, 1)
+    write_results(study, root, results)
+    log(f"study {study.name}: results in {os.path.join(root, 'results.md')}")
+    return results
+
+
+def _cell_metrics(study: Study, cell: Cell, root: str, seed: int) -> dict[str, Any]:
+    """Top-1 and the class-group accuracies of one cell under one seed."""
+    files = [score_files.load_scores(os.path.join(run_dir(root, r, seed), "scores.npz"))
+             for r in cell.runs]  # fmt: skip
+    if len(files) > 1:
+        score_files.check_same_videos(files, list(cell.runs))
+    logits = score_files.fuse(
+        [f.logits for f in files], cell.weights or (1.0,) * len(files), study.fusion
+    )
+    groups = files[0].protocol.get("class_groups") or {}
+    metrics = classification_metrics(logits, files[0].labels, files[0].class_names, groups)
+    return {"top1": metrics["top1"], **metrics.get("group_accuracy", {})}
+
+
+def _mean_spread(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for one value)."""
+    values = np.asarray(values, np.float64)
+    spread = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    return float(np.mean(values)), spread
+
+
+def judge(difference: float, spread: float | None) -> str:
+    """A finding's verdict: the difference better - worse against the summed spread."""
+    if spread is None:
+        if difference == 0:
+            return "no difference"
+        return "same direction (1 seed: spread not measured)" if difference > 0 else "opposite"
+    if difference > spread:
+        return "reproduced"
+    if difference < -spread:
+        return "opposite"
+    return "within the spread"
+
+
+def summarize(study: Study, root: str, seeds: int) -> dict[str, Any]:
+    """The study's figures from its runs' score files.
+
+    Returns:
+      {'study', 'title', 'citation', 'seeds', 'date', 'machine', 'cells': [{'row',
+      'column', 'runs', 'paper', 'top1': [per seed], 'top1_mean', 'top1_spread',
+      '<group>_mean', ...}], 'findings': [{'text', 'difference', 'spread', 'verdict'}]}.
+    """
+    cells = []
+    by_key = {}
+    for (row, column), cell in study.cells.items():
+        per_seed = [_cell_metrics(study, cell, root, seed) for seed in range(seeds)]
+        entry = {"row": row, "column": column, "runs": list(cell.runs), "paper": cell.paper}
+        for metric in per_seed[0]:
+            values = [m[metric] for m in per_seed if m[metric] is not None]
+            if not values:
+                continue
+            if metric == "top1":
+                entry["top1"] = values
+            entry[f"{metric}_mean"], entry[f"{metric}_spread"] = _mean_spread(values)
+        cells.append(entry)
+        by_key[(row, column)] = entry
+    findings = []
+    for finding in study.findings:
+        better, worse = by_key[tuple(finding.better)], by_key[tuple(finding.worse)]
+        difference = better["top1_mean"] - worse["top1_mean"]
+        spreads = (better["top1_spread"], worse["top1_spread"])
+        spread = None if None in spreads else sum(spreads)
+        findings.append({
+            "text": finding.text,
+            "difference": difference,
+            "spread": spread,
+            "verdict": judge(difference, spread),
+        })  # fmt: skip
+    return {
+        "study": study.name,
+        "title": study.title,
+        "citation": study.citation,
+        "seeds": seeds,
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
+        "cells": cells,
+        "findings": findings,
+    }
+
+
+def _percent(mean: float | None, spread: float | None = None) -> str:
+    if mean is None:
+        return "-"
+    text = f"{100 * mean:.1f}"
+    return f"{text} ± {100 * spread:.1f}" if spread is not None else text
+
+
+def format_markdown(study: Study, results: Mapping[str, Any]) -> str:
+    """results.md: the paper's table with our top-1 (and the paper's figure), the
+    per-group accuracies, and the findings with their verdicts."""
+    by_key = {(c["row"], c["column"]): c for c in results["cells"]}
+    groups = sorted(
+        {k[: -len("_mean")] for c in results["cells"] for k in c if k.endswith("_mean")} - {"top1"}
+    )
+    lines = [
+        f"# {study.title}",
+        "",
+        f"{study.citation}. Top-1 accuracy (%) on the test split, ours (paper's in brackets"
+        f" where it reports one); {results['seeds']} seed(s), mean ± sample standard "
+        "deviation.",
+        "",
+        f"Measured {results['date']} on {results['machine']}"
+        + (
+            f"; wall time {format_duration(results['wall_time_s'])}."
+            if "wall_time_s" in results
+            else "."
+        ),  # fmt: skip
+        "",
+    ]
+    header = ["", *study.columns]
+    rows = []
+    for row in study.rows:
+        line = [row]
+        for column in study.columns:
+            cell = by_key.get((row, column))
+            if cell is None:
+                line.append("")
+                continue
+            text = _percent(cell["top1_mean"], cell["top1_spread"])
+            if cell["paper"] is not None:
+                text += f" ({100 * cell['paper']:.1f})"
+            line.append(text)
+        rows.append(line)
+    lines += _markdown_table(header, rows)
+    if groups:
+        lines += ["", "Per class group (top-1 %, mean over the group's classes):", ""]
+        header = ["", *[f"{column}: {group}" for column in study.columns for group in groups]]
+        rows = []
+        for row in study.rows:
+            line = [row]
+            for column in study.columns:
+                cell = by_key.get((row, column), {})
+                line += [_percent(cell.get(f"{g}_mean"), cell.get(f"{g}_spread")) for g in groups]
+            rows.append(line)
+        lines += _markdown_table(header, rows)
+    if results["findings"]:
+        lines += ["", "Findings (difference of top-1 means; spread: the two cells' summed "
+                  "standard deviations):", ""]  # fmt: skip
+        for finding in results["findings"]:
+            spread = "" if finding["spread"] is None else f", spread {100 * finding['spread']:.1f}"
+            lines.append(
+                f"- {finding['text']}: {100 * finding['difference']:+.1f} points{spread}: "
+                f"**{finding['verdict']}**"
+            )
+    if study.notes:
+        lines += ["", study.notes.strip()]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
+def plot(study: Study, results: Mapping[str, Any]):
+    """A figure with a panel per column: for each row, bars of top-1 and of each class
+    group's accuracy (error bars: the spread over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_key = {(c["row"], c["column"]): c for c in results["cells"]}
+    metrics = ["top1"] + sorted(
+        {k[: -len("_mean")] for c in results["cells"] for k in c if k.endswith("_mean")} - {"top1"}
+    )
+    fig, axes = plt.subplots(
+        1, len(study.columns), figsize=(1.2 + 0.9 * len(study.rows) * len(study.columns), 4),
+        squeeze=False, sharey=True,
+    )  # fmt: skip
+    width = 0.8 / len(metrics)
+    x = np.arange(len(study.rows))
+    for ax, column in zip(axes[0], study.columns, strict=True):
+        for i, metric in enumerate(metrics):
+            cells = [by_key.get((row, column), {}) for row in study.rows]
+            means = [100 * (c.get(f"{metric}_mean") or 0.0) for c in cells]
+            spreads = [100 * (c.get(f"{metric}_spread") or 0.0) for c in cells]
+            ax.bar(x + (i - (len(metrics) - 1) / 2) * width, means, width, yerr=spreads,
+                   label=metric, capsize=2)  # fmt: skip
+        ax.set_title(column, fontsize=9)
+        ax.set_xticks(x, study.rows, rotation=35, ha="right", fontsize=7)
+        ax.set_ylim(0, 100)
+    axes[0][0].set_ylabel("accuracy (%)")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(study.title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def write_results(study: Study, root: str, results: Mapping[str, Any]) -> None:
+    """results.json, results.md and results.png in `root`."""
+    reports.write_json(os.path.join(root, "results.json"), results)
+    with open(os.path.join(root, "results.md"), "w") as f:
+        f.write(format_markdown(study, results))
+    fig = plot(study, results)
+    fig.savefig(os.path.join(root, "results.png"), dpi=120)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
