@@ -13,13 +13,11 @@ import glob
 import importlib
 import os
 
-import jax
 import ml_collections
 import pytest
 
 from configs import base, default
 from tsn_jax import runner
-from tsn_jax.models import lowerings
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs")
 NOT_RECIPES = {"__init__.py", "base.py", "default.py", "tsn_rgb_demo.py"}
@@ -121,25 +119,10 @@ def _shrink(config: ml_collections.ConfigDict, data_dir: str) -> ml_collections.
 
 
 @pytest.fixture
-def run(one_device):
-    """train_and_evaluate, compiled for speed: these runs are almost all compilation.
-
-    - one device (the `one_device` fixture): the recipes are under test here;
-    - XLA's own convolutions (the CPU im2col lowering runs faster but compiles far more
-      slowly, lowerings.conv_implementation) and `jax_disable_most_optimizations`: 2-2.5x
-      less time here (the losses of the runs we compared were the same).
-    """
-
-    def run_(config: ml_collections.ConfigDict, workdir: str) -> dict:
-        previous = jax.config.values["jax_disable_most_optimizations"]
-        jax.config.update("jax_disable_most_optimizations", True)
-        try:
-            with lowerings.conv_implementation("xla"):
-                return runner.train_and_evaluate(config, workdir)
-        finally:
-            jax.config.update("jax_disable_most_optimizations", previous)
-
-    return run_
+def run(one_device, fast_compile):
+    """train_and_evaluate on one device, compiled for speed (conftest's fixtures): these
+    runs are almost all compilation, and the recipes are under test here."""
+    return runner.train_and_evaluate
 
 
 def _keys(config: ml_collections.ConfigDict, prefix: str = "") -> set[str]:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import argparse
 import ast
 import os
-import sys
 from collections.abc import Sequence
+
+from absl import app, flags
 
 from tsn_jax.cli import console
 
@@ -71,9 +72,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
     return results
 
 
+def _keep_arguments(argv: list[str]) -> list[str]:
+    """absl's flags parser replaced: argparse reads the arguments in `main`."""
+    flags.FLAGS.mark_as_parsed()
+    return argv
+
+
 def run() -> None:
-    """The `tsn-jax-study` console entry point."""
-    main(sys.argv[1:])
+    """The `tsn-jax-study` console entry point: under absl's app for its logging (the
+    runs' progress lines), with argparse's arguments."""
+    app.run(lambda argv: main(argv[1:]), flags_parser=_keep_arguments)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,211 @@
+"""Studies (tsn_jax.studies): overrides, the run layout, fused cells, seeds and verdicts
+on hand-made score files, and every shipped study end to end with 2 steps a run."""
+
+import glob
+import json
+import os
+
+import ml_collections
+import numpy as np
+import pytest
+
+from tests.helpers import tiny_config
+from tsn_jax import runner, score_files, studies
+from tsn_jax.cli import study as study_cli
+from tsn_jax.errors import ConfigError
+
+STUDY_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "studies")
+SHIPPED = sorted(glob.glob(os.path.join(STUDY_DIR, "[!_]*.py")))
+NAMES = ("a0", "a1", "b0", "b1")  # appearance classes a*, order classes b*
+GROUPS = {"appearance": ["a0", "a1"], "order": ["b0", "b1"]}
+
+
+def _base() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+    config.num_train_steps = -1
+    config.data = ml_collections.ConfigDict({"snippet_stride": 0})
+    return config
+
+
+def _toy_study(**kwargs) -> studies.Study:
+    fields = dict(
+        name="toy",
+        title="Toy",
+        citation="Nobody, 2026, Table 1",
+        base_config=_base,
+        runs={"x": {}, "y": {"data.snippet_stride": 2}},
+        rows=("row",),
+        columns=("X", "Y", "X+Y"),
+        cells={
+            ("row", "X"): studies.Cell(("x",), paper=0.5),
+            ("row", "Y"): studies.Cell(("y",)),
+            ("row", "X+Y"): studies.Cell(("x", "y"), (1.0, 3.0)),
+        },
+        findings=(studies.Finding("Y beats X", ("row", "Y"), ("row", "X")),),
+    )
+    fields.update(kwargs)
+    return studies.Study(**fields)
+
+
+def test_overrides_set_dotted_keys_on_a_copy_and_name_a_mistyped_key():
+    base = _base()
+    config = studies.apply_overrides(base, {"data.snippet_stride": 3, "seed": 4})
+    assert (config.data.snippet_stride, config.seed) == (3, 4)
+    assert (base.data.snippet_stride, base.seed) == (0, 0)
+    with pytest.raises(ConfigError, match="'data.snippet_strid'.*'snippet_strid'"):
+        studies.apply_overrides(base, {"data.snippet_strid": 3})
+    with pytest.raises(ConfigError, match="no 'dta'"):
+        studies.apply_overrides(base, {"dta.snippet_stride": 3})
+
+
+def test_run_configs_and_folders_per_seed():
+    study = _toy_study()
+    config = studies.run_config(study, "y", 2, num_train_steps=5, common={"seed": 10})
+    assert (config.data.snippet_stride, config.seed, config.num_train_steps) == (2, 12, 5)
+    assert studies.run_dir("/r", "y", 0) == os.path.join("/r", "y")
+    assert studies.run_dir("/r", "y", 2) == os.path.join("/r", "y.seed2")
+
+
+def test_a_study_that_names_what_it_does_not_have_is_an_error():
+    with pytest.raises(ValueError, match="names runs"):
+        _toy_study(cells={("row", "X"): studies.Cell(("z",))})
+    with pytest.raises(ValueError, match="not in the table"):
+        _toy_study(cells={("other", "X"): studies.Cell(("x",))})
+    with pytest.raises(ValueError, match="not measured"):
+        _toy_study(findings=(studies.Finding("?", ("row", "Z"), ("row", "X")),))
+
+
+@pytest.mark.parametrize(
+    "difference, spread, verdict",
+    [
+        (0.02, 0.01, "reproduced"),
+        (0.01, 0.02, "within the spread"),
+        (-0.03, 0.02, "opposite"),
+        (0.01, None, "same direction (1 seed: spread not measured)"),
+        (0.0, None, "no difference"),
+        (-0.01, None, "opposite"),
+    ],
+)
+def test_a_finding_is_reproduced_only_beyond_the_spread(difference, spread, verdict):
+    assert studies.judge(difference, spread) == verdict
+
+
+def _one_hot_scores(workdir: str, predictions: list[int]) -> None:
+    """scores.npz of 4 videos (labels 0..3) whose logits pick `predictions`."""
+    logits = np.full((4, 4), -1.0, np.float32)
+    logits[np.arange(4), predictions] = 1.0
+    os.makedirs(workdir, exist_ok=True)
+    score_files.save_scores(
+        os.path.join(workdir, "scores.npz"),
+        [f"v{i}" for i in range(4)],
+        np.arange(4),
+        logits,
+        NAMES,
+        protocol={"class_groups": GROUPS},
+    )
+
+
+def test_cells_fuse_their_runs_and_seeds_give_mean_and_spread(tmp_path, monkeypatch):
+    """Run x gets 2 of 4 videos right under seed 0 and 1 under seed 1; run y 3 and 4.
+    The fused cell (x:y = 1:3) follows y where they disagree."""
+    predictions = {
+        ("x", 0): [0, 1, 0, 0],
+        ("x", 1): [0, 0, 0, 0],
+        ("y", 0): [0, 1, 2, 0],
+        ("y", 1): [0, 1, 2, 3],
+    }
+    trained = []
+
+    def fake_train(config, workdir):
+        run = os.path.basename(workdir).split(".")[0]
+        seed = int(config.seed)
+        trained.append((run, seed))
+        _one_hot_scores(workdir, predictions[(run, seed)])
+        return {}
+
+    monkeypatch.setattr(runner, "train_and_evaluate", fake_train)
+    monkeypatch.setattr(studies, "validate_config", lambda config: None)
+    root = str(tmp_path / "toy")
+    results = studies.run_study(_toy_study(), root, seeds=2, log=lambda line: None)
+    assert sorted(trained) == sorted(predictions)
+    cells = {c["column"]: c for c in results["cells"]}
+    assert cells["X"]["top1"] == [0.5, 0.25] and cells["Y"]["top1"] == [0.75, 1.0]
+    assert cells["X"]["top1_mean"] == pytest.approx(0.375)
+    assert cells["X"]["top1_spread"] == pytest.approx(np.std([0.5, 0.25], ddof=1))
+    assert cells["X+Y"]["top1"] == [0.75, 1.0]
+    # Groups: x seed 0 gets a0 and a1 right, no order class.
+    assert cells["X"]["appearance_mean"] == pytest.approx(0.75)
+    assert cells["X"]["order_mean"] == pytest.approx(0.0)
+    (finding,) = results["findings"]
+    assert finding["difference"] == pytest.approx(0.5)
+    assert finding["verdict"] == "reproduced"  # 0.5 > 0.177 + 0.177
+    table = open(os.path.join(root, "results.md")).read()
+    assert "| row | 37.5 ± 17.7 (50.0) | 87.5 ± 17.7 | 87.5 ± 17.7 |" in table
+    assert "- Y beats X: +50.0 points, spread 35.4: **reproduced**" in table
+    assert json.load(open(os.path.join(root, "results.json")))["seeds"] == 2
+    assert os.path.getsize(os.path.join(root, "results.png")) > 0
+
+    # A rerun trains nothing; a run whose config changed since is an error.
+    for run, seed in predictions:
+        path = os.path.join(studies.run_dir(root, run, seed), studies.RUN_RECORD)
+        assert os.path.exists(path)
+    trained.clear()
+    studies.run_study(_toy_study(), root, seeds=2, log=lambda line: None)
+    assert trained == []
+    changed = _toy_study(runs={"x": {}, "y": {"data.snippet_stride": 3}})
+    with pytest.raises(ConfigError, match="y.*another config"):
+        studies.run_study(changed, root, seeds=2, log=lambda line: None)
+    assert trained == []
+
+
+def test_the_command_line_reads_set_values_and_reports_a_missing_study(tmp_path):
+    with pytest.raises(SystemExit, match="no study file"):
+        study_cli.main([str(tmp_path / "nope.py")])
+    with pytest.raises(SystemExit):
+        study_cli.main([SHIPPED[0], "--set", "no_equals_sign"])
+
+
+def test_studies_are_shipped_and_cite_their_table():
+    assert [os.path.basename(p) for p in SHIPPED] == ["tsn_sampling.py"]
+    for path in SHIPPED:
+        study = studies.load_study(path)
+        assert "Table" in study.citation and study.notes
+        assert any(cell.paper is not None for cell in study.cells.values())
+
+
+def _tiny_overrides(data_dir: str) -> dict:
+    """The tiny demo dataset and sizes of tests/helpers.py:tiny_config, for every run."""
+    tiny = tiny_config(data_dir)
+    return {
+        "dataset.data_dir": data_dir,
+        "dataset.short_side": tiny.dataset.short_side,
+        "dataset.num_train_per_class": tiny.dataset.num_train_per_class,
+        "dataset.num_test_per_class": tiny.dataset.num_test_per_class,
+        "data.crop_size": tiny.data.crop_size,
+        "eval.resize_short": tiny.eval.resize_short,
+        "data.shuffle_buffer_size": 16,
+        "model.base_width": 8,
+        "batch_size": 8,
+        "eval.batch_size": 8,
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SHIPPED, ids=os.path.basename)
+def test_each_shipped_study_runs_end_to_end(
+    path, tiny_data_dir, tmp_path, one_device, fast_compile, monkeypatch
+):
+    study = studies.load_study(path)
+    root = str(tmp_path / study.name)
+    results = studies.run_study(study, root, 1, 2, _tiny_overrides(tiny_data_dir), print)
+    assert len(results["cells"]) == len(study.cells)
+    for name in study.runs:
+        assert json.load(open(os.path.join(root, name, "metrics.json")))["step"] == 2
+    for name in studies.RESULTS:
+        assert os.path.getsize(os.path.join(root, name)) > 0
+    table = open(os.path.join(root, "results.md")).read()
+    assert all(f"| {row} |" in table for row in study.rows)
+    # A rerun skips every finished run.
+    monkeypatch.setattr(runner, "train_and_evaluate", pytest.fail)
+    studies.run_study(study, root, 1, 2, _tiny_overrides(tiny_data_dir), print)
