@@ -42,7 +42,10 @@ def _toy_study(**kwargs) -> studies.Study:
             ("row", "Y"): studies.Cell(("y",)),
             ("row", "X+Y"): studies.Cell(("x", "y"), (1.0, 3.0)),
         },
-        findings=(studies.Finding("Y beats X", ("row", "Y"), ("row", "X")),),
+        findings=(
+            studies.Finding("Y beats X", ("row", "Y"), ("row", "X")),
+            studies.Finding("Y beats X on order", ("row", "Y"), ("row", "X"), "order"),
+        ),
     )
     fields.update(kwargs)
     return studies.Study(**fields)
@@ -74,6 +77,8 @@ def test_a_study_that_names_what_it_does_not_have_is_an_error():
         _toy_study(cells={("other", "X"): studies.Cell(("x",))})
     with pytest.raises(ValueError, match="not measured"):
         _toy_study(findings=(studies.Finding("?", ("row", "Z"), ("row", "X")),))
+    with pytest.raises(ValueError, match="metric"):
+        _toy_study(findings=(studies.Finding("?", ("row", "Y"), ("row", "X"), "top-1"),))
 
 
 @pytest.mark.parametrize(
@@ -137,12 +142,15 @@ def test_cells_fuse_their_runs_and_seeds_give_mean_and_spread(tmp_path, monkeypa
     # Groups: x seed 0 gets a0 and a1 right, no order class.
     assert cells["X"]["appearance_mean"] == pytest.approx(0.75)
     assert cells["X"]["order_mean"] == pytest.approx(0.0)
-    (finding,) = results["findings"]
-    assert finding["difference"] == pytest.approx(0.5)
-    assert finding["verdict"] == "reproduced"  # 0.5 > 0.177 + 0.177
+    top1, order = results["findings"]
+    assert top1["difference"] == pytest.approx(0.5)
+    assert top1["verdict"] == "reproduced"  # 0.5 > 0.177 + 0.177
+    # Order classes: x gets none right; y 1 of 2, then 2 of 2.
+    assert order["difference"] == pytest.approx(0.75) and order["verdict"] == "reproduced"
     table = open(os.path.join(root, "results.md")).read()
     assert "| row | 37.5 ± 17.7 (50.0) | 87.5 ± 17.7 | 87.5 ± 17.7 |" in table
     assert "- Y beats X: +50.0 points, spread 35.4: **reproduced**" in table
+    assert "- Y beats X on order (order classes): +75.0 points, spread 35.4" in table
     assert json.load(open(os.path.join(root, "results.json")))["seeds"] == 2
     assert os.path.getsize(os.path.join(root, "results.png")) > 0
 
@@ -167,7 +175,7 @@ def test_the_command_line_reads_set_values_and_reports_a_missing_study(tmp_path)
 
 
 def test_studies_are_shipped_and_cite_their_table():
-    assert [os.path.basename(p) for p in SHIPPED] == ["tsn_sampling.py"]
+    assert [os.path.basename(p) for p in SHIPPED] == ["tsn_modalities.py", "tsn_sampling.py"]
     for path in SHIPPED:
         study = studies.load_study(path)
         assert "Table" in study.citation and study.notes

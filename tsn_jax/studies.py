@@ -58,14 +58,16 @@ class Cell:
 
 @dataclasses.dataclass(frozen=True)
 class Finding:
-    """A claim of the paper the table tests: cell `better` scores above cell `worse`.
+    """A claim the table tests: cell `better` scores above cell `worse`.
 
-    Cells are (row, column). Judged on the study's metric (top-1 unless it says).
+    Cells are (row, column). `metric` is 'top1' or a class group's accuracy (e.g.
+    'order': the demo's order classes, which need the order of the frames).
     """
 
     text: str
     better: tuple[str, str]
     worse: tuple[str, str]
+    metric: str = "top1"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +106,8 @@ class Study:
             if cell.weights and len(cell.weights) != len(cell.runs):
                 raise ValueError(f"study {self.name}: cell {(row, column)} needs a weight a run")
         for finding in self.findings:
+            if finding.metric != "top1" and not finding.metric.isidentifier():
+                raise ValueError(f"study {self.name}: finding metric {finding.metric!r}")
             for cell in (finding.better, finding.worse):
                 if tuple(cell) not in self.cells:
                     raise ValueError(f"study {self.name}: finding cell {cell} is not measured")
@@ -301,11 +305,15 @@ def summarize(study: Study, root: str, seeds: int) -> dict[str, Any]:
     findings = []
     for finding in study.findings:
         better, worse = by_key[tuple(finding.better)], by_key[tuple(finding.worse)]
-        difference = better["top1_mean"] - worse["top1_mean"]
-        spreads = (better["top1_spread"], worse["top1_spread"])
+        key = finding.metric
+        if f"{key}_mean" not in better or f"{key}_mean" not in worse:
+            raise ValueError(f"finding {finding.text!r}: no {key!r} accuracy in its cells")
+        difference = better[f"{key}_mean"] - worse[f"{key}_mean"]
+        spreads = (better[f"{key}_spread"], worse[f"{key}_spread"])
         spread = None if None in spreads else sum(spreads)
         findings.append({
             "text": finding.text,
+            "metric": key,
             "difference": difference,
             "spread": spread,
             "verdict": judge(difference, spread),
@@ -378,13 +386,14 @@ def format_markdown(study: Study, results: Mapping[str, Any]) -> str:
             rows.append(line)
         lines += _markdown_table(header, rows)
     if results["findings"]:
-        lines += ["", "Findings (difference of top-1 means; spread: the two cells' summed "
-                  "standard deviations):", ""]  # fmt: skip
+        lines += ["", "Findings (difference of the means, top-1 unless named; spread: the two "
+                  "cells' summed standard deviations):", ""]  # fmt: skip
         for finding in results["findings"]:
             spread = "" if finding["spread"] is None else f", spread {100 * finding['spread']:.1f}"
+            metric = "" if finding["metric"] == "top1" else f" ({finding['metric']} classes)"
             lines.append(
-                f"- {finding['text']}: {100 * finding['difference']:+.1f} points{spread}: "
-                f"**{finding['verdict']}**"
+                f"- {finding['text']}{metric}: {100 * finding['difference']:+.1f} points"
+                f"{spread}: **{finding['verdict']}**"
             )
     if study.notes:
         lines += ["", study.notes.strip()]

@@ -15,8 +15,10 @@ consensus), scaled to fit 45 minutes on 2 CPU cores:
 - a quarter-width network (base_width 16) and 20 epochs;
 - Farneback flow instead of TV-L1 (the same stored planes, 1/27 of the time, README);
 - two-stream: RGB and flow scores averaged 1:1 (Table 4's UCF101 weights, same section).
-Regular sampling is tested as it trains (T snippets at the stride, centred: one view);
-segment sampling with the demo's test protocol (25 segments, centre crop).
+Both are tested as they train, 3 snippets a video, centre crop: regular sampling at its
+stride, the group centred in the video; segment sampling at the 3 segment centres (the
+paper tests 25 snippets and 10 crops). Stride 1 is the one dense clip (3 consecutive
+frames).
 """
 
 import ml_collections
