@@ -217,3 +217,20 @@ def test_each_shipped_study_runs_end_to_end(
     # A rerun skips every finished run.
     monkeypatch.setattr(runner, "train_and_evaluate", pytest.fail)
     studies.run_study(study, root, 1, 2, _tiny_overrides(tiny_data_dir), print)
+
+
+def test_the_console_entry_point_exits_0_after_a_study(tmp_path, monkeypatch):
+    """absl's app exits with what its main returns: the results dict would be status 1."""
+    import sys
+
+    def fake_run_study(study, root, *args, **kwargs):
+        os.makedirs(root)
+        open(os.path.join(root, "results.md"), "w").write("| table |\n")
+        return {"cells": []}
+
+    monkeypatch.setattr(studies, "load_study", lambda path: _toy_study())
+    monkeypatch.setattr(studies, "run_study", fake_run_study)
+    monkeypatch.setattr(sys, "argv", ["tsn-jax-study", "toy.py", "--root", str(tmp_path)])
+    with pytest.raises(SystemExit) as exit_:
+        study_cli.run()
+    assert exit_.value.code in (None, 0)

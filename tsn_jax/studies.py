@@ -430,8 +430,9 @@ def plot(study: Study, results: Mapping[str, Any]):
         for i, metric in enumerate(metrics):
             cells = [by_key.get((row, column), {}) for row in study.rows]
             means = [100 * (c.get(f"{metric}_mean") or 0.0) for c in cells]
-            spreads = [100 * (c.get(f"{metric}_spread") or 0.0) for c in cells]
-            ax.bar(x + (i - (len(metrics) - 1) / 2) * width, means, width, yerr=spreads,
+            spreads = [c.get(f"{metric}_spread") for c in cells]
+            errors = [100 * (s or 0.0) for s in spreads] if any(spreads) else None
+            ax.bar(x + (i - (len(metrics) - 1) / 2) * width, means, width, yerr=errors,
                    label=metric, capsize=2)  # fmt: skip
         ax.set_title(column, fontsize=9)
         ax.set_xticks(x, study.rows, rotation=35, ha="right", fontsize=7)

@@ -81,7 +81,12 @@ def _keep_arguments(argv: list[str]) -> list[str]:
 def run() -> None:
     """The `tsn-jax-study` console entry point: under absl's app for its logging (the
     runs' progress lines), with argparse's arguments."""
-    app.run(lambda argv: main(argv[1:]), flags_parser=_keep_arguments)
+    app.run(_main, flags_parser=_keep_arguments)
+
+
+def _main(argv: list[str]) -> None:
+    """`main` for absl's app, which exits with what it returns (0 here, not the results)."""
+    main(argv[1:])
 
 
 if __name__ == "__main__":
