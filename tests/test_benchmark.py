@@ -202,6 +202,7 @@ def test_main_path_runs_one_step_and_compares_with_torch(one_device, capsys):
     assert "MFU" in printed and "| train clips/s |" in printed and "host memory" in printed
 
 
+@pytest.mark.slow  # the benchmark program: exports and times four runtimes
 @pytest.mark.parametrize("model, onnx", [("tsn_r50", True), ("r2plus1d_18", False)])
 def test_deployment_benchmark_times_every_runtime_on_the_same_weights(model, onnx, capsys):
     """tools/benchmark_deploy.py: each runtime's logits are JAX's (the converted PyTorch

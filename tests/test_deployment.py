@@ -11,6 +11,10 @@ from tests.helpers import run_once, save_run, tiny_config
 from tsn_jax import deployment
 from tsn_jax.models import create_model
 
+# Exports are programs (tracing, serializing and reloading whole models): the fast loop
+# (`pytest -m 'not slow'`) leaves them out.
+pytestmark = pytest.mark.slow
+
 CLASSES = ("a", "b", "c", "d")
 
 
