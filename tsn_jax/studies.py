@@ -337,13 +337,17 @@ def _percent(mean: float | None, spread: float | None = None) -> str:
     return f"{text} ± {100 * spread:.1f}" if spread is not None else text
 
 
+def _groups(results: Mapping[str, Any]) -> list[str]:
+    """The class groups the cells report (e.g. ['appearance', 'order']), sorted."""
+    means = {k[: -len("_mean")] for c in results["cells"] for k in c if k.endswith("_mean")}
+    return sorted(means - {"top1"})
+
+
 def format_markdown(study: Study, results: Mapping[str, Any]) -> str:
     """results.md: the paper's table with our top-1 (and the paper's figure), the
     per-group accuracies, and the findings with their verdicts."""
     by_key = {(c["row"], c["column"]): c for c in results["cells"]}
-    groups = sorted(
-        {k[: -len("_mean")] for c in results["cells"] for k in c if k.endswith("_mean")} - {"top1"}
-    )
+    groups = _groups(results)
     lines = [
         f"# {study.title}",
         "",
@@ -411,19 +415,13 @@ def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> lis
 def plot(study: Study, results: Mapping[str, Any]):
     """A figure with a panel per column: for each row, bars of top-1 and of each class
     group's accuracy (error bars: the spread over seeds)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # matplotlib's object API: pyplot's global backend (a notebook's) stays untouched.
+    from matplotlib.figure import Figure
 
     by_key = {(c["row"], c["column"]): c for c in results["cells"]}
-    metrics = ["top1"] + sorted(
-        {k[: -len("_mean")] for c in results["cells"] for k in c if k.endswith("_mean")} - {"top1"}
-    )
-    fig, axes = plt.subplots(
-        1, len(study.columns), figsize=(1.2 + 0.9 * len(study.rows) * len(study.columns), 4),
-        squeeze=False, sharey=True,
-    )  # fmt: skip
+    metrics = ["top1", *_groups(results)]
+    fig = Figure(figsize=(1.2 + 0.9 * len(study.rows) * len(study.columns), 4))
+    axes = fig.subplots(1, len(study.columns), squeeze=False, sharey=True)
     width = 0.8 / len(metrics)
     x = np.arange(len(study.rows))
     for ax, column in zip(axes[0], study.columns, strict=True):
@@ -449,8 +447,4 @@ def write_results(study: Study, root: str, results: Mapping[str, Any]) -> None:
     reports.write_json(os.path.join(root, "results.json"), results)
     with open(os.path.join(root, "results.md"), "w") as f:
         f.write(format_markdown(study, results))
-    fig = plot(study, results)
-    fig.savefig(os.path.join(root, "results.png"), dpi=120)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    plot(study, results).savefig(os.path.join(root, "results.png"), dpi=120)

@@ -25,15 +25,15 @@ they should separate the order classes (left vs right, grow vs shrink, A then B 
 A) that RGB TSN, averaging per-frame scores, cannot.
 """
 
-import ml_collections
+import functools
 
-from configs import tsn_rgb_demo
+from configs.studies import _tsn_demo
 from tsn_jax.studies import Cell, Finding, Study
 
 STREAMS = {  # run prefix -> overrides
     "rgb": {},
     "rgbdiff": {"data.modality": "rgb_diff", "data.frames_per_snippet": 5},
-    "flow": {"data.modality": "flow", "data.frames_per_snippet": 5},
+    "flow": _tsn_demo.FLOW,
     "warp": {"data.modality": "warped_flow", "data.frames_per_snippet": 5},
 }
 SEGMENTS = {"No (K = 1)": 1, "Yes (K = 3)": 3}
@@ -47,17 +47,6 @@ ROWS = {
     "RGB+Flow": (("rgb", "flow"), (0.924, 0.949)),
     "RGB+Flow+Warp": (("rgb", "flow", "warp"), (None, 0.950)),
 }
-
-
-def base_config() -> ml_collections.ConfigDict:
-    """Plain TSN on the demo videos with stored flow and warped flow, quarter width."""
-    config = tsn_rgb_demo.get_config()
-    config.dataset.flow_method = "farneback"
-    config.dataset.flow_types = ("flow", "warp")
-    config.model.base_width = 16
-    config.eval_every_steps = 0
-    config.checkpoint_every_steps = 1000
-    return config
 
 
 def get_study() -> Study:
@@ -87,11 +76,11 @@ def get_study() -> Study:
         name="tsn_modalities",
         title="TSN: input modalities (TPAMI 2018 Table 2) on the demo videos",
         citation="Wang et al., TPAMI 2018, Sec. 5.3, Table 2 (and Table 4 for single streams)",
-        base_config=base_config,
+        base_config=functools.partial(_tsn_demo.tsn_config, ("flow", "warp")),
         runs=runs,
         rows=tuple(ROWS),
         columns=tuple(SEGMENTS),
         cells=cells,
         findings=findings,
-        notes=__doc__.split("\n\n", 2)[2],
+        notes=_tsn_demo.notes(__doc__),
     )

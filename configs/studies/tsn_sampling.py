@@ -23,9 +23,9 @@ paper tests 25 snippets and 10 crops). Stride 1 is the one dense clip (3 consecu
 frames).
 """
 
-import ml_collections
+import functools
 
-from configs import tsn_rgb_demo
+from configs.studies import _tsn_demo
 from tsn_jax.studies import Cell, Finding, Study
 
 # Demo stride -> the paper's stride it stands for (Table 3's rows).
@@ -40,19 +40,8 @@ PAPER = {
 COLUMNS = ("Spatial", "Temporal", "Two-Stream")
 STREAMS = {
     "rgb": {},
-    "flow": {"data.modality": "flow", "data.frames_per_snippet": 5},
+    "flow": _tsn_demo.FLOW,
 }
-
-
-def base_config() -> ml_collections.ConfigDict:
-    """Plain TSN on the demo videos, with stored Farneback flow, quarter width."""
-    config = tsn_rgb_demo.get_config()
-    config.dataset.flow_method = "farneback"
-    config.dataset.flow_types = ("flow",)
-    config.model.base_width = 16
-    config.eval_every_steps = 0
-    config.checkpoint_every_steps = 1000
-    return config
 
 
 def get_study() -> Study:
@@ -82,11 +71,11 @@ def get_study() -> Study:
         name="tsn_sampling",
         title="TSN: segment based vs regular sampling (TPAMI 2018 Table 3) on the demo videos",
         citation="Wang et al., TPAMI 2018, Sec. 5.4, Table 3",
-        base_config=base_config,
+        base_config=functools.partial(_tsn_demo.tsn_config, ("flow",)),
         runs=runs,
         rows=tuple(rows),
         columns=COLUMNS,
         cells=cells,
         findings=findings,
-        notes=__doc__.split("\n\n", 2)[2],
+        notes=_tsn_demo.notes(__doc__),
     )
