@@ -96,9 +96,13 @@ def get_config() -> ml_collections.ConfigDict:
 
     # Pretrained initialization (tsn_jax.pretrained).
     config.init = ml_collections.ConfigDict()
-    # An Orbax checkpoint written by tsn-jax-convert or a tsn-jax run, for a TSN's
-    # backbone; '' = train from scratch.
+    # An Orbax checkpoint written by tsn-jax-convert or a tsn-jax run (a step, or a
+    # workdir: its newest step), for a TSN's backbone; '' = train from scratch.
     config.init.checkpoint = ""
+    # What follows the backbone (fc, learned consensus) in a tsn-jax checkpoint: keep
+    # (copied when the class count is the same) | new (freshly initialized: fine-tuning
+    # on other classes of the same count, as Hara et al.'s new classifier).
+    config.init.classifier = "keep"
     config.init.inflation = "average"  # 2D -> 3D kernels: average (I3D) | center
     # STAN: one pretrained checkpoint per stream, 'stream=path' (ImageNet VGG-16 for frame
     # and flow, Sports-1M C3D for clip, converted by tsn-jax-convert).

@@ -197,6 +197,7 @@ def test_the_base_config_is_neutral_and_must_name_a_dataset():
         ("model.consensus", "median", "config.model: Unknown consensus 'median'"),
         ("optimizer.schedule", "cos", "config.optimizer.schedule must be one of"),
         ("partial_bn", "on", "config.partial_bn must be one of"),
+        ("init.classifier", "fresh", "config.init.classifier must be one of"),
     ],
 )
 def test_a_bad_model_or_optimizer_setting_fails_when_the_config_is_loaded(key, value, message):

@@ -76,21 +76,30 @@ def test_a_checkpoint_of_another_architecture_is_an_error_listing_keys(tmp_path)
         pretrained.init_backbone(numpy_variables(abstract_init(model, RGB)), loaded50)
 
 
-@pytest.mark.parametrize("num_classes,fc_copied", [(5, True), (6, False)])
-def test_tsn_checkpoint_copies_fc_only_for_the_same_classes(tmp_path, num_classes, fc_copied):
+@pytest.mark.parametrize(
+    "num_classes,new_classifier,fc_copied", [(5, False, True), (6, False, False), (5, True, False)]
+)
+def test_tsn_checkpoint_copies_fc_only_for_the_same_classes(
+    tmp_path, num_classes, new_classifier, fc_copied
+):
     source = numpy_variables(abstract_init(_tsn(), RGB), seed=3)
     state = {"step": 10, **source}
-    save_tree(tmp_path / "run", state)
+    save_tree(tmp_path / "run" / "checkpoints" / "10" / "default", state)
+    # A run's workdir stands for its newest step.
     loaded = pretrained.load_checkpoint(str(tmp_path / "run"))
     model = _tsn(num_classes=num_classes)
     fresh = numpy_variables(abstract_init(model, RGB))
-    out = pretrained.init_backbone(fresh, loaded, log=lambda line: None)
+    lines = []
+    out = pretrained.init_backbone(fresh, loaded, log=lines.append, new_classifier=new_classifier)
     np.testing.assert_array_equal(
         out["params"]["backbone"]["conv1"]["kernel"],
         source["params"]["backbone"]["conv1"]["kernel"],
     )
     expected_fc = source if fc_copied else fresh
     np.testing.assert_array_equal(out["params"]["fc"]["bias"], expected_fc["params"]["fc"]["bias"])
+    assert any("fresh initialization" in line and "fc/kernel" in line for line in lines) != (
+        fc_copied
+    )
 
 
 def test_imagenet_resnet50_inflates_into_i3d_resnet50(tmp_path):

@@ -37,6 +37,7 @@ def _same_variables(a, b):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+@pytest.mark.slow
 def test_a_workdir_loads_in_one_call(saved_run, tmp_path, monkeypatch):
     workdir, config, variables = saved_run
     monkeypatch.chdir(tmp_path)
@@ -51,6 +52,7 @@ def test_a_workdir_loads_in_one_call(saved_run, tmp_path, monkeypatch):
         assert logits.shape == (2, 3)
 
 
+@pytest.mark.slow
 def test_the_documented_loading_snippets_run(tmp_path, monkeypatch):
     """docs/evaluation.md's two snippets (tsn_jax.load_run, and plain Orbax from another
     project), run as written from a directory holding runs/default at step 750."""
@@ -183,6 +185,7 @@ def test_importing_the_package_loads_no_jax_until_load_run_is_asked_for():
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_a_clip_array_is_predicted_without_tensorflow_as_the_pipeline_sees_it(saved_run, tmp_path):
     """`load_predictor(workdir).predict(frames)` in a fresh process never imports
     TensorFlow, and its scores are the model's on the tf.data pipeline's test views of

@@ -44,6 +44,7 @@ def test_grad_cam_is_the_class_activation_map_for_pooling_and_one_linear_layer()
     np.testing.assert_allclose(maps[:, 0, 0], cam, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("temporal", ["none", "tsm"])
 def test_grad_cam_of_a_tsn_resnet_gives_a_map_per_frame(temporal):
     config = tiny_config("/unused")

@@ -64,6 +64,7 @@ def _stan(fusion, late_weights=(), **kwargs):
     )
 
 
+@pytest.mark.slow
 def test_early_fusion_shapes_and_attention_maps():
     inputs = _inputs(np.random.default_rng(1))
     model = _stan("early")
@@ -157,6 +158,7 @@ def test_every_stream_has_a_7x7_pool5_at_224():
     assert maps(clip_caffe_pooling=False)["clip_spatial"] == (1, 2, 8, 8)
 
 
+@pytest.mark.slow
 def test_late_fusion_sums_the_weighted_stream_scores():
     inputs = _inputs(np.random.default_rng(2))
     model = _stan("late", late_weights=(1.0, 0.5, 2.0))
@@ -205,6 +207,7 @@ def test_config_key_picks_the_clip_streams_pooling(caffe_pooling):
     assert model.clip_caffe_pooling is caffe_pooling
 
 
+@pytest.mark.slow
 def test_the_batch_norm_option_puts_batch_norm_in_the_vgg_streams_only():
     """config.model.stan.vgg_batch_norm: frame and flow streams become vgg16_bn (one
     BatchNorm per convolution: 13), the clip stream's C3D is unchanged."""

@@ -4,6 +4,7 @@ on hand-made score files, and every shipped study end to end with 2 steps a run.
 import glob
 import json
 import os
+import re
 
 import ml_collections
 import numpy as np
@@ -64,7 +65,7 @@ def test_overrides_set_dotted_keys_on_a_copy_and_name_a_mistyped_key():
 
 def test_run_configs_and_folders_per_seed():
     study = _toy_study()
-    config = studies.run_config(study, "y", 2, num_train_steps=5, common={"seed": 10})
+    config = studies.run_config(study, "/r", "y", 2, num_train_steps=5, common={"seed": 10})
     assert (config.data.snippet_stride, config.seed, config.num_train_steps) == (2, 12, 5)
     assert studies.run_dir("/r", "y", 0) == os.path.join("/r", "y")
     assert studies.run_dir("/r", "y", 2) == os.path.join("/r", "y.seed2")
@@ -167,6 +168,39 @@ def test_cells_fuse_their_runs_and_seeds_give_mean_and_spread(tmp_path, monkeypa
     assert trained == []
 
 
+def test_a_run_starts_from_an_earlier_run_of_the_same_seed(tmp_path, monkeypatch):
+    def base():
+        config = _base()
+        config.init = ml_collections.ConfigDict({"checkpoint": ""})
+        return config
+
+    runs = {"pre": {}, "ft": {"init.checkpoint": studies.FromRun("pre")}}
+    study = _toy_study(
+        base_config=base, runs=runs, columns=("X",), cells={("row", "X"): studies.Cell(("ft",))},
+        findings=(),
+    )  # fmt: skip
+    checked, trained = [], []
+    monkeypatch.setattr(studies, "validate_config", lambda c: checked.append(c.init.checkpoint))
+
+    def fake_train(config, workdir):
+        trained.append((os.path.basename(workdir), config.init.checkpoint))
+        _one_hot_scores(workdir, [0, 1, 2, 3])
+
+    monkeypatch.setattr(runner, "train_and_evaluate", fake_train)
+    root = str(tmp_path / "toy")
+    studies.run_study(study, root, seeds=2, log=lambda line: None)
+    pre = os.path.abspath(os.path.join(root, "pre"))
+    assert trained == [("pre", ""), ("ft", pre), ("pre.seed1", ""), ("ft.seed1", pre + ".seed1")]
+    # Checked before any training without the checkpoint that is not trained yet ...
+    assert checked == ["", "", "", ""]
+    # ... and with it once it is.
+    checked.clear()
+    studies.run_study(study, root, seeds=2, log=lambda line: None)
+    assert checked == ["", pre, "", pre + ".seed1"]
+    with pytest.raises(ValueError, match="'ft' sets init.checkpoint from run 'pre', which is not"):
+        _toy_study(base_config=base, runs=dict(reversed(runs.items())))
+
+
 def test_the_command_line_reads_set_values_and_reports_a_missing_study(tmp_path):
     with pytest.raises(SystemExit, match="no study file"):
         study_cli.main([str(tmp_path / "nope.py")])
@@ -175,11 +209,17 @@ def test_the_command_line_reads_set_values_and_reports_a_missing_study(tmp_path)
 
 
 def test_studies_are_shipped_and_cite_their_table():
-    assert [os.path.basename(p) for p in SHIPPED] == ["tsn_modalities.py", "tsn_sampling.py"]
+    names = [os.path.basename(p) for p in SHIPPED]
+    assert names == [
+        "hara_augmentation.py", "hara_finetuning.py", "tsn_modalities.py", "tsn_sampling.py"
+    ]  # fmt: skip
     for path in SHIPPED:
         study = studies.load_study(path)
-        assert "Table" in study.citation and study.notes
-        assert any(cell.paper is not None for cell in study.cells.values())
+        assert re.search(r"(Table [IV\d]+|Fig\. \d)\b", study.citation) and study.notes
+        figures = [cell.paper for cell in study.cells.values() if cell.paper is not None]
+        assert all(0 < figure < 1 for figure in figures)
+        # Fig. 2 of Hara et al. is only plotted; every other table prints its figures.
+        assert bool(figures) == ("Fig." not in study.citation)
 
 
 def _tiny_overrides(data_dir: str) -> dict:

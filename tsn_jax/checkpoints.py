@@ -69,17 +69,35 @@ def read_run_info(step_directory: str) -> dict[str, Any] | None:
         return json.load(f)
 
 
+def workdir_step(path: str, key: str) -> str | None:
+    """The newest step directory of the run whose workdir is `path` (absolute), or None
+    when `path` is not a workdir (it has no `checkpoints` folder).
+
+    Raises:
+      CheckpointError: a workdir without a complete step; the message names `key`.
+    """
+    directory = os.path.join(os.path.abspath(os.path.expanduser(path)), "checkpoints")
+    if not os.path.isdir(directory):
+        return None
+    step = newest_step(directory)
+    if step is None:
+        raise CheckpointError(
+            f"{key}: {path} is a run without a checkpoint (nothing in {directory})"
+        )
+    return os.path.join(directory, str(step))
+
+
 def resolve(path: str, key: str) -> str:
     """The absolute item directory of the checkpoint a user gave under config `key`.
 
-    Accepts a relative path, a step directory (`.../checkpoints/STEP`) or its
-    `default` item directory.
+    Accepts a relative path, a run's workdir (its newest step), a step directory
+    (`.../checkpoints/STEP`) or its `default` item directory.
 
     Raises:
       CheckpointError: nothing at `path`, or no Orbax checkpoint there; the message
         names `key`.
     """
-    absolute = os.path.abspath(os.path.expanduser(path))
+    absolute = workdir_step(path, key) or os.path.abspath(os.path.expanduser(path))
     if os.path.isdir(os.path.join(absolute, STATE_ITEM)):
         absolute = os.path.join(absolute, STATE_ITEM)
     if not os.path.exists(absolute):

@@ -105,6 +105,11 @@ def _validate(config: ml_collections.ConfigDict) -> None:
             f"config.optimizer.consensus_update must be one of {CONSENSUS_UPDATES}, "
             f"got {config.optimizer.consensus_update!r}"
         )
+    if config.init.classifier not in spec.INIT_CLASSIFIERS:
+        raise ValueError(
+            f"config.init.classifier must be one of {spec.INIT_CLASSIFIERS}, "
+            f"got {config.init.classifier!r}"
+        )
     if config.init.inflation not in INFLATION_METHODS:
         raise ValueError(
             f"config.init.inflation must be one of {INFLATION_METHODS}, "

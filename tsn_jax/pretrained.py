@@ -8,8 +8,9 @@ Accepted checkpoints (Orbax, plain nested dicts):
   aux heads, ...) is dropped, since TSN adds its own `fc`;
 * a tsn-jax training checkpoint (`{'step', 'params', 'batch_stats', 'opt_state'}` with
   `params/backbone` and `params/fc`): the backbone is copied, and `fc` too when the
-  class count is the same, otherwise it keeps its fresh initialization (progressive
-  training and fine-tuning on another dataset, Chen et al. / TSN).
+  class count is the same (unless `config.init.classifier='new'`), otherwise it keeps
+  its fresh initialization (progressive training and fine-tuning on another dataset,
+  Chen et al. / TSN / Hara et al.).
 
 Where a pretrained tensor and the model's differ in shape, the adaptation is the one
 the papers use, and nothing else is guessed:
@@ -138,6 +139,7 @@ def init_backbone(
     name_map: KeyRules = (),
     log: Callable[[str], None] = print,
     dropped_modules: tuple[str, ...] = CLASSIFIER_MODULES,
+    new_classifier: bool = False,
 ) -> Tree:
     """The TSN `variables` with the backbone (and maybe `fc`) taken from `pretrained`.
 
@@ -152,6 +154,9 @@ def init_backbone(
       log: receives one line per decision (dropped modules, kept initializations).
       dropped_modules: top-level pretrained modules the model may lack (its
         classifier); any other unused pretrained module is an error.
+      new_classifier: keep the fresh initialization of everything outside the
+        backbone (`fc`, a learned consensus) even where a TSN checkpoint has it in
+        the same shape (`config.init.classifier='new'`).
 
     Returns:
       New `{'params', 'batch_stats'}` (numpy leaves), same structure as `variables`.
@@ -180,6 +185,8 @@ def init_backbone(
         shape = tuple(leaf.shape)
         key = "/".join(path)
         source = source_of(path)
+        if new_classifier and path[1] != "backbone":
+            source = None
         if source is None:
             if path[1] != "backbone" or _is_new_module(path):
                 kept.append(key)

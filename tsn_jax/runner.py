@@ -89,6 +89,7 @@ def _pretrained_variables(config: ml_collections.ConfigDict, model: nn.Module, s
         inflation=config.init.inflation,
         name_map=pretrained.NAME_MAPS.get(config.model.backbone, ()),
         log=logging.info,
+        new_classifier=config.init.classifier == "new",
     )
 
 

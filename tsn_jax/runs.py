@@ -31,7 +31,6 @@ import ml_collections
 import orbax.checkpoint as ocp
 
 from tsn_jax import checkpoints, pretrained, reports
-from tsn_jax.errors import CheckpointError
 from tsn_jax.models import create_model, example_inputs, input_shape_of
 
 CONFIG_FILE = "config.json"
@@ -88,13 +87,10 @@ def step_directory(path: str) -> str:
     Raises:
       CheckpointError: no checkpoint there.
     """
+    step = checkpoints.workdir_step(path, "the run")
+    if step is not None:
+        return step
     absolute = os.path.abspath(os.path.expanduser(path))
-    directory = os.path.join(absolute, "checkpoints")
-    if os.path.isdir(directory):
-        step = checkpoints.newest_step(directory)
-        if step is None:
-            raise CheckpointError(f"{path} is a run without a checkpoint (nothing in {directory})")
-        return os.path.join(directory, str(step))
     if os.path.basename(absolute) == checkpoints.STATE_ITEM:
         return os.path.dirname(absolute)
     checkpoints.resolve(path, "the run")  # a clear error when it holds none

@@ -167,6 +167,7 @@ SHORT_VIDEO_MODES = ("clamp", "repeat_last", "loop")  # data.short_video
 TRAIN_CROPS = ("multiscale", "random_resized", "random", "centre")  # data.train_crop
 CROP_POSITIONS = ("corners", "exact_corners", "more_fixed", "random")  # data.crop_positions
 EVAL_SAMPLINGS = ("segments", "windows", "per_second")  # eval.sampling
+INIT_CLASSIFIERS = ("keep", "new")  # init.classifier
 FUSIONS = ("score", "prob")  # eval.fusion: mean logit (TSN) | mean probability
 AGGREGATES = ("mean", "mtwi")  # eval.aggregate
 MTWI_RULES = ("paper", "tsn_code")  # eval.mtwi_rule (TSN TPAMI Sec. 4.2 | the public code)

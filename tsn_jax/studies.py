@@ -43,6 +43,18 @@ RESULTS = ("results.json", "results.md", "results.png")
 
 
 @dataclasses.dataclass(frozen=True)
+class FromRun:
+    """An override value: the workdir of another run of the study, under the same seed.
+
+    For `init.checkpoint` (a workdir stands for its newest checkpoint): a run fine-tuned
+    from a run the study pretrains, e.g. `{"init.checkpoint": FromRun("pretrain")}`.
+    The run named must come earlier in the study's `runs`, so it has trained first.
+    """
+
+    run: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Cell:
     """One figure of the table: a run's test scores, or a late fusion of several runs'.
 
@@ -77,7 +89,7 @@ class Study:
     name: the folder name under the study root.
     title, citation: what the table shows; paper, section and table it reproduces.
     base_config: returns the config every run starts from.
-    runs: {run name: {dotted config key: value}}.
+    runs: {run name: {dotted config key: value (or a `FromRun`)}}, in training order.
     rows, columns: the table's layout; cells: {(row, column): Cell}.
     findings: the paper's claims the table tests.
     notes: how the demo setting differs from the paper's (scaled strides, budget, ...).
@@ -97,6 +109,14 @@ class Study:
     fusion: str = "score"
 
     def __post_init__(self):
+        names = list(self.runs)
+        for index, (run, overrides) in enumerate(self.runs.items()):
+            for key, value in overrides.items():
+                if isinstance(value, FromRun) and value.run not in names[:index]:
+                    raise ValueError(
+                        f"study {self.name}: run {run!r} sets {key} from run {value.run!r}, "
+                        "which is not a run listed before it"
+                    )
         for (row, column), cell in self.cells.items():
             if row not in self.rows or column not in self.columns:
                 raise ValueError(f"study {self.name}: cell {(row, column)} is not in the table")
@@ -111,6 +131,12 @@ class Study:
             for cell in (finding.better, finding.worse):
                 if tuple(cell) not in self.cells:
                     raise ValueError(f"study {self.name}: finding cell {cell} is not measured")
+
+
+def notes_from(doc: str) -> str:
+    """A study module's docstring after its first two paragraphs (what it reproduces,
+    and the paper's setting): how the demo setting departs from the paper's."""
+    return doc.split("\n\n", 2)[2]
 
 
 def load_study(path: str) -> Study:
@@ -158,16 +184,28 @@ def run_dir(root: str, run: str, seed: int) -> str:
     return os.path.join(root, run if seed == 0 else f"{run}.seed{seed}")
 
 
+def dependencies(study: Study, run: str) -> dict[str, str]:
+    """{dotted key: run name} of the run's `FromRun` overrides."""
+    return {k: v.run for k, v in study.runs[run].items() if isinstance(v, FromRun)}
+
+
 def run_config(
     study: Study,
+    root: str,
     run: str,
     seed: int,
     num_train_steps: int | None = None,
     common: Mapping[str, Any] | None = None,
 ) -> ml_collections.ConfigDict:
-    """The config of one run: the base, the run's overrides, then `common` (overrides of
+    """The config of one run: the base, the run's overrides (a `FromRun` becomes that
+    run's absolute workdir under `root` and the same seed), then `common` (overrides of
     every run, e.g. another data_dir), seed + `seed`, and `num_train_steps` when given."""
-    config = apply_overrides(study.base_config(), {**study.runs[run], **(common or {})})
+    overrides = {
+        key: os.path.abspath(run_dir(root, value.run, seed)) if isinstance(value, FromRun)
+        else value
+        for key, value in study.runs[run].items()
+    }  # fmt: skip
+    config = apply_overrides(study.base_config(), {**overrides, **(common or {})})
     config.seed = int(config.seed) + seed
     if num_train_steps is not None:
         config.num_train_steps = num_train_steps
@@ -215,10 +253,14 @@ def run_study(
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {seeds}")
     jobs = [(run, seed) for seed in range(seeds) for run in study.runs]
-    configs = {job: run_config(study, *job, num_train_steps, common) for job in jobs}
+    configs = {job: run_config(study, root, *job, num_train_steps, common) for job in jobs}
     todo = []
     for (run, seed), config in configs.items():
-        validate_config(config)
+        # A run that starts from one not trained yet is checked without that checkpoint
+        # now, and in full when it trains (runner.train_and_evaluate validates it).
+        untrained = {k: "" for k, dep in dependencies(study, run).items()
+                     if _recorded_config(run_dir(root, dep, seed)) is None}  # fmt: skip
+        validate_config(apply_overrides(config, untrained))
         workdir = run_dir(root, run, seed)
         recorded = _recorded_config(workdir)
         if recorded is None:

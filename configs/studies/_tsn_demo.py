@@ -22,9 +22,3 @@ def tsn_config(flow_types: tuple[str, ...]) -> ml_collections.ConfigDict:
     config.eval_every_steps = 0
     config.checkpoint_every_steps = 1000
     return config
-
-
-def notes(doc: str) -> str:
-    """A study module's docstring after its first two paragraphs: how the demo setting
-    departs from the paper's."""
-    return doc.split("\n\n", 2)[2]

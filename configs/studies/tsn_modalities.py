@@ -28,7 +28,7 @@ A) that RGB TSN, averaging per-frame scores, cannot.
 import functools
 
 from configs.studies import _tsn_demo
-from tsn_jax.studies import Cell, Finding, Study
+from tsn_jax.studies import Cell, Finding, Study, notes_from
 
 STREAMS = {  # run prefix -> overrides
     "rgb": {},
@@ -82,5 +82,5 @@ def get_study() -> Study:
         columns=tuple(SEGMENTS),
         cells=cells,
         findings=findings,
-        notes=_tsn_demo.notes(__doc__),
+        notes=notes_from(__doc__),
     )

@@ -26,7 +26,7 @@ frames).
 import functools
 
 from configs.studies import _tsn_demo
-from tsn_jax.studies import Cell, Finding, Study
+from tsn_jax.studies import Cell, Finding, Study, notes_from
 
 # Demo stride -> the paper's stride it stands for (Table 3's rows).
 STRIDES = {1: 1, 2: 5, 6: 20}
@@ -77,5 +77,5 @@ def get_study() -> Study:
         columns=COLUMNS,
         cells=cells,
         findings=findings,
-        notes=_tsn_demo.notes(__doc__),
+        notes=notes_from(__doc__),
     )
