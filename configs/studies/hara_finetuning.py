@@ -59,7 +59,7 @@ def get_study() -> Study:
     """Fig. 2 as runs: a pretraining run, one fine-tuning run per extent, and the
     network trained from scratch on the small set."""
     runs = {"pretrain": {"dataset.seed": 1}}
-    for label, first in EXTENTS.items():
+    for first in EXTENTS.values():
         runs[f"finetune_{first}"] = {
             **FINE_TUNE, "init.checkpoint": FromRun("pretrain"), "trainable_from": first,
         }  # fmt: skip
