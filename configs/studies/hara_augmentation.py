@@ -15,10 +15,10 @@ minutes on 2 CPU cores (`configs/studies/_hara_demo.py`):
 - an eighth-width network (base_width 8) whose conv1 is 3x7x7, not 7x7x7: over 8-frame
   clips a 7-frame kernel spans nearly the whole clip, and on this machine it made a
   step 1.7x slower (0.95 against 1.6 steps a second, measured 2026-12-04);
-- the demo's 50 epochs at batch 32 and learning rate 0.01, divided by 10 at epochs 35
-  and 45 (the paper: 250 epochs at batch 128 from 0.03, divided by 10 when the
-  validation loss stops improving for 10 epochs, which needs an evaluation every
-  epoch);
+- 40 epochs at batch 32 and learning rate 0.01, divided by 10 at epochs 28 and 36 (the
+  paper: 250 epochs at batch 128 from 0.03, divided by 10 when the validation loss
+  stops improving for 10 epochs, which needs an evaluation every epoch); at 50 epochs
+  the five runs would take about 47 minutes here;
 - no horizontal flipping: a flipped MoveLeft video is a MoveRight one;
 - the test as the paper's: every non-overlapping 8-frame window, the centre square of
   the short side, softmax probabilities averaged.

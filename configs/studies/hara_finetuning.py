@@ -13,7 +13,7 @@ the table has no paper figures.
 On the demo data, scaled to fit 45 minutes on 2 CPU cores (`configs/studies/
 _hara_demo.py`: 8-frame clips of 48 x 48, an eighth-width network with a 3x7x7 conv1):
 - Kinetics is a disjoint render of the same 10 classes (`dataset.seed=1`, 50 training
-  videos a class), trained as `hara_augmentation`'s multi-scale spatial random run (50
+  videos a class), trained as `hara_augmentation`'s multi-scale spatial random run (40
   epochs);
 - UCF-101 is the demo render's first 10 training videos a class (`dataset.seed=0`,
   100 videos; its 100 test videos are the other studies'), where a 3D ResNet-18 has
