@@ -211,7 +211,8 @@ def test_the_command_line_reads_set_values_and_reports_a_missing_study(tmp_path)
 def test_studies_are_shipped_and_cite_their_table():
     names = [os.path.basename(p) for p in SHIPPED]
     assert names == [
-        "hara_augmentation.py", "hara_finetuning.py", "tsn_modalities.py", "tsn_sampling.py"
+        "hara_augmentation.py", "hara_finetuning.py", "tsn_modalities.py", "tsn_sampling.py",
+        "tsn_training.py",
     ]  # fmt: skip
     for path in SHIPPED:
         study = studies.load_study(path)
