@@ -50,6 +50,7 @@ def _logits_pair(name, width, crop, batch_size=1, seed=0):
         ("i3d_r50", 32),
     ],
 )
+@pytest.mark.slow
 def test_torch_twin_gives_our_logits(name, crop):
     ours, theirs = _logits_pair(name, width=8, crop=crop, batch_size=2)
     assert ours.shape == theirs.shape == (2, 5)

@@ -119,6 +119,7 @@ def test_tsm_resnet50_logits_match_mmaction2(shift_place, options):
     assert_logits_close(ours, _mmaction_logits(recognizer, x))
 
 
+@pytest.mark.slow
 def test_tsm_resnet101_logits_match_mmaction2():
     # ResNetTSM(depth=101) shifts blocks 0, 2, 4, ... of each stage only (the TSM code's
     # n_round); no Chen et al. placement gives that, 'tsm_authors' does.
@@ -131,6 +132,7 @@ def test_tsm_resnet101_logits_match_mmaction2():
     assert_logits_close(ours, _mmaction_logits(recognizer, x))
 
 
+@pytest.mark.slow
 def test_tsm_resnet50_temporal_pool_logits_match_mmaction2():
     # temporal_pool=True max-pools the 4 segments to 2 before layer2 (which then shifts
     # across 2) and TSMHead averages 2 snippet scores: our temporal_pool=(1,).

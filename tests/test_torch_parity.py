@@ -21,6 +21,7 @@ from tests.torch_utils import (  # noqa: E402
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "resnet50"])
+@pytest.mark.slow
 def test_torchvision_resnet_logits_match(arch):
     torchvision = import_torchvision()
     torch.manual_seed(0)
@@ -37,6 +38,7 @@ def test_torchvision_resnet_logits_match(arch):
     assert_logits_close(logits, expected)
 
 
+@pytest.mark.slow
 def test_convert_tool_writes_a_loadable_orbax_checkpoint(tmp_path):
     torchvision = import_torchvision()
     model = torchvision.models.resnet18(num_classes=7)

@@ -96,6 +96,7 @@ def test_vgg16_bn_keys_match_torchvision():
     assert "features_40" in abstract["params"] and "features_41" in abstract["batch_stats"]
 
 
+@pytest.mark.slow
 def test_c3d_logits_match_mmaction2_recognizer():
     # mmaction2's own Recognizer3D around its C3D (biased ConvModules without BatchNorm,
     # pool5 padded (0, 1, 1), fc6, fc7) and an I3DHead without pooling, as its c3d config.

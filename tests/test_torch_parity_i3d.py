@@ -157,6 +157,7 @@ class InceptionI3d(nn.Module):
         return x.mean(dim=(2, 3, 4))
 
 
+@pytest.mark.slow
 def test_i3d_logits_match_piergiaj_layout():
     # Odd and even sizes at every stride: 'SAME' pads asymmetrically at some layers
     # (7x7x7/2 on 70 pads (2, 3); 1x3x3/2 on 35 pads (1, 1), on 18 (0, 1); 2x2x2/2 on 3

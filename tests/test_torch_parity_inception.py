@@ -76,6 +76,7 @@ def run_jitted(fn, *args) -> np.ndarray:
 
 
 @pytest.mark.parametrize("arch", ["googlenet", "inception_v3"])
+@pytest.mark.slow
 def test_logits_match_with_and_without_aux_keys(arch):
     model = torchvision_model(arch)
     size = INPUT_SIZE[arch]

@@ -53,6 +53,7 @@ def _logits(model, variables, x):
 
 # Full width (torchvision's video models have no width option) on the smallest clips.
 @pytest.mark.parametrize("arch", ["r3d_18", "mc3_18", "r2plus1d_18", "s3d"])
+@pytest.mark.slow
 def test_torchvision_video_logits_match(arch):
     torch.manual_seed(0)
     model = getattr(import_torchvision().models.video, arch)(num_classes=10).eval()

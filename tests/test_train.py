@@ -61,6 +61,7 @@ def test_training_steps_lower_the_loss_on_a_fixed_batch(xla_convolutions):
     assert losses[-1] < 0.5 * losses[0], losses
 
 
+@pytest.mark.slow
 def test_eight_devices_match_one_device(xla_convolutions):
     assert jax.device_count() == 8
     results = []
