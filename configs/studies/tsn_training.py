@@ -81,20 +81,19 @@ def get_study() -> Study:
         cells[(row, "Temporal")] = Cell((temporal,), paper=paper[1])
         cells[(row, "Two-Stream")] = Cell((spatial, temporal), (1.0, 1.0), paper[2])
     scratch, spatial, cross, partial = ROWS
-    findings = (
-        Finding("Pre-training the spatial stream beats training it from scratch",
-                (spatial, "Spatial"), (scratch, "Spatial")),
-        Finding("Cross-modality pre-training beats a temporal stream from scratch",
-                (cross, "Temporal"), (spatial, "Temporal")),
-        Finding("Cross-modality pre-training improves the two-stream fusion",
-                (cross, "Two-Stream"), (spatial, "Two-Stream")),
-        Finding("Partial BN with dropout improves the spatial stream",
-                (partial, "Spatial"), (cross, "Spatial")),
-        Finding("Partial BN with dropout improves the temporal stream",
-                (partial, "Temporal"), (cross, "Temporal")),
-        Finding("Partial BN with dropout improves the two-stream fusion",
-                (partial, "Two-Stream"), (cross, "Two-Stream")),
+    claims = (  # (text, better row, worse row, column)
+        ("Pre-training the spatial stream beats training it from scratch",
+         spatial, scratch, "Spatial"),
+        ("Cross-modality pre-training beats a temporal stream from scratch",
+         cross, spatial, "Temporal"),
+        ("Cross-modality pre-training improves the two-stream fusion",
+         cross, spatial, "Two-Stream"),
+        *((f"Partial BN with dropout improves the {stream}", partial, cross, column)
+          for stream, column in (("spatial stream", "Spatial"), ("temporal stream", "Temporal"),
+                                 ("two-stream fusion", "Two-Stream"))),
     )  # fmt: skip
+    findings = tuple(Finding(text, (better, column), (worse, column))
+                     for text, better, worse, column in claims)  # fmt: skip
     return Study(
         name="tsn_training",
         title="TSN: training strategies (TPAMI 2018 Table 1) on the demo videos",
