@@ -75,6 +75,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.dropout_rate = 0.5
     config.model.consensus = "avg"  # avg | max | topk | weighted | attention (TSN TPAMI 3.3)
     config.model.consensus_k = 3  # k of the top-k consensus
+    config.model.segments_as_clip = False  # 3D: the K snippets as one clip (Chen's uniform)
     config.model.dtype = "float32"  # | bfloat16: computation; params, BN stats, loss float32
     config.model.remat = False  # recompute each residual block in the backward pass
     # STAN (architecture='stan'): streams frame (VGG-16, RGB), flow (VGG-16, 10 fields) and

@@ -78,6 +78,7 @@ FEATURE_MAP_DROPPED = (*CLASSIFIER_MODULES, "classifier_0", "classifier_3", "fc6
 
 # Backbone name -> rules from its keys to those of the 2D ImageNet network it inflates.
 NAME_MAPS: dict[str, KeyRules] = {
+    "i3d_resnet18": inflate.I3D_RESNET_FROM_RESNET,
     "i3d_resnet50": inflate.I3D_RESNET_FROM_RESNET,
     "i3d_resnet101": inflate.I3D_RESNET_FROM_RESNET,
     "i3d": inflate.I3D_FROM_GOOGLENET,

@@ -8,7 +8,9 @@ own figure for the cell where it reports one, and the findings the table support
 every run that is not finished (the same `runner.train_and_evaluate` as `main.py`, so an
 interrupted run resumes), optionally under several seeds, then writes `results.json`,
 `results.md` (the table in the paper's layout, ours beside the paper's) and
-`results.png` (grouped bars with the per-class-group accuracy).
+`results.png` (grouped bars with the per-class-group accuracy). A study may also name
+`Contribution`s: Chen et al.'s spatial contribution Phi and temporal improvement Psi of
+a temporal model over TSN (CVPR 2021, Eq. 1 and Table 7), per class group.
 
 Layout: `<root>/<run>/` for seed 0 and `<root>/<run>.seed<s>/` for seed s > 0, so
 `--seeds=3` after a one-seed study reuses its runs. A finished run holds
@@ -34,6 +36,7 @@ from absl import logging
 
 from tsn_jax import reports, runner, score_files
 from tsn_jax.config_checks import validate_config
+from tsn_jax.contribution import contribution
 from tsn_jax.errors import ConfigError
 from tsn_jax.metrics import classification_metrics
 from tsn_jax.progress import format_duration
@@ -83,6 +86,30 @@ class Finding:
 
 
 @dataclasses.dataclass(frozen=True)
+class Contribution:
+    """Phi and Psi (Chen et al., CVPR 2021, Eq. 1) of one architecture over TSN.
+
+    For each (TSN cell, model cell) pair (one backbone and frame count each), Phi =
+    S_TSN / max(S_model, S_TSN) and Psi = (S_model - S_TSN) / (1 - S_TSN)
+    (`contribution.contribution`); the study reports their means over the pairs, as
+    Table 7 does over backbones and frame counts, on top-1 and on each class group.
+
+    column: the architecture, a column of the Phi/Psi table (e.g. 'TAM').
+    row: which Psi this is, a row label (Table 7: 'ta', temporal aggregation only; 'ta+tp',
+      with temporal pooling; the baseline is TSN without temporal pooling in both).
+    pairs: ((TSN cell, model cell), ...), cells as (row, column) of the study's table.
+    paper: {metric: (Phi, Psi)} where the paper reports them (Table 7 by dataset: the
+      demo's appearance classes stand for Mini-Kinetics, its order classes for
+      Mini-SSV2); either may be None.
+    """
+
+    column: str
+    row: str
+    pairs: tuple[tuple[tuple[str, str], tuple[str, str]], ...]
+    paper: Mapping[str, tuple[float | None, float | None]] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
 class Study:
     """A paper's table as runs.
 
@@ -94,6 +121,7 @@ class Study:
     findings: the paper's claims the table tests.
     notes: how the demo setting differs from the paper's (scaled strides, budget, ...).
     fusion: 'score' (TSN: average logits) or 'prob' for fused cells.
+    contributions: Phi / Psi of temporal models over TSN, from the table's cells.
     """
 
     name: str
@@ -107,6 +135,7 @@ class Study:
     findings: tuple[Finding, ...] = ()
     notes: str = ""
     fusion: str = "score"
+    contributions: tuple[Contribution, ...] = ()
 
     def __post_init__(self):
         names = list(self.runs)
@@ -131,6 +160,14 @@ class Study:
             for cell in (finding.better, finding.worse):
                 if tuple(cell) not in self.cells:
                     raise ValueError(f"study {self.name}: finding cell {cell} is not measured")
+        for item in self.contributions:
+            if not item.pairs:
+                raise ValueError(f"study {self.name}: contribution {item.column} has no pairs")
+            for cell in (cell for pair in item.pairs for cell in pair):
+                if tuple(cell) not in self.cells:
+                    raise ValueError(
+                        f"study {self.name}: contribution {item.column} cell {cell} is not measured"
+                    )
 
 
 def notes_from(doc: str) -> str:
@@ -322,21 +359,59 @@ def judge(difference: float, spread: float | None) -> str:
     return "within the spread"
 
 
+def _contributions(
+    study: Study, per_seed: Mapping[tuple[str, str], Sequence[Mapping[str, float | None]]]
+) -> list[dict[str, Any]]:
+    """Phi and Psi of each `Contribution` on top-1 and each class group: per seed the
+    mean over its pairs (undefined values left out), then the mean and spread over seeds."""
+    entries = []
+    for item in study.contributions:
+        tsn_cell, model_cell = item.pairs[0]
+        for metric in per_seed[tuple(tsn_cell)][0]:
+            entry = {"column": item.column, "row": item.row, "metric": metric}
+            for index, name in enumerate(("phi", "psi")):
+                values = []
+                for seed in range(len(per_seed[tuple(tsn_cell)])):
+                    measured = [
+                        contribution(tsn, model)[index]
+                        for tsn, model in (
+                            (per_seed[tuple(a)][seed][metric], per_seed[tuple(b)][seed][metric])
+                            for a, b in item.pairs
+                        )
+                        if tsn is not None and model is not None
+                    ]
+                    defined = [v for v in measured if v is not None]
+                    if defined:
+                        values.append(float(np.mean(defined)))
+                entry[name] = values
+                entry[f"{name}_mean"], entry[f"{name}_spread"] = (
+                    _mean_spread(values) if values else (None, None)
+                )
+                entry[f"paper_{name}"] = item.paper.get(metric, (None, None))[index]
+            entries.append(entry)
+    return entries
+
+
 def summarize(study: Study, root: str, seeds: int) -> dict[str, Any]:
     """The study's figures from its runs' score files.
 
     Returns:
       {'study', 'title', 'citation', 'seeds', 'date', 'machine', 'cells': [{'row',
       'column', 'runs', 'paper', 'top1': [per seed], 'top1_mean', 'top1_spread',
-      '<group>_mean', ...}], 'findings': [{'text', 'difference', 'spread', 'verdict'}]}.
+      '<group>_mean', ...}], 'findings': [{'text', 'difference', 'spread', 'verdict'}],
+      'contributions': [{'column', 'row', 'metric', 'phi': [per seed], 'phi_mean',
+      'phi_spread', 'paper_phi', and the same for 'psi'}]}.
     """
+    per_seed = {
+        key: [_cell_metrics(study, cell, root, seed) for seed in range(seeds)]
+        for key, cell in study.cells.items()
+    }
     cells = []
     by_key = {}
     for (row, column), cell in study.cells.items():
-        per_seed = [_cell_metrics(study, cell, root, seed) for seed in range(seeds)]
         entry = {"row": row, "column": column, "runs": list(cell.runs), "paper": cell.paper}
-        for metric in per_seed[0]:
-            values = [m[metric] for m in per_seed if m[metric] is not None]
+        for metric in per_seed[(row, column)][0]:
+            values = [m[metric] for m in per_seed[(row, column)] if m[metric] is not None]
             if not values:
                 continue
             if metric == "top1":
@@ -369,6 +444,7 @@ def summarize(study: Study, root: str, seeds: int) -> dict[str, Any]:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
         "cells": cells,
         "findings": findings,
+        "contributions": _contributions(study, per_seed),
     }
 
 
@@ -431,6 +507,7 @@ def format_markdown(study: Study, results: Mapping[str, Any]) -> str:
                 line += [_percent(cell.get(f"{g}_mean"), cell.get(f"{g}_spread")) for g in groups]
             rows.append(line)
         lines += _markdown_table(header, rows)
+    lines += _contribution_lines(results)
     if results["findings"]:
         lines += ["", "Findings (difference of the means, top-1 unless named; spread: the two "
                   "cells' summed standard deviations):", ""]  # fmt: skip
@@ -446,6 +523,43 @@ def format_markdown(study: Study, results: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _ratio(entry: Mapping[str, Any], name: str) -> str:
+    """'0.53 ± 0.02 (0.46)': a Phi or Psi mean, its spread and the paper's figure."""
+    mean, spread, paper = entry[f"{name}_mean"], entry[f"{name}_spread"], entry[f"paper_{name}"]
+    text = "-" if mean is None else f"{mean:.2f}"
+    if mean is not None and spread is not None:
+        text += f" ± {spread:.2f}"
+    return text + (f" ({paper:.2f})" if paper is not None else "")
+
+
+def _contribution_lines(results: Mapping[str, Any]) -> list[str]:
+    """The Phi / Psi table (Table 7's layout: a row per class group and measure, a column
+    per architecture), or nothing for a study without contributions."""
+    entries = results.get("contributions") or []
+    if not entries:
+        return []
+    columns = list(dict.fromkeys(e["column"] for e in entries))
+    rows = list(dict.fromkeys(e["row"] for e in entries))
+    by_key = {(e["metric"], e["row"], e["column"]): e for e in entries}
+    table = []
+    for metric in dict.fromkeys(e["metric"] for e in entries):
+        for row in rows:
+            for name, symbol in (("phi", "Φ"), ("psi", "Ψ")):
+                line = ["all (top-1)" if metric == "top1" else metric, f"{symbol} ({row})"]
+                line += [_ratio(by_key[(metric, row, c)], name) if (metric, row, c) in by_key
+                         else "" for c in columns]  # fmt: skip
+                table.append(line)
+    return [
+        "",
+        "Spatial contribution Φ and temporal improvement Ψ over TSN without temporal "
+        "pooling (Chen et al., CVPR 2021, Eq. 1), mean over the backbone and frame-count "
+        "pairs; the paper's Table 7 in brackets (appearance classes: Mini-Kinetics, order "
+        "classes: Mini-SSV2):",
+        "",
+        *_markdown_table(["classes", "", *columns], table),
+    ]
+
+
 def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return [
         "| " + " | ".join(header) + " |",
@@ -456,32 +570,66 @@ def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> lis
 
 def plot(study: Study, results: Mapping[str, Any]):
     """A figure with a panel per column: for each row, bars of top-1 and of each class
-    group's accuracy (error bars: the spread over seeds)."""
+    group's accuracy (error bars: the spread over seeds); below them, for a study with
+    contributions, a panel per class group with the bars of Phi and Psi."""
     # matplotlib's object API: pyplot's global backend (a notebook's) stays untouched.
     from matplotlib.figure import Figure
 
+    entries = results.get("contributions") or []
+    width = 1.2 + 0.9 * len(study.rows) * len(study.columns)
+    fig = Figure(figsize=(width, 7.5 if entries else 4), layout="constrained")
+    accuracy_fig, contribution_fig = fig.subfigures(2, 1, height_ratios=(4, 3.5)) if entries \
+        else (fig, None)  # fmt: skip
+    _plot_accuracies(accuracy_fig, study, results)
+    if entries:
+        _plot_contributions(contribution_fig, entries)
+    fig.suptitle(study.title, fontsize=9)
+    return fig
+
+
+def _bars(ax, labels, series, spreads) -> None:
+    """Grouped bars: one group per label, one bar per series (name -> values)."""
+    x = np.arange(len(labels))
+    width = 0.8 / len(series)
+    for i, (name, values) in enumerate(series.items()):
+        errors = spreads.get(name)
+        errors = [e or 0.0 for e in errors] if errors and any(errors) else None
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, yerr=errors,
+               label=name, capsize=2)  # fmt: skip
+    ax.set_xticks(x, labels, rotation=35, ha="right", fontsize=7)
+
+
+def _plot_accuracies(fig, study: Study, results: Mapping[str, Any]) -> None:
     by_key = {(c["row"], c["column"]): c for c in results["cells"]}
     metrics = ["top1", *_groups(results)]
-    fig = Figure(figsize=(1.2 + 0.9 * len(study.rows) * len(study.columns), 4))
     axes = fig.subplots(1, len(study.columns), squeeze=False, sharey=True)
-    width = 0.8 / len(metrics)
-    x = np.arange(len(study.rows))
     for ax, column in zip(axes[0], study.columns, strict=True):
-        for i, metric in enumerate(metrics):
-            cells = [by_key.get((row, column), {}) for row in study.rows]
-            means = [100 * (c.get(f"{metric}_mean") or 0.0) for c in cells]
-            spreads = [c.get(f"{metric}_spread") for c in cells]
-            errors = [100 * (s or 0.0) for s in spreads] if any(spreads) else None
-            ax.bar(x + (i - (len(metrics) - 1) / 2) * width, means, width, yerr=errors,
-                   label=metric, capsize=2)  # fmt: skip
+        cells = [by_key.get((row, column), {}) for row in study.rows]
+        series = {m: [100 * (c.get(f"{m}_mean") or 0.0) for c in cells] for m in metrics}
+        spreads = {m: [100 * (c.get(f"{m}_spread") or 0.0) for c in cells] for m in metrics}
+        _bars(ax, study.rows, series, spreads)
         ax.set_title(column, fontsize=9)
-        ax.set_xticks(x, study.rows, rotation=35, ha="right", fontsize=7)
         ax.set_ylim(0, 100)
     axes[0][0].set_ylabel("accuracy (%)")
     axes[0][-1].legend(fontsize=7)
-    fig.suptitle(study.title, fontsize=9)
-    fig.tight_layout()
-    return fig
+
+
+def _plot_contributions(fig, entries: Sequence[Mapping[str, Any]]) -> None:
+    metrics = list(dict.fromkeys(e["metric"] for e in entries))
+    axes = fig.subplots(1, len(metrics), squeeze=False, sharey=True)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        mine = [e for e in entries if e["metric"] == metric]
+        labels = [f"{e['column']} ({e['row']})" for e in mine]
+        series = {
+            "Φ": [e["phi_mean"] or 0.0 for e in mine],
+            "Ψ": [e["psi_mean"] or 0.0 for e in mine],
+        }
+        spreads = {"Φ": [e["phi_spread"] for e in mine], "Ψ": [e["psi_spread"] for e in mine]}
+        _bars(ax, labels, series, spreads)
+        ax.axhline(0, color="black", linewidth=0.5)
+        ax.set_title(f"Φ / Ψ: {'all classes' if metric == 'top1' else metric}", fontsize=9)
+        ax.set_ylim(min(-0.5, *series["Ψ"]), 1.05)
+    axes[0][-1].legend(fontsize=7)
 
 
 def write_results(study: Study, root: str, results: Mapping[str, Any]) -> None:

@@ -43,6 +43,7 @@ BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "resnet101": resnet.resnet101,
     "resnet152": resnet.resnet152,
     "i3d": i3d.i3d,
+    "i3d_resnet18": i3d_resnet.i3d_resnet18,
     "i3d_resnet50": i3d_resnet.i3d_resnet50,
     "i3d_resnet101": i3d_resnet.i3d_resnet101,
     "r3d_18": video_resnet.r3d_18,
@@ -81,6 +82,7 @@ MODEL_CONFIG_KEYS = (
     "dropout_rate",
     "consensus",
     "consensus_k",
+    "segments_as_clip",
     "dtype",
     "remat",
     "architecture",
@@ -98,7 +100,9 @@ def create_model(
       model_config: fields ``backbone`` (a key of ``BACKBONES``), ``base_width`` (default
         64), ``backbone_options`` (keyword arguments of the backbone constructor, e.g.
         ``{'temporal_module': 'tsm'}``; default none), ``dropout_rate`` (default 0.8),
-        ``consensus`` (default ``'avg'``), ``consensus_k`` (k of 'topk', default 3) and
+        ``consensus`` (default ``'avg'``), ``consensus_k`` (k of 'topk', default 3),
+        ``segments_as_clip`` (default False: a 3D backbone reads the K one-frame
+        snippets as one clip, ``TSN.segments_as_clip``) and
         ``dtype`` (``'float32'`` (default) or ``'bfloat16'``; parameters stay float32);
         ``remat`` (default False: rematerialize each residual block, ``REMAT_BACKBONES``);
         ``architecture`` ('tsn' (default) or 'stan') and ``stan`` (``streams``,
@@ -168,6 +172,7 @@ def create_model(
         dropout_rate=model_config.get("dropout_rate", 0.8),
         consensus=consensus,
         consensus_k=model_config.get("consensus_k", 3),
+        segments_as_clip=model_config.get("segments_as_clip", False),
         dtype=dtype,
     )
 

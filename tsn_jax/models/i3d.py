@@ -34,6 +34,13 @@ the logits (or features) are averaged over every remaining position, space inclu
 squeezes the space axes and so needs them to be 1). For 224x224 inputs with T >= 9 this is
 exactly DeepMind's computation.
 
+Temporal pooling. ``Conv3d_1a_7x7``, ``MaxPool3d_4a_3x3`` and ``MaxPool3d_5a_2x2`` stride 2
+in time (an 8x reduction). ``temporal_pool=False`` sets those three temporal strides to 1
+and keeps every frame to the end: Chen et al.'s I3D-InceptionV1 "w/o temporal pooling"
+(CVPR 2021, Sec. 6.1, Fig. 6). Their public code strides the three max pools after
+``Conv3d_2c_3x3``, ``Mixed_3c`` and ``Mixed_4f`` instead of ``conv1``; both reduce time 8x
+with pooling on and not at all with it off.
+
 BatchNorm (epsilon 1e-3) updates its running averages as DeepMind's Sonnet BatchNorm, with
 a decay of 0.999 (PyTorch momentum 0.001; piergiaj trains with 0.01). Sonnet's BatchNorm has
 no scale (gamma fixed at 1): set ``scale`` to ones when converting a TF checkpoint.
@@ -251,6 +258,8 @@ class I3D(nn.Module):
       dropout_rate: dropout before ``Conv3d_0c_1x1`` in training: 0.5 as in piergiaj's
         training code (DeepMind's released model takes the keep probability as an
         argument, 1 by default, i.e. evaluation).
+      temporal_pool: the temporal strides of DeepMind's layout (8x fewer frames); False
+        keeps every frame (Chen et al.'s w/o temporal pooling, module docstring).
       dtype: computation dtype; parameters and batch statistics stay float32.
 
     Shapes: ``[N, T, H, W, C] -> [N, num_classes]`` (or ``[N, num_features]``).
@@ -261,6 +270,7 @@ class I3D(nn.Module):
     num_classes: int | None = 400
     base_width: int = 64
     dropout_rate: float = 0.5
+    temporal_pool: bool = True
     dtype: Dtype = jnp.float32
 
     def _widths(self, widths: Sequence[int]) -> tuple[int, ...]:
@@ -277,6 +287,8 @@ class I3D(nn.Module):
         """Runs the network; ``train`` uses batch statistics and dropout ('dropout' rng)."""
         x = jnp.asarray(x, self.dtype)
         for name, (kind, *spec) in _ENDPOINTS:
+            if kind != "mixed" and not self.temporal_pool:
+                spec[-1] = (1, *spec[-1][1:])  # the strides, without the temporal one
             if kind == "conv":
                 features, kernel, strides = spec
                 x = Unit3D(

@@ -23,7 +23,10 @@ CNN-based Spatio-temporal Representations for Action Recognition", CVPR 2021) us
 3x3x3 and a temporal stride of 2 in the first block of layers 2-4 when "temporal pooling"
 is on: ``conv1_kernel=(3, 7, 7), conv1_stride_t=1, pool1_stride_t=1, with_pool2=False,
 inflate=all ones, inflate_style='3x3x3', temporal_strides=(1, 2, 2, 2)`` (their checkpoints
-name layers as torchvision, not as here).
+name layers as torchvision, not as here). ``i3d_resnet18`` is that layout on ResNet-18's
+basic blocks (``BasicBlock3d``: two 3x3x3 convolutions, as the ``i3d_resnet.py`` of Chen et
+al.'s public code, IBM/action-recognition-pytorch); ``temporal_strides=(1, 1, 1, 1)`` is
+their I3D-ResNet18 without temporal pooling (``without_t_stride``).
 
 Parameter names are mmaction2's (``ConvModule`` = conv + BN (+ ReLU) under ``conv`` /
 ``bn``): ``conv1/conv/kernel``, ``conv1/bn/scale``, ``layer1_0/conv2/conv/kernel``,
@@ -48,8 +51,10 @@ from tsn_jax.models.layers import ConvModule, dense_normal, max_pool, residual_b
 
 __all__ = [
     "INFLATE_STYLES",
+    "BasicBlock3d",
     "Bottleneck3d",
     "I3DResNet",
+    "i3d_resnet18",
     "i3d_resnet50",
     "i3d_resnet101",
 ]
@@ -119,11 +124,67 @@ class Bottleneck3d(nn.Module):
         return nn.relu(y + x)
 
 
+class BasicBlock3d(nn.Module):
+    """ResNet-18's basic block inflated as in Chen et al.'s I3D-ResNet (their public
+    ``i3d_resnet.py``): ``conv1`` and ``conv2`` 3x3x3 (1x3x3 when not inflated), the
+    strides on ``conv1``.
+
+    Attributes:
+      planes: width of both convolutions and of the output.
+      spatial_stride, temporal_stride: strides of ``conv1`` (and the downsample).
+      inflate: temporal kernels of 3 (else 1x3x3: a 2D block in effect).
+      inflate_style: only '3x3x3' (both convolutions inflated); '3x1x1' is a bottleneck
+        layout and an error here.
+      zero_init_residual: start ``conv2``'s BN scale at zero.
+      dtype: computation dtype.
+
+    Shapes: ``[N, T, H, W, C] -> [N, ceil(T / ts), ceil(H / ss), ceil(W / ss), planes]``.
+    """
+
+    expansion: ClassVar[int] = 1
+
+    planes: int
+    spatial_stride: int = 1
+    temporal_stride: int = 1
+    inflate: bool = True
+    inflate_style: str = "3x3x3"
+    zero_init_residual: bool = False
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        if self.inflate_style != "3x3x3":
+            raise ValueError(
+                f"a basic block inflates its two convolutions 3x3x3; inflate_style "
+                f"{self.inflate_style!r} is for bottlenecks"
+            )
+        kernel, padding = ((3, 3, 3), (1, 1, 1)) if self.inflate else ((1, 3, 3), (0, 1, 1))
+        strides = (self.temporal_stride, self.spatial_stride, self.spatial_stride)
+        y = ConvModule(self.planes, kernel, strides, padding, dtype=self.dtype, name="conv1")(
+            x, train
+        )
+        y = ConvModule(
+            self.planes,
+            kernel,
+            padding=padding,
+            relu=False,
+            zero_scale=self.zero_init_residual,
+            dtype=self.dtype,
+            name="conv2",
+        )(y, train)
+        if strides != (1, 1, 1) or x.shape[-1] != self.planes:
+            x = ConvModule(
+                self.planes, strides=strides, relu=False, dtype=self.dtype, name="downsample"
+            )(x, train)
+        return nn.relu(y + x)
+
+
 class I3DResNet(nn.Module):
     """An inflated ResNet (mmaction2's ``ResNet3d`` with a ``I3DHead``).
 
     Attributes:
       stage_sizes: blocks per stage, e.g. (3, 4, 6, 3) for ResNet-50.
+      block_cls: ``Bottleneck3d`` (ResNet-50 and deeper) or ``BasicBlock3d``.
       inflate: per stage, one 0/1 flag per block: inflate that block.
       num_classes: size of ``fc``; ``None`` drops dropout and ``fc`` and returns the
         pooled features ``[N, num_features]``.
@@ -149,6 +210,7 @@ class I3DResNet(nn.Module):
 
     stage_sizes: Sequence[int]
     inflate: Sequence[Sequence[int]]
+    block_cls: type[nn.Module] = Bottleneck3d
     num_classes: int | None = 400
     base_width: int = 64
     conv1_kernel: Triple = (5, 7, 7)
@@ -164,8 +226,8 @@ class I3DResNet(nn.Module):
 
     @property
     def num_features(self) -> int:
-        """Width F of the pooled features: ``32 * base_width`` (2048)."""
-        return 8 * self.base_width * Bottleneck3d.expansion
+        """Width F of the pooled features: ``8 * base_width * expansion`` (2048 / 512)."""
+        return 8 * self.base_width * self.block_cls.expansion
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -187,7 +249,7 @@ class I3DResNet(nn.Module):
         )(x, train)
         x = max_pool(x, (1, 3, 3), (self.pool1_stride_t, 2, 2), (0, 1, 1))
 
-        block_cls = residual_block_class(Bottleneck3d, self.remat)
+        block_cls = residual_block_class(self.block_cls, self.remat)
         for i, num_blocks in enumerate(self.stage_sizes):
             for j in range(num_blocks):
                 x = block_cls(
@@ -225,6 +287,25 @@ def _alternating(stage_sizes: Sequence[int]) -> tuple[tuple[int, ...], ...]:
         tuple(1 - j % 2 for j in range(third)),
         tuple(j % 2 for j in range(last)),
     )
+
+
+def i3d_resnet18(**kwargs: Any) -> I3DResNet:
+    """I3D-ResNet-18 as Chen et al.'s public code builds it, 512 features.
+
+    3x7x7 ``conv1`` and a 1x3x3 max pool without temporal stride, every basic block
+    inflated 3x3x3, no ``pool2``, and temporal stride 2 in the first block of layers
+    2-4 (their default, "-tp"); ``temporal_strides=(1, 1, 1, 1)`` keeps every frame
+    (their ``without_t_stride``, the I3D-ResNet18 of Chen et al., CVPR 2021, Sec. 6).
+    """
+    stage_sizes = (2, 2, 2, 2)
+    kwargs.setdefault("inflate", tuple((1,) * n for n in stage_sizes))
+    kwargs.setdefault("conv1_kernel", (3, 7, 7))
+    kwargs.setdefault("conv1_stride_t", 1)
+    kwargs.setdefault("pool1_stride_t", 1)
+    kwargs.setdefault("with_pool2", False)
+    kwargs.setdefault("inflate_style", "3x3x3")
+    kwargs.setdefault("temporal_strides", (1, 2, 2, 2))
+    return I3DResNet(stage_sizes=stage_sizes, block_cls=BasicBlock3d, **kwargs)
 
 
 def i3d_resnet50(**kwargs: Any) -> I3DResNet:

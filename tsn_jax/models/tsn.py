@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from tsn_jax.models import consensus as consensus_lib
 
-__all__ = ["TSN", "fold_clips", "fold_snippets"]
+__all__ = ["TSN", "fold_clips", "fold_snippets", "segments_to_clip"]
 
 Dtype = Any
 
@@ -47,6 +47,17 @@ def fold_clips(inputs: jax.Array) -> jax.Array:
     return jnp.reshape(inputs, (b * k, *inputs.shape[2:]))
 
 
+def segments_to_clip(inputs: jax.Array) -> jax.Array:
+    """Reads the K snippets of a video, in order, as one clip of K * T frames.
+
+    ``[B, K, T, H, W, C] -> [B, 1, K * T, H, W, C]``: Chen et al.'s uniform sampling for a
+    3D model (CVPR 2021, Sec. 6.1: one frame from each of K equal segments, the K frames
+    one input clip), where TSN would score each snippet apart.
+    """
+    b, k, t = inputs.shape[:3]
+    return jnp.reshape(inputs, (b, 1, k * t, *inputs.shape[3:]))
+
+
 class TSN(nn.Module):
     """Temporal Segment Network on a 2D or 3D backbone.
 
@@ -71,6 +82,9 @@ class TSN(nn.Module):
         ``attention`` [F], ``w_att`` of TPAMI Eq. 9 on the backbone features,
         starting at 0: both learned consensus functions start as the average).
       consensus_k: k of the top-k consensus (3: "TSN-Top3" of TPAMI Table 7).
+      segments_as_clip: a 3D backbone sees the K snippets of a video as one clip of
+        K * T frames (``segments_to_clip``; Chen et al.'s uniform sampling for I3D)
+        and gives one score, not K; an error with a 2D backbone.
       dtype: computation dtype of ``fc``; logits are returned in float32.
     """
 
@@ -79,6 +93,7 @@ class TSN(nn.Module):
     dropout_rate: float = 0.8
     consensus: str = "avg"
     consensus_k: int = 3
+    segments_as_clip: bool = False
     dtype: Dtype = jnp.float32
 
     @nn.compact
@@ -98,9 +113,14 @@ class TSN(nn.Module):
 
         Returns:
           float32 logits ``[B, N]`` (consensus over the K snippets, before softmax), or
-          ``[B, K, N]`` when ``return_snippet_logits``.
+          ``[B, K, N]`` when ``return_snippet_logits`` (``[B, 1, N]`` with
+          ``segments_as_clip``).
         """
         consensus_lib.check_consensus(self.consensus)  # Fails early on an unknown name.
+        if self.segments_as_clip:
+            if not self.backbone.is_3d:
+                raise ValueError("segments_as_clip needs a 3D backbone; this one is 2D")
+            inputs = segments_to_clip(inputs)
         b, k = inputs.shape[:2]
 
         if getattr(self.backbone, "mixes_segments", False) and k != self.backbone.num_segments:

@@ -1,0 +1,62 @@
+"""What the Chen et al. studies share: their models and uniform sampling on the demo videos.
+
+Not a study itself (the leading underscore keeps it out of the shipped list).
+"""
+
+import ml_collections
+
+from configs import tsn_rgb_demo
+
+# Backbone families (Chen et al., CVPR 2021, Sec. 6.1) -> (2D backbone, its I3D).
+BACKBONES = {"InceptionV1": ("googlenet", "i3d"), "ResNet18": ("resnet18", "i3d_resnet18")}
+# 2D temporal modules (Sec. 6.3, Table 5: None is TSN).
+MODULES = {"TSN": None, "TSM": "tsm", "TAM": "tam"}
+# Where temporal pooling halves the segments of a 2D model: after the stem's (GoogLeNet)
+# or layer1's (ResNet) output and the next two stages, 8x in all, as the I3D strides.
+TEMPORAL_POOL_STAGES = (1, 2, 3)
+
+
+def model_overrides(architecture: str, backbone: str, temporal_pool: bool) -> dict:
+    """The `config.model` overrides of module-backbone[-tp] (Sec. 6's naming).
+
+    architecture: 'TSN', 'TSM', 'TAM' (2D, one frame a segment, scores averaged) or
+    'I3D' (the K frames read as one clip, `model.segments_as_clip`); backbone: a key
+    of `BACKBONES`; temporal_pool: the -tp variant.
+    """
+    two_d, three_d = BACKBONES[backbone]
+    if architecture == "I3D":
+        options = (
+            {"temporal_strides": (1, 2, 2, 2) if temporal_pool else (1, 1, 1, 1)}
+            if three_d == "i3d_resnet18"
+            else {"temporal_pool": temporal_pool}
+        )
+        return {
+            "model.backbone": three_d,
+            "model.backbone_options": ml_collections.ConfigDict(options),
+            "model.segments_as_clip": True,
+        }
+    options = {"temporal_pool": TEMPORAL_POOL_STAGES if temporal_pool else ()}
+    if MODULES[architecture]:
+        options["temporal_module"] = MODULES[architecture]
+    return {
+        "model.backbone": two_d,
+        "model.backbone_options": ml_collections.ConfigDict(options),
+    }
+
+
+def chen_config() -> ml_collections.ConfigDict:
+    """Uniform sampling (K segments, one frame each, a random frame in training and the
+    centre frame in test) and clip-level evaluation (one clip, centre crop) as Chen et
+    al.'s Sec. 5-6.1, on the demo render (`tsn_rgb_demo`: from scratch, no flip) scaled to
+    2 CPU cores: crops of 48, eighth-width networks (base_width 8), 30 epochs with the
+    learning rate divided by 10 at epochs 21 and 27 (the demo's 50 epochs and decays at 35
+    and 45, shortened), evaluated once at the end."""
+    config = tsn_rgb_demo.get_config()
+    config.data.crop_size = 48
+    config.eval.resize_short = 55  # 48 * 256 / 224
+    config.model.base_width = 8
+    config.num_epochs = 30.0
+    config.optimizer.lr_decay_epochs = (21.0, 27.0)
+    config.eval_every_steps = 0
+    config.checkpoint_every_steps = 1000
+    return config
