@@ -198,6 +198,7 @@ def test_the_base_config_is_neutral_and_must_name_a_dataset():
         ("optimizer.schedule", "cos", "config.optimizer.schedule must be one of"),
         ("partial_bn", "on", "config.partial_bn must be one of"),
         ("init.classifier", "fresh", "config.init.classifier must be one of"),
+        ("model.segments_as_clip", True, "segments_as_clip needs a 3D backbone; 'resnet18'"),
     ],
 )
 def test_a_bad_model_or_optimizer_setting_fails_when_the_config_is_loaded(key, value, message):

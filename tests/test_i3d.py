@@ -194,9 +194,27 @@ def test_i3d_resnet_rejects_bad_options():
         abstract_init(i3d_resnet.i3d_resnet50(inflate=((1,), (1,), (1,), (1,))), x.shape)
     with pytest.raises(ValueError, match="inflate_style"):
         abstract_init(i3d_resnet.i3d_resnet50(inflate_style="2x1x1"), x.shape)
+    with pytest.raises(ValueError, match="'3x1x1' is for bottlenecks"):
+        abstract_init(i3d_resnet.i3d_resnet18(inflate_style="3x1x1"), x.shape)
 
 
-@pytest.mark.parametrize("name", ["i3d", "i3d_resnet50", "i3d_resnet101"])
+@pytest.mark.parametrize("temporal_pool, frames_left", [(True, 1), (False, 8)])
+def test_i3d_without_temporal_pooling_keeps_every_frame(temporal_pool, frames_left):
+    # DeepMind's three temporal strides take 8 frames to 1; Chen et al.'s w/o tp keeps 8.
+    # The weights are the same either way: a checkpoint of one loads into the other.
+    model = i3d.i3d(num_classes=None, base_width=8, temporal_pool=temporal_pool)
+    x = jnp.zeros((1, 8, 32, 32, 3))
+    variables = abstract_init(model, x.shape)
+    assert jax.tree_util.tree_map(jnp.shape, variables) == jax.tree_util.tree_map(
+        jnp.shape, abstract_init(i3d.i3d(num_classes=None, base_width=8), x.shape)
+    )
+    _, state = jax.eval_shape(
+        lambda v: model.apply(v, x, train=False, capture_intermediates=True), variables
+    )
+    assert state["intermediates"]["Mixed_5c"]["__call__"][0].shape[1] == frames_left
+
+
+@pytest.mark.parametrize("name", ["i3d", "i3d_resnet18", "i3d_resnet50", "i3d_resnet101"])
 def test_backbones_are_registered_as_3d(name):
     backbone = models.BACKBONES[name](num_classes=None, base_width=8)
     assert backbone.is_3d

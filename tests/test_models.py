@@ -592,6 +592,27 @@ def test_fold_clips_keeps_time():
     np.testing.assert_array_equal(folded[1 * 3 + 2], x[1, 2])
 
 
+def test_segments_as_clip_reads_the_k_snippets_as_one_clip():
+    # Chen et al.'s uniform sampling for I3D: K one-frame segments are one K-frame clip,
+    # scored once (no consensus), with the same weights as the clip read directly.
+    config = model_config(backbone="i3d_resnet18", segments_as_clip=True, dropout_rate=0)
+    model = models.create_model(config, NUM_CLASSES, 4)
+    x = random_inputs((2, 4, 1, 32, 32, 3))
+    variables = model.init(jax.random.key(0), x, train=False)
+    snippets = model.apply(variables, x, train=False, return_snippet_logits=True)
+    assert snippets.shape == (2, 1, NUM_CLASSES)
+    clip = jnp.swapaxes(x, 1, 2)  # [B, 1, K, H, W, C]: the K frames as one snippet's time
+    plain = model.clone(segments_as_clip=False)
+    np.testing.assert_allclose(
+        model.apply(variables, x, train=False), plain.apply(variables, clip, train=False),
+        rtol=1e-5, atol=1e-6,
+    )  # fmt: skip
+    # Read as K snippets of one frame each, the same network would give K scores.
+    assert plain.apply(variables, x, train=False, return_snippet_logits=True).shape[1] == 4
+    with pytest.raises(ValueError, match="segments_as_clip needs a 3D backbone"):
+        models.create_model(model_config(backbone="resnet18", segments_as_clip=True), 3, 4)
+
+
 def _remat_loss(backbone, options, shape, remat):
     """(loss of the params, params) of a tiny TSN without dropout, built with `remat`."""
     config = model_config(backbone=backbone, backbone_options=options, remat=remat, dropout_rate=0)

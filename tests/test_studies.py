@@ -80,6 +80,10 @@ def test_a_study_that_names_what_it_does_not_have_is_an_error():
         _toy_study(findings=(studies.Finding("?", ("row", "Z"), ("row", "X")),))
     with pytest.raises(ValueError, match="metric"):
         _toy_study(findings=(studies.Finding("?", ("row", "Y"), ("row", "X"), "top-1"),))
+    with pytest.raises(ValueError, match="contribution Y cell.*not measured"):
+        _toy_study(
+            contributions=(studies.Contribution("Y", "ta", ((("row", "X"), ("row", "Z")),)),)
+        )
 
 
 @pytest.mark.parametrize(
@@ -168,6 +172,35 @@ def test_cells_fuse_their_runs_and_seeds_give_mean_and_spread(tmp_path, monkeypa
     assert trained == []
 
 
+def test_phi_and_psi_of_eq_1_per_class_group(tmp_path, monkeypatch):
+    """TSN (run x) gets both appearance videos, no order video; the model (run y) both
+    appearance videos and one order video. Chen et al.'s Eq. 1 on each group: Phi =
+    S_TSN / max(S, S_TSN), Psi = (S - S_TSN) / (1 - S_TSN), undefined where TSN is perfect."""
+    predictions = {"x": [0, 1, 0, 0], "y": [0, 1, 2, 0]}
+
+    def fake_train(config, workdir):
+        _one_hot_scores(workdir, predictions[os.path.basename(workdir)])
+        return {}
+
+    monkeypatch.setattr(runner, "train_and_evaluate", fake_train)
+    monkeypatch.setattr(studies, "validate_config", lambda config: None)
+    pair = (("row", "X"), ("row", "Y"))
+    study = _toy_study(
+        contributions=(studies.Contribution("Y", "ta", (pair,), {"order": (0.6, 0.4)}),)
+    )
+    root = str(tmp_path / "toy")
+    results = studies.run_study(study, root, log=lambda line: None)
+    got = {e["metric"]: (e["phi_mean"], e["psi_mean"]) for e in results["contributions"]}
+    assert got["top1"] == pytest.approx((0.5 / 0.75, (0.75 - 0.5) / (1 - 0.5)))
+    assert got["appearance"] == (1.0, None)  # both perfect: Psi is 0 / 0
+    assert got["order"] == (0.0, 0.5)
+    table = open(os.path.join(root, "results.md")).read()
+    assert "| all (top-1) | Φ (ta) | 0.67 |" in table
+    assert "| order | Φ (ta) | 0.00 (0.60) |" in table
+    assert "| order | Ψ (ta) | 0.50 (0.40) |" in table
+    assert "| appearance | Ψ (ta) | - |" in table
+
+
 def test_a_run_starts_from_an_earlier_run_of_the_same_seed(tmp_path, monkeypatch):
     def base():
         config = _base()
@@ -211,16 +244,19 @@ def test_the_command_line_reads_set_values_and_reports_a_missing_study(tmp_path)
 def test_studies_are_shipped_and_cite_their_table():
     names = [os.path.basename(p) for p in SHIPPED]
     assert names == [
-        "hara_augmentation.py", "hara_finetuning.py", "tsn_modalities.py", "tsn_sampling.py",
-        "tsn_training.py",
+        "chen_aggregation.py", "chen_pooling.py", "hara_augmentation.py",
+        "hara_finetuning.py", "tsn_modalities.py", "tsn_sampling.py", "tsn_training.py",
     ]  # fmt: skip
     for path in SHIPPED:
         study = studies.load_study(path)
         assert re.search(r"(Table [IV\d]+|Fig\. \d)\b", study.citation) and study.notes
         figures = [cell.paper for cell in study.cells.values() if cell.paper is not None]
         assert all(0 < figure < 1 for figure in figures)
-        # Fig. 2 of Hara et al. is only plotted; every other table prints its figures.
-        assert bool(figures) == ("Fig." not in study.citation)
+        ratios = [v for c in study.contributions for pair in c.paper.values() for v in pair]
+        assert all(-1 < v <= 1 for v in ratios if v is not None)
+        # Fig. 2 of Hara et al. is only plotted; a study of a table prints its figures
+        # (Chen et al.'s by class group, in the Phi / Psi table).
+        assert bool(figures or ratios) == ("Table" in study.citation)
 
 
 def _tiny_overrides(data_dir: str) -> dict:

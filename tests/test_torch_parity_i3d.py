@@ -206,8 +206,8 @@ CHEN = {
 }
 
 
-def _mmaction2_i3d(num_classes, base_channels=64, **options):
-    """mmaction2's own Recognizer3D: ResNet3d(depth=50, **options) + I3DHead, eval mode.
+def _mmaction2_i3d(num_classes, base_channels=64, depth=50, **options):
+    """mmaction2's own Recognizer3D: ResNet3d(depth, **options) + I3DHead, eval mode.
 
     ``options`` are named as in our ``i3d_resnet50`` (mmaction2 uses the same names).
     """
@@ -215,7 +215,7 @@ def _mmaction2_i3d(num_classes, base_channels=64, **options):
     from mmaction.registry import MODELS
 
     torch.manual_seed(0)
-    backbone = {"type": "ResNet3d", "depth": 50, "pretrained2d": False, **options}
+    backbone = {"type": "ResNet3d", "depth": depth, "pretrained2d": False, **options}
     return MODELS.build(
         {
             "type": "Recognizer3D",
@@ -223,7 +223,7 @@ def _mmaction2_i3d(num_classes, base_channels=64, **options):
             "cls_head": {
                 "type": "I3DHead",
                 "num_classes": num_classes,
-                "in_channels": 32 * base_channels,
+                "in_channels": (32 if depth >= 50 else 8) * base_channels,
             },
         }
     ).eval()
@@ -244,6 +244,30 @@ def test_i3d_resnet50_logits_match_mmaction2(options, frames):
     state_dict = {k: v.numpy() for k, v in reference.state_dict().items()}
     variables = convert_torch.convert_torchvision("mmaction2_i3d_resnet50", state_dict, **options)
     ours = i3d_resnet.i3d_resnet50(num_classes=6, **options)
+    assert_logits_close(
+        run_once(lambda v, x: ours.apply(v, x, train=False), variables, x), expected
+    )
+
+
+@pytest.mark.parametrize("temporal_strides", [(1, 2, 2, 2), (1, 1, 1, 1)], ids=["tp", "no_tp"])
+def test_i3d_resnet18_is_chen_et_al_layout_and_matches_mmaction2(temporal_strides):
+    # Chen et al.'s I3D-ResNet18 (their code's i3d_resnet.py): mmaction2's ResNet3d with
+    # BasicBlock3d (both convolutions 3x3x3, the strides on the first) built with the
+    # options that layout needs; our i3d_resnet18 has them as defaults.
+    chen = {**CHEN, "inflate": ((1, 1),) * 4, "temporal_strides": temporal_strides}
+    reference = _mmaction2_i3d(6, base_channels=16, depth=18, **chen)
+    randomize_batch_norm(reference)
+    x = _clip((2, 8, 32, 32, 3))
+    with torch.no_grad():
+        inputs = torch.from_numpy(x.transpose(0, 4, 1, 2, 3).copy())[:, None]
+        features, _ = reference.extract_feat(inputs, test_mode=True)
+        expected = reference.cls_head(features).numpy()
+    assert features.shape[2] == (1 if temporal_strides[1] == 2 else 8)
+    state_dict = {k: v.numpy() for k, v in reference.state_dict().items()}
+    ours = i3d_resnet.i3d_resnet18(num_classes=6, base_width=16, temporal_strides=temporal_strides)
+    variables = convert_torch.convert_torchvision(
+        "mmaction2_i3d_resnet18", state_dict, base_width=16, temporal_strides=temporal_strides
+    )
     assert_logits_close(
         run_once(lambda v, x: ours.apply(v, x, train=False), variables, x), expected
     )

@@ -306,6 +306,14 @@ def _architectures() -> dict[str, TorchArchitecture]:
         "i3d": TorchArchitecture(
             i3d.i3d, "logits.conv3d.weight", clip, key_rules=PIERGIAJ_I3D_TO_DEEPMIND
         ),
+        # ResNet3d(depth=18) with BasicBlock3d; the model's defaults are Chen et al.'s
+        # layout, mmaction2's own are options (conv1_kernel=(5, 7, 7), ...).
+        "mmaction2_i3d_resnet18": TorchArchitecture(
+            i3d_resnet.i3d_resnet18,
+            "cls_head.fc_cls.weight",
+            (1, 8, 32, 32, 3),
+            key_rules=MMACTION2_RECOGNIZER,
+        ),
         # ResNet3d's temporal pool after layer1 needs 8 frames.
         "mmaction2_i3d_resnet50": TorchArchitecture(
             i3d_resnet.i3d_resnet50,

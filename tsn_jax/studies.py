@@ -64,11 +64,14 @@ class Cell:
     runs: run names; two or more are fused (`score_files.fuse`, the study's fusion mode).
     weights: fusion weight per run (default equal; TSN's two streams: 1 and 1.5).
     paper: the paper's figure for this cell as a fraction, None where it reports none.
+    evaluation: '' for the runs' own test (their config's protocol), or the name of one
+      of the study's `evaluations` (another protocol on the same checkpoints).
     """
 
     runs: tuple[str, ...]
     weights: tuple[float, ...] = ()
     paper: float | None = None
+    evaluation: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +125,9 @@ class Study:
     notes: how the demo setting differs from the paper's (scaled strides, budget, ...).
     fusion: 'score' (TSN: average logits) or 'prob' for fused cells.
     contributions: Phi / Psi of temporal models over TSN, from the table's cells.
+    evaluations: more test protocols of every run, {name: dotted `eval.*` overrides},
+      e.g. Chen et al.'s video-level test {'video': {'eval.crops': 'three',
+      'eval.twice_sample': True}}; each writes its scores to `<run>/<name>/`.
     """
 
     name: str
@@ -136,6 +142,7 @@ class Study:
     notes: str = ""
     fusion: str = "score"
     contributions: tuple[Contribution, ...] = ()
+    evaluations: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         names = list(self.runs)
@@ -154,6 +161,16 @@ class Study:
                 raise ValueError(f"study {self.name}: cell {(row, column)} names runs {unknown}")
             if cell.weights and len(cell.weights) != len(cell.runs):
                 raise ValueError(f"study {self.name}: cell {(row, column)} needs a weight a run")
+            if cell.evaluation and cell.evaluation not in self.evaluations:
+                raise ValueError(
+                    f"study {self.name}: cell {(row, column)} reads evaluation "
+                    f"{cell.evaluation!r}, which the study does not define"
+                )
+        for name, overrides in self.evaluations.items():
+            if not name.isidentifier() or name in self.runs:
+                raise ValueError(f"study {self.name}: evaluation name {name!r}")
+            if any(not key.startswith("eval.") for key in overrides):
+                raise ValueError(f"study {self.name}: evaluation {name!r} may set only eval.* keys")
         for finding in self.findings:
             if finding.metric != "top1" and not finding.metric.isidentifier():
                 raise ValueError(f"study {self.name}: finding metric {finding.metric!r}")
@@ -298,6 +315,9 @@ def run_study(
         untrained = {k: "" for k, dep in dependencies(study, run).items()
                      if _recorded_config(run_dir(root, dep, seed)) is None}  # fmt: skip
         validate_config(apply_overrides(config, untrained))
+        for name in study.evaluations:
+            evaluated = evaluation_config(study, config, root, run, seed, name)
+            validate_config(apply_overrides(evaluated, untrained))
         workdir = run_dir(root, run, seed)
         recorded = _recorded_config(workdir)
         if recorded is None:
@@ -318,6 +338,14 @@ def run_study(
         config = configs[(run, seed)]
         runner.train_and_evaluate(config, workdir)
         reports.write_json(os.path.join(workdir, RUN_RECORD), {"config": config.to_dict()})
+    # The extra protocols of every trained run that lacks them (also of runs trained
+    # before the study defined them).
+    for (run, seed), config in configs.items():
+        for name in study.evaluations:
+            evaluated = evaluation_config(study, config, root, run, seed, name)
+            if not os.path.exists(os.path.join(evaluated.eval.output_dir, "scores.npz")):
+                log(f"evaluation {name}: {run} (seed {seed})")
+                runner.evaluate(evaluated, run_dir(root, run, seed))
     results = summarize(study, root, seeds)
     results["wall_time_s"] = round(time.monotonic() - started, 1)
     write_results(study, root, results)
@@ -325,10 +353,26 @@ def run_study(
     return results
 
 
+def evaluation_config(
+    study: Study,
+    config: ml_collections.ConfigDict,
+    root: str,
+    run: str,
+    seed: int,
+    name: str,
+) -> ml_collections.ConfigDict:
+    """A run's config for the study's evaluation `name`: its `eval.*` overrides, and the
+    scores written to `<run dir>/<name>/` (absolute)."""
+    output_dir = os.path.abspath(os.path.join(run_dir(root, run, seed), name))
+    return apply_overrides(config, {**study.evaluations[name], "eval.output_dir": output_dir})
+
+
 def _cell_metrics(study: Study, cell: Cell, root: str, seed: int) -> dict[str, Any]:
     """Top-1 and the class-group accuracies of one cell under one seed."""
-    files = [score_files.load_scores(os.path.join(run_dir(root, r, seed), "scores.npz"))
-             for r in cell.runs]  # fmt: skip
+    files = [
+        score_files.load_scores(os.path.join(run_dir(root, r, seed), cell.evaluation, "scores.npz"))
+        for r in cell.runs
+    ]
     if len(files) > 1:
         score_files.check_same_videos(files, list(cell.runs))
     logits = score_files.fuse(

@@ -1,15 +1,16 @@
-"""Chen et al.: temporal aggregation (TSN, TSM, TAM, I3D) under uniform sampling, Phi / Psi.
+"""Chen et al.: temporal aggregation (TSN, TSM, TAM, I3D) under uniform sampling, two frame counts.
 
 Chen, Panda, Ramakrishnan, Feris, Cohn, Oliva and Fan, "Deep Analysis of CNN-based
 Spatio-temporal Representations for Action Recognition", CVPR 2021, Sec. 6.3, Table 5
-(temporal aggregation without temporal pooling, InceptionV1 and ResNet50, f = 8 and 16
-frames, Mini-SSV2 and Mini-Kinetics) and Table 7 (the spatial contribution Phi and
-temporal improvement Psi^ta of Eq. 1 over TSN, averaged over backbones and frame
-counts). Every model takes K frames by uniform sampling (one frame from each of K equal
-segments) and is tested on one clip (Sec. 5, 6.1). The paper's findings: temporal
-modelling is needed even on Mini-Kinetics (every temporal model beats TSN there, by
-little), TAM (and TSM) beat I3D under uniform sampling, and Phi is near 1 on
-Mini-Kinetics (0.96-0.97) but near 0.5 on Mini-SSV2, where Psi^ta is 0.45-0.47.
+(temporal aggregation without temporal pooling, f = 8 and 16 frames, Mini-SSV2 and
+Mini-Kinetics) and Table 7 (the spatial contribution Phi and temporal improvement
+Psi^ta of Eq. 1 over TSN, averaged over backbones and frame counts). Every model takes
+K frames by uniform sampling (one frame from each of K equal segments) and is tested on
+one clip (Sec. 5, 6.1); the video-level test (3 crops x 2 clips, Sec. 6.2) is reported
+beside it. The paper's findings: temporal modelling is needed even on Mini-Kinetics
+(the temporal models beat TSN there, by little), TAM and TSM beat I3D under uniform
+sampling, and Phi is near 1 on Mini-Kinetics (0.96-0.97) but near 0.5 on Mini-SSV2,
+where Psi^ta is 0.45-0.47.
 
 On the demo data (`_chen_demo.chen_config`), scaled to fit 45 minutes on 2 CPU cores:
 - the demo's appearance classes stand for Mini-Kinetics and its order classes (left vs
@@ -18,88 +19,73 @@ On the demo data (`_chen_demo.chen_config`), scaled to fit 45 minutes on 2 CPU c
   in the Phi / Psi table, by class group;
 - 4 and 8 frames stand for the paper's 8 and 16 (the demo videos have 6-40 frames, 23 on
   average);
-- ResNet-18 stands for the paper's ResNet50 of Table 5 (ResNet18 is the third backbone of
-  its Fig. 4 and Table 7); TSM only on ResNet-18, as Table 5 (no TSM-InceptionV1);
-- networks at an eighth of their width (base_width 8), trained from scratch (the paper
-  inflates or starts from ImageNet weights and trains 8-frame models first, Sec. 5), 30
-  epochs, 48 x 48 crops;
-- I3D-InceptionV1 is DeepMind's layout (`tsn_jax.models.i3d`) with every temporal stride
-  at 1; Chen et al.'s code strides three max pools instead of conv1 (the same 8x when on,
-  none here); I3D-ResNet18 is their code's layout (`i3d_resnet18`);
+- one backbone, ResNet-18 (the paper's Table 5 has InceptionV1 and ResNet50, its Fig. 4
+  and Table 7 ResNet18 too); `chen_pooling.py` has both InceptionV1 and ResNet-18, at 4
+  frames (an I3D-InceptionV1 at 8 frames alone takes a third of the 45 minutes);
+- networks at a quarter of their width, trained from scratch (the paper inflates or
+  starts from ImageNet weights and trains 8-frame models first, Sec. 5), 32 epochs,
+  48 x 48 crops; I3D-ResNet18 is their code's layout (`i3d_resnet18`);
 - one seed unless `--seeds` says otherwise.
 """
-
-import itertools
 
 from configs.studies import _chen_demo
 from tsn_jax.studies import Cell, Contribution, Finding, Study, notes_from
 
 # Demo frames -> the paper's frame count it stands for.
 FRAMES = {4: 8, 8: 16}
-ARCHITECTURES = {"InceptionV1": ("TSN", "I3D", "TAM"), "ResNet18": ("TSN", "I3D", "TAM", "TSM")}
+BACKBONE = "ResNet18"
+ARCHITECTURES = ("TSN", "I3D", "TAM", "TSM")
 # Table 7 (Phi, Psi^ta) by class group: Mini-Kinetics for appearance, Mini-SSV2 for order.
 PAPER = {
     "I3D": {"appearance": (0.97, 0.06), "order": (0.53, 0.46)},
     "TAM": {"appearance": (0.96, 0.09), "order": (0.52, 0.47)},
 }
-SHORT = {"InceptionV1": "inc", "ResNet18": "r18"}
+TESTS = {"": "clip", "video": "video, 3 crops x 2 clips"}
 
 
-def column(backbone: str, architecture: str) -> str:
-    """Table 5's column: the backbone and its temporal aggregation ('None' is TSN)."""
-    return f"{backbone}: {'None' if architecture == 'TSN' else architecture}"
+def column(architecture: str) -> str:
+    """Table 5's column: the temporal aggregation ('None' is TSN)."""
+    return f"{BACKBONE}: {'None' if architecture == 'TSN' else architecture}"
+
+
+def row(frames: int, evaluation: str) -> str:
+    return f"f={frames} (paper {FRAMES[frames]}), {TESTS[evaluation]}"
 
 
 def get_study() -> Study:
-    """Table 5 as runs (2 frame counts x 7 models), and Table 7's Phi and Psi^ta."""
+    """Table 5 as runs (2 frame counts x 4 models), and Table 7's Phi and Psi^ta."""
     runs, cells = {}, {}
-    rows = tuple(f"f={f} (paper {p})" for f, p in FRAMES.items())
-    columns = tuple(column(b, a) for b, archs in ARCHITECTURES.items() for a in archs)
-    for (frames, row), (backbone, archs) in itertools.product(
-        zip(FRAMES, rows, strict=True), ARCHITECTURES.items()
-    ):
-        for arch in archs:
-            name = f"{arch.lower()}_{SHORT[backbone]}_f{frames}"
+    for frames in FRAMES:
+        for arch in ARCHITECTURES:
+            name = f"{arch.lower()}_f{frames}"
             runs[name] = {
-                **_chen_demo.model_overrides(arch, backbone, temporal_pool=False),
+                **_chen_demo.model_overrides(arch, BACKBONE, temporal_pool=False),
                 "data.num_segments": frames,
             }
-            cells[(row, column(backbone, arch))] = Cell((name,))
+            for evaluation in TESTS:
+                cells[(row(frames, evaluation), column(arch))] = Cell(
+                    (name,), evaluation=evaluation
+                )
     contributions = tuple(
         Contribution(
             arch,
             "ta",
-            tuple(
-                ((row, column(b, "TSN")), (row, column(b, arch)))
-                for row in rows
-                for b, archs in ARCHITECTURES.items()
-                if arch in archs
-            ),
+            tuple(((row(f, ""), column("TSN")), (row(f, ""), column(arch))) for f in FRAMES),
             PAPER.get(arch, {}),
-        )  # fmt: skip
+        )
         for arch in ("I3D", "TAM", "TSM")
     )
-    longest = rows[-1]
+    longest = row(max(FRAMES), "")
     findings = tuple(
-        Finding(
-            text.format(backbone=b),
-            (longest, column(b, better)),
-            (longest, column(b, worse)),
-            metric,
-        )  # fmt: skip
-        for b, archs in ARCHITECTURES.items()
+        Finding(text, (longest, column(better)), (longest, column(worse)), metric)
         for text, better, worse, metric in (
-            ("{backbone}: TAM beats TSN on the order classes (Mini-SSV2)", "TAM", "TSN", "order"),
-            ("{backbone}: I3D beats TSN on the order classes (Mini-SSV2)", "I3D", "TSN", "order"),
-            ("{backbone}: TAM beats I3D under uniform sampling", "TAM", "I3D", "top1"),
-            (
-                "{backbone}: TAM beats TSN on the appearance classes (Mini-Kinetics)",
-                "TAM",
-                "TSN",
-                "appearance",
-            ),
+            ("TAM beats TSN on the order classes (Mini-SSV2)", "TAM", "TSN", "order"),
+            ("TSM beats TSN on the order classes (Mini-SSV2)", "TSM", "TSN", "order"),
+            ("I3D beats TSN on the order classes (Mini-SSV2)", "I3D", "TSN", "order"),
+            ("TAM beats TSN on the appearance classes (Mini-Kinetics)", "TAM", "TSN", "appearance"),
+            ("TAM beats I3D under uniform sampling", "TAM", "I3D", "top1"),
+            ("TSM beats I3D under uniform sampling", "TSM", "I3D", "top1"),
         )  # fmt: skip
-        if better in archs
     )
     return Study(
         name="chen_aggregation",
@@ -108,10 +94,11 @@ def get_study() -> Study:
         citation="Chen et al., CVPR 2021, Sec. 6.3, Table 5 and Table 7 (Eq. 1)",
         base_config=_chen_demo.chen_config,
         runs=runs,
-        rows=rows,
-        columns=columns,
+        rows=tuple(row(f, e) for f in FRAMES for e in TESTS),
+        columns=tuple(column(a) for a in ARCHITECTURES),
         cells=cells,
         findings=findings,
         notes=notes_from(__doc__),
         contributions=contributions,
+        evaluations={"video": _chen_demo.VIDEO_LEVEL},
     )

@@ -1,25 +1,28 @@
-"""Chen et al.: temporal pooling, which hurts temporal models and helps TSN.
+"""Chen et al.: temporal pooling, which hurts temporal models and helps TSN; Phi and Psi.
 
 Chen, Panda, Ramakrishnan, Feris, Cohn, Oliva and Fan, "Deep Analysis of CNN-based
 Spatio-temporal Representations for Action Recognition", CVPR 2021, Sec. 6.1 ("Temporal
 Pooling", Fig. 6: the accuracy gain of each model with temporal pooling over the same model
-without) and Sec. 6.3, Table 7 (Psi^ta and Psi^{ta+tp}: the temporal improvement over TSN
-without temporal pooling of each model without and with it). Uniform sampling, one test
-clip (Sec. 5, 6.1). The paper's findings: temporal pooling hurts every model except TSN,
-which gains on Mini-SSV2 (more than 20 points) and loses a little on Mini-Kinetics; and
-Psi^{ta+tp} is below Psi^ta for every model, negative on Mini-Kinetics.
+without) and Sec. 6.3, Table 7 (Phi, and Psi^ta and Psi^{ta+tp}: the temporal improvement
+over TSN without temporal pooling of each model without and with it), on InceptionV1
+and ResNet18. Uniform sampling, one test clip (Sec. 5, 6.1); the video-level test (3
+crops x 2 clips, Sec. 6.2) is reported beside it. The paper's findings: temporal pooling
+hurts every model except TSN, which gains on Mini-SSV2 (more than 20 points) and loses a
+little on Mini-Kinetics; Psi^{ta+tp} is below Psi^ta for every model, and negative on
+Mini-Kinetics; Phi is near 1 on Mini-Kinetics and near 0.5 on Mini-SSV2.
 
 On the demo data (`_chen_demo.chen_config`), scaled to fit 45 minutes on 2 CPU cores:
 - the demo's appearance classes stand for Mini-Kinetics and its order classes for
   Mini-SSV2 (one render holds both; the paper's figures are printed by class group in
   the Phi / Psi table; Fig. 6 is only plotted);
-- 8 frames, where the paper trains 8 to 64; temporal pooling halves the frames 3 times
-  (8x): after layer1-3 of the 2D ResNet-18 or the first three spatial pools of the 2D
-  InceptionV1 (max over 3 segments, stride 2), by the temporal strides of layers 2-4
-  (I3D-ResNet18) or of conv1 and the 4a and 5a pools (I3D-InceptionV1, DeepMind's layout;
-  Chen et al.'s code strides three max pools instead);
-- networks at an eighth of their width (base_width 8), trained from scratch, 30 epochs,
-  48 x 48 crops; TSM only on ResNet-18 (the paper has no TSM-InceptionV1);
+- 4 frames, standing for the paper's 8 (it trains 8 to 64); temporal pooling halves
+  the frames after layer1-3 of the 2D ResNet-18 or after the first three spatial pools
+  of the 2D InceptionV1 (max over 3 segments, stride 2), by the temporal strides of
+  layers 2-4 (I3D-ResNet18) or of conv1 and the 4a and 5a pools (I3D-InceptionV1,
+  DeepMind's layout; Chen et al.'s code strides three max pools instead): 4 frames
+  become 1 in every model;
+- networks at a quarter of their width, trained from scratch, 32 epochs, 48 x 48 crops;
+  TSM only on ResNet-18 (the paper has no TSM-InceptionV1);
 - one seed unless `--seeds` says otherwise.
 """
 
@@ -28,9 +31,10 @@ import itertools
 from configs.studies import _chen_demo
 from tsn_jax.studies import Cell, Contribution, Finding, Study, notes_from
 
-FRAMES = 8
+FRAMES = 4
 ARCHITECTURES = {"InceptionV1": ("TSN", "I3D", "TAM"), "ResNet18": ("TSN", "I3D", "TAM", "TSM")}
-ROWS = {False: "w/o temporal pooling", True: "with temporal pooling (-tp)"}
+POOLING = {False: "w/o temporal pooling", True: "with temporal pooling (-tp)"}
+TESTS = {"": "clip", "video": "video, 3 crops x 2 clips"}
 # Table 7 (Phi, Psi) by class group (Mini-Kinetics: appearance, Mini-SSV2: order): Psi^ta
 # with its Phi, and Psi^{ta+tp} (the paper gives no Phi for it).
 PAPER = {
@@ -46,38 +50,45 @@ def column(backbone: str, architecture: str) -> str:
     return f"{backbone}: {architecture}"
 
 
+def row(pool: bool, evaluation: str) -> str:
+    return f"{POOLING[pool]}, {TESTS[evaluation]}"
+
+
 def get_study() -> Study:
     """Fig. 6 as runs (7 models, each with and without temporal pooling) and Table 7's
-    Psi^ta and Psi^{ta+tp}, all over TSN without temporal pooling."""
+    Phi, Psi^ta and Psi^{ta+tp}, all over TSN without temporal pooling (clip level)."""
     runs, cells = {}, {}
-    for (pool, row), (backbone, archs) in itertools.product(ROWS.items(), ARCHITECTURES.items()):
+    for pool, (backbone, archs) in itertools.product(POOLING, ARCHITECTURES.items()):
         for arch in archs:
             name = f"{arch.lower()}_{SHORT[backbone]}{'_tp' if pool else ''}"
             runs[name] = {
                 **_chen_demo.model_overrides(arch, backbone, temporal_pool=pool),
                 "data.num_segments": FRAMES,
             }
-            cells[(row, column(backbone, arch))] = Cell((name,))
-    plain = ROWS[False]
+            for evaluation in TESTS:
+                cells[(row(pool, evaluation), column(backbone, arch))] = Cell(
+                    (name,), evaluation=evaluation
+                )
+    tsn = row(False, "")
     contributions = tuple(
         Contribution(
             arch,
             measure,
             tuple(
-                ((plain, column(b, "TSN")), (row, column(b, arch)))
+                ((tsn, column(b, "TSN")), (row(pool, ""), column(b, arch)))
                 for b, archs in ARCHITECTURES.items()
                 if arch in archs
             ),
             PAPER.get((arch, measure), {}),
         )  # fmt: skip
-        for measure, row in (("ta", plain), ("ta+tp", ROWS[True]))
+        for measure, pool in (("ta", False), ("ta+tp", True))
         for arch in ("I3D", "TAM", "TSM")
     )
     findings = tuple(
         Finding(
             f"{b}: temporal pooling hurts {arch}",
-            (plain, column(b, arch)),
-            (ROWS[True], column(b, arch)),
+            (tsn, column(b, arch)),
+            (row(True, ""), column(b, arch)),
         )  # fmt: skip
         for b, archs in ARCHITECTURES.items()
         for arch in archs
@@ -85,8 +96,8 @@ def get_study() -> Study:
     ) + tuple(
         Finding(
             f"{b}: temporal pooling helps TSN on the order classes (Mini-SSV2)",
-            (ROWS[True], column(b, "TSN")),
-            (plain, column(b, "TSN")),
+            (row(True, ""), column(b, "TSN")),
+            (tsn, column(b, "TSN")),
             "order",
         )  # fmt: skip
         for b in ARCHITECTURES
@@ -98,10 +109,11 @@ def get_study() -> Study:
         citation="Chen et al., CVPR 2021, Sec. 6.1 and 6.3, Fig. 6 and Table 7 (Eq. 1)",
         base_config=_chen_demo.chen_config,
         runs=runs,
-        rows=tuple(ROWS.values()),
+        rows=tuple(row(p, e) for p in POOLING for e in TESTS),
         columns=tuple(column(b, a) for b, archs in ARCHITECTURES.items() for a in archs),
         cells=cells,
         findings=findings,
         notes=notes_from(__doc__),
         contributions=contributions,
+        evaluations={"video": _chen_demo.VIDEO_LEVEL},
     )

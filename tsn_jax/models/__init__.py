@@ -166,13 +166,16 @@ def create_model(
         raise ValueError(f"config.model.backbone_options for {name!r}: {error}") from error
     if getattr(backbone, "mixes_segments", False):
         backbone = backbone.clone(num_segments=num_segments)
+    segments_as_clip = model_config.get("segments_as_clip", False)
+    if segments_as_clip and not backbone.is_3d:
+        raise ValueError(f"segments_as_clip needs a 3D backbone; {name!r} is 2D")
     return TSN(
         backbone=backbone,
         num_classes=num_classes,
         dropout_rate=model_config.get("dropout_rate", 0.8),
         consensus=consensus,
         consensus_k=model_config.get("consensus_k", 3),
-        segments_as_clip=model_config.get("segments_as_clip", False),
+        segments_as_clip=segments_as_clip,
         dtype=dtype,
     )
 
