@@ -201,6 +201,61 @@ def test_phi_and_psi_of_eq_1_per_class_group(tmp_path, monkeypatch):
     assert "| appearance | Ψ (ta) | - |" in table
 
 
+def _study_with_video_test(**kwargs) -> studies.Study:
+    def base():
+        config = _base()
+        config.eval = ml_collections.ConfigDict({"crops": "centre", "output_dir": ""})
+        return config
+
+    fields = dict(
+        name="views",
+        title="Views",
+        citation="Nobody, 2026, Table 2",
+        base_config=base,
+        runs={"x": {}},
+        rows=("clip", "video"),
+        columns=("X",),
+        cells={
+            ("clip", "X"): studies.Cell(("x",)),
+            ("video", "X"): studies.Cell(("x",), evaluation="video"),
+        },
+        evaluations={"video": {"eval.crops": "three"}},
+    )
+    return studies.Study(**{**fields, **kwargs})
+
+
+def test_a_second_test_protocol_runs_once_per_run_and_fills_its_cells(tmp_path, monkeypatch):
+    trained, evaluated = [], []
+
+    def fake_train(config, workdir):
+        trained.append(os.path.basename(workdir))
+        _one_hot_scores(workdir, [0, 1, 0, 0])  # the clip test: 2 of 4
+
+    def fake_evaluate(config, workdir):
+        evaluated.append((os.path.basename(workdir), config.eval.crops, config.eval.output_dir))
+        _one_hot_scores(config.eval.output_dir, [0, 1, 2, 3])  # 3 crops: 4 of 4
+
+    monkeypatch.setattr(runner, "train_and_evaluate", fake_train)
+    monkeypatch.setattr(runner, "evaluate", fake_evaluate)
+    monkeypatch.setattr(studies, "validate_config", lambda config: None)
+    root = str(tmp_path / "views")
+    results = studies.run_study(_study_with_video_test(), root, log=lambda line: None)
+    assert trained == ["x"]
+    assert evaluated == [("x", "three", os.path.join(root, "x", "video"))]
+    top1 = {c["row"]: c["top1_mean"] for c in results["cells"]}
+    assert top1 == {"clip": 0.5, "video": 1.0}
+    # Finished runs and evaluations are skipped; a missing evaluation alone is redone.
+    studies.run_study(_study_with_video_test(), root, log=lambda line: None)
+    assert len(trained) == 1 and len(evaluated) == 1
+    os.remove(os.path.join(root, "x", "video", "scores.npz"))
+    studies.run_study(_study_with_video_test(), root, log=lambda line: None)
+    assert len(trained) == 1 and len(evaluated) == 2
+    with pytest.raises(ValueError, match="evaluation 'tencrop', which the study does not"):
+        _study_with_video_test(cells={("video", "X"): studies.Cell(("x",), evaluation="tencrop")})
+    with pytest.raises(ValueError, match="may set only eval"):
+        _study_with_video_test(evaluations={"video": {"data.num_segments": 2}})
+
+
 def test_a_run_starts_from_an_earlier_run_of_the_same_seed(tmp_path, monkeypatch):
     def base():
         config = _base()

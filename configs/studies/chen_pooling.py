@@ -22,7 +22,9 @@ On the demo data (`_chen_demo.chen_config`), scaled to fit 45 minutes on 2 CPU c
   DeepMind's layout; Chen et al.'s code strides three max pools instead): 4 frames
   become 1 in every model;
 - networks at a quarter of their width, trained from scratch, 32 epochs, 48 x 48 crops;
-  TSM only on ResNet-18 (the paper has no TSM-InceptionV1);
+  the 2D InceptionV1 at a learning rate of 0.001, the others at 0.01 (see
+  `_chen_demo.GOOGLENET_LEARNING_RATE`: at 0.01 it did not learn); TSM only on
+  ResNet-18 (the paper has no TSM-InceptionV1);
 - one seed unless `--seeds` says otherwise.
 """
 
