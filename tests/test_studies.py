@@ -247,9 +247,13 @@ def test_a_second_test_protocol_runs_once_per_run_and_fills_its_cells(tmp_path, 
     # Finished runs and evaluations are skipped; a missing evaluation alone is redone.
     studies.run_study(_study_with_video_test(), root, log=lambda line: None)
     assert len(trained) == 1 and len(evaluated) == 1
-    os.remove(os.path.join(root, "x", "video", "scores.npz"))
+    os.remove(os.path.join(root, "x", "video", studies.EVALUATION_RECORD))
     studies.run_study(_study_with_video_test(), root, log=lambda line: None)
     assert len(trained) == 1 and len(evaluated) == 2
+    # A protocol changed since is tested again, on the same checkpoint.
+    ten = _study_with_video_test(evaluations={"video": {"eval.crops": "ten"}})
+    studies.run_study(ten, root, log=lambda line: None)
+    assert len(trained) == 1 and evaluated[-1][1] == "ten"
     with pytest.raises(ValueError, match="evaluation 'tencrop', which the study does not"):
         _study_with_video_test(cells={("video", "X"): studies.Cell(("x",), evaluation="tencrop")})
     with pytest.raises(ValueError, match="may set only eval"):

@@ -42,6 +42,7 @@ from tsn_jax.metrics import classification_metrics
 from tsn_jax.progress import format_duration
 
 RUN_RECORD = "study_run.json"
+EVALUATION_RECORD = "study_evaluation.json"
 RESULTS = ("results.json", "results.md", "results.png")
 
 
@@ -266,12 +267,14 @@ def run_config(
     return config
 
 
+def _read_json(path: str) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
 def _recorded_config(workdir: str) -> dict | None:
     path = os.path.join(workdir, RUN_RECORD)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)["config"]
+    return _read_json(path)["config"] if os.path.exists(path) else None
 
 
 def _canonical(config: ml_collections.ConfigDict) -> Any:
@@ -339,13 +342,17 @@ def run_study(
         runner.train_and_evaluate(config, workdir)
         reports.write_json(os.path.join(workdir, RUN_RECORD), {"config": config.to_dict()})
     # The extra protocols of every trained run that lacks them (also of runs trained
-    # before the study defined them).
+    # before the study defined them), or whose record holds other settings: testing
+    # again costs no training, so a changed protocol is redone rather than an error.
     for (run, seed), config in configs.items():
-        for name in study.evaluations:
+        for name, overrides in study.evaluations.items():
             evaluated = evaluation_config(study, config, root, run, seed, name)
-            if not os.path.exists(os.path.join(evaluated.eval.output_dir, "scores.npz")):
+            record = os.path.join(evaluated.eval.output_dir, EVALUATION_RECORD)
+            settings = json.loads(json.dumps(reports.json_safe(dict(overrides))))
+            if not os.path.exists(record) or _read_json(record) != settings:
                 log(f"evaluation {name}: {run} (seed {seed})")
                 runner.evaluate(evaluated, run_dir(root, run, seed))
+                reports.write_json(record, settings)
     results = summarize(study, root, seeds)
     results["wall_time_s"] = round(time.monotonic() - started, 1)
     write_results(study, root, results)

@@ -13,7 +13,7 @@ BACKBONES = {"InceptionV1": ("googlenet", "i3d"), "ResNet18": ("resnet18", "i3d_
 MODULES = {"TSN": None, "TSM": "tsm", "TAM": "tam"}
 # The 2D InceptionV1 (torchvision's GoogLeNet) keeps torchvision's initialization, normal
 # weights of std 0.01: under BatchNorm such small weights make a step of 0.01 a large one.
-# From scratch on the demo (4 frames, 48 x 48, width 16) its TSN was at 14% training
+# From scratch on the demo (4 frames, 48 x 48, width 16) its TSN was at 13% training
 # accuracy after 300 steps at 0.01 and 15% top-1 after 480, and at 21% (22% top-1) after
 # 200 steps at 0.001 (2026-12-05); so it trains at 0.001 here, the other networks
 # (kaiming or 1/fan_in initializations) at the demo's 0.01.
