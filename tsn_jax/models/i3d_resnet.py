@@ -75,7 +75,29 @@ def _block_kernels(inflate: bool, style: str) -> tuple[Triple, Triple, Triple, T
     return (1, 1, 1), (0, 0, 0), (1, 3, 3), (0, 1, 1)
 
 
-class Bottleneck3d(nn.Module):
+class _Block3d(nn.Module):
+    """The attributes both inflated residual blocks take, and the shortcut they end with."""
+
+    planes: int
+    spatial_stride: int = 1
+    temporal_stride: int = 1
+    inflate: bool = True
+    inflate_style: str = "3x1x1"
+    zero_init_residual: bool = False
+    dtype: Dtype = jnp.float32
+
+    def _add_shortcut(self, x: jax.Array, y: jax.Array, train: bool) -> jax.Array:
+        """``relu(y + x)``, ``x`` through ``downsample`` (a strided 1x1x1 ConvModule
+        without ReLU) where the block changes its shape."""
+        strides = (self.temporal_stride, self.spatial_stride, self.spatial_stride)
+        if strides != (1, 1, 1) or x.shape[-1] != y.shape[-1]:
+            x = ConvModule(
+                y.shape[-1], strides=strides, relu=False, dtype=self.dtype, name="downsample"
+            )(x, train)
+        return nn.relu(y + x)
+
+
+class Bottleneck3d(_Block3d):
     """mmaction2's ``Bottleneck3d`` ("pytorch" style: the strides on ``conv2``).
 
     Attributes:
@@ -93,14 +115,6 @@ class Bottleneck3d(nn.Module):
 
     expansion: ClassVar[int] = 4
 
-    planes: int
-    spatial_stride: int = 1
-    temporal_stride: int = 1
-    inflate: bool = True
-    inflate_style: str = "3x1x1"
-    zero_init_residual: bool = False
-    dtype: Dtype = jnp.float32
-
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         k1, p1, k2, p2 = _block_kernels(self.inflate, self.inflate_style)
@@ -116,15 +130,10 @@ class Bottleneck3d(nn.Module):
             dtype=self.dtype,
             name="conv3",
         )(y, train)
-
-        if strides != (1, 1, 1) or x.shape[-1] != out_features:
-            x = ConvModule(
-                out_features, strides=strides, relu=False, dtype=self.dtype, name="downsample"
-            )(x, train)
-        return nn.relu(y + x)
+        return self._add_shortcut(x, y, train)
 
 
-class BasicBlock3d(nn.Module):
+class BasicBlock3d(_Block3d):
     """ResNet-18's basic block inflated as in Chen et al.'s I3D-ResNet (their public
     ``i3d_resnet.py``): ``conv1`` and ``conv2`` 3x3x3 (1x3x3 when not inflated), the
     strides on ``conv1``.
@@ -143,13 +152,7 @@ class BasicBlock3d(nn.Module):
 
     expansion: ClassVar[int] = 1
 
-    planes: int
-    spatial_stride: int = 1
-    temporal_stride: int = 1
-    inflate: bool = True
     inflate_style: str = "3x3x3"
-    zero_init_residual: bool = False
-    dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -172,11 +175,7 @@ class BasicBlock3d(nn.Module):
             dtype=self.dtype,
             name="conv2",
         )(y, train)
-        if strides != (1, 1, 1) or x.shape[-1] != self.planes:
-            x = ConvModule(
-                self.planes, strides=strides, relu=False, dtype=self.dtype, name="downsample"
-            )(x, train)
-        return nn.relu(y + x)
+        return self._add_shortcut(x, y, train)
 
 
 class I3DResNet(nn.Module):
