@@ -198,6 +198,20 @@ def test_i3d_resnet_rejects_bad_options():
         abstract_init(i3d_resnet.i3d_resnet18(inflate_style="3x1x1"), x.shape)
 
 
+def test_i3d_batch_norm_momentum_is_the_weight_of_the_batch_statistics():
+    # Running means start at 0, so one training step leaves momentum x the batch mean:
+    # Sonnet's 0.001 by default, PyTorch's 0.1 (Chen et al.'s code) when asked.
+    x = jax.random.normal(jax.random.key(0), (2, 4, 8, 8, 3)) + 1.0
+    means = {}
+    for momentum in (0.001, 0.1):
+        unit = i3d.Unit3D(4, (3, 3, 3), bn_momentum=momentum)
+        variables = unit.init(jax.random.key(1), x, train=False)
+        _, state = unit.apply(variables, x, train=True, mutable=["batch_stats"])
+        means[momentum] = state["batch_stats"]["batch_norm"]["mean"]
+    np.testing.assert_allclose(means[0.1], 100 * means[0.001], rtol=1e-4)
+    assert i3d.i3d().bn_momentum == 0.001
+
+
 @pytest.mark.parametrize("temporal_pool, frames_left", [(True, 1), (False, 8)])
 def test_i3d_without_temporal_pooling_keeps_every_frame(temporal_pool, frames_left):
     # DeepMind's three temporal strides take 8 frames to 1; Chen et al.'s w/o tp keeps 8.

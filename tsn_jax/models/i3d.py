@@ -42,7 +42,8 @@ and keeps every frame to the end: Chen et al.'s I3D-InceptionV1 "w/o temporal po
 with pooling on and not at all with it off.
 
 BatchNorm (epsilon 1e-3) updates its running averages as DeepMind's Sonnet BatchNorm, with
-a decay of 0.999 (PyTorch momentum 0.001; piergiaj trains with 0.01). Sonnet's BatchNorm has
+a decay of 0.999 (PyTorch momentum 0.001; piergiaj trains with 0.01, Chen et al.'s code with
+PyTorch's default 0.1: ``bn_momentum``). Sonnet's BatchNorm has
 no scale (gamma fixed at 1): set ``scale`` to ones when converting a TF checkpoint.
 
 Inputs are ``[N, T, H, W, C]`` (C = 3 for RGB, 2 for optical flow).
@@ -134,7 +135,9 @@ class Unit3D(nn.Module):
       features: output channels.
       kernel_size: (t, h, w).
       strides: (t, h, w).
-      use_batch_norm: BatchNorm (epsilon 1e-3, momentum 0.001) after the convolution.
+      use_batch_norm: BatchNorm (epsilon 1e-3) after the convolution.
+      bn_momentum: weight of a batch's statistics in the running averages (PyTorch's
+        convention): Sonnet's 0.001 by default.
       use_relu: ReLU at the end.
       use_bias: a bias on the convolution (only the classifier has one).
       dtype: computation dtype.
@@ -149,6 +152,7 @@ class Unit3D(nn.Module):
     use_batch_norm: bool = True
     use_relu: bool = True
     use_bias: bool = False
+    bn_momentum: float = _BN_MOMENTUM
     dtype: Dtype = jnp.float32
 
     @nn.compact
@@ -167,7 +171,9 @@ class Unit3D(nn.Module):
             name="conv_3d",
         )(x)
         if self.use_batch_norm:
-            x = batch_norm(train, self.dtype, "batch_norm", epsilon=1e-3, momentum=_BN_MOMENTUM)(x)
+            x = batch_norm(
+                train, self.dtype, "batch_norm", epsilon=1e-3, momentum=self.bn_momentum
+            )(x)
         return nn.relu(x) if self.use_relu else x
 
 
@@ -177,11 +183,13 @@ class _Branch(nn.Module):
     Attributes:
       units: (name, features, cubic kernel size) of each ``Unit3D`` in order.
       pool: start with ``MaxPool3d_0a_3x3`` (stride 1, 'SAME'; no parameters).
+      bn_momentum: of every ``Unit3D``.
       dtype: computation dtype.
     """
 
     units: Sequence[tuple[str, int, int]]
     pool: bool = False
+    bn_momentum: float = _BN_MOMENTUM
     dtype: Dtype = jnp.float32
 
     @nn.compact
@@ -189,7 +197,9 @@ class _Branch(nn.Module):
         if self.pool:
             x = _max_pool_same(x, (3, 3, 3), (1, 1, 1))
         for name, features, k in self.units:
-            x = Unit3D(features, (k, k, k), dtype=self.dtype, name=name)(x, train)
+            x = Unit3D(
+                features, (k, k, k), bn_momentum=self.bn_momentum, dtype=self.dtype, name=name
+            )(x, train)
         return x
 
 
@@ -200,6 +210,7 @@ class InceptionModule(nn.Module):
       widths: (Branch_0, Branch_1 reduce, Branch_1, Branch_2 reduce, Branch_2, Branch_3).
       branch_2_name: name of Branch_2's 3x3x3 ``Unit3D`` (``Conv3d_0a_3x3`` in
         DeepMind's ``Mixed_5b``).
+      bn_momentum: of every ``Unit3D``.
       dtype: computation dtype.
 
     Shapes: ``[N, T, H, W, C] -> [N, T, H, W, widths[0] + widths[2] + widths[4] + widths[5]]``.
@@ -207,6 +218,7 @@ class InceptionModule(nn.Module):
 
     widths: Sequence[int]
     branch_2_name: str = "Conv3d_0b_3x3"
+    bn_momentum: float = _BN_MOMENTUM
     dtype: Dtype = jnp.float32
 
     @nn.compact
@@ -219,7 +231,7 @@ class InceptionModule(nn.Module):
             ((("Conv3d_0b_1x1", w[5], 1),), True),
         )
         outputs = [
-            _Branch(units, pool, self.dtype, name=f"Branch_{i}")(x, train)
+            _Branch(units, pool, self.bn_momentum, self.dtype, name=f"Branch_{i}")(x, train)
             for i, (units, pool) in enumerate(branches)
         ]
         return jnp.concatenate(outputs, axis=-1)
@@ -260,6 +272,9 @@ class I3D(nn.Module):
         argument, 1 by default, i.e. evaluation).
       temporal_pool: the temporal strides of DeepMind's layout (8x fewer frames); False
         keeps every frame (Chen et al.'s w/o temporal pooling, module docstring).
+      bn_momentum: weight of a batch's statistics in the BatchNorm running averages:
+        Sonnet's 0.001 (DeepMind's training), or e.g. PyTorch's default 0.1 (Chen et
+        al.'s code) for short trainings, where 0.001 leaves them near their start.
       dtype: computation dtype; parameters and batch statistics stay float32.
 
     Shapes: ``[N, T, H, W, C] -> [N, num_classes]`` (or ``[N, num_features]``).
@@ -271,6 +286,7 @@ class I3D(nn.Module):
     base_width: int = 64
     dropout_rate: float = 0.5
     temporal_pool: bool = True
+    bn_momentum: float = _BN_MOMENTUM
     dtype: Dtype = jnp.float32
 
     def _widths(self, widths: Sequence[int]) -> tuple[int, ...]:
@@ -295,6 +311,7 @@ class I3D(nn.Module):
                     scaled_width(features, self.base_width),
                     kernel,
                     strides,
+                    bn_momentum=self.bn_momentum,
                     dtype=self.dtype,
                     name=name,
                 )(x, train)
@@ -304,6 +321,7 @@ class I3D(nn.Module):
                 x = InceptionModule(
                     self._widths(MIXED_BLOCKS[name][1]),
                     branch_2_name=_BRANCH_2_NAMES.get(name, "Conv3d_0b_3x3"),
+                    bn_momentum=self.bn_momentum,
                     dtype=self.dtype,
                     name=name,
                 )(x, train)
