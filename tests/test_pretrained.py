@@ -102,22 +102,34 @@ def test_tsn_checkpoint_copies_fc_only_for_the_same_classes(
     )
 
 
-def test_imagenet_resnet50_inflates_into_i3d_resnet50(tmp_path):
+@pytest.mark.parametrize(
+    "arch, stem_frames", [("resnet50", 5), ("resnet18", 3)], ids=["i3d_resnet50", "i3d_resnet18"]
+)
+def test_imagenet_resnet_inflates_into_i3d_resnet(tmp_path, arch, stem_frames):
+    # mmaction2's I3D-R50 (5x7x7 stem) and Chen et al.'s I3D-ResNet18 (3x7x7 stem, basic
+    # blocks inflated 3x3x3) from the 2D ResNet of the same depth.
     from tsn_jax.models import i3d_resnet
 
-    source, loaded = classifier_checkpoint(tmp_path, arch="resnet50")
-    backbone = i3d_resnet.i3d_resnet50(num_classes=None, base_width=8)
+    source, loaded = classifier_checkpoint(tmp_path, arch=arch)
+    backbone = getattr(i3d_resnet, f"i3d_{arch}")(num_classes=None, base_width=8)
     model = TSN(backbone=backbone, num_classes=5)
     fresh = numpy_variables(abstract_init(model, (1, 1, 8, 32, 32, 3)))
     lines = []
     out = pretrained.init_backbone(
-        fresh, loaded, "average", pretrained.NAME_MAPS["i3d_resnet50"], log=lines.append
+        fresh, loaded, "average", pretrained.NAME_MAPS[f"i3d_{arch}"], log=lines.append
     )
-    stem = out["params"]["backbone"]["conv1"]["conv"]["kernel"]  # [5, 7, 7, 3, 8]
+    stem = out["params"]["backbone"]["conv1"]["conv"]["kernel"]
     rgb = np.asarray(source["params"]["conv1"]["kernel"])
-    assert stem.shape == (5, 7, 7, 3, 8)
-    for t in range(5):
-        np.testing.assert_allclose(stem[t], rgb / 5, rtol=1e-6)
+    assert stem.shape == (stem_frames, 7, 7, 3, 8)
+    for t in range(stem_frames):
+        np.testing.assert_allclose(stem[t], rgb / stem_frames, rtol=1e-6)
+    block = out["params"]["backbone"]["layer1_0"]["conv2"]["conv"]["kernel"]
+    if arch == "resnet18":  # every basic block is inflated 3x3x3
+        for t in range(3):
+            np.testing.assert_allclose(
+                block[t], np.asarray(source["params"]["layer1_0"]["conv2"]["kernel"]) / 3,
+                rtol=1e-6,
+            )  # fmt: skip
     np.testing.assert_array_equal(
         out["batch_stats"]["backbone"]["layer2_0"]["downsample"]["bn"]["mean"],
         source["batch_stats"]["layer2_0"]["downsample_1"]["mean"],

@@ -111,17 +111,27 @@ def contribution(tsn_top1: float, model_top1: float) -> tuple[float | None, floa
     return phi, psi
 
 
-def _mean(values: Sequence[float | None]) -> float | None:
+def mean_defined(values: Sequence[float | None]) -> float | None:
+    """The mean of the values that are defined (not None); None when none is."""
     defined = [v for v in values if v is not None]
     return sum(defined) / len(defined) if defined else None
 
 
+def mean_contribution(
+    accuracies: Sequence[tuple[float, float]],
+) -> tuple[float | None, float | None]:
+    """Table 7's means: (mean Phi, mean Psi) over (TSN top-1, model top-1) pairs, each
+    mean over the pairs where it is defined."""
+    values = [contribution(tsn, model) for tsn, model in accuracies]
+    return mean_defined([v[0] for v in values]), mean_defined([v[1] for v in values])
+
+
 def _summary(rows: Sequence[dict]) -> dict:
     return {
-        "phi": _mean([r["phi"] for r in rows]),
-        "psi": _mean([r["psi"] for r in rows]),
-        "tsn_top1": _mean([r["tsn_top1"] for r in rows]),
-        "model_top1": _mean([r["model_top1"] for r in rows]),
+        "phi": mean_defined([r["phi"] for r in rows]),
+        "psi": mean_defined([r["psi"] for r in rows]),
+        "tsn_top1": mean_defined([r["tsn_top1"] for r in rows]),
+        "model_top1": mean_defined([r["model_top1"] for r in rows]),
         "num_pairs": len(rows),
     }
 

@@ -36,7 +36,7 @@ from absl import logging
 
 from tsn_jax import reports, runner, score_files
 from tsn_jax.config_checks import validate_config
-from tsn_jax.contribution import contribution
+from tsn_jax.contribution import mean_contribution
 from tsn_jax.errors import ConfigError
 from tsn_jax.metrics import classification_metrics
 from tsn_jax.progress import format_duration
@@ -277,9 +277,9 @@ def _recorded_config(workdir: str) -> dict | None:
     return _read_json(path)["config"] if os.path.exists(path) else None
 
 
-def _canonical(config: ml_collections.ConfigDict) -> Any:
-    """The config as it reads back from JSON (tuples as lists)."""
-    return json.loads(json.dumps(reports.json_safe(config.to_dict())))
+def _canonical(value: Any) -> Any:
+    """`value` as it reads back from JSON (tuples as lists), to compare with a record."""
+    return json.loads(json.dumps(reports.json_safe(value)))
 
 
 def run_study(
@@ -325,7 +325,7 @@ def run_study(
         recorded = _recorded_config(workdir)
         if recorded is None:
             todo.append((run, seed))
-        elif recorded != _canonical(config):
+        elif recorded != _canonical(config.to_dict()):
             raise ConfigError(
                 f"{workdir} was trained with another config than the study's {run!r} now; "
                 "delete that folder (or rename the run) to train it again"
@@ -348,7 +348,7 @@ def run_study(
         for name, overrides in study.evaluations.items():
             evaluated = evaluation_config(study, config, root, run, seed, name)
             record = os.path.join(evaluated.eval.output_dir, EVALUATION_RECORD)
-            settings = json.loads(json.dumps(reports.json_safe(dict(overrides))))
+            settings = _canonical(dict(overrides))
             if not os.path.exists(record) or _read_json(record) != settings:
                 log(f"evaluation {name}: {run} (seed {seed})")
                 runner.evaluate(evaluated, run_dir(root, run, seed))
@@ -414,26 +414,24 @@ def _contributions(
     study: Study, per_seed: Mapping[tuple[str, str], Sequence[Mapping[str, float | None]]]
 ) -> list[dict[str, Any]]:
     """Phi and Psi of each `Contribution` on top-1 and each class group: per seed the
-    mean over its pairs (undefined values left out), then the mean and spread over seeds."""
+    mean over its pairs (`contribution.mean_contribution`), then the mean and spread over
+    seeds (seeds where it is undefined left out)."""
     entries = []
     for item in study.contributions:
-        tsn_cell, model_cell = item.pairs[0]
-        for metric in per_seed[tuple(tsn_cell)][0]:
+        first = per_seed[tuple(item.pairs[0][0])]
+        for metric in first[0]:
+            means = [
+                mean_contribution([
+                    (per_seed[tuple(a)][seed][metric], per_seed[tuple(b)][seed][metric])
+                    for a, b in item.pairs
+                    if None not in (per_seed[tuple(a)][seed][metric],
+                                    per_seed[tuple(b)][seed][metric])
+                ])
+                for seed in range(len(first))
+            ]  # fmt: skip
             entry = {"column": item.column, "row": item.row, "metric": metric}
             for index, name in enumerate(("phi", "psi")):
-                values = []
-                for seed in range(len(per_seed[tuple(tsn_cell)])):
-                    measured = [
-                        contribution(tsn, model)[index]
-                        for tsn, model in (
-                            (per_seed[tuple(a)][seed][metric], per_seed[tuple(b)][seed][metric])
-                            for a, b in item.pairs
-                        )
-                        if tsn is not None and model is not None
-                    ]
-                    defined = [v for v in measured if v is not None]
-                    if defined:
-                        values.append(float(np.mean(defined)))
+                values = [m[index] for m in means if m[index] is not None]
                 entry[name] = values
                 entry[f"{name}_mean"], entry[f"{name}_spread"] = (
                     _mean_spread(values) if values else (None, None)
