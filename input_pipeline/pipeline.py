@@ -50,7 +50,7 @@ def get_dataset_info(builder: tfds.core.DatasetBuilder, config: ml_collections.C
     """DatasetInfo of a prepared builder for the splits named in config.dataset."""
     class_names = tuple(builder.info.features["label"].names)
     groups = {}
-    if config.dataset.name == "synthetic_actions":
+    if config.dataset.name in spec.DEMO_DATASETS:
         groups = {
             "appearance": synthetic_actions.APPEARANCE_CLASSES,
             "order": synthetic_actions.ORDER_CLASSES,

@@ -81,7 +81,7 @@ def test_dataset_info_of_the_demo(tiny_data_dir):
 
 
 def test_the_dataset_names_of_spec_are_the_builders():
-    assert set(spec.DATASETS) == {"synthetic_actions", *datasets.FOLDER_FORMATS}
+    assert set(spec.DATASETS) == {*spec.DEMO_DATASETS, *datasets.FOLDER_FORMATS}
 
 
 def test_the_demo_needs_its_own_dataset_keys(tmp_path):

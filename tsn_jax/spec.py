@@ -150,9 +150,11 @@ def num_eval_views(eval_config: ml_collections.ConfigDict) -> int:
 
 # --- Allowed values of the enumerated settings ------------------------------------------
 
-# dataset.name: the demo, or a folder of videos (or extracted frames) with split lists.
+# The rendered demo datasets: trimmed clips, and untrimmed videos of 20 to 40 s.
+DEMO_DATASETS = ("synthetic_actions", "synthetic_actions_untrimmed")
+# dataset.name: a demo, or a folder of videos (or extracted frames) with split lists.
 DATASETS = (
-    "synthetic_actions",
+    *DEMO_DATASETS,
     "video_folder",
     "ucf101",
     "hmdb51",

@@ -40,10 +40,13 @@ from tsn_jax.contribution import mean_contribution
 from tsn_jax.errors import ConfigError
 from tsn_jax.metrics import classification_metrics
 from tsn_jax.progress import format_duration
+from tsn_jax.untrimmed import mean_average_precision
 
 RUN_RECORD = "study_run.json"
 EVALUATION_RECORD = "study_evaluation.json"
 RESULTS = ("results.json", "results.md", "results.png")
+METRICS = ("top1", "mAP")
+_METRIC_NAMES = {"top1": "top-1", "mAP": "mAP"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,14 +82,15 @@ class Cell:
 class Finding:
     """A claim the table tests: cell `better` scores above cell `worse`.
 
-    Cells are (row, column). `metric` is 'top1' or a class group's accuracy (e.g.
-    'order': the demo's order classes, which need the order of the frames).
+    Cells are (row, column). `metric` is '' for the study's metric (top-1 or mAP) over
+    all classes, or a class group's (e.g. 'order': the demo's order classes, which need
+    the order of the frames).
     """
 
     text: str
     better: tuple[str, str]
     worse: tuple[str, str]
-    metric: str = "top1"
+    metric: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +133,10 @@ class Study:
     evaluations: more test protocols of every run, {name: dotted `eval.*` overrides},
       e.g. Chen et al.'s video-level test {'video': {'eval.crops': 'three',
       'eval.twice_sample': True}}; each writes its scores to `<run>/<name>/`.
+    metric: what the cells report, one of METRICS: 'top1' (top-1 accuracy; per class
+      group the mean of its classes' accuracies) or 'mAP' (mean over classes of the
+      average precision over the test videos, the untrimmed-video metric of TSN TPAMI
+      Sec. 5.1; per class group the mean of its classes' AP).
     """
 
     name: str
@@ -144,8 +152,11 @@ class Study:
     fusion: str = "score"
     contributions: tuple[Contribution, ...] = ()
     evaluations: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    metric: str = "top1"
 
     def __post_init__(self):
+        if self.metric not in METRICS:
+            raise ValueError(f"study {self.name}: metric {self.metric!r}, not one of {METRICS}")
         names = list(self.runs)
         for index, (run, overrides) in enumerate(self.runs.items()):
             for key, value in overrides.items():
@@ -173,7 +184,7 @@ class Study:
             if any(not key.startswith("eval.") for key in overrides):
                 raise ValueError(f"study {self.name}: evaluation {name!r} may set only eval.* keys")
         for finding in self.findings:
-            if finding.metric != "top1" and not finding.metric.isidentifier():
+            if finding.metric and not finding.metric.isidentifier():
                 raise ValueError(f"study {self.name}: finding metric {finding.metric!r}")
             for cell in (finding.better, finding.worse):
                 if tuple(cell) not in self.cells:
@@ -375,7 +386,8 @@ def evaluation_config(
 
 
 def _cell_metrics(study: Study, cell: Cell, root: str, seed: int) -> dict[str, Any]:
-    """Top-1 and the class-group accuracies of one cell under one seed."""
+    """The study's metric of one cell under one seed, over all classes and per class
+    group: {metric: value, group: value or None}."""
     files = [
         score_files.load_scores(os.path.join(run_dir(root, r, seed), cell.evaluation, "scores.npz"))
         for r in cell.runs
@@ -386,8 +398,17 @@ def _cell_metrics(study: Study, cell: Cell, root: str, seed: int) -> dict[str, A
         [f.logits for f in files], cell.weights or (1.0,) * len(files), study.fusion
     )
     groups = files[0].protocol.get("class_groups") or {}
-    metrics = classification_metrics(logits, files[0].labels, files[0].class_names, groups)
-    return {"top1": metrics["top1"], **metrics.get("group_accuracy", {})}
+    if study.metric == "top1":
+        metrics = classification_metrics(logits, files[0].labels, files[0].class_names, groups)
+        return {"top1": metrics["top1"], **metrics.get("group_accuracy", {})}
+    per_class = mean_average_precision(logits, files[0].labels)["per_class_ap"]
+    index = {name: i for i, name in enumerate(files[0].class_names)}
+    by_group = {}
+    for group, names in groups.items():
+        values = per_class[[index[n] for n in names if n in index]]
+        values = values[~np.isnan(values)]
+        by_group[group] = float(np.mean(values)) if values.size else None
+    return {"mAP": float(np.nanmean(per_class)), **by_group}
 
 
 def _mean_spread(values: Sequence[float]) -> tuple[float, float | None]:
@@ -445,8 +466,9 @@ def summarize(study: Study, root: str, seeds: int) -> dict[str, Any]:
     """The study's figures from its runs' score files.
 
     Returns:
-      {'study', 'title', 'citation', 'seeds', 'date', 'machine', 'cells': [{'row',
-      'column', 'runs', 'paper', 'top1': [per seed], 'top1_mean', 'top1_spread',
+      {'study', 'title', 'citation', 'metric', 'seeds', 'date', 'machine', 'cells':
+      [{'row', 'column', 'runs', 'paper', <metric>: [per seed], '<metric>_mean',
+      '<metric>_spread',
       '<group>_mean', ...}], 'findings': [{'text', 'difference', 'spread', 'verdict'}],
       'contributions': [{'column', 'row', 'metric', 'phi': [per seed], 'phi_mean',
       'phi_spread', 'paper_phi', and the same for 'psi'}]}.
@@ -463,15 +485,15 @@ def summarize(study: Study, root: str, seeds: int) -> dict[str, Any]:
             values = [m[metric] for m in per_seed[(row, column)] if m[metric] is not None]
             if not values:
                 continue
-            if metric == "top1":
-                entry["top1"] = values
+            if metric == study.metric:
+                entry[metric] = values
             entry[f"{metric}_mean"], entry[f"{metric}_spread"] = _mean_spread(values)
         cells.append(entry)
         by_key[(row, column)] = entry
     findings = []
     for finding in study.findings:
         better, worse = by_key[tuple(finding.better)], by_key[tuple(finding.worse)]
-        key = finding.metric
+        key = finding.metric or study.metric
         if f"{key}_mean" not in better or f"{key}_mean" not in worse:
             raise ValueError(f"finding {finding.text!r}: no {key!r} accuracy in its cells")
         difference = better[f"{key}_mean"] - worse[f"{key}_mean"]
@@ -488,6 +510,7 @@ def summarize(study: Study, root: str, seeds: int) -> dict[str, Any]:
         "study": study.name,
         "title": study.title,
         "citation": study.citation,
+        "metric": study.metric,
         "seeds": seeds,
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
@@ -507,18 +530,20 @@ def _percent(mean: float | None, spread: float | None = None) -> str:
 def _groups(results: Mapping[str, Any]) -> list[str]:
     """The class groups the cells report (e.g. ['appearance', 'order']), sorted."""
     means = {k[: -len("_mean")] for c in results["cells"] for k in c if k.endswith("_mean")}
-    return sorted(means - {"top1"})
+    return sorted(means - {results["metric"]})
 
 
 def format_markdown(study: Study, results: Mapping[str, Any]) -> str:
-    """results.md: the paper's table with our top-1 (and the paper's figure), the
-    per-group accuracies, and the findings with their verdicts."""
+    """results.md: the paper's table with our figures (top-1 or mAP, and the paper's),
+    the per-group figures, and the findings with their verdicts."""
     by_key = {(c["row"], c["column"]): c for c in results["cells"]}
     groups = _groups(results)
+    metric = results["metric"]
+    what = "Top-1 accuracy" if metric == "top1" else "Mean average precision over the classes"
     lines = [
         f"# {study.title}",
         "",
-        f"{study.citation}. Top-1 accuracy (%) on the test split, ours (paper's in brackets"
+        f"{study.citation}. {what} (%) on the test split, ours (paper's in brackets"
         f" where it reports one); {results['seeds']} seed(s), mean ± sample standard "
         "deviation.",
         "",
@@ -539,14 +564,15 @@ def format_markdown(study: Study, results: Mapping[str, Any]) -> str:
             if cell is None:
                 line.append("")
                 continue
-            text = _percent(cell["top1_mean"], cell["top1_spread"])
+            text = _percent(cell[f"{metric}_mean"], cell[f"{metric}_spread"])
             if cell["paper"] is not None:
                 text += f" ({100 * cell['paper']:.1f})"
             line.append(text)
         rows.append(line)
     lines += _markdown_table(header, rows)
     if groups:
-        lines += ["", "Per class group (top-1 %, mean over the group's classes):", ""]
+        lines += ["", f"Per class group ({_METRIC_NAMES[metric]} %, mean over the group's "
+                  "classes):", ""]  # fmt: skip
         header = ["", *[f"{column}: {group}" for column in study.columns for group in groups]]
         rows = []
         for row in study.rows:
@@ -558,13 +584,13 @@ def format_markdown(study: Study, results: Mapping[str, Any]) -> str:
         lines += _markdown_table(header, rows)
     lines += _contribution_lines(results)
     if results["findings"]:
-        lines += ["", "Findings (difference of the means, top-1 unless named; spread: the two "
-                  "cells' summed standard deviations):", ""]  # fmt: skip
+        lines += ["", f"Findings (difference of the means, {_METRIC_NAMES[metric]} unless "
+                  "named; spread: the two cells' summed standard deviations):", ""]  # fmt: skip
         for finding in results["findings"]:
             spread = "" if finding["spread"] is None else f", spread {100 * finding['spread']:.1f}"
-            metric = "" if finding["metric"] == "top1" else f" ({finding['metric']} classes)"
+            group = "" if finding["metric"] == metric else f" ({finding['metric']} classes)"
             lines.append(
-                f"- {finding['text']}{metric}: {100 * finding['difference']:+.1f} points"
+                f"- {finding['text']}{group}: {100 * finding['difference']:+.1f} points"
                 f"{spread}: **{finding['verdict']}**"
             )
     if study.notes:
@@ -594,7 +620,10 @@ def _contribution_lines(results: Mapping[str, Any]) -> list[str]:
     for metric in dict.fromkeys(e["metric"] for e in entries):
         for row in rows:
             for name, symbol in (("phi", "Φ"), ("psi", "Ψ")):
-                line = ["all (top-1)" if metric == "top1" else metric, f"{symbol} ({row})"]
+                line = [
+                    f"all ({_METRIC_NAMES[metric]})" if metric in METRICS else metric,
+                    f"{symbol} ({row})",
+                ]
                 line += [_ratio(by_key[(metric, row, c)], name) if (metric, row, c) in by_key
                          else "" for c in columns]  # fmt: skip
                 table.append(line)
@@ -618,9 +647,10 @@ def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> lis
 
 
 def plot(study: Study, results: Mapping[str, Any]):
-    """A figure with a panel per column: for each row, bars of top-1 and of each class
-    group's accuracy (error bars: the spread over seeds); below them, for a study with
-    contributions, a panel per class group with the bars of Phi and Psi."""
+    """A figure with a panel per column: for each row, bars of the study's metric (top-1
+    or mAP) over all classes and of each class group (error bars: the spread over
+    seeds); below them, for a study with contributions, a panel per class group with the
+    bars of Phi and Psi."""
     # matplotlib's object API: pyplot's global backend (a notebook's) stays untouched.
     from matplotlib.figure import Figure
 
@@ -650,7 +680,7 @@ def _bars(ax, labels, series, spreads) -> None:
 
 def _plot_accuracies(fig, study: Study, results: Mapping[str, Any]) -> None:
     by_key = {(c["row"], c["column"]): c for c in results["cells"]}
-    metrics = ["top1", *_groups(results)]
+    metrics = [results["metric"], *_groups(results)]
     axes = fig.subplots(1, len(study.columns), squeeze=False, sharey=True)
     for ax, column in zip(axes[0], study.columns, strict=True):
         cells = [by_key.get((row, column), {}) for row in study.rows]
@@ -659,7 +689,7 @@ def _plot_accuracies(fig, study: Study, results: Mapping[str, Any]) -> None:
         _bars(ax, study.rows, series, spreads)
         ax.set_title(column, fontsize=9)
         ax.set_ylim(0, 100)
-    axes[0][0].set_ylabel("accuracy (%)")
+    axes[0][0].set_ylabel(f"{_METRIC_NAMES[results['metric']]} (%)")
     axes[0][-1].legend(fontsize=7)
 
 
@@ -676,7 +706,7 @@ def _plot_contributions(fig, entries: Sequence[Mapping[str, Any]]) -> None:
         spreads = {"Φ": [e["phi_spread"] for e in mine], "Ψ": [e["psi_spread"] for e in mine]}
         _bars(ax, labels, series, spreads)
         ax.axhline(0, color="black", linewidth=0.5)
-        ax.set_title(f"Φ / Ψ: {'all classes' if metric == 'top1' else metric}", fontsize=9)
+        ax.set_title(f"Φ / Ψ: {'all classes' if metric in METRICS else metric}", fontsize=9)
         ax.set_ylim(min(-0.5, *series["Ψ"]), 1.05)
     axes[0][-1].legend(fontsize=7)
 

@@ -82,7 +82,7 @@ def _config_name_for_folder(video_dir: str, split_index: int, content_tag: str) 
 
 def demo_video_dir(dataset_config: ml_collections.ConfigDict) -> str:
     """Where the demo videos of `dataset_config` are rendered: `dataset.video_dir`, or
-    `<data_dir>/synthetic_actions_videos/n<train>x<test>_seed<seed>`, a folder per render,
+    `<data_dir>/<dataset name>_videos/n<train>x<test>_seed<seed>`, a folder per render,
     so that rendering another size never replaces the videos another build was made from."""
     if dataset_config.video_dir:
         return dataset_config.video_dir
@@ -91,7 +91,7 @@ def demo_video_dir(dataset_config: ml_collections.ConfigDict) -> str:
         f"n{int(dataset_config.num_train_per_class)}x{int(dataset_config.num_test_per_class)}"
         f"_seed{int(dataset_config.seed)}"
     )
-    return os.path.join(data_dir, "synthetic_actions_videos", render)
+    return os.path.join(data_dir, f"{dataset_config.name}_videos", render)
 
 
 def storage_options(dataset_config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -119,14 +119,17 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
 
     Args:
       dataset_config: fields
-        name: 'synthetic_actions' (render the demo videos, then build them), or
+        name: 'synthetic_actions' (render the demo videos, then build them),
+          'synthetic_actions_untrimmed' (the same with untrimmed videos of 20 to 40 s
+          holding one action instance each, `synthetic_actions.render_untrimmed_video`;
+          where the instances are: annotations.json in the video folder), or
           a folder at `video_dir` with the split lists of 'ucf101' (also
           'video_folder'), 'hmdb51', 'kinetics' or 'sthsth' (Something-Something
           v2), or 'rawframes' (mmaction2's folders of extracted frames and flow);
           see input_pipeline.datasets.annotations for each layout.
         data_dir: TFDS data dir; '' means TFDS's default.
-        video_dir: the videos; for synthetic_actions '' means a folder per render
-          under <data_dir>/synthetic_actions_videos (`demo_video_dir`).
+        video_dir: the videos; for a demo '' means a folder per render under
+          <data_dir>/<name>_videos (`demo_video_dir`).
         split_index: NN of trainlistNN.txt / testlistNN.txt (N of HMDB51's splits).
         short_side: stored frames' shorter side in pixels (None keeps the size).
         size: () or (height, width) of every stored frame instead (TSN: (256, 340)).
@@ -134,7 +137,7 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
         flow_method: '' (frames only) or 'tvl1' | 'farneback' | 'dis': also
           store optical flow, of the types in `flow_types` ('flow', 'warp');
           for rawframes 'stored' copies the flow planes of the folders.
-        num_train_per_class, num_test_per_class, seed: synthetic_actions only.
+        num_train_per_class, num_test_per_class, seed: the demos only.
 
     Returns:
       A `VideoFolder` builder whose splits are on disk: 'train' and 'test' for
@@ -156,7 +159,8 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
     flow_types = tuple(dataset_config.flow_types)
     content_tag = _content_tag(short_side, size, target_fps, flow_method, flow_types)
 
-    if name == "synthetic_actions":
+    demo = name in spec.DEMO_DATASETS
+    if demo:
         missing = [key for key in spec.DEMO_DATASET_KEYS if key not in dataset_config]
         if missing:
             raise ValueError(
@@ -168,11 +172,11 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
         seed = int(dataset_config.seed)
         video_dir = demo_video_dir(dataset_config)
         config_name = (
-            f"synthetic_actions_v{synthetic_actions.RENDER_VERSION}_{content_tag}"
+            f"{name}_v{synthetic_actions.RENDER_VERSION}_{content_tag}"
             f"_n{num_train}x{num_test}_seed{seed}"
         )
         if split_index != 1:
-            raise ValueError(f"synthetic_actions has only split 1, got split_index={split_index}.")
+            raise ValueError(f"{name} has only split 1, got split_index={split_index}.")
         description = "Embedded demo videos rendered by synthetic_actions.render_dataset."
         list_format = "ucf101"
     else:
@@ -214,7 +218,7 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
         what=f"the build of {config_name} in {data_dir}",
         log=logging.warning,
     ):
-        if name == "synthetic_actions":
+        if demo:
             # A prepared build needs no videos (they may have been deleted since).
             # Otherwise render first, a no-op when they are there: the builder
             # reads classInd.txt.
@@ -224,6 +228,7 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
                     num_train_per_class=num_train,
                     num_test_per_class=num_test,
                     seed=seed,
+                    untrimmed=name == "synthetic_actions_untrimmed",
                 )
         builder = make_builder()
         if not builder.is_prepared() and "://" not in data_dir:

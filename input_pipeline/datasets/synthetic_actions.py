@@ -39,7 +39,7 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import av
 import numpy as np
@@ -66,6 +66,15 @@ ORDER_PAIRS: tuple[tuple[str, str], ...] = tuple(
 
 MIN_FRAMES = 6
 MAX_FRAMES = 40
+# The untrimmed variant (`render_dataset(untrimmed=True)`, dataset name
+# 'synthetic_actions_untrimmed'): videos of 20 to 40 s holding one action instance of 3 to
+# 10 s. At 4 frames a second an instance has 12 to 40 frames, about as many as a trimmed
+# video, so its motion per frame is the same.
+UNTRIMMED_SECONDS = (20, 40)
+UNTRIMMED_ACTION_SECONDS = (3, 10)
+UNTRIMMED_FPS = 4
+# Where the instances are: ActivityNet's layout ('database' -> video -> 'annotations').
+UNTRIMMED_ANNOTATIONS = "annotations.json"
 # Bump when the drawing or the encoding changes, so that `render_dataset` re-renders.
 # 4: x264's macroblock tree off (see `write_mp4`).
 RENDER_VERSION = 4
@@ -468,23 +477,27 @@ def object_track(
     raise ValueError(f"unknown class {class_name!r}; known: {CLASS_NAMES}")
 
 
-def render_video(class_name: str, rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """Draws one video of `class_name`.
-
-    Args:
-      class_name: one of CLASS_NAMES.
-      rng: the only source of randomness, so equal generators give equal videos.
-      width, height: frame size in pixels.
+def _compose(
+    class_name: str,
+    rng: np.random.Generator,
+    width: int,
+    height: int,
+    num_frames: int,
+    action: tuple[int, int],
+) -> np.ndarray:
+    """Background, distractors and sensor noise over `num_frames` frames, with the class
+    object(s) of `class_name` in frames [action[0], action[1]).
 
     Returns:
-      [T, height, width, 3] uint8 RGB frames, MIN_FRAMES <= T <= MAX_FRAMES.
+      [num_frames, height, width, 3] uint8 RGB frames.
     """
-    num_frames = int(rng.integers(MIN_FRAMES, MAX_FRAMES + 1))
     frames = _background(rng, num_frames, width, height)
     _paint_distractors(rng, frames)
+    start, stop = action
     # One colour per shape; in order pairs the two shapes draw independently.
     colours: dict[str, np.ndarray] = {}
-    for t, (shape, x, y, r) in enumerate(object_track(class_name, rng, num_frames, width, height)):
+    track = object_track(class_name, rng, stop - start, width, height)
+    for t, (shape, x, y, r) in enumerate(track, start=start):
         if shape not in colours:
             colours[shape] = _random_colour(rng)
         fill = colours[shape]
@@ -496,6 +509,51 @@ def render_video(class_name: str, rng: np.random.Generator, width: int, height: 
     noise_std = rng.uniform(0.005, 0.025)
     frames += noise_std * rng.standard_normal(frames.shape, dtype=np.float32)
     return (np.clip(frames, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+
+
+def render_video(class_name: str, rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """Draws one (trimmed) video of `class_name`: the action fills every frame.
+
+    Args:
+      class_name: one of CLASS_NAMES.
+      rng: the only source of randomness, so equal generators give equal videos.
+      width, height: frame size in pixels.
+
+    Returns:
+      [T, height, width, 3] uint8 RGB frames, MIN_FRAMES <= T <= MAX_FRAMES.
+    """
+    num_frames = int(rng.integers(MIN_FRAMES, MAX_FRAMES + 1))
+    return _compose(class_name, rng, width, height, num_frames, (0, num_frames))
+
+
+def render_untrimmed_video(
+    class_name: str, rng: np.random.Generator, width: int, height: int, fps: int
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Draws one untrimmed video of `class_name`: one action instance in a long video.
+
+    The video lasts UNTRIMMED_SECONDS (whole seconds at `fps`); the instance lasts
+    UNTRIMMED_ACTION_SECONDS (never more than the video) and starts anywhere. The rest
+    is the same scene (photo, camera pan, distractors, noise) without the class object,
+    the "background" of untrimmed video (TSN TPAMI 2018, Sec. 4.2: the action can be at
+    any location, short or long, and background can fill most of the video).
+
+    Args:
+      class_name: one of CLASS_NAMES.
+      rng: the only source of randomness.
+      width, height: frame size in pixels.
+      fps: frames per second of the video.
+
+    Returns:
+      ([T, height, width, 3] uint8 RGB frames, (first, end) frame of the instance, end
+      exclusive).
+    """
+    low, high = UNTRIMMED_SECONDS
+    num_frames = fps * int(rng.integers(low, high + 1))
+    low, high = UNTRIMMED_ACTION_SECONDS
+    length = min(num_frames, int(rng.integers(low * fps, high * fps + 1)))
+    start = int(rng.integers(0, num_frames - length + 1))
+    frames = _compose(class_name, rng, width, height, num_frames, (start, start + length))
+    return frames, (start, start + length)
 
 
 def write_mp4(path: str, frames: np.ndarray, fps: int) -> None:
@@ -528,12 +586,48 @@ def video_relpath(class_name: str, split: str, index: int) -> str:
 
 
 def _render_one(
-    out_dir: str, seed: int, split: str, label: int, index: int, width: int, height: int, fps: int
-) -> None:
+    out_dir: str,
+    seed: int,
+    split: str,
+    label: int,
+    index: int,
+    width: int,
+    height: int,
+    fps: int,
+    untrimmed: bool,
+) -> tuple[int, int, int] | None:
+    """Renders and writes one video; untrimmed, returns (its frames, the instance's first
+    frame, its end frame), else None."""
+    name = CLASS_NAMES[label]
+    path = os.path.join(out_dir, video_relpath(name, split, index))
     # Every video has its own generator: order and parallelism do not matter.
-    rng = np.random.default_rng([seed, _SPLITS.index(split), label, index])
-    frames = render_video(CLASS_NAMES[label], rng, width, height)
-    write_mp4(os.path.join(out_dir, video_relpath(CLASS_NAMES[label], split, index)), frames, fps)
+    key = [seed, _SPLITS.index(split), label, index]
+    if not untrimmed:
+        write_mp4(path, render_video(name, np.random.default_rng(key), width, height), fps)
+        return None
+    frames, span = render_untrimmed_video(
+        name, np.random.default_rng([*key, 1]), width, height, fps
+    )
+    write_mp4(path, frames, fps)
+    return (len(frames), *span)
+
+
+def _write_annotations(
+    out_dir: str, spans: Mapping[tuple[str, str, int], tuple[int, int, int]], fps: int
+) -> None:
+    """annotations.json in ActivityNet's layout: for each video (split, class, index) ->
+    (frames, first, end) its subset, duration and the instance's label and [start, end]
+    in seconds."""
+    database = {}
+    for (split, name, index), (num_frames, start, end) in spans.items():
+        path = video_relpath(name, split, index)
+        database[path] = {
+            "subset": split,
+            "duration": num_frames / fps,
+            "annotations": [{"label": name, "segment": [start / fps, end / fps]}],
+        }
+    with open(os.path.join(out_dir, UNTRIMMED_ANNOTATIONS), "w") as f:
+        json.dump({"fps": fps, "database": database}, f, indent=1, sort_keys=True)
 
 
 def _write_lists(out_dir: str, counts: dict[str, int]) -> None:
@@ -557,9 +651,10 @@ def render_dataset(
     num_test_per_class: int = 10,
     width: int = 128,
     height: int = 96,
-    fps: int = 12,
+    fps: int | None = None,
     seed: int = 0,
     num_workers: int = 2,
+    untrimmed: bool = False,
 ) -> str:
     """Renders the demo dataset into `out_dir` unless it is already there.
 
@@ -572,18 +667,23 @@ def render_dataset(
       out_dir: dataset root, created if needed.
       num_train_per_class, num_test_per_class: videos per class per split.
       width, height: frame size; both even (H.264 in yuv420p needs it).
-      fps: frame rate written in the files.
+      fps: frame rate written in the files; None: 12 (trimmed) or UNTRIMMED_FPS.
       seed: the dataset seed; same seed, same videos.
       num_workers: threads rendering videos at once (the result does not
         depend on it).
+      untrimmed: render untrimmed videos (`render_untrimmed_video`: 20 to 40 s with
+        one action instance) and write where each instance is in annotations.json.
 
     Returns:
       out_dir.
     """
     if width % 2 or height % 2 or width < 16 or height < 16:
         raise ValueError(f"width and height must be even and >= 16, got {width}x{height}")
+    if fps is None:
+        fps = UNTRIMMED_FPS if untrimmed else 12
     params = {
         "render_version": RENDER_VERSION,
+        "untrimmed": untrimmed,
         "num_train_per_class": num_train_per_class,
         "num_test_per_class": num_test_per_class,
         "width": width,
@@ -601,6 +701,9 @@ def render_dataset(
                 pass
         os.remove(marker)
     os.makedirs(out_dir, exist_ok=True)
+    # An instance list of an earlier render never describes this one.
+    if os.path.exists(os.path.join(out_dir, UNTRIMMED_ANNOTATIONS)):
+        os.remove(os.path.join(out_dir, UNTRIMMED_ANNOTATIONS))
     for name in CLASS_NAMES:
         # Only our own class folders: stale videos of another size or count go.
         shutil.rmtree(os.path.join(out_dir, name), ignore_errors=True)
@@ -608,7 +711,7 @@ def render_dataset(
 
     counts = {"train": num_train_per_class, "test": num_test_per_class}
     jobs = [
-        (out_dir, seed, split, label, index, width, height, fps)
+        (out_dir, seed, split, label, index, width, height, fps, untrimmed)
         for split in _SPLITS
         for label in range(len(CLASS_NAMES))
         for index in range(counts[split])
@@ -618,9 +721,15 @@ def render_dataset(
     # unsafe. The encoder and the larger numpy operations release the GIL, so
     # a second thread gains something (about 10% on a busy 2-core machine).
     with concurrent.futures.ThreadPoolExecutor(max(1, num_workers)) as pool:
-        for future in [pool.submit(_render_one, *job) for job in jobs]:
-            future.result()  # Re-raises a worker's exception here.
+        futures = [pool.submit(_render_one, *job) for job in jobs]
+        # .result() re-raises a worker's exception here.
+        spans = {
+            (job[2], CLASS_NAMES[job[3]], job[4]): f.result()
+            for job, f in zip(jobs, futures, strict=True)
+        }
     _write_lists(out_dir, counts)
+    if untrimmed:
+        _write_annotations(out_dir, spans, fps)
     with open(marker, "w") as f:
         json.dump(params, f)
     return out_dir

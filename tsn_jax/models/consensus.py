@@ -16,7 +16,8 @@ numbers its gradient (Sec. 3.3):
 * top-k pooling (Eq. 6): the mean of the k highest scores of each class;
 * linear weighting (Eq. 7): sum_k w_k F(T_k), one learned weight per segment; the
   paper updates the network W and the weights w alternately
-  (`tsn_jax.optim`, `optimizer.consensus_update`);
+  (`tsn_jax.optim`, `optimizer.consensus_update`); tested on another number of
+  snippets, the weights are spread over them (`resample_segment_weights`);
 * attention weighting (Eqs. 8-12): sum_k A(T_k) F(T_k) with A = softmax over the
   snippets of e_k = w_att . R(T_k) (Eq. 9), R the snippet's last hidden features;
   Eqs. 10-11 are the gradients of A, Eq. 12 the back-propagation into W through A.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = [
     "CONSENSUS_FUNCTIONS",
@@ -36,6 +38,7 @@ __all__ = [
     "check_consensus",
     "linear_weighting",
     "max_consensus",
+    "resample_segment_weights",
     "top_k_consensus",
 ]
 
@@ -86,6 +89,35 @@ def linear_weighting(snippet_scores: jax.Array, weights: jax.Array) -> jax.Array
       ``[B, N]`` = sum_k weights[k] * snippet_scores[:, k].
     """
     return jnp.einsum("bkn,k->bn", snippet_scores, weights)
+
+
+def resample_segment_weights(weights: jax.Array, num_snippets: int) -> jax.Array:
+    """The K learned segment weights of linear weighting, for K' test snippets.
+
+    TPAMI Sec. 3.3 learns one weight per training segment ("phases" of the action) and
+    does not say how a network tested on another number of snippets uses them (TSN
+    tests on 25; whole-video testing scores one snippet a view). Here the weights are a
+    piecewise-constant density over the video, segment k (of K equal parts) holding
+    weights[k], and test snippet j (of K' equal parts) gets the mass of its part:
+    sum_k weights[k] * K * |part_j of K' ∩ part_k of K|. K' = K gives the weights
+    back, a single snippet gets sum(weights), and the total is always sum(weights).
+
+    Args:
+      weights: ``[K]`` learned weights.
+      num_snippets: K', >= 1.
+
+    Returns:
+      ``[K']`` weights.
+    """
+    k = weights.shape[0]
+    if num_snippets == k:
+        return weights
+    # Parts in units of 1 / (K K'): snippet j is [j K, (j + 1) K), segment s [s K', (s + 1) K').
+    j = np.arange(num_snippets)[:, None]
+    s = np.arange(k)[None, :]
+    overlap = np.minimum((j + 1) * k, (s + 1) * num_snippets) - np.maximum(j * k, s * num_snippets)
+    share = np.maximum(overlap, 0) / num_snippets  # K * overlap / (K K')
+    return jnp.asarray(share, weights.dtype) @ weights
 
 
 def attention_weights(features: jax.Array, w_att: jax.Array) -> jax.Array:

@@ -78,7 +78,8 @@ class TSN(nn.Module):
       consensus: the segmental consensus, one of ``consensus.CONSENSUS_FUNCTIONS``:
         'avg', 'max', 'topk' (mean of the ``consensus_k`` highest snippet scores per
         class), 'weighted' (learned weight per segment, parameter
-        ``consensus_weights`` [K'] starting at 1/K') or 'attention' (parameter
+        ``consensus_weights`` [K'] starting at 1/K'; on another number of snippets
+        spread over them by ``consensus.resample_segment_weights``) or 'attention' (parameter
         ``attention`` [F], ``w_att`` of TPAMI Eq. 9 on the backbone features,
         starting at 0: both learned consensus functions start as the average).
       consensus_k: k of the top-k consensus (3: "TSN-Top3" of TPAMI Table 7).
@@ -152,9 +153,15 @@ class TSN(nn.Module):
         if self.consensus == "topk":
             return consensus_lib.top_k_consensus(snippet_logits, self.consensus_k)
         if self.consensus == "weighted":
-            weights = self.param(
-                "consensus_weights", nn.initializers.constant(1.0 / num_scores), (num_scores,)
-            )
+            # The weights are created for the training K'; a test on another number of
+            # snippets (TSN: 25) spreads them over its snippets.
+            if self.has_variable("params", "consensus_weights"):
+                weights = self.get_variable("params", "consensus_weights")
+            else:
+                weights = self.param(
+                    "consensus_weights", nn.initializers.constant(1.0 / num_scores), (num_scores,)
+                )
+            weights = consensus_lib.resample_segment_weights(weights, num_scores)
             return consensus_lib.linear_weighting(snippet_logits, weights)
         if self.consensus == "attention":
             # R(T_k) of Eq. 9: the snippet's pooled features, before dropout.
