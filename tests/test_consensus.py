@@ -6,13 +6,14 @@ paper's analytic forms: dL/dG = p - y, then the chain through each G (TPAMI Eqs.
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import pytest
 
 from configs import default
 from tsn_jax import optim
-from tsn_jax.models import consensus
+from tsn_jax.models import consensus, create_model
 
 B, K, N, F = 2, 5, 4, 6
 LABELS = np.array([1, 3])
@@ -151,3 +152,40 @@ def test_linear_weighting_alternates_network_and_segment_weight_updates():
     state = tx.init(params)
     u, _ = tx.update(grads[0], state, params)
     assert u["fc"]["kernel"][0] == -1.0 and u["consensus_weights"][0] == -10.0
+
+
+def test_segment_weights_spread_over_another_number_of_test_snippets():
+    w = jnp.asarray([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    np.testing.assert_array_equal(consensus.resample_segment_weights(w, 7), w)
+    # Thirds of 7 segments: 1 + 2 + 3/3, 3 * 2/3 + 4 + 5 * 2/3, 5/3 + 6 + 7.
+    np.testing.assert_allclose(
+        consensus.resample_segment_weights(w, 3), [4.0, 4.0 + 16 / 3, 5 / 3 + 13], rtol=1e-6
+    )
+    np.testing.assert_allclose(consensus.resample_segment_weights(w, 1), [28.0], rtol=1e-6)
+    # 14 snippets: each segment's weight split between its two halves.
+    np.testing.assert_allclose(
+        consensus.resample_segment_weights(w, 14), np.repeat(np.arange(1, 8) / 2, 2), rtol=1e-6
+    )
+    np.testing.assert_allclose(consensus.resample_segment_weights(w, 25).sum(), 28.0, rtol=1e-6)
+    # Equal weights 1/K stay the average on any number of snippets.
+    np.testing.assert_allclose(
+        consensus.resample_segment_weights(jnp.full(7, 1 / 7), 25), np.full(25, 1 / 25), rtol=1e-6
+    )
+
+
+def test_weighted_tsn_trained_on_k_segments_scores_any_number_of_snippets():
+    model_config = ml_collections.ConfigDict(
+        {"backbone": "resnet18", "base_width": 4, "consensus": "weighted"}
+    )
+    model = create_model(model_config, num_classes=N, num_segments=3)
+    variables = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 3, 1, 16, 16, 3)), train=False)
+    weights = jnp.asarray([0.2, 0.5, 0.3])
+    params = {**variables["params"], "consensus_weights": weights}
+    variables = {**variables, "params": params}
+    x = jax.random.normal(jax.random.PRNGKey(1), (2, 6, 1, 16, 16, 3))
+    snippets = model.apply(variables, x, train=False, return_snippet_logits=True)
+    video = model.apply(variables, x, train=False)
+    # 6 test snippets: two per training segment, each with half its weight.
+    expected = jnp.einsum("bkn,k->bn", snippets, jnp.repeat(weights / 2, 2))
+    np.testing.assert_allclose(video, expected, rtol=1e-5, atol=1e-6)
+    assert variables["params"]["consensus_weights"].shape == (3,)

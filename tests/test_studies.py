@@ -201,6 +201,42 @@ def test_phi_and_psi_of_eq_1_per_class_group(tmp_path, monkeypatch):
     assert "| appearance | Ψ (ta) | - |" in table
 
 
+def test_a_study_of_untrimmed_video_reports_map_per_class_group(tmp_path, monkeypatch):
+    """Run x ranks the 4 videos so that the classes' average precisions are 1, 1/3, 1/2
+    and 1 (mAP 0.7083; appearance a0, a1: 0.6667; order b0, b1: 0.75); run y is perfect."""
+    ranked = np.array(
+        [[0.9, 0.5, 0.1, 0.0], [0.8, 0.2, 0.2, 0.0], [0.1, 0.9, 0.3, 0.0], [0.2, 0.1, 0.4, 1.0]],
+        np.float32,
+    )
+
+    def fake_train(config, workdir):
+        os.makedirs(workdir, exist_ok=True)
+        logits = ranked if os.path.basename(workdir) == "x" else np.eye(4, dtype=np.float32)
+        path = os.path.join(workdir, "scores.npz")
+        videos = [f"v{i}" for i in range(4)]
+        groups = {"class_groups": GROUPS}
+        score_files.save_scores(path, videos, np.arange(4), logits, NAMES, protocol=groups)
+
+    monkeypatch.setattr(runner, "train_and_evaluate", fake_train)
+    monkeypatch.setattr(studies, "validate_config", lambda config: None)
+    root = str(tmp_path / "toy")
+    study = _toy_study(metric="mAP")
+    results = studies.run_study(study, root, log=lambda line: None)
+    cells = {c["column"]: c for c in results["cells"]}
+    assert results["metric"] == "mAP" and "top1" not in cells["X"]
+    assert cells["X"]["mAP"] == [pytest.approx((1 + 1 / 3 + 1 / 2 + 1) / 4)]
+    assert cells["X"]["appearance_mean"] == pytest.approx(2 / 3)
+    assert cells["X"]["order_mean"] == pytest.approx(0.75)
+    assert cells["Y"]["mAP_mean"] == 1.0
+    assert results["findings"][0]["difference"] == pytest.approx(1 - 2.8333333 / 4)
+    table = open(os.path.join(root, "results.md")).read()
+    assert "Mean average precision over the classes (%)" in table
+    assert "| row | 70.8 (50.0) | 100.0 |" in table
+    assert "- Y beats X: +29.2 points" in table
+    with pytest.raises(ValueError, match="metric 'top5'"):
+        _toy_study(metric="top5")
+
+
 def _study_with_video_test(**kwargs) -> studies.Study:
     def base():
         config = _base()
@@ -304,7 +340,8 @@ def test_studies_are_shipped_and_cite_their_table():
     names = [os.path.basename(p) for p in SHIPPED]
     assert names == [
         "chen_aggregation.py", "chen_pooling.py", "hara_augmentation.py",
-        "hara_finetuning.py", "tsn_modalities.py", "tsn_sampling.py", "tsn_training.py",
+        "hara_finetuning.py", "tsn_consensus.py", "tsn_modalities.py", "tsn_sampling.py",
+        "tsn_training.py",
     ]  # fmt: skip
     for path in SHIPPED:
         study = studies.load_study(path)

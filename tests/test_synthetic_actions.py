@@ -1,5 +1,6 @@
 """Tests for input_pipeline.datasets.synthetic_actions."""
 
+import functools
 import json
 import os
 
@@ -159,3 +160,86 @@ def test_render_dataset_rerenders_on_new_parameters(tmp_path):
 def test_render_dataset_rejects_odd_sizes(tmp_path):
     with pytest.raises(ValueError, match="even"):
         sa.render_dataset(str(tmp_path), width=63, height=48)
+
+
+def _painted_frames(monkeypatch, render):
+    """Runs `render()` and returns its result and the frame indices the class object was
+    painted on (class objects are the only shapes drawn with an outline)."""
+    frames_of = []
+    background = sa._background
+    paint = sa._paint
+
+    def recording_background(*args):
+        frames_of.append(background(*args))
+        return frames_of[-1]
+
+    painted = set()
+
+    def recording_paint(canvas, sdf, cx, cy, extent, fill, outline=None, outline_width=1.5):
+        if outline is not None:
+            base = frames_of[-1]
+            offset = canvas.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+            painted.add(offset // base[0].nbytes)
+        paint(canvas, sdf, cx, cy, extent, fill, outline, outline_width)
+
+    monkeypatch.setattr(sa, "_background", recording_background)
+    monkeypatch.setattr(sa, "_paint", recording_paint)
+    return render(), painted
+
+
+@pytest.mark.parametrize("class_name", ["CircleDrift", "MoveLeft", "HourglassThenDiamond"])
+def test_untrimmed_video_holds_one_instance_and_background_around_it(monkeypatch, class_name):
+    fps = 4
+    for index in range(3):
+        (frames, (start, end)), painted = _painted_frames(
+            monkeypatch,
+            functools.partial(
+                sa.render_untrimmed_video, class_name, np.random.default_rng([7, index]), W, H, fps
+            ),
+        )
+        seconds = len(frames) / fps
+        assert frames.shape[1:] == (H, W, 3) and frames.dtype == np.uint8
+        assert seconds == int(seconds)
+        assert sa.UNTRIMMED_SECONDS[0] <= seconds <= sa.UNTRIMMED_SECONDS[1]
+        low, high = sa.UNTRIMMED_ACTION_FRACTION
+        assert low * len(frames) <= end - start <= high * len(frames)
+        assert 0 <= start < end <= len(frames)
+        # The class object is in exactly the instance's frames; the rest is background.
+        assert painted == set(range(start, end))
+    again, _ = sa.render_untrimmed_video(class_name, np.random.default_rng([7, 2]), W, H, fps)
+    np.testing.assert_array_equal(again, frames)
+
+
+def test_trimmed_video_shows_the_class_object_in_every_frame(monkeypatch):
+    frames, painted = _painted_frames(
+        monkeypatch, lambda: sa.render_video("Grow", np.random.default_rng(5), W, H)
+    )
+    assert painted == set(range(len(frames)))
+
+
+def test_render_untrimmed_dataset_writes_where_each_instance_is(tmp_path):
+    out = sa.render_dataset(
+        str(tmp_path / "u"), num_train_per_class=1, num_test_per_class=1, width=W, height=H,
+        untrimmed=True,
+    )  # fmt: skip
+    with open(os.path.join(out, sa.UNTRIMMED_ANNOTATIONS)) as f:
+        annotations = json.load(f)
+    assert annotations["fps"] == sa.UNTRIMMED_FPS
+    database = annotations["database"]
+    listed = [line.split()[0] for name in ("trainlist01.txt", "testlist01.txt")
+              for line in read_lines(os.path.join(out, name))]  # fmt: skip
+    assert sorted(database) == sorted(listed) and len(listed) == 20
+    entry = database["MoveRight/v_MoveRight_test_000.mp4"]
+    assert entry["subset"] == "test" and entry["annotations"][0]["label"] == "MoveRight"
+    # The same video as render_untrimmed_video draws from this video's own generator.
+    label = sa.CLASS_NAMES.index("MoveRight")
+    expected, (start, end) = sa.render_untrimmed_video(
+        "MoveRight", np.random.default_rng([0, 1, label, 0, 1]), W, H, sa.UNTRIMMED_FPS
+    )
+    assert entry["annotations"][0]["segment"] == [start / 4, end / 4]
+    assert entry["duration"] == len(expected) / 4
+    frames, fps = decode_video(os.path.join(out, "MoveRight/v_MoveRight_test_000.mp4"), None)
+    assert fps == sa.UNTRIMMED_FPS and len(frames) == len(expected)
+    # A trimmed render in the same folder replaces the videos and drops the instance list.
+    sa.render_dataset(out, num_train_per_class=1, num_test_per_class=1, width=W, height=H)
+    assert not os.path.exists(os.path.join(out, sa.UNTRIMMED_ANNOTATIONS))

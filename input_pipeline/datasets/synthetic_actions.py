@@ -67,11 +67,12 @@ ORDER_PAIRS: tuple[tuple[str, str], ...] = tuple(
 MIN_FRAMES = 6
 MAX_FRAMES = 40
 # The untrimmed variant (`render_dataset(untrimmed=True)`, dataset name
-# 'synthetic_actions_untrimmed'): videos of 20 to 40 s holding one action instance of 3 to
-# 10 s. At 4 frames a second an instance has 12 to 40 frames, about as many as a trimmed
-# video, so its motion per frame is the same.
+# 'synthetic_actions_untrimmed'): videos of 20 to 40 s holding one action instance that
+# lasts a quarter to three quarters of the video (5 to 30 s; ActivityNet's instances
+# also fill much of their videos, THUMOS's less). At 4 frames a second an instance has
+# 20 to 120 frames.
 UNTRIMMED_SECONDS = (20, 40)
-UNTRIMMED_ACTION_SECONDS = (3, 10)
+UNTRIMMED_ACTION_FRACTION = (0.25, 0.75)
 UNTRIMMED_FPS = 4
 # Where the instances are: ActivityNet's layout ('database' -> video -> 'annotations').
 UNTRIMMED_ANNOTATIONS = "annotations.json"
@@ -532,7 +533,7 @@ def render_untrimmed_video(
     """Draws one untrimmed video of `class_name`: one action instance in a long video.
 
     The video lasts UNTRIMMED_SECONDS (whole seconds at `fps`); the instance lasts
-    UNTRIMMED_ACTION_SECONDS (never more than the video) and starts anywhere. The rest
+    UNTRIMMED_ACTION_FRACTION of it (whole frames) and starts anywhere. The rest
     is the same scene (photo, camera pan, distractors, noise) without the class object,
     the "background" of untrimmed video (TSN TPAMI 2018, Sec. 4.2: the action can be at
     any location, short or long, and background can fill most of the video).
@@ -549,8 +550,8 @@ def render_untrimmed_video(
     """
     low, high = UNTRIMMED_SECONDS
     num_frames = fps * int(rng.integers(low, high + 1))
-    low, high = UNTRIMMED_ACTION_SECONDS
-    length = min(num_frames, int(rng.integers(low * fps, high * fps + 1)))
+    low, high = UNTRIMMED_ACTION_FRACTION
+    length = int(rng.integers(math.ceil(low * num_frames), math.floor(high * num_frames) + 1))
     start = int(rng.integers(0, num_frames - length + 1))
     frames = _compose(class_name, rng, width, height, num_frames, (start, start + length))
     return frames, (start, start + length)
