@@ -202,10 +202,11 @@ def test_phi_and_psi_of_eq_1_per_class_group(tmp_path, monkeypatch):
 
 
 def test_a_study_of_untrimmed_video_reports_map_per_class_group(tmp_path, monkeypatch):
-    """Run x ranks the 4 videos so that the classes' average precisions are 1, 1/3, 1/2
-    and 1 (mAP 0.7083; appearance a0, a1: 0.6667; order b0, b1: 0.75); run y is perfect."""
+    """Run x's videos score permutations of the same values (so their softmax ranks the
+    videos as the scores do) such that the classes' average precisions are 1, 1/4, 1/2
+    and 1 (mAP 0.6875; appearance a0, a1: 0.625; order b0, b1: 0.75); run y is perfect."""
     ranked = np.array(
-        [[0.9, 0.5, 0.1, 0.0], [0.8, 0.2, 0.2, 0.0], [0.1, 0.9, 0.3, 0.0], [0.2, 0.1, 0.4, 1.0]],
+        [[3.0, 1.0, 0.0, 2.0], [2.0, 0.0, 3.0, 1.0], [0.0, 3.0, 2.0, 1.0], [1.0, 2.0, 0.0, 3.0]],
         np.float32,
     )
 
@@ -224,15 +225,15 @@ def test_a_study_of_untrimmed_video_reports_map_per_class_group(tmp_path, monkey
     results = studies.run_study(study, root, log=lambda line: None)
     cells = {c["column"]: c for c in results["cells"]}
     assert results["metric"] == "mAP" and "top1" not in cells["X"]
-    assert cells["X"]["mAP"] == [pytest.approx((1 + 1 / 3 + 1 / 2 + 1) / 4)]
-    assert cells["X"]["appearance_mean"] == pytest.approx(2 / 3)
+    assert cells["X"]["mAP"] == [pytest.approx((1 + 1 / 4 + 1 / 2 + 1) / 4)]
+    assert cells["X"]["appearance_mean"] == pytest.approx(0.625)
     assert cells["X"]["order_mean"] == pytest.approx(0.75)
     assert cells["Y"]["mAP_mean"] == 1.0
-    assert results["findings"][0]["difference"] == pytest.approx(1 - 2.8333333 / 4)
+    assert results["findings"][0]["difference"] == pytest.approx(1 - 0.6875)
     table = open(os.path.join(root, "results.md")).read()
     assert "Mean average precision over the classes (%)" in table
-    assert "| row | 70.8 (50.0) | 100.0 |" in table
-    assert "- Y beats X: +29.2 points" in table
+    assert "| row | 68.8 (50.0) | 100.0 |" in table
+    assert "- Y beats X: +31.2 points" in table
     with pytest.raises(ValueError, match="metric 'top5'"):
         _toy_study(metric="top5")
 

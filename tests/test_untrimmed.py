@@ -280,6 +280,20 @@ def test_mean_average_precision_single_label():
     assert untrimmed.mean_average_precision(SCORES, one_hot)["mAP"] == pytest.approx(11 / 12)
 
 
+def test_video_map_ranks_each_videos_softmax():
+    # v0 scores every class high; ranked by the raw score v0 would lead class 1 (9 > 1),
+    # by its softmax share (0.27 < 0.48) v1, the positive, does.
+    logits = np.array([[10.0, 9.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])
+    labels = np.array([0, 1])
+    raw = untrimmed.mean_average_precision(logits, labels)["per_class_ap"]
+    np.testing.assert_allclose(raw[:2], [1.0, 0.5])
+    result = untrimmed.video_mean_average_precision(logits, labels)
+    np.testing.assert_allclose(result["per_class_ap"][:2], [1.0, 1.0])
+    assert result["mAP"] == 1.0
+    with pytest.raises(ValueError, match="video_scores must be 2-D"):
+        untrimmed.video_mean_average_precision(logits[0], labels)
+
+
 def test_mean_average_precision_multi_label_with_background_video():
     labels = np.array(
         [

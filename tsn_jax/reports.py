@@ -66,7 +66,7 @@ def summarize(
     summary["num_eval_videos"] = summary.pop("num_videos")
     finite = bool(np.all(np.isfinite(scores.logits)))  # a diverged run is still reported
     summary["mAP"] = (
-        float(untrimmed.mean_average_precision(scores.logits, scores.labels)["mAP"])
+        float(untrimmed.video_mean_average_precision(scores.logits, scores.labels)["mAP"])
         if finite
         else None
     )

@@ -40,7 +40,7 @@ from tsn_jax.contribution import mean_contribution
 from tsn_jax.errors import ConfigError
 from tsn_jax.metrics import classification_metrics
 from tsn_jax.progress import format_duration
-from tsn_jax.untrimmed import mean_average_precision
+from tsn_jax.untrimmed import video_mean_average_precision
 
 RUN_RECORD = "study_run.json"
 EVALUATION_RECORD = "study_evaluation.json"
@@ -135,8 +135,9 @@ class Study:
       'eval.twice_sample': True}}; each writes its scores to `<run>/<name>/`.
     metric: what the cells report, one of METRICS: 'top1' (top-1 accuracy; per class
       group the mean of its classes' accuracies) or 'mAP' (mean over classes of the
-      average precision over the test videos, the untrimmed-video metric of TSN TPAMI
-      Sec. 5.1; per class group the mean of its classes' AP).
+      average precision over the test videos of their softmax scores, the untrimmed-video
+      metric of TSN TPAMI Sec. 5.1, `untrimmed.video_mean_average_precision`; per class
+      group the mean of its classes' AP).
     """
 
     name: str
@@ -401,7 +402,7 @@ def _cell_metrics(study: Study, cell: Cell, root: str, seed: int) -> dict[str, A
     if study.metric == "top1":
         metrics = classification_metrics(logits, files[0].labels, files[0].class_names, groups)
         return {"top1": metrics["top1"], **metrics.get("group_accuracy", {})}
-    per_class = mean_average_precision(logits, files[0].labels)["per_class_ap"]
+    per_class = video_mean_average_precision(logits, files[0].labels)["per_class_ap"]
     index = {name: i for i, name in enumerate(files[0].class_names)}
     by_group = {}
     for group, names in groups.items():

@@ -15,7 +15,9 @@ Two pieces:
   the named option `rule='tsn_code'`.
 * `average_precision` / `mean_average_precision`: per-class average precision
   over videos and its mean over classes, for single-label or multi-label
-  video classification (THUMOS / ActivityNet style untrimmed classification).
+  video classification (THUMOS / ActivityNet style untrimmed classification);
+  `video_mean_average_precision` ranks the softmax of each video's scores, as the
+  TSN code scores ActivityNet.
 
 Nothing here depends on JAX: the inputs are the numpy arrays an evaluation
 loop collects from the model.
@@ -26,6 +28,8 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 import numpy as np
+
+from tsn_jax.metrics import softmax
 
 # Window placement and k: the paper's formulas (TPAMI Sec. 4.2) or the public TSN code's
 # `sliding_window_aggregation_func` (yjxiong/temporal-segment-networks,
@@ -357,3 +361,24 @@ def mean_average_precision(
         "num_classes_evaluated": int(evaluated.sum()),
         "classes_without_positives": np.flatnonzero(~evaluated),
     }
+
+
+def video_mean_average_precision(video_scores: np.ndarray, labels: np.ndarray) -> dict:
+    """`mean_average_precision` of video-level scores normalized per video by the softmax.
+
+    The scores of different videos are not on one scale (a video whose snippets all
+    score high has high scores for every class), and AP ranks the videos by one class's
+    score. The TSN code normalizes each video's aggregated scores by the softmax before
+    ranking them (its aggregation functions, M-TWI's `sliding_window_aggregation_func`
+    included, return softmax(scores) by default, and its ActivityNet evaluation ranks
+    those), so a class's score is its share of the video's belief.
+
+    Args:
+      video_scores: [V, N] scores before the softmax (fused logits, or M-TWI's).
+      labels: as `mean_average_precision`.
+
+    Returns:
+      `mean_average_precision(softmax(video_scores), labels)`.
+    """
+    scores = _check_scores_2d(video_scores, "video_scores")
+    return mean_average_precision(softmax(scores.astype(np.float64), axis=-1), labels)
