@@ -16,11 +16,12 @@ def get_config() -> ml_collections.ConfigDict:
 
     # Where the videos come from (input_pipeline.datasets.get_builder).
     config.dataset = ml_collections.ConfigDict()
-    # synthetic_actions (the demo: configs/default.py) | ucf101 | hmdb51 | kinetics | sthsth |
-    # rawframes (tsn_jax.spec.DATASETS); a recipe must name one.
+    # synthetic_actions (the demo: configs/default.py) | synthetic_actions_untrimmed
+    # (configs/tsn_untrimmed_demo.py) | ucf101 | hmdb51 | kinetics | sthsth | rawframes
+    # (tsn_jax.spec.DATASETS); a recipe must name one.
     config.dataset.name = ""
     config.dataset.data_dir = ""  # TFDS data dir; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets
-    config.dataset.video_dir = ""  # '' = <data_dir>/synthetic_actions_videos/<render> (demo)
+    config.dataset.video_dir = ""  # '' = <data_dir>/<name>_videos/<render> (the demos)
     config.dataset.split_index = 1
     config.dataset.short_side = 256  # stored frames' shorter side (None: as decoded)
     config.dataset.size = ()  # or (height, width) of every stored frame, e.g. TSN's (256, 340)
