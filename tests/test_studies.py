@@ -149,7 +149,7 @@ def test_cells_fuse_their_runs_and_seeds_give_mean_and_spread(tmp_path, monkeypa
     assert cells["X"]["order_mean"] == pytest.approx(0.0)
     top1, order = results["findings"]
     assert top1["difference"] == pytest.approx(0.5)
-    assert top1["verdict"] == "reproduced"  # 0.5 > 0.177 + 0.177
+    assert top1["verdict"] == "reproduced"  # differences 0.25 and 0.75: 0.5 > 0.354
     # Order classes: x gets none right; y 1 of 2, then 2 of 2.
     assert order["difference"] == pytest.approx(0.75) and order["verdict"] == "reproduced"
     table = open(os.path.join(root, "results.md")).read()
@@ -170,6 +170,32 @@ def test_cells_fuse_their_runs_and_seeds_give_mean_and_spread(tmp_path, monkeypa
     with pytest.raises(ConfigError, match="y.*another config"):
         studies.run_study(changed, root, seeds=2, log=lambda line: None)
     assert trained == []
+
+
+def test_a_finding_pairs_its_cells_by_seed(tmp_path, monkeypatch):
+    """x gets 1, 3, 2 of 4 videos right under seeds 0-2, y one more each time: the
+    cells' spreads over seeds are large (0.25 each), the per-seed difference is always
+    0.25, so the finding is reproduced (two summed spreads, 0.5, would have hidden it)."""
+    predictions = {
+        ("x", 0): [0, 0, 0, 0], ("x", 1): [0, 1, 2, 0], ("x", 2): [0, 1, 0, 0],
+        ("y", 0): [0, 1, 0, 0], ("y", 1): [0, 1, 2, 3], ("y", 2): [0, 1, 2, 0],
+    }  # fmt: skip
+
+    def fake_train(config, workdir):
+        run = os.path.basename(workdir).split(".")[0]
+        _one_hot_scores(workdir, predictions[(run, int(config.seed))])
+
+    monkeypatch.setattr(runner, "train_and_evaluate", fake_train)
+    monkeypatch.setattr(studies, "validate_config", lambda config: None)
+    study = _toy_study(findings=(studies.Finding("Y beats X", ("row", "Y"), ("row", "X")),))
+    results = studies.run_study(study, str(tmp_path / "toy"), seeds=3, log=lambda line: None)
+    cells = {c["column"]: c for c in results["cells"]}
+    assert cells["X"]["top1_spread"] == pytest.approx(0.25)
+    assert cells["Y"]["top1_spread"] == pytest.approx(0.25)
+    (finding,) = results["findings"]
+    assert finding["difference"] == pytest.approx(0.25)
+    assert finding["spread"] == pytest.approx(0.0)
+    assert finding["verdict"] == "reproduced"
 
 
 def test_phi_and_psi_of_eq_1_per_class_group(tmp_path, monkeypatch):

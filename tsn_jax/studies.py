@@ -420,7 +420,8 @@ def _mean_spread(values: Sequence[float]) -> tuple[float, float | None]:
 
 
 def judge(difference: float, spread: float | None) -> str:
-    """A finding's verdict: the difference better - worse against the summed spread."""
+    """A finding's verdict: the mean of the per-seed differences better - worse against
+    their sample standard deviation (None with one seed)."""
     if spread is None:
         if difference == 0:
             return "no difference"
@@ -469,8 +470,9 @@ def summarize(study: Study, root: str, seeds: int) -> dict[str, Any]:
     Returns:
       {'study', 'title', 'citation', 'metric', 'seeds', 'date', 'machine', 'cells':
       [{'row', 'column', 'runs', 'paper', <metric>: [per seed], '<metric>_mean',
-      '<metric>_spread',
-      '<group>_mean', ...}], 'findings': [{'text', 'difference', 'spread', 'verdict'}],
+      '<metric>_spread', '<group>_mean', ...}],
+      'findings': [{'text', 'metric', 'difference' (mean of the per-seed differences),
+      'spread' (their sample standard deviation, None with one seed), 'verdict'}],
       'contributions': [{'column', 'row', 'metric', 'phi': [per seed], 'phi_mean',
       'phi_spread', 'paper_phi', and the same for 'psi'}]}.
     """
@@ -497,9 +499,11 @@ def summarize(study: Study, root: str, seeds: int) -> dict[str, Any]:
         key = finding.metric or study.metric
         if f"{key}_mean" not in better or f"{key}_mean" not in worse:
             raise ValueError(f"finding {finding.text!r}: no {key!r} accuracy in its cells")
-        difference = better[f"{key}_mean"] - worse[f"{key}_mean"]
-        spreads = (better[f"{key}_spread"], worse[f"{key}_spread"])
-        spread = None if None in spreads else sum(spreads)
+        # Seed s of every run shares its seed (data order, initialization, pretraining run),
+        # so the two cells pair up by seed: the spread is that of the per-seed differences.
+        pairs = zip(per_seed[tuple(finding.better)], per_seed[tuple(finding.worse)], strict=True)
+        differences = [b[key] - w[key] for b, w in pairs if None not in (b[key], w[key])]
+        difference, spread = _mean_spread(differences)
         findings.append({
             "text": finding.text,
             "metric": key,
@@ -585,8 +589,8 @@ def format_markdown(study: Study, results: Mapping[str, Any]) -> str:
         lines += _markdown_table(header, rows)
     lines += _contribution_lines(results)
     if results["findings"]:
-        lines += ["", f"Findings (difference of the means, {_METRIC_NAMES[metric]} unless "
-                  "named; spread: the two cells' summed standard deviations):", ""]  # fmt: skip
+        lines += ["", f"Findings (mean of the per-seed differences, {_METRIC_NAMES[metric]} "
+                  "unless named; spread: their sample standard deviation):", ""]  # fmt: skip
         for finding in results["findings"]:
             spread = "" if finding["spread"] is None else f", spread {100 * finding['spread']:.1f}"
             group = "" if finding["metric"] == metric else f" ({finding['metric']} classes)"
