@@ -199,7 +199,9 @@ def dataset_config(**overrides):
 
 
 def test_get_builder_rejects_unknown_names():
-    with pytest.raises(ValueError, match="synthetic_actions, video_folder"):
+    with pytest.raises(
+        ValueError, match="synthetic_actions, synthetic_actions_untrimmed, video_folder"
+    ):
         datasets.get_builder(dataset_config(name="ucf"))
 
 
