@@ -402,14 +402,15 @@ def _cell_metrics(study: Study, cell: Cell, root: str, seed: int) -> dict[str, A
     if study.metric == "top1":
         metrics = classification_metrics(logits, files[0].labels, files[0].class_names, groups)
         return {"top1": metrics["top1"], **metrics.get("group_accuracy", {})}
-    per_class = video_mean_average_precision(logits, files[0].labels)["per_class_ap"]
+    result = video_mean_average_precision(logits, files[0].labels)
+    per_class = result["per_class_ap"]
     index = {name: i for i, name in enumerate(files[0].class_names)}
     by_group = {}
     for group, names in groups.items():
         values = per_class[[index[n] for n in names if n in index]]
         values = values[~np.isnan(values)]
         by_group[group] = float(np.mean(values)) if values.size else None
-    return {"mAP": float(np.nanmean(per_class)), **by_group}
+    return {"mAP": float(result["mAP"]), **by_group}
 
 
 def _mean_spread(values: Sequence[float]) -> tuple[float, float | None]:
