@@ -22,7 +22,7 @@ import pytest
 from configs import default
 from input_pipeline import datasets
 from input_pipeline.datasets.video_decode import VideoDecodeError, VideoReader
-from tests.helpers import ROOT, tiny_config
+from tests.helpers import ROOT, save_run, tiny_config
 from tsn_jax import checkpoints, file_lock, reports, runner
 from tsn_jax.config_checks import config_warnings, frame_count_warning, validate_config
 from tsn_jax.errors import CheckpointError, ConfigError, TrainingDiverged, WorkdirInUse
@@ -361,6 +361,53 @@ def test_a_workdir_of_another_model_is_one_line_naming_the_tensors_and_the_key(t
     assert message.startswith(f"the checkpoint {directory}/1 does not fit the config (config.model")
     assert "['params']['w']: checkpoint (4, 3), model (4, 5)" in message
     assert manager.all_steps() == [1]  # a misfit is not damage: nothing set aside
+
+
+def _files(directory) -> dict[str, tuple[int, int]]:
+    """Every file under `directory` with its size and modification time."""
+    return {
+        os.path.join(root, name): (os.stat(os.path.join(root, name)).st_size,
+                                   os.stat(os.path.join(root, name)).st_mtime_ns)
+        for root, _, names in os.walk(directory) for name in names
+    }  # fmt: skip
+
+
+def test_a_workdir_resumes_only_under_the_config_it_was_trained_with(tmp_path, caplog):
+    """Settings that still fit the tensors but change what is trained are refused, before
+    the workdir is touched; a longer run, other logging, evaluation or data-folder
+    settings resume, and other optimizer settings with a warning (refused where the caller
+    wants the run exactly as it started, as a study does)."""
+    workdir, config, _ = save_run(tmp_path / "run", str(tmp_path / "tfds"), 5, ("a", "b", "c"))
+    changed = config.copy_and_resolve_references()
+    changed.data.num_segments = 2
+    changed.seed = 7
+    before = _files(workdir)
+    with pytest.raises(ConfigError) as error:
+        runner.train_and_evaluate(changed, str(workdir))
+    assert str(error.value) == (
+        f"{workdir} holds a run trained to step 5 with another config (data.num_segments: "
+        f"trained with {config.data.num_segments}, now 2; seed: trained with {config.seed}, "
+        "now 7): resume it with the config it was trained with (config.json there), or "
+        "train in a new workdir"
+    )
+    assert _files(workdir) == before
+
+    longer = config.copy_and_resolve_references()
+    longer.num_train_steps = 40
+    longer.log_every_steps = 1
+    longer.checkpoint_every_steps = 10
+    longer.eval.batch_size = 4
+    longer.dataset.data_dir = str(tmp_path / "elsewhere")
+    longer.optimizer.learning_rate = 0.5
+    with caplog.at_level(logging.WARNING, logger="absl"):
+        runner.check_resumable(longer, str(workdir))
+    assert (
+        f"Resuming {workdir} from step 5 with other optimizer settings: "
+        f"optimizer.learning_rate: trained with {config.optimizer.learning_rate}, now 0.5"
+    ) in caplog.text
+    with pytest.raises(ConfigError, match=r"another config \(optimizer.learning_rate"):
+        runner.check_resumable(longer, str(workdir), optimizer_may_change=False)
+    runner.check_resumable(changed, str(tmp_path / "new"))  # nothing trained there yet
 
 
 def test_the_workdir_is_refused_while_another_run_holds_it(tiny_data_dir, tmp_path):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import tiny_config
-from tsn_jax import runner, score_files, studies
+from tsn_jax import checkpoints, runner, runs, score_files, studies
 from tsn_jax.cli import study as study_cli
 from tsn_jax.errors import ConfigError
 
@@ -170,6 +170,38 @@ def test_cells_fuse_their_runs_and_seeds_give_mean_and_spread(tmp_path, monkeypa
     with pytest.raises(ConfigError, match="y.*another config"):
         studies.run_study(changed, root, seeds=2, log=lambda line: None)
     assert trained == []
+
+
+def test_an_interrupted_run_resumes_only_under_the_config_it_started_with(tmp_path, monkeypatch):
+    """Run y has checkpoints but no study record (the study was stopped while it trained):
+    a study whose y has changed since is refused before any run trains; the study as it
+    was resumes y."""
+    trained = []
+
+    def fake_train(config, workdir):
+        trained.append(os.path.basename(workdir))
+        _one_hot_scores(workdir, [0, 1, 2, 3])
+        return {}
+
+    monkeypatch.setattr(runner, "train_and_evaluate", fake_train)
+    monkeypatch.setattr(studies, "validate_config", lambda config: None)
+    root = str(tmp_path / "toy")
+    study = _toy_study()
+    manager = checkpoints.create_manager(
+        os.path.join(studies.run_dir(root, "y", 0), "checkpoints"), save_every_steps=1, keep=1
+    )
+    info = runs.run_info(studies.run_config(study, root, "y", 0), NAMES)
+    manager.save(2, args=checkpoints.save_args({"step": 2, "w": np.zeros(3)}, info))
+    manager.wait_until_finished()
+    manager.close()
+
+    changed = _toy_study(runs={"x": {}, "y": {"data.snippet_stride": 3}})
+    with pytest.raises(ConfigError, match=r"toy/y holds a run trained to step 2 with another "
+                       r"config \(data.snippet_stride: trained with 2, now 3\)"):  # fmt: skip
+        studies.run_study(changed, root, log=lambda line: None)
+    assert trained == []
+    studies.run_study(study, root, log=lambda line: None)
+    assert trained == ["x", "y"]
 
 
 def test_a_finding_pairs_its_cells_by_seed(tmp_path, monkeypatch):

@@ -37,7 +37,7 @@ from tsn_jax import (
     train_step,
 )
 from tsn_jax.config_checks import config_warnings, frame_count_warning, validate_config
-from tsn_jax.errors import TrainingDiverged
+from tsn_jax.errors import ConfigError, TrainingDiverged
 from tsn_jax.models import create_model, example_inputs, input_shape_of
 
 
@@ -93,6 +93,37 @@ def _pretrained_variables(config: ml_collections.ConfigDict, model: nn.Module, s
     )
 
 
+def check_resumable(
+    config: ml_collections.ConfigDict, workdir: str, *, optimizer_may_change: bool = True
+) -> None:
+    """Refuses to resume `workdir` under a config that would train differently from the
+    steps already in it (`runs.resume_changes`): its newest checkpoint would otherwise go
+    on silently under the new settings wherever the parameter shapes still fit. Other
+    `optimizer.*` settings are allowed, with a warning, when `optimizer_may_change` (a
+    lower learning rate after a divergence, as `TrainingDiverged` suggests). A workdir
+    without a checkpoint, or whose newest step holds no config, passes.
+
+    Raises:
+      ConfigError: names the differing settings (the first five).
+    """
+    directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+    step = checkpoints.newest_step(directory)
+    info = None if step is None else checkpoints.read_run_info(os.path.join(directory, str(step)))
+    changes = runs.resume_changes(info["config"], config) if info else []
+    tuned = [c for c in changes if optimizer_may_change and c.startswith("optimizer.")]
+    conflicts = [c for c in changes if c not in tuned]
+    if conflicts:
+        more = f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""
+        raise ConfigError(
+            f"{workdir} holds a run trained to step {step} with another config "
+            f"({'; '.join(conflicts[:5])}{more}): resume it with the config it was trained "
+            f"with ({runs.CONFIG_FILE} there), or train in a new workdir"
+        )
+    if tuned:
+        logging.warning("Resuming %s from step %d with other optimizer settings: %s",
+                        workdir, step, "; ".join(tuned))  # fmt: skip
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Trains a TSN model, evaluates it, checkpoints, and writes metrics.json.
 
@@ -110,20 +141,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         metrics.json go.
 
     Every setting is checked before anything is written to the workdir or any
-    dataset is built. One run at a time holds a workdir (`LOCK_FILE`). A step whose
-    loss or gradient norm is not finite stops the run (`TrainingDiverged`) before
-    its state could be saved, so the newest checkpoint on disk stays a good one.
+    dataset is built, and a workdir with checkpoints resumes only under the config they
+    were trained with (`check_resumable`; training may be lengthened and the optimizer
+    changed). One run at a
+    time holds a workdir (`LOCK_FILE`). A step whose loss or gradient norm is not
+    finite stops the run (`TrainingDiverged`) before its state could be saved, so the
+    newest checkpoint on disk stays a good one.
 
     Returns:
       The final evaluation metrics (as written to workdir/metrics.json).
 
     Raises:
-      ConfigError, CheckpointError: a bad setting or checkpoint (nothing written).
+      ConfigError, CheckpointError: a bad setting or checkpoint, or a workdir trained
+        under another config (nothing written).
       WorkdirInUse: another live process trains in `workdir`.
       TrainingDiverged: a non-finite loss or gradient norm.
     """
     validate_config(config)
     _check_batch_sizes(config)
+    check_resumable(config, workdir)
     for warning in config_warnings(config):
         logging.warning("%s", warning)
     workdir = os.path.abspath(workdir)

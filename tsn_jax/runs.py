@@ -56,6 +56,41 @@ def config_from_json(value: Mapping[str, Any]) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(_tuples(dict(value)))
 
 
+# Settings a run may resume under with other values: they do not change what the steps
+# already taken computed. Training may be lengthened (the schedule then follows the new
+# length from the step it resumes at).
+RESUMABLE_KEYS = frozenset({
+    "num_epochs", "num_train_steps", "log_every_steps", "checkpoint_every_steps",
+    "keep_checkpoints", "eval_every_steps", "prefetch_to_device", "dataset.data_dir",
+})  # fmt: skip
+RESUMABLE_SECTIONS = ("eval.",)
+
+
+def resume_changes(trained: Mapping[str, Any], config: ml_collections.ConfigDict) -> list[str]:
+    """What a resumed run would train differently from the steps already in its workdir.
+
+    Args:
+      trained: the config the newest checkpoint was trained with, in its JSON form (the
+        step's `run` item).
+      config: the config the run is resumed with.
+
+    Returns:
+      ['key: trained with A, now B', ...] for every setting outside `RESUMABLE_KEYS` and
+      `RESUMABLE_SECTIONS` that differs, sorted by key; keys only one of the two configs
+      has (settings added or removed between versions) cannot be compared and are left
+      out.
+    """
+    before = reports.flat_hparams(config_from_json(trained).to_dict())
+    now = reports.flat_hparams(config_from_json(json.loads(config.to_json_best_effort())).to_dict())
+    return [
+        f"{key}: trained with {before[key]}, now {now[key]}"
+        for key in sorted(before.keys() & now.keys())
+        if before[key] != now[key]
+        and key not in RESUMABLE_KEYS
+        and not key.startswith(RESUMABLE_SECTIONS)
+    ]
+
+
 def load_config(workdir: str | None, config: ml_collections.ConfigDict | None = None):
     """The run's config: `config` if given, else WORKDIR/config.json."""
     if config is not None:

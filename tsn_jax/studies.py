@@ -14,8 +14,9 @@ a temporal model over TSN (CVPR 2021, Eq. 1 and Table 7), per class group.
 
 Layout: `<root>/<run>/` for seed 0 and `<root>/<run>.seed<s>/` for seed s > 0, so
 `--seeds=3` after a one-seed study reuses its runs. A finished run holds
-`study_run.json` (the config it was trained with); a run whose config changed since is
-an error, not silently reused.
+`study_run.json` (the config it was trained with); a finished run whose config changed
+since is an error, not silently reused, and so is an interrupted one whose checkpoints
+were trained under another config (`runner.check_resumable`).
 """
 
 from __future__ import annotations
@@ -316,8 +317,9 @@ def run_study(
       The results written to results.json (see `summarize`).
 
     Raises:
-      ConfigError: a bad override or value, a bad seed count, or a finished run whose
-        config differs from the study's now (all checked before any training).
+      ConfigError: a bad override or value, a bad seed count, or a finished or
+        interrupted run whose config differs from the study's now (all checked before
+        any training).
     """
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {seeds}")
@@ -336,6 +338,8 @@ def run_study(
         workdir = run_dir(root, run, seed)
         recorded = _recorded_config(workdir)
         if recorded is None:
+            # An interrupted run resumes under its own config only, optimizer included.
+            runner.check_resumable(config, workdir, optimizer_may_change=False)
             todo.append((run, seed))
         elif recorded != _canonical(config.to_dict()):
             raise ConfigError(
