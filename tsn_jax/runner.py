@@ -143,10 +143,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     Every setting is checked before anything is written to the workdir or any
     dataset is built, and a workdir with checkpoints resumes only under the config they
     were trained with (`check_resumable`; training may be lengthened and the optimizer
-    changed). One run at a
-    time holds a workdir (`LOCK_FILE`). A step whose loss or gradient norm is not
-    finite stops the run (`TrainingDiverged`) before its state could be saved, so the
-    newest checkpoint on disk stays a good one.
+    changed). One run at a time holds a workdir (`LOCK_FILE`). A step whose loss or
+    gradient norm is not finite stops the run (`TrainingDiverged`) before its state
+    could be saved, so the newest checkpoint on disk stays a good one.
 
     Returns:
       The final evaluation metrics (as written to workdir/metrics.json).
