@@ -372,13 +372,17 @@ def _files(directory) -> dict[str, tuple[int, int]]:
     }  # fmt: skip
 
 
-def test_a_workdir_resumes_only_under_the_config_it_was_trained_with(tmp_path, caplog):
-    """Settings that still fit the tensors but change what is trained are refused, before
-    the workdir is touched; a longer run, other logging, evaluation or data-folder
-    settings resume, and other optimizer settings with a warning (refused where the caller
-    wants the run exactly as it started, as a study does)."""
-    workdir, config, _ = save_run(tmp_path / "run", str(tmp_path / "tfds"), 5, ("a", "b", "c"))
+def test_a_workdir_resumes_only_under_the_config_it_was_trained_with(
+    tiny_data_dir, tmp_path, caplog
+):
+    """Settings that still fit the tensors but change what is trained are refused before
+    anything but the lock is written; a longer run, other logging, evaluation or
+    data-folder settings resume, other optimizer settings with a warning (refused where
+    the caller wants the run exactly as it started, as a study does), and a finished run
+    only evaluates, so anything goes there."""
+    workdir, config, _ = save_run(tmp_path / "run", tiny_data_dir, 5, ("a", "b", "c"))
     changed = config.copy_and_resolve_references()
+    changed.num_train_steps = 10
     changed.data.num_segments = 2
     changed.seed = 7
     before = _files(workdir)
@@ -390,7 +394,9 @@ def test_a_workdir_resumes_only_under_the_config_it_was_trained_with(tmp_path, c
         "now 7): resume it with the config it was trained with (config.json there), or "
         "train in a new workdir"
     )
-    assert _files(workdir) == before
+    lock = os.path.join(workdir, runner.LOCK_FILE)  # every run leaves its (empty) lock
+    assert {k: v for k, v in _files(workdir).items() if k != lock} == before
+    runner.check_resumable(changed, str(workdir), num_train_steps=5)  # finished: evaluates
 
     longer = config.copy_and_resolve_references()
     longer.num_train_steps = 40

@@ -94,21 +94,30 @@ def _pretrained_variables(config: ml_collections.ConfigDict, model: nn.Module, s
 
 
 def check_resumable(
-    config: ml_collections.ConfigDict, workdir: str, *, optimizer_may_change: bool = True
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    *,
+    num_train_steps: int | None = None,
+    optimizer_may_change: bool = True,
 ) -> None:
     """Refuses to resume `workdir` under a config that would train differently from the
     steps already in it (`runs.resume_changes`): its newest checkpoint would otherwise go
-    on silently under the new settings wherever the parameter shapes still fit. Other
-    `optimizer.*` settings are allowed, with a warning, when `optimizer_may_change` (a
-    lower learning rate after a divergence, as `TrainingDiverged` suggests). A workdir
-    without a checkpoint, or whose newest step holds no config, passes.
+    on silently under the new settings wherever the parameter shapes still fit.
+
+    Passes a workdir without a checkpoint, or whose newest step holds no config, and one
+    whose newest step is already `num_train_steps` (when given): a finished run only
+    evaluates, so other test settings (or another crop size) are fine there. Other
+    `optimizer.*` settings pass with a warning when `optimizer_may_change` (a lower
+    learning rate after a divergence, as `TrainingDiverged` suggests).
 
     Raises:
       ConfigError: names the differing settings (the first five).
     """
     directory = os.path.join(os.path.abspath(workdir), "checkpoints")
     step = checkpoints.newest_step(directory)
-    info = None if step is None else checkpoints.read_run_info(os.path.join(directory, str(step)))
+    if step is None or (num_train_steps is not None and step >= num_train_steps):
+        return
+    info = checkpoints.read_run_info(os.path.join(directory, str(step)))
     changes = runs.resume_changes(info["config"], config) if info else []
     tuned = [c for c in changes if optimizer_may_change and c.startswith("optimizer.")]
     conflicts = [c for c in changes if c not in tuned]
@@ -141,11 +150,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         metrics.json go.
 
     Every setting is checked before anything is written to the workdir or any
-    dataset is built, and a workdir with checkpoints resumes only under the config they
-    were trained with (`check_resumable`; training may be lengthened and the optimizer
-    changed). One run at a time holds a workdir (`LOCK_FILE`). A step whose loss or
-    gradient norm is not finite stops the run (`TrainingDiverged`) before its state
-    could be saved, so the newest checkpoint on disk stays a good one.
+    dataset is built, and an unfinished run resumes only under the config its
+    checkpoints were trained with (`check_resumable`; training may be lengthened and the
+    optimizer changed), checked before anything but the lock is written. One run at a
+    time holds a workdir (`LOCK_FILE`). A step whose loss or gradient norm is not finite
+    stops the run (`TrainingDiverged`) before its state could be saved, so the newest
+    checkpoint on disk stays a good one.
 
     Returns:
       The final evaluation metrics (as written to workdir/metrics.json).
@@ -158,7 +168,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     """
     validate_config(config)
     _check_batch_sizes(config)
-    check_resumable(config, workdir)
     for warning in config_warnings(config):
         logging.warning("%s", warning)
     workdir = os.path.abspath(workdir)
@@ -173,11 +182,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """`train_and_evaluate` once the config is checked and the workdir is this run's."""
     is_main = jax.process_index() == 0
-    writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
-
     # --- input ---------------------------------------------------------------
     builder = datasets.get_builder(config.dataset)
     info = pipeline.get_dataset_info(builder, config)
+    steps_per_epoch = max(1, info.num_train_examples // config.batch_size)
+    num_train_steps = max(1, optim.total_steps(config, steps_per_epoch))
+    check_resumable(config, workdir, num_train_steps=num_train_steps)
+    writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
     # The config as run: with the data directory really used (TFDS's default for '').
     config = config.copy_and_resolve_references()
     config.dataset.data_dir = str(builder.data_dir_root)
@@ -192,8 +203,6 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
     if warning:
         logging.warning("%s", warning)
     local_batch = config.batch_size // jax.process_count()
-    steps_per_epoch = max(1, info.num_train_examples // config.batch_size)
-    num_train_steps = max(1, optim.total_steps(config, steps_per_epoch))
     logging.info(
         "%d classes, %d train / %d eval videos, %d steps (%d per epoch)",
         info.num_classes,
