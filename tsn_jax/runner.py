@@ -161,8 +161,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       The final evaluation metrics (as written to workdir/metrics.json).
 
     Raises:
-      ConfigError, CheckpointError: a bad setting or checkpoint, or a workdir trained
-        under another config (nothing written).
+      ConfigError, CheckpointError: a bad setting or checkpoint (nothing written), or an
+        unfinished workdir trained under another config (nothing but the lock written).
       WorkdirInUse: another live process trains in `workdir`.
       TrainingDiverged: a non-finite loss or gradient norm.
     """

@@ -37,9 +37,14 @@ CONFIG_FILE = "config.json"
 CLASS_NAMES_FILE = "class_names.json"
 
 
+def config_json(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """`config` as it is stored (tuples as lists), to write or to compare with a record."""
+    return json.loads(config.to_json_best_effort())
+
+
 def run_info(config: ml_collections.ConfigDict, class_names: tuple[str, ...]) -> dict[str, Any]:
     """What a checkpoint step stores next to its arrays to rebuild its model."""
-    return {"config": json.loads(config.to_json_best_effort()), "class_names": list(class_names)}
+    return {"config": config_json(config), "class_names": list(class_names)}
 
 
 def _tuples(value: Any) -> Any:
@@ -80,8 +85,7 @@ def resume_changes(trained: Mapping[str, Any], config: ml_collections.ConfigDict
       has (settings added or removed between versions) cannot be compared and are left
       out.
     """
-    before = reports.flat_hparams(config_from_json(trained).to_dict())
-    now = reports.flat_hparams(config_from_json(json.loads(config.to_json_best_effort())).to_dict())
+    before, now = reports.flat_hparams(trained), reports.flat_hparams(config_json(config))
     return [
         f"{key}: trained with {before[key]}, now {now[key]}"
         for key in sorted(before.keys() & now.keys())
