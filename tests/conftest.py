@@ -82,6 +82,16 @@ def fast_compile():
         jax.config.update("jax_disable_most_optimizations", previous)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Runs the tests marked slow first (the order is otherwise kept).
+
+    pytest-xdist's load scheduling hands tests out in this order, so the workers share
+    the runs of tens of seconds to minutes from the start and finish on short tests,
+    rather than one worker running the last long test while the other waits.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Removes this session's compilation cache (tens of MB)."""
     if _OWN_CACHE_DIR:

@@ -1,6 +1,7 @@
 """Studies (tsn_jax.studies): overrides, the run layout, fused cells, seeds and verdicts
 on hand-made score files, and every shipped study end to end with 2 steps a run."""
 
+import datetime
 import glob
 import json
 import os
@@ -158,14 +159,33 @@ def test_cells_fuse_their_runs_and_seeds_give_mean_and_spread(tmp_path, monkeypa
     assert "- Y beats X on order (order classes): +75.0 points, spread 35.4" in table
     assert json.load(open(os.path.join(root, "results.json")))["seeds"] == 2
     assert os.path.getsize(os.path.join(root, "results.png")) > 0
+    today, machine = datetime.date.today().isoformat(), re.escape(results["machine"])
+    assert re.search(
+        rf"Runs trained {today} on {machine}, in 0:00:0\d summed over the 4 runs \(training "
+        rf"and its test\)\. Summarized {today} on {machine}; this invocation took 0:00:\d\d\.",
+        table,
+    )
 
     # A rerun trains nothing; a run whose config changed since is an error.
     for run, seed in predictions:
         path = os.path.join(studies.run_dir(root, run, seed), studies.RUN_RECORD)
         assert os.path.exists(path)
     trained.clear()
+    # Runs recorded before records held times count as untimed, dated by their file.
+    old_record = os.path.join(studies.run_dir(root, "y", 1), studies.RUN_RECORD)
+    config = json.load(open(old_record))["config"]
+    with open(old_record, "w") as f:
+        json.dump({"config": config}, f)
+    os.utime(old_record, (0, datetime.datetime(2026, 1, 2, 12).timestamp()))
     studies.run_study(_toy_study(), root, seeds=2, log=lambda line: None)
     assert trained == []
+    # Nothing trained or tested: the rerun reports no time of its own.
+    assert re.search(
+        rf"Runs trained 2026-01-02 to {today} on {machine}, in 0:00:0\d summed over 3 of the "
+        rf"4 runs \(training and its test\); 1 of the runs recorded no time or machine\. "
+        rf"Summarized {today} on {machine}\.\n",
+        open(os.path.join(root, "results.md")).read(),
+    )
     changed = _toy_study(runs={"x": {}, "y": {"data.snippet_stride": 3}})
     with pytest.raises(ConfigError, match="y.*another config"):
         studies.run_study(changed, root, seeds=2, log=lambda line: None)

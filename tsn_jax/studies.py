@@ -290,6 +290,51 @@ def _recorded_config(workdir: str) -> dict | None:
     return _read_json(path)["config"] if os.path.exists(path) else None
 
 
+def _machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}"
+
+
+def _run_record(config: ml_collections.ConfigDict, train_time_s: float) -> dict[str, Any]:
+    """What RUN_RECORD holds: the config a run was trained with, and when, where and how
+    long its training (with its own test) took."""
+    return {
+        "config": config.to_dict(),
+        "train_time_s": round(train_time_s, 1),
+        "finished": datetime.date.today().isoformat(),
+        "machine": _machine(),
+    }
+
+
+def _training_record(study: Study, root: str, seeds: int) -> dict[str, Any]:
+    """When, where and in how long the runs of `seeds` seeds were trained, from their
+    records (runs recorded before the records held it count as untimed; the date of
+    such a run is its record's modification date).
+
+    Returns:
+      {'trained': [first, last] ISO dates, 'machines': sorted distinct machines,
+      'train_time_s': summed over the timed runs, 'runs': n, 'untimed_runs': k}.
+    """
+    dates, machines, total, untimed = [], set(), 0.0, 0
+    jobs = [(run, seed) for seed in range(seeds) for run in study.runs]
+    for run, seed in jobs:
+        path = os.path.join(run_dir(root, run, seed), RUN_RECORD)
+        record = _read_json(path)
+        mtime = datetime.date.fromtimestamp(os.path.getmtime(path)).isoformat()
+        dates.append(record.get("finished", mtime))
+        if "train_time_s" in record:
+            total += record["train_time_s"]
+            machines.add(record["machine"])
+        else:
+            untimed += 1
+    return {
+        "trained": [min(dates), max(dates)],
+        "machines": sorted(machines),
+        "train_time_s": round(total, 1),
+        "runs": len(jobs),
+        "untimed_runs": untimed,
+    }
+
+
 def _canonical(value: Any) -> Any:
     """`value` as it reads back from JSON (tuples as lists), to compare with a record."""
     return json.loads(json.dumps(reports.json_safe(value)))
@@ -347,7 +392,7 @@ def run_study(
                 "delete that folder (or rename the run) to train it again"
             )
     log(f"study {study.name}: {len(jobs)} runs, {len(jobs) - len(todo)} finished, {root}")
-    started = time.monotonic()
+    started, worked = time.monotonic(), bool(todo)
     for done, (run, seed) in enumerate(todo):
         elapsed = time.monotonic() - started
         eta = format_duration(elapsed / done * (len(todo) - done)) if done else "?"
@@ -355,8 +400,10 @@ def run_study(
             f"{format_duration(elapsed)}, ETA {eta}")  # fmt: skip
         workdir = run_dir(root, run, seed)
         config = configs[(run, seed)]
+        run_started = time.monotonic()
         runner.train_and_evaluate(config, workdir)
-        reports.write_json(os.path.join(workdir, RUN_RECORD), {"config": config.to_dict()})
+        record = _run_record(config, time.monotonic() - run_started)
+        reports.write_json(os.path.join(workdir, RUN_RECORD), record)
     # The extra protocols of every trained run that lacks them (also of runs trained
     # before the study defined them), or whose record holds other settings: testing
     # again costs no training, so a changed protocol is redone rather than an error.
@@ -369,8 +416,10 @@ def run_study(
                 log(f"evaluation {name}: {run} (seed {seed})")
                 runner.evaluate(evaluated, run_dir(root, run, seed))
                 reports.write_json(record, settings)
+                worked = True
     results = summarize(study, root, seeds)
-    results["wall_time_s"] = round(time.monotonic() - started, 1)
+    if worked:
+        results["wall_time_s"] = round(time.monotonic() - started, 1)
     write_results(study, root, results)
     log(f"study {study.name}: results in {os.path.join(root, 'results.md')}")
     return results
@@ -473,7 +522,8 @@ def summarize(study: Study, root: str, seeds: int) -> dict[str, Any]:
     """The study's figures from its runs' score files.
 
     Returns:
-      {'study', 'title', 'citation', 'metric', 'seeds', 'date', 'machine', 'cells':
+      {'study', 'title', 'citation', 'metric', 'seeds', 'date' and 'machine' (of this
+      summary), the keys of `_training_record` (when, where and how long), 'cells':
       [{'row', 'column', 'runs', 'paper', <metric>: [per seed], '<metric>_mean',
       '<metric>_spread', '<group>_mean', ...}],
       'findings': [{'text', 'metric', 'difference' (mean of the per-seed differences),
@@ -523,7 +573,8 @@ def summarize(study: Study, root: str, seeds: int) -> dict[str, Any]:
         "metric": study.metric,
         "seeds": seeds,
         "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
+        "machine": _machine(),
+        **_training_record(study, root, seeds),
         "cells": cells,
         "findings": findings,
         "contributions": _contributions(study, per_seed),
@@ -543,6 +594,29 @@ def _groups(results: Mapping[str, Any]) -> list[str]:
     return sorted(means - {results["metric"]})
 
 
+def _provenance(results: Mapping[str, Any]) -> str:
+    """When and where the runs were trained and tested, and how long it took: the sum of
+    the runs' recorded times, and this invocation's wall time when it trained or
+    tested anything (a rerun that only summarizes reports none)."""
+    first, last = results["trained"]
+    dates = first if first == last else f"{first} to {last}"
+    timed = results["runs"] - results["untimed_runs"]
+    text = f"Runs trained {dates}"
+    if timed:
+        text += (
+            f" on {'; '.join(results['machines'])}, in"
+            f" {format_duration(results['train_time_s'])} summed over"
+            f" {'the' if not results['untimed_runs'] else f'{timed} of the'}"
+            f" {results['runs']} runs (training and its test)"
+        )
+    if results["untimed_runs"]:
+        text += f"; {results['untimed_runs']} of the runs recorded no time or machine"
+    text += f". Summarized {results['date']} on {results['machine']}"
+    if "wall_time_s" in results:
+        text += f"; this invocation took {format_duration(results['wall_time_s'])}"
+    return text + "."
+
+
 def format_markdown(study: Study, results: Mapping[str, Any]) -> str:
     """results.md: the paper's table with our figures (top-1 or mAP, and the paper's),
     the per-group figures, and the findings with their verdicts."""
@@ -557,12 +631,7 @@ def format_markdown(study: Study, results: Mapping[str, Any]) -> str:
         f" where it reports one); {results['seeds']} seed(s), mean ± sample standard "
         "deviation.",
         "",
-        f"Measured {results['date']} on {results['machine']}"
-        + (
-            f"; wall time {format_duration(results['wall_time_s'])}."
-            if "wall_time_s" in results
-            else "."
-        ),  # fmt: skip
+        _provenance(results),
         "",
     ]
     header = ["", *study.columns]
