@@ -212,6 +212,27 @@ def test_tam_parameters_sit_in_the_chosen_blocks():
     assert params["layer3_0"]["tam"]["prev_se"]["fc1"]["kernel"].shape == (1, 1, 1, 16)
 
 
+@pytest.mark.parametrize("arch", ["resnet18", "googlenet"])
+def test_tam_weights_start_as_in_chen_et_al_code(arch):
+    """Their ResNets re-initialize every Conv2d with kaiming_normal(fan_out): N(0, 2 / C)
+    for a depthwise kernel; their GoogLeNet leaves its TAMs at PyTorch's default for a
+    depthwise 1x1 kernel (fan_in 1): U(-1, 1)."""
+    model = _tsn(arch, temporal_module="tam")
+    params = jax.jit(lambda x: model.init(jax.random.key(0), x, train=False))(
+        jnp.zeros(SHAPE)
+    )["params"]["backbone"]
+    tam = params["layer4_1"]["tam"] if arch == "resnet18" else params["tam5b"]
+    w = np.concatenate([np.ravel(v["fc1"]["kernel"]) for v in tam.values()])
+    c = w.size // 3
+    if arch == "resnet18":
+        assert abs(np.std(w) / np.sqrt(2 / c) - 1) < 0.15
+    else:
+        assert np.abs(w).max() <= 1 and abs(np.std(w) - 1 / np.sqrt(3)) < 0.05
+        assert np.abs(w).max() > 0.95  # uniform over the whole of [-1, 1]
+    with pytest.raises(ValueError, match="unknown TAM init 'he'"):
+        temporal.TemporalMixing("tam", K, tam_init="he")
+
+
 def test_googlenet_tam_parameters_follow_chen_et_al():
     model = _tsn("googlenet", temporal_module="tam", temporal_placement="every_other")
     params = abstract_init(model, SHAPE)["params"]["backbone"]
@@ -221,6 +242,25 @@ def test_googlenet_tam_parameters_follow_chen_et_al():
     ]  # fmt: skip
     assert params["tam1"]["prev_se"]["fc1"]["kernel"].shape == (1, 1, 1, 8)  # conv1: 64 / 8
     assert params["tam3b"]["curr_se"]["fc1"]["kernel"].shape == (1, 1, 1, 60)  # 480 / 8
+
+
+def test_googlenet_convolutions_start_as_torchvision_or_as_he_says():
+    """'torchvision': normal(0.01); 'kaiming': He's normal with fan_out (std sqrt(2 /
+    (9 * 24)) for conv3's 3x3 kernel to 24 channels at width 8); the classifier keeps
+    normal(0.01) either way."""
+    x = jnp.zeros((1, 32, 32, 3))
+    stds = {}
+    for init in ("torchvision", "kaiming"):
+        model = googlenet.googlenet(num_classes=5, base_width=8, kernel_init=init)
+        params = jax.jit(lambda x, model=model: model.init(jax.random.key(0), x, train=False))(x)[
+            "params"
+        ]
+        stds[init] = [float(np.std(params[name]["conv"]["kernel"])) for name in ("conv3",)]
+        stds[init].append(float(np.std(params["fc"]["kernel"])))
+    np.testing.assert_allclose(stds["torchvision"], [0.01, 0.01], rtol=0.1)
+    np.testing.assert_allclose(stds["kaiming"], [np.sqrt(2 / (9 * 24)), 0.01], rtol=0.1)
+    with pytest.raises(ValueError, match="kernel_init must be one of"):
+        googlenet.googlenet(kernel_init="xavier").init(jax.random.PRNGKey(0), x, train=False)
 
 
 def test_googlenet_shifts_the_output_of_each_layer():

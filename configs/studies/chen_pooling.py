@@ -22,8 +22,8 @@ On the demo data (`_chen_demo.chen_config`), scaled to fit 45 minutes on 2 CPU c
   DeepMind's layout; Chen et al.'s code strides three max pools instead): 4 frames
   become 1 in every model;
 - networks at a quarter of their width, trained from scratch, 32 epochs, 48 x 48 crops;
-  the 2D InceptionV1 at a learning rate of 0.001, the others at 0.01 (see
-  `_chen_demo.GOOGLENET_LEARNING_RATE`: at 0.01 it did not learn), and I3D-InceptionV1's
+  the 2D InceptionV1 under He's initialization (`_chen_demo.GOOGLENET_INIT`: under
+  torchvision's it learned little from scratch), and I3D-InceptionV1's
   BatchNorm at PyTorch's momentum 0.1 as in Chen et al.'s code (`I3D_BN_MOMENTUM`:
   DeepMind's 0.001 leaves the running averages near their start after 480 steps); TSM
   only on ResNet-18 (the paper has no TSM-InceptionV1);

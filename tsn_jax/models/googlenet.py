@@ -45,6 +45,7 @@ from tsn_jax.models.layers import (
     adaptive_avg_pool,
     dense_normal,
     flatten_channels_first,
+    kaiming_normal_fan_out,
     max_pool,
     scaled_width,
 )
@@ -68,6 +69,13 @@ Dtype = Any
 # default uniform; here the linear biases start at zero (`dense_normal`).
 INIT_STD = 0.01
 _KERNEL_INIT = nn.initializers.normal(INIT_STD)
+# Convolution initializations (``GoogLeNet.kernel_init``): torchvision's, above, is the
+# default. Its weights are so small that a convolution fed by a TAM (which scales each
+# channel by about sqrt(2 / C) at init) gives outputs whose variance is far below
+# BatchNorm's eps (1e-3), so BN stops normalizing and the signal fades block by block: a
+# TAM-GoogLeNet trained from scratch stays at chance. He's (fan_out, as the ResNets) keeps
+# the variance of every convolution's output near that of its input.
+KERNEL_INITS = {"torchvision": _KERNEL_INIT, "kaiming": kaiming_normal_fan_out}
 
 # Arguments of torchvision's Inception(in, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5,
 # pool_proj) for each block, in order, at full width (the input width is the previous
@@ -158,6 +166,7 @@ class Inception(nn.Module):
       ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj: branch widths (torchvision's
         argument names).
       branch3_kernel: kernel of branch3's second convolution, 3 or 5.
+      kernel_init: initializer of every convolution (torchvision's normal(0.01)).
       dtype: computation dtype.
 
     Shapes: ``[N, *spatial, C] -> [N, *spatial, ch1x1 + ch3x3 + ch5x5 + pool_proj]``.
@@ -170,6 +179,7 @@ class Inception(nn.Module):
     ch5x5: int
     pool_proj: int
     branch3_kernel: int = 3
+    kernel_init: nn.initializers.Initializer = _KERNEL_INIT
     dtype: Dtype = jnp.float32
 
     @nn.compact
@@ -178,7 +188,14 @@ class Inception(nn.Module):
             raise ValueError(f"branch3_kernel must be 3 or 5, got {self.branch3_kernel}")
 
         def conv(features: int, kernel: int, name: str) -> ConvModule:
-            return basic_conv(features, kernel, padding=kernel // 2, dtype=self.dtype, name=name)
+            return basic_conv(
+                features,
+                kernel,
+                padding=kernel // 2,
+                kernel_init=self.kernel_init,
+                dtype=self.dtype,
+                name=name,
+            )
 
         branch1 = conv(self.ch1x1, 1, "branch1")(x, train)
         branch2 = conv(self.ch3x3red, 1, "branch2_0")(x, train)
@@ -265,6 +282,9 @@ class GoogLeNet(nn.Module):
       temporal_pool: which of the spatial pools after the stem (1), inception3b (2) and
         inception4e (3) also max-pool the segments by 2 (kernel 3, stride 2); Chen et
         al. use ``(1, 2, 3)``.
+      kernel_init: initialization of the convolutions, 'torchvision' (normal(0.01),
+        the default) or 'kaiming' (He, fan_out), for TAM networks trained from scratch
+        (``KERNEL_INITS``); the classifiers keep torchvision's normal(0.01) either way.
       dtype: computation dtype; parameters and statistics stay float32.
 
     Shapes: ``[N, H, W, C]`` (C = 3 with ``transform_input``; H, W >= 15) ->
@@ -285,6 +305,7 @@ class GoogLeNet(nn.Module):
     temporal_placement: str = "all"
     shift_fraction: float = 0.125
     temporal_pool: Sequence[int] = ()
+    kernel_init: str = "torchvision"
     dtype: Dtype = jnp.float32
 
     @property
@@ -311,6 +332,11 @@ class GoogLeNet(nn.Module):
             raise ValueError("aux_logits needs num_classes (the aux heads are classifiers)")
         if self.transform_input:
             x = transform_input(x)
+        if self.kernel_init not in KERNEL_INITS:
+            raise ValueError(
+                f"kernel_init must be one of {sorted(KERNEL_INITS)}, got {self.kernel_init!r}"
+            )
+        kernel_init = KERNEL_INITS[self.kernel_init]
         unknown_pools = sorted(set(self.temporal_pool) - set(_TEMPORAL_POOLS.values()))
         if unknown_pools:
             raise ValueError(f"temporal_pool positions must be 1, 2 or 3, got {unknown_pools}")
@@ -326,7 +352,9 @@ class GoogLeNet(nn.Module):
         def mix(x: jax.Array, position: str) -> jax.Array:
             if not (self.temporal_module and with_module[position]):
                 return x
-            module = TemporalMixing(self.temporal_module, segments, self.shift_fraction)
+            module = TemporalMixing(
+                self.temporal_module, segments, self.shift_fraction, tam_init="googlenet"
+            )
             return module.mix(x, self.dtype, name=f"tam{position}")
 
         def spatial_pool(x: jax.Array, window: int, after: str) -> jax.Array:
@@ -339,7 +367,13 @@ class GoogLeNet(nn.Module):
 
         def stem_conv(features: int, kernel: int, stride: int, name: str) -> ConvModule:
             return basic_conv(
-                self._width(features), kernel, stride, kernel // 2, dtype=self.dtype, name=name
+                self._width(features),
+                kernel,
+                stride,
+                kernel // 2,
+                kernel_init=kernel_init,
+                dtype=self.dtype,
+                name=name,
             )
 
         x = jnp.asarray(x, self.dtype)
@@ -356,6 +390,7 @@ class GoogLeNet(nn.Module):
             block = Inception(
                 *(self._width(c) for c in widths),
                 branch3_kernel=self.branch3_kernel,
+                kernel_init=kernel_init,
                 dtype=self.dtype,
                 name=name,
             )

@@ -27,10 +27,16 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from tsn_jax.models.layers import ConvModule, kaiming_normal_fan_out, max_pool
+from tsn_jax.models.layers import (
+    ConvModule,
+    kaiming_normal_fan_out,
+    max_pool,
+    torch_default_kernel_init,
+)
 
 __all__ = [
     "PLACEMENTS",
+    "TAM_INITS",
     "TEMPORAL_MODULES",
     "NonLocal",
     "TemporalAggregation",
@@ -108,23 +114,30 @@ class _ChannelWeights(nn.Module):
     checkpoints convert; it is computed as a product, no convolution needed.
     """
 
+    kernel_init: nn.initializers.Initializer = kaiming_normal_fan_out
     dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         c = x.shape[-1]
-        # The reference re-initializes every Conv2d with kaiming_normal(fan_out), and a
-        # depthwise kernel's fan_out is C: std sqrt(2 / C).
-        kernel = self.param("kernel", kaiming_normal_fan_out, (1, 1, 1, c), jnp.float32)
+        kernel = self.param("kernel", self.kernel_init, (1, 1, 1, c), jnp.float32)
         return x * jnp.asarray(kernel.reshape(c), self.dtype)
 
 
 class _SEModule(nn.Module):
+    kernel_init: nn.initializers.Initializer = kaiming_normal_fan_out
     dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        return _ChannelWeights(self.dtype, name="fc1")(x)
+        return _ChannelWeights(self.kernel_init, self.dtype, name="fc1")(x)
+
+
+# TAM's weight initializations, as in Chen et al.'s code: their ResNets re-initialize every
+# Conv2d with kaiming_normal(fan_out), which for a depthwise kernel (fan_out C) is
+# N(0, 2 / C); their GoogLeNet does not re-initialize its TAMs, which keep PyTorch's
+# default for a depthwise 1x1 kernel (fan_in 1): U(-1, 1).
+TAM_INITS = {"resnet": kaiming_normal_fan_out, "googlenet": torch_default_kernel_init}
 
 
 class TemporalAggregation(nn.Module):
@@ -140,6 +153,7 @@ class TemporalAggregation(nn.Module):
       num_segments: K.
       blending_frames: neighbouring segments aggregated (odd).
       blending: 'sum' (the paper) or 'max'.
+      kernel_init: initializer of the per-channel weights (``TAM_INITS``).
       dtype: computation dtype.
 
     Shapes: ``[N * K, H, W, C] -> [N * K, H, W, C]``.
@@ -148,6 +162,7 @@ class TemporalAggregation(nn.Module):
     num_segments: int
     blending_frames: int = 3
     blending: str = "sum"
+    kernel_init: nn.initializers.Initializer = kaiming_normal_fan_out
     dtype: Dtype = jnp.float32
 
     @nn.compact
@@ -163,7 +178,10 @@ class TemporalAggregation(nn.Module):
             names = [f"blending_layers_{i}" for i in range(self.blending_frames)]
         # Output segment k receives the term of segment k + offset.
         terms = [
-            _shift_segments(_unfold(_SEModule(self.dtype, name=name)(x), self.num_segments), o)
+            _shift_segments(
+                _unfold(_SEModule(self.kernel_init, self.dtype, name=name)(x), self.num_segments),
+                o,
+            )
             for o, name in zip(range(-half, half + 1), names, strict=True)
         ]
         stacked = jnp.stack(terms)
@@ -187,6 +205,8 @@ class TemporalMixing:
       shift_inplace: TSM, shift the block input instead of only the residual branch.
       blending_frames: TAM, segments aggregated (3).
       blending: TAM, 'sum' or 'max'.
+      tam_init: TAM, whose initialization of its weights: 'resnet' or 'googlenet'
+        (``TAM_INITS``).
     """
 
     kind: str
@@ -195,10 +215,13 @@ class TemporalMixing:
     shift_inplace: bool = False
     blending_frames: int = 3
     blending: str = "sum"
+    tam_init: str = "resnet"
 
     def __post_init__(self):
         if self.kind not in TEMPORAL_MODULES:
             raise ValueError(f"unknown temporal module {self.kind!r}; known: {TEMPORAL_MODULES}")
+        if self.tam_init not in TAM_INITS:
+            raise ValueError(f"unknown TAM init {self.tam_init!r}; known: {sorted(TAM_INITS)}")
 
     def mix(self, x: jax.Array, dtype: Dtype, name: str = "tam") -> jax.Array:
         """The module applied to the whole feature map x (``[N * K, H, W, C]``).
@@ -209,7 +232,12 @@ class TemporalMixing:
         if self.kind == "tsm":
             return temporal_shift(x, self.num_segments, self.shift_fraction)
         tam = TemporalAggregation(
-            self.num_segments, self.blending_frames, self.blending, dtype, name=name
+            self.num_segments,
+            self.blending_frames,
+            self.blending,
+            TAM_INITS[self.tam_init],
+            dtype,
+            name=name,
         )
         return tam(x)
 
