@@ -218,9 +218,8 @@ def test_tam_weights_start_as_in_chen_et_al_code(arch):
     for a depthwise kernel; their GoogLeNet leaves its TAMs at PyTorch's default for a
     depthwise 1x1 kernel (fan_in 1): U(-1, 1)."""
     model = _tsn(arch, temporal_module="tam")
-    params = jax.jit(lambda x: model.init(jax.random.key(0), x, train=False))(
-        jnp.zeros(SHAPE)
-    )["params"]["backbone"]
+    init = jax.jit(lambda x: model.init(jax.random.key(0), x, train=False))
+    params = init(jnp.zeros(SHAPE))["params"]["backbone"]
     tam = params["layer4_1"]["tam"] if arch == "resnet18" else params["tam5b"]
     w = np.concatenate([np.ravel(v["fc1"]["kernel"]) for v in tam.values()])
     c = w.size // 3
