@@ -16,7 +16,8 @@ MODULES = {"TSN": None, "TSM": "tsm", "TAM": "tam"}
 # weights, and from scratch on the demo (4 frames, 48 x 48, width 16, 480 steps, one seed,
 # 2026-12-05) torchvision's init gave TSN 15% top-1 at the demo's learning rate of 0.01
 # and, at 0.001, TSN 41% and TAM 43%; under He's at 0.01, TSN 54% and TAM 62% (the
-# ResNet-18's: 54% and 69%). So every network here trains at the demo's 0.01.
+# ResNet-18's: 54% and 69%). So every network here trains at the demo's 0.01. Under seed
+# 1 the same recipe gave TSN 21% and TAM 16% (docs/studies.md): not yet a reliable one.
 GOOGLENET_INIT = "kaiming"
 # DeepMind's I3D keeps Sonnet's BatchNorm decay (momentum 0.001): after the study's 480
 # steps the running averages are still 0.999^480 = 62% their starting values, and its
