@@ -70,11 +70,9 @@ Dtype = Any
 INIT_STD = 0.01
 _KERNEL_INIT = nn.initializers.normal(INIT_STD)
 # Convolution initializations (``GoogLeNet.kernel_init``): torchvision's, above, is the
-# default. Its weights are so small that a convolution fed by a TAM (which scales each
-# channel by about sqrt(2 / C) at init) gives outputs whose variance is far below
-# BatchNorm's eps (1e-3), so BN stops normalizing and the signal fades block by block: a
-# TAM-GoogLeNet trained from scratch stays at chance. He's (fan_out, as the ResNets) keeps
-# the variance of every convolution's output near that of its input.
+# default (Chen et al. fine-tune it from ImageNet weights). He's (fan_out, as the ResNets)
+# is for training from scratch, where normal(0.01) learned slowly on the demo
+# (configs/studies/_chen_demo.py has the measured runs).
 KERNEL_INITS = {"torchvision": _KERNEL_INIT, "kaiming": kaiming_normal_fan_out}
 
 # Arguments of torchvision's Inception(in, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5,

@@ -205,7 +205,8 @@ class TemporalMixing:
       shift_inplace: TSM, shift the block input instead of only the residual branch.
       blending_frames: TAM, segments aggregated (3).
       blending: TAM, 'sum' or 'max'.
-      tam_init: TAM, whose initialization of its weights: 'resnet' or 'googlenet'
+      tam_init: TAM, the initialization of its weights as in the named network of Chen et
+        al.'s code, 'resnet' or 'googlenet'
         (``TAM_INITS``).
     """
 
