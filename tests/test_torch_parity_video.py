@@ -72,6 +72,37 @@ def test_torchvision_video_logits_match(arch):
     assert_logits_close(_logits(TORCHVISION[arch](num_classes=10), variables, x), expected)
 
 
+# Chen et al.'s S3D-ResNet (their code's s3d_resnet.py) has torchvision's BasicStem and
+# BasicBlock with Conv2Plus1D at midplanes equal to the output width. torchvision works the
+# midplanes out itself; the builder below, its own Conv2Plus1D given the output width as
+# midplanes, is the only line re-stated. With its strides in time left to torchvision
+# (None, or the same given explicitly) and without the stem pool (torchvision has none),
+# s3d_resnet18 must give its logits; the stem pool and other strides are traced in
+# test_video_resnet.py::test_s3d_resnet18_is_chen_et_al_layout.
+@pytest.mark.parametrize("temporal_strides", [None, (1, 2, 2, 2)])
+@pytest.mark.slow
+def test_s3d_resnet18_blocks_match_torchvision_equal_width_2plus1d(temporal_strides):
+    tv = import_torchvision().models.video.resnet
+
+    class EqualWidthConv2Plus1D(tv.Conv2Plus1D):
+        def __init__(self, in_planes, out_planes, midplanes, stride=1, padding=1):
+            super().__init__(in_planes, out_planes, out_planes, stride, padding)
+
+    torch.manual_seed(0)
+    model = tv.VideoResNet(
+        tv.BasicBlock, [EqualWidthConv2Plus1D] * 4, [2, 2, 2, 2], tv.BasicStem, num_classes=10
+    ).eval()
+    randomize_batch_norm(model)
+    x = _clip((1, 4, 32, 32, 3))
+    ours = video_resnet.s3d_resnet18(
+        num_classes=10, stem_pool=False, temporal_strides=temporal_strides
+    )
+    variables = convert_torch.convert_state_dict(
+        _numpy_state_dict(model), convert_torch.abstract_variables(ours, x.shape)
+    )
+    assert_logits_close(_logits(ours, variables, x), _torch_logits(model, x))
+
+
 # --------------------------------------------------------------------------- Hara et al.
 
 

@@ -8,6 +8,7 @@ kenshohara/3D-ResNets-PyTorch's. Behaviour runs at base width 8 on 2 clips of 4x
 
 from __future__ import annotations
 
+import functools
 import math
 
 import flax
@@ -34,6 +35,7 @@ CONSTRUCTORS = {
     "resnet3d_34": video_resnet.resnet3d_34,
     "resnet3d_50": video_resnet.resnet3d_50,
     "s3d": s3d.s3d,
+    "s3d_resnet18": video_resnet.s3d_resnet18,
 }
 
 # Number of parameters (not buffers), and of state_dict entries without
@@ -179,6 +181,54 @@ def test_midplanes_equal_keeps_the_width():
     assert layout["layer2.0.conv2.0.3.weight"] == (128, 128, 3, 1, 1)
     with pytest.raises(ValueError, match="midplanes 'paper'"):
         abstract_init(video_resnet.r2plus1d_18(midplanes="paper"), (1, 8, 32, 32, 3))
+
+
+def _block_outputs(model, shape):
+    """Output shape of every residual block, by name, traced only."""
+    _, state = jax.eval_shape(
+        lambda: model.init_with_output(
+            jax.random.key(0),
+            jnp.zeros(shape),
+            train=False,
+            capture_intermediates=lambda module, method: (
+                method == "__call__" and (module.name or "").startswith("layer")
+            ),
+            mutable=True,
+        )
+    )
+    return {name: out["__call__"][0].shape for name, out in state["intermediates"].items()}
+
+
+def test_s3d_resnet18_is_chen_et_al_layout():
+    """Chen et al.'s s3d_resnet.py: torchvision's BasicStem, a 1x3x3 max pool of stride
+    (1, 2, 2), (2+1)D blocks of equal width, temporal stride 2 in the first block of layers
+    2-4 unless `temporal_strides=(1, 1, 1, 1)` (their without_t_stride)."""
+    shape = (1, 8, 32, 32, 3)
+    layout = torch_layout(abstract_init(video_resnet.s3d_resnet18(), shape))
+    assert layout["stem.0.weight"] == (64, 3, 3, 7, 7)
+    assert layout["layer1.0.conv1.0.0.weight"] == (64, 64, 1, 3, 3)
+    assert layout["layer1.0.conv1.0.3.weight"] == (64, 64, 3, 1, 1)
+    assert layout["layer3.0.conv1.0.0.weight"] == (256, 128, 1, 3, 3)
+    assert layout["layer3.0.conv2.0.3.weight"] == (256, 256, 3, 1, 1)
+    assert layout["layer2.0.downsample.0.weight"] == (128, 64, 1, 1, 1)
+    assert not any(k.startswith("stem.3") for k in layout)  # a 3D stem, not (2+1)D
+
+    tiny = functools.partial(video_resnet.s3d_resnet18, num_classes=None, base_width=8)
+    strided = _block_outputs(tiny(), shape)
+    # The stem halves 32 -> 16, its max pool 16 -> 8; each of layers 2-4 halves T and H.
+    assert strided["layer1_1"] == (1, 8, 8, 8, 8)
+    assert strided["layer2_0"] == (1, 4, 4, 4, 16)
+    assert strided["layer4_1"] == (1, 1, 1, 1, 64)
+    kept = _block_outputs(tiny(temporal_strides=(1, 1, 1, 1)), shape)
+    assert kept["layer4_1"] == (1, 8, 1, 1, 64)
+    # Only the first block of a stage strides; (2, 1, 1, 1) strides layer1_0 in time alone.
+    first = _block_outputs(tiny(temporal_strides=(2, 1, 1, 1)), shape)
+    assert (first["layer1_0"], first["layer1_1"]) == ((1, 4, 8, 8, 8), (1, 4, 8, 8, 8))
+    assert _block_outputs(tiny(stem_pool=False), shape)["layer1_1"] == (1, 8, 16, 16, 8)
+    with pytest.raises(ValueError, match="one stride per stage"):
+        abstract_init(tiny(temporal_strides=(1, 2)), shape)
+    with pytest.raises(ValueError, match="no temporal kernel"):
+        abstract_init(video_resnet.mc3_18(temporal_strides=(1, 2, 2, 2)), shape)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,9 @@ MODULES = {"TSN": None, "TSM": "tsm", "TAM": "tam"}
 # 2026-12-05) torchvision's init gave TSN 15% top-1 at the demo's learning rate of 0.01
 # and, at 0.001, TSN 41% and TAM 43%; under He's at 0.01, TSN 54% and TAM 62% (the
 # ResNet-18's: 54% and 69%). So every network here trains at the demo's 0.01. Under seed
-# 1 the same recipe gave TSN 21% and TAM 16% (docs/studies.md): not yet a reliable one.
+# 1 the same recipe gave TSN 21% and TAM 16%: from scratch the GoogLeNet sits at chance
+# for 100-300 steps, for as long as the draw decides (docs/studies.md has the measured
+# plateau, its gradients at init and the remedies tried).
 GOOGLENET_INIT = "kaiming"
 # DeepMind's I3D keeps Sonnet's BatchNorm decay (momentum 0.001): after the study's 480
 # steps the running averages are still 0.999^480 = 62% their starting values, and its

@@ -49,6 +49,7 @@ BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "r3d_18": video_resnet.r3d_18,
     "mc3_18": video_resnet.mc3_18,
     "r2plus1d_18": video_resnet.r2plus1d_18,
+    "s3d_resnet18": video_resnet.s3d_resnet18,
     "resnet3d_10": video_resnet.resnet3d_10,
     "resnet3d_18": video_resnet.resnet3d_18,
     "resnet3d_34": video_resnet.resnet3d_34,
@@ -66,7 +67,7 @@ BACKBONES: dict[str, Callable[..., nn.Module]] = {
 REMAT_BACKBONES = frozenset(
     name
     for name in BACKBONES
-    if name.startswith(("resnet", "i3d_resnet", "r3d", "mc3", "r2plus1d"))
+    if name.startswith(("resnet", "i3d_resnet", "r3d", "mc3", "r2plus1d", "s3d_resnet"))
 )
 
 DTYPES: dict[str, Any] = {

@@ -22,6 +22,18 @@ S3D-style factorization of Xie et al. / Chen et al. ("Deep Analysis of CNN-based
 Spatio-temporal Representations") keeps the width (``midplanes='equal'``: ``midplanes =
 out``, and 64 instead of 45 in the stem).
 
+**Chen et al.'s S3D-ResNet** (``s3d_resnet18``; the "Conv." aggregation of their CVPR
+2021 Table 5, Sec. 6.3: a 1D temporal convolution after every spatial one), laid out as
+their public code's ``s3d_resnet.py`` (IBM/action-recognition-pytorch): torchvision's
+``BasicStem`` (3x7x7, stride (1, 2, 2)), then a 1x3x3 max pool of stride (1, 2, 2)
+(``stem_pool``), and (2+1)D blocks of equal width whose temporal strides are set apart
+from the spatial ones (``temporal_strides``; (1, 1, 1, 1) is their ``without_t_stride``,
+Chen et al.'s models without temporal pooling). Their ``conv1`` / ``bn1`` / ``conv1_t``
+/ ``bn1_t`` of a block are ``conv1_0_0`` / ``conv1_0_1`` / ``conv1_0_3`` / ``conv1_1``
+here (torchvision's names); their classifier is N(0, 0.001^2) where torchvision's is
+N(0, 0.01^2), and they apply dropout and ``fc`` per frame before averaging, which is
+the same in evaluation.
+
 Names (a numeric torch path component is a ``_N`` suffix, repeated for nested
 ``nn.Sequential``s): ``stem.0.weight`` -> ``stem_0/kernel``;
 ``layer1.0.conv1.0.weight`` (the 3D conv of ``conv1 = Sequential(conv, BN, ReLU)``) ->
@@ -77,6 +89,7 @@ __all__ = [
     "resnet3d_18",
     "resnet3d_34",
     "resnet3d_50",
+    "s3d_resnet18",
     "shortcut_a",
 ]
 
@@ -123,6 +136,7 @@ def spatiotemporal_conv(
     train: bool,
     dtype: Dtype,
     name: str,
+    temporal_stride: int | None = None,
 ) -> jax.Array:
     """One of torchvision's conv builders, named like its torch module.
 
@@ -139,19 +153,32 @@ def spatiotemporal_conv(
       train: BN mode of the (2+1)D middle BN.
       dtype: computation dtype.
       name: the layer name (the '3d' and '2d' convolution) or prefix ('2plus1d').
+      temporal_stride: the stride in time where it is not torchvision's
+        (``_temporal_stride``).
 
     Returns:
       ``[N, T', H', W', features]``.
     """
-    _check(conv_type, CONV_TYPES, "conv type")
+    t = _temporal_stride(conv_type, stride, temporal_stride)
     if conv_type == "3d":
-        return _conv(features, 3, stride, 1, dtype, name)(x)
+        return _conv(features, 3, (t, stride, stride), 1, dtype, name)(x)
     spatial = (1, 3, 3), (1, stride, stride), (0, 1, 1)
     if conv_type == "2d":
         return _conv(features, *spatial, dtype, name)(x)
     y = _conv(midplanes, *spatial, dtype, f"{name}_0")(x)
     y = nn.relu(batch_norm(train, dtype, f"{name}_1")(y))
-    return _conv(features, (3, 1, 1), (stride, 1, 1), (1, 0, 0), dtype, f"{name}_3")(y)
+    return _conv(features, (3, 1, 1), (t, 1, 1), (1, 0, 0), dtype, f"{name}_3")(y)
+
+
+def _temporal_stride(conv_type: str, stride: int, temporal_stride: int | None) -> int:
+    """A block's stride in time: torchvision's (``stride``; 1 for '2d', which has no
+    temporal kernel) when ``temporal_stride`` is None, else ``temporal_stride``."""
+    _check(conv_type, CONV_TYPES, "conv type")
+    if temporal_stride is None:
+        return 1 if conv_type == "2d" else stride
+    if conv_type == "2d" and temporal_stride != 1:
+        raise ValueError(f"a '2d' block has no temporal kernel to stride by {temporal_stride}")
+    return temporal_stride
 
 
 def shortcut_a(
@@ -194,6 +221,7 @@ class _Block(nn.Module):
       shortcut: 'B' (1x1x1 conv + BN ``downsample_{0,1}`` where the shape changes) or 'A'
         (``shortcut_a``, no parameters).
       stop_gradient_shortcut: type A only, Hara et al.'s detached shortcut.
+      temporal_stride: stride in time; None: torchvision's (``_temporal_stride``).
       dtype: computation dtype.
     """
 
@@ -201,6 +229,7 @@ class _Block(nn.Module):
 
     planes: int
     stride: int = 1
+    temporal_stride: int | None = None
     conv_type: str = "3d"
     midplanes: str = "torchvision"
     layout: str = "torchvision"
@@ -216,11 +245,18 @@ class _Block(nn.Module):
         return f"conv{i}", f"bn{i}"
 
     def _conv_bn(
-        self, x: jax.Array, i: int, features: int, midplanes: int, stride: int, train: bool
+        self,
+        x: jax.Array,
+        i: int,
+        features: int,
+        midplanes: int,
+        stride: int,
+        train: bool,
+        temporal_stride: int | None = None,
     ) -> jax.Array:
         conv, bn = self._names(i)
         y = spatiotemporal_conv(
-            x, self.conv_type, features, midplanes, stride, train, self.dtype, conv
+            x, self.conv_type, features, midplanes, stride, train, self.dtype, conv, temporal_stride
         )
         return batch_norm(train, self.dtype, bn)(y)
 
@@ -232,10 +268,10 @@ class _Block(nn.Module):
         """Identity, or a type A/B shortcut when the shape changes."""
         _check(self.shortcut, SHORTCUTS, "shortcut type")
         features = self.planes * self.expansion
-        if self.stride == 1 and x.shape[-1] == features:
-            return x
         s = self.stride
-        strides = (1, s, s) if self.conv_type == "2d" else (s, s, s)
+        strides = (_temporal_stride(self.conv_type, s, self.temporal_stride), s, s)
+        if strides == (1, 1, 1) and x.shape[-1] == features:
+            return x
         if self.shortcut == "A":
             return shortcut_a(x, features, strides, self.stop_gradient_shortcut)
         y = _conv(features, 1, strides, 0, self.dtype, "downsample_0")(x)
@@ -245,8 +281,8 @@ class _Block(nn.Module):
 class BasicBlock(_Block):
     """Two spatio-temporal convolutions with a shortcut; the -10/18/34 networks.
 
-    Shapes: ``[N, T, H, W, C_in] -> [N, T', H', W', planes]`` (T' = ceil(T / stride) unless
-    ``conv_type='2d'``, H' = ceil(H / stride), W' likewise).
+    Shapes: ``[N, T, H, W, C_in] -> [N, T', H', W', planes]`` (T' = ceil(T / t) with t the
+    ``_temporal_stride``, H' = ceil(H / stride), W' likewise).
     """
 
     expansion: ClassVar[int] = 1
@@ -254,7 +290,7 @@ class BasicBlock(_Block):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         mid = _midplanes(self.midplanes, x.shape[-1], self.planes)
-        y = nn.relu(self._conv_bn(x, 1, self.planes, mid, self.stride, train))
+        y = nn.relu(self._conv_bn(x, 1, self.planes, mid, self.stride, train, self.temporal_stride))
         # torchvision gives the second (2+1)D convolution the first one's midplanes.
         y = self._conv_bn(y, 2, self.planes, mid, 1, train)
         return nn.relu(y + self._shortcut(x, train))
@@ -273,7 +309,7 @@ class Bottleneck(_Block):
         # torchvision's midplanes use the block's input width, also here.
         mid = _midplanes(self.midplanes, x.shape[-1], self.planes)
         y = nn.relu(self._pointwise_bn(x, 1, self.planes, train))
-        y = nn.relu(self._conv_bn(y, 2, self.planes, mid, self.stride, train))
+        y = nn.relu(self._conv_bn(y, 2, self.planes, mid, self.stride, train, self.temporal_stride))
         y = self._pointwise_bn(y, 3, self.planes * self.expansion, train)
         return nn.relu(y + self._shortcut(x, train))
 
@@ -283,18 +319,18 @@ def _stages(
     train: bool,
     stage_sizes: Sequence[int],
     base_width: int,
-    make_block: Callable[[int, int, int, str], nn.Module],
+    make_block: Callable[[int, int, int, int, str], nn.Module],
 ) -> jax.Array:
     """``layer1``..``layer4``: ``64 * 2**i`` planes (scaled), stride 2 from stage 2 on.
 
-    ``make_block(stage, planes, stride, name)`` builds one block; it is called inside the
-    model's compact ``__call__``.
+    ``make_block(stage, block, planes, stride, name)`` builds block ``block`` of stage
+    ``stage``; it is called inside the model's compact ``__call__``.
     """
     for i, num_blocks in enumerate(stage_sizes):
         planes = scaled_width(64 * 2**i, base_width)
         for j in range(num_blocks):
             stride = 2 if i > 0 and j == 0 else 1
-            x = make_block(i, planes, stride, f"layer{i + 1}_{j}")(x, train)
+            x = make_block(i, j, planes, stride, f"layer{i + 1}_{j}")(x, train)
     return x
 
 
@@ -304,8 +340,9 @@ class VideoResNet(nn.Module):
     Stems: 'basic' (``BasicStem``: 3x7x7 conv stride (1, 2, 2) padding (1, 3, 3) to 64,
     BN, ReLU; ``stem_0``, ``stem_1``) or 'r2plus1d' (``R2Plus1dStem``: 1x7x7 stride
     (1, 2, 2) to 45, BN, ReLU, 3x1x1 to 64, BN, ReLU; ``stem_0``, ``stem_1``, ``stem_3``,
-    ``stem_4``). No max pooling: the clip is downsampled by 2 in space by the stem and by
-    8 in time and space by stages 2-4 ('2d' stages keep time).
+    ``stem_4``). No max pooling (unless ``stem_pool``): the clip is downsampled by 2 in
+    space by the stem and by 8 in time and space by stages 2-4 ('2d' stages keep time;
+    ``temporal_strides`` sets the strides in time apart).
 
     Attributes:
       block_cls: ``BasicBlock`` or ``Bottleneck``.
@@ -315,6 +352,10 @@ class VideoResNet(nn.Module):
       num_classes: size of ``fc`` (400, Kinetics); None returns pooled features.
       base_width: 64 for the published widths; every width scales by base_width / 64.
       midplanes: (2+1)D width, 'torchvision' (default; the weights) or 'equal'.
+      stem_pool: a 1x3x3 max pool of stride (1, 2, 2) after the stem (Chen et al.'s
+        S3D-ResNet; torchvision has none).
+      temporal_strides: the stride in time of the first block of each stage; None gives
+        torchvision's (that of the block, 2 from stage 2 on, 1 in '2d' stages).
       remat: recompute each residual block in the backward pass
         (``layers.residual_block_class``).
       dtype: computation dtype; parameters and batch statistics are float32.
@@ -331,6 +372,8 @@ class VideoResNet(nn.Module):
     num_classes: int | None = 400
     base_width: int = 64
     midplanes: str = "torchvision"
+    stem_pool: bool = False
+    temporal_strides: Sequence[int] | None = None
     remat: bool = False
     dtype: Dtype = jnp.float32
 
@@ -356,11 +399,21 @@ class VideoResNet(nn.Module):
             x = nn.relu(batch_norm(train, self.dtype, "stem_4")(x))
         else:
             raise ValueError(f"unknown stem {self.stem!r}; known: ['basic', 'r2plus1d']")
+        if self.stem_pool:
+            x = max_pool(x, (1, 3, 3), (1, 2, 2), (0, 1, 1))
+        if self.temporal_strides is not None and len(self.temporal_strides) != len(
+            self.stage_sizes
+        ):
+            raise ValueError(f"temporal_strides needs one stride per stage of {self.stage_sizes}")
 
-        def make_block(stage: int, planes: int, stride: int, name: str) -> nn.Module:
+        def make_block(stage: int, block: int, planes: int, stride: int, name: str) -> nn.Module:
+            temporal_stride = None
+            if self.temporal_strides is not None:
+                temporal_stride = self.temporal_strides[stage] if block == 0 else 1
             return residual_block_class(self.block_cls, self.remat)(
                 planes=planes,
                 stride=stride,
+                temporal_stride=temporal_stride,
                 conv_type=self.conv_types[stage],
                 midplanes=self.midplanes,
                 dtype=self.dtype,
@@ -439,7 +492,7 @@ class ResNet3D(nn.Module):
         if not self.no_max_pool:
             x = max_pool(x, 3, 2, 1)
 
-        def make_block(stage: int, planes: int, stride: int, name: str) -> nn.Module:
+        def make_block(stage: int, block: int, planes: int, stride: int, name: str) -> nn.Module:
             return residual_block_class(self.block_cls, self.remat)(
                 planes=planes,
                 stride=stride,
@@ -485,6 +538,23 @@ def r2plus1d_18(**kwargs: Any) -> VideoResNet:
         stage_sizes=(2, 2, 2, 2),
         conv_types=("2plus1d",) * 4,
         stem="r2plus1d",
+        **kwargs,
+    )
+
+
+def s3d_resnet18(**kwargs: Any) -> VideoResNet:
+    """Chen et al.'s S3D-ResNet-18 (their code's ``s3d_resnet.py``; "Conv." in CVPR 2021
+    Table 5): ``BasicStem``, a 1x3x3 max pool, (2+1)D blocks of equal width with temporal
+    stride 2 in the first block of layers 2-4 (their default); ``temporal_strides=(1, 1,
+    1, 1)`` keeps every frame (their ``without_t_stride``, the model of Table 5)."""
+    kwargs.setdefault("midplanes", "equal")
+    kwargs.setdefault("stem_pool", True)
+    kwargs.setdefault("temporal_strides", (1, 2, 2, 2))
+    return VideoResNet(
+        block_cls=BasicBlock,
+        stage_sizes=(2, 2, 2, 2),
+        conv_types=("2plus1d",) * 4,
+        stem="basic",
         **kwargs,
     )
 
