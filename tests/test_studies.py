@@ -11,6 +11,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from configs.studies import _chen_demo
 from tests.helpers import tiny_config
 from tsn_jax import checkpoints, runner, runs, score_files, studies
 from tsn_jax.cli import study as study_cli
@@ -432,6 +433,18 @@ def test_studies_are_shipped_and_cite_their_table():
         # Fig. 2 of Hara et al. is only plotted; a study of a table prints its figures
         # (Chen et al.'s by class group, in the Phi / Psi table).
         assert bool(figures or ratios) == ("Table" in study.citation)
+
+
+def test_chen_conv_is_the_s3d_resnet18_over_the_segments_as_one_clip():
+    """Table 5's "Conv." (Sec. 6.3): Chen et al.'s S3D-ResNet18, the K frames one clip,
+    strided in time only as the -tp variant; there is none on InceptionV1 here."""
+    conv = _chen_demo.model_overrides("Conv.", "ResNet18", temporal_pool=False)
+    assert (conv["model.backbone"], conv["model.segments_as_clip"]) == ("s3d_resnet18", True)
+    assert tuple(conv["model.backbone_options"].temporal_strides) == (1, 1, 1, 1)
+    pooled = _chen_demo.model_overrides("Conv.", "ResNet18", temporal_pool=True)
+    assert tuple(pooled["model.backbone_options"].temporal_strides) == (1, 2, 2, 2)
+    with pytest.raises(ValueError, match="'Conv.' is built on"):
+        _chen_demo.model_overrides("Conv.", "InceptionV1", temporal_pool=False)
 
 
 def _tiny_overrides(data_dir: str) -> dict:

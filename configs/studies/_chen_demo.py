@@ -11,6 +11,10 @@ from configs import tsn_rgb_demo
 BACKBONES = {"InceptionV1": ("googlenet", "i3d"), "ResNet18": ("resnet18", "i3d_resnet18")}
 # 2D temporal modules (Sec. 6.3, Table 5: None is TSN).
 MODULES = {"TSN": None, "TSM": "tsm", "TAM": "tam"}
+# Table 5's "Conv." (Sec. 6.3: a 1D temporal convolution after each spatial one, i.e.
+# S3D), as Chen et al.'s code builds it on a ResNet (`s3d_resnet18`); only on ResNet-18
+# here (on InceptionV1 it is Xie et al.'s S3D, which no study here runs).
+CONV_BACKBONES = {"ResNet18": "s3d_resnet18"}
 # The 2D InceptionV1 (torchvision's GoogLeNet) is initialized the ResNets' way, He's
 # normal (fan_out), not torchvision's normal(0.01): Chen et al. start from ImageNet
 # weights, and from scratch on the demo (4 frames, 48 x 48, width 16, 480 steps, one seed,
@@ -34,11 +38,21 @@ TEMPORAL_POOL_STAGES = (1, 2, 3)
 def model_overrides(architecture: str, backbone: str, temporal_pool: bool) -> dict:
     """The `config.model` overrides of module-backbone[-tp] (Sec. 6's naming).
 
-    architecture: 'TSN', 'TSM', 'TAM' (2D, one frame a segment, scores averaged) or
-    'I3D' (the K frames read as one clip, `model.segments_as_clip`); backbone: a key
-    of `BACKBONES`; temporal_pool: the -tp variant.
+    architecture: 'TSN', 'TSM', 'TAM' (2D, one frame a segment, scores averaged), 'I3D'
+    or 'Conv.' (the K frames read as one clip, `model.segments_as_clip`); backbone: a
+    key of `BACKBONES` ('Conv.': of `CONV_BACKBONES`); temporal_pool: the -tp variant.
     """
     two_d, three_d = BACKBONES[backbone]
+    if architecture == "Conv.":
+        if backbone not in CONV_BACKBONES:
+            raise ValueError(f"'Conv.' is built on {sorted(CONV_BACKBONES)} only, not {backbone}")
+        return {
+            "model.backbone": CONV_BACKBONES[backbone],
+            "model.backbone_options": ml_collections.ConfigDict(
+                {"temporal_strides": (1, 2, 2, 2) if temporal_pool else (1, 1, 1, 1)}
+            ),
+            "model.segments_as_clip": True,
+        }
     if architecture == "I3D":
         options = (
             {"temporal_strides": (1, 2, 2, 2) if temporal_pool else (1, 1, 1, 1)}
