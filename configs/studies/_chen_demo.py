@@ -46,18 +46,12 @@ def model_overrides(architecture: str, backbone: str, temporal_pool: bool) -> di
     if architecture == "Conv.":
         if backbone not in CONV_BACKBONES:
             raise ValueError(f"'Conv.' is built on {sorted(CONV_BACKBONES)} only, not {backbone}")
-        return {
-            "model.backbone": CONV_BACKBONES[backbone],
-            "model.backbone_options": ml_collections.ConfigDict(
-                {"temporal_strides": (1, 2, 2, 2) if temporal_pool else (1, 1, 1, 1)}
-            ),
-            "model.segments_as_clip": True,
-        }
-    if architecture == "I3D":
+        three_d = CONV_BACKBONES[backbone]
+    if architecture in ("I3D", "Conv."):
         options = (
-            {"temporal_strides": (1, 2, 2, 2) if temporal_pool else (1, 1, 1, 1)}
-            if three_d == "i3d_resnet18"
-            else {"temporal_pool": temporal_pool, "bn_momentum": I3D_BN_MOMENTUM}
+            {"temporal_pool": temporal_pool, "bn_momentum": I3D_BN_MOMENTUM}
+            if three_d == "i3d"
+            else {"temporal_strides": (1, 2, 2, 2) if temporal_pool else (1, 1, 1, 1)}
         )
         return {
             "model.backbone": three_d,

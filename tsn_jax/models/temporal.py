@@ -206,8 +206,7 @@ class TemporalMixing:
       blending_frames: TAM, segments aggregated (3).
       blending: TAM, 'sum' or 'max'.
       tam_init: TAM, the initialization of its weights as in the named network of Chen et
-        al.'s code, 'resnet' or 'googlenet'
-        (``TAM_INITS``).
+        al.'s code, 'resnet' or 'googlenet' (``TAM_INITS``).
     """
 
     kind: str
