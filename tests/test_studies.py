@@ -419,7 +419,8 @@ def test_the_command_line_reads_set_values_and_reports_a_missing_study(tmp_path)
 def test_studies_are_shipped_and_cite_their_table():
     names = [os.path.basename(p) for p in SHIPPED]
     assert names == [
-        "chen_aggregation.py", "chen_pooling.py", "hara_augmentation.py",
+        "chen_aggregation.py", "chen_aggregation_inception.py", "chen_pooling.py",
+        "hara_augmentation.py",
         "hara_finetuning.py", "tsn_consensus.py", "tsn_modalities.py", "tsn_sampling.py",
         "tsn_training.py",
     ]  # fmt: skip
@@ -445,6 +446,31 @@ def test_chen_conv_is_the_s3d_resnet18_over_the_segments_as_one_clip():
     assert tuple(pooled["model.backbone_options"].temporal_strides) == (1, 2, 2, 2)
     with pytest.raises(ValueError, match="'Conv.' is built on"):
         _chen_demo.model_overrides("Conv.", "InceptionV1", temporal_pool=False)
+
+
+def test_chen_table_5_on_inception_is_chen_pooling_at_4_frames_and_the_same_at_8():
+    """Table 5's InceptionV1 columns: the 4-frame runs are Fig. 6's runs without temporal
+    pooling (the docstring says so); the 8-frame ones differ only in the frame count."""
+    table_5 = studies.load_study(os.path.join(STUDY_DIR, "chen_aggregation_inception.py"))
+    fig_6 = studies.load_study(os.path.join(STUDY_DIR, "chen_pooling.py"))
+
+    def plain(overrides):
+        return {k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in overrides.items()}
+
+    assert list(table_5.runs) == ["tsn_f4", "i3d_f4", "tam_f4", "tsn_f8", "i3d_f8", "tam_f8"]
+    for arch in ("tsn", "i3d", "tam"):
+        assert plain(table_5.runs[f"{arch}_f4"]) == plain(fig_6.runs[f"{arch}_inc"])
+        assert plain(table_5.runs[f"{arch}_f8"]) == {
+            **plain(fig_6.runs[f"{arch}_inc"]),
+            "data.num_segments": 8,
+        }
+    # Only the findings between the architectures it runs (no TSM, no Conv.).
+    assert [f.text for f in table_5.findings] == [
+        "TAM beats TSN on the order classes (Mini-SSV2)",
+        "I3D beats TSN on the order classes (Mini-SSV2)",
+        "TAM beats TSN on the appearance classes (Mini-Kinetics)",
+        "TAM beats I3D under uniform sampling",
+    ]
 
 
 def _tiny_overrides(data_dir: str) -> dict:

@@ -6,6 +6,7 @@ Not a study itself (the leading underscore keeps it out of the shipped list).
 import ml_collections
 
 from configs import tsn_rgb_demo
+from tsn_jax.studies import Cell, Contribution, Finding, Study, notes_from
 
 # Backbone families (Chen et al., CVPR 2021, Sec. 6.1) -> (2D backbone, its I3D).
 BACKBONES = {"InceptionV1": ("googlenet", "i3d"), "ResNet18": ("resnet18", "i3d_resnet18")}
@@ -91,3 +92,95 @@ def chen_config() -> ml_collections.ConfigDict:
     config.eval_every_steps = 0
     config.checkpoint_every_steps = 1000
     return config
+
+
+# Every run is tested twice: one clip (Sec. 5, 6.1) and the video-level test.
+TESTS = {"": "clip", "video": "video, 3 crops x 2 clips"}
+# Table 7 by class group (Mini-Kinetics stands for the appearance classes, Mini-SSV2 for
+# the order classes), averaged over backbones and frame counts: (Phi, Psi^ta), and
+# Psi^{ta+tp} with temporal pooling (the paper gives no Phi for it).
+TABLE_7 = {
+    ("I3D", "ta"): {"appearance": (0.97, 0.06), "order": (0.53, 0.46)},
+    ("TAM", "ta"): {"appearance": (0.96, 0.09), "order": (0.52, 0.47)},
+    ("I3D", "ta+tp"): {"appearance": (None, -0.08), "order": (None, 0.38)},
+    ("TAM", "ta+tp"): {"appearance": (None, -0.12), "order": (None, 0.37)},
+}
+# Table 5's frame counts on the demo: demo frames -> the paper's count each stands for
+# (the demo videos have 6-40 frames, 23 on average).
+AGGREGATION_FRAMES = {4: 8, 8: 16}
+# Table 5's findings (Sec. 6.3) as (text, better, worse, metric), tested at the most
+# frames; a study checks those between the architectures it runs.
+AGGREGATION_FINDINGS = (
+    ("TAM beats TSN on the order classes (Mini-SSV2)", "TAM", "TSN", "order"),
+    ("TSM beats TSN on the order classes (Mini-SSV2)", "TSM", "TSN", "order"),
+    ("I3D beats TSN on the order classes (Mini-SSV2)", "I3D", "TSN", "order"),
+    ("Conv. beats TSN on the order classes (Mini-SSV2)", "Conv.", "TSN", "order"),
+    ("TAM beats TSN on the appearance classes (Mini-Kinetics)", "TAM", "TSN", "appearance"),
+    ("TAM beats I3D under uniform sampling", "TAM", "I3D", "top1"),
+    ("TSM beats I3D under uniform sampling", "TSM", "I3D", "top1"),
+    ("TAM beats Conv. under uniform sampling", "TAM", "Conv.", "top1"),
+    ("TSM beats Conv. under uniform sampling", "TSM", "Conv.", "top1"),
+)  # fmt: skip
+# Run names: a file-system-safe spelling of each architecture.
+SHORT = {"TSN": "tsn", "I3D": "i3d", "Conv.": "conv", "TAM": "tam", "TSM": "tsm"}
+
+
+def aggregation_study(name: str, backbone: str, architectures: tuple[str, ...], doc: str) -> Study:
+    """Table 5 on one backbone (2 frame counts x the architectures, no temporal pooling)
+    and Table 7's Phi and Psi^ta of each temporal model over TSN.
+
+    name: the study's folder; backbone: a key of `BACKBONES`; architectures: 'TSN' first,
+    then keys of `model_overrides`' architectures, in the table's column order; doc: the
+    study file's docstring (its notes).
+    """
+
+    def column(architecture: str) -> str:
+        return f"{backbone}: {'None' if architecture == 'TSN' else architecture}"
+
+    def row(frames: int, evaluation: str) -> str:
+        return f"f={frames} (paper {AGGREGATION_FRAMES[frames]}), {TESTS[evaluation]}"
+
+    runs, cells = {}, {}
+    for frames in AGGREGATION_FRAMES:
+        for arch in architectures:
+            run = f"{SHORT[arch]}_f{frames}"
+            runs[run] = {
+                **model_overrides(arch, backbone, temporal_pool=False),
+                "data.num_segments": frames,
+            }
+            for evaluation in TESTS:
+                cells[(row(frames, evaluation), column(arch))] = Cell((run,), evaluation=evaluation)
+    temporal = architectures[1:]
+    contributions = tuple(
+        Contribution(
+            arch,
+            "ta",
+            tuple(
+                ((row(f, ""), column("TSN")), (row(f, ""), column(arch)))
+                for f in AGGREGATION_FRAMES
+            ),
+            TABLE_7.get((arch, "ta"), {}),
+        )
+        for arch in temporal
+    )
+    longest = row(max(AGGREGATION_FRAMES), "")
+    findings = tuple(
+        Finding(text, (longest, column(better)), (longest, column(worse)), metric)
+        for text, better, worse, metric in AGGREGATION_FINDINGS
+        if better in architectures and worse in architectures
+    )
+    return Study(
+        name=name,
+        title=f"Chen et al.: temporal aggregation under uniform sampling on {backbone} (CVPR "
+        "2021 Table 5, Table 7) on the demo videos",
+        citation="Chen et al., CVPR 2021, Sec. 6.3, Table 5 and Table 7 (Eq. 1)",
+        base_config=chen_config,
+        runs=runs,
+        rows=tuple(row(f, e) for f in AGGREGATION_FRAMES for e in TESTS),
+        columns=tuple(column(a) for a in architectures),
+        cells=cells,
+        findings=findings,
+        notes=notes_from(doc),
+        contributions=contributions,
+        evaluations={"video": VIDEO_LEVEL},
+    )

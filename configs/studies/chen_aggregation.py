@@ -21,10 +21,11 @@ On the demo data (`_chen_demo.chen_config`), scaled to fit 45 minutes on 2 CPU c
   in the Phi / Psi table, by class group;
 - 4 and 8 frames stand for the paper's 8 and 16 (the demo videos have 6-40 frames, 23 on
   average);
-- one backbone, ResNet-18 (the paper's Table 5 has InceptionV1 and ResNet50, its Fig. 4
-  and Table 7 ResNet18 too); "Conv." is Chen et al.'s S3D-ResNet18 (`s3d_resnet18`);
-  Table 5's NLN column is not run; `chen_pooling.py` has both InceptionV1 and ResNet-18, at 4
-  frames (an I3D-InceptionV1 at 8 frames alone takes a third of the 45 minutes);
+- one backbone, ResNet-18, for ResNet50 (the paper's Table 5 has InceptionV1 and
+  ResNet50, its Fig. 4 and Table 7 ResNet18 too); `chen_aggregation_inception.py` has
+  Table 5's InceptionV1 columns (both backbones would take one study past 45 minutes);
+  "Conv." is Chen et al.'s S3D-ResNet18 (`s3d_resnet18`); Table 5's NLN column is not
+  run;
 - networks at a quarter of their width, trained from scratch (the paper inflates or
   starts from ImageNet weights and trains 8-frame models first, Sec. 5), 32 epochs,
   48 x 48 crops; I3D-ResNet18 is their code's layout (`i3d_resnet18`);
@@ -32,81 +33,11 @@ On the demo data (`_chen_demo.chen_config`), scaled to fit 45 minutes on 2 CPU c
 """
 
 from configs.studies import _chen_demo
-from tsn_jax.studies import Cell, Contribution, Finding, Study, notes_from
-
-# Demo frames -> the paper's frame count it stands for.
-FRAMES = {4: 8, 8: 16}
-BACKBONE = "ResNet18"
-ARCHITECTURES = ("TSN", "I3D", "Conv.", "TAM", "TSM")
-# Run names (a file-system-safe spelling of each architecture).
-SHORT = {"TSN": "tsn", "I3D": "i3d", "Conv.": "conv", "TAM": "tam", "TSM": "tsm"}
-# Table 7 (Phi, Psi^ta) by class group: Mini-Kinetics for appearance, Mini-SSV2 for order.
-PAPER = {
-    "I3D": {"appearance": (0.97, 0.06), "order": (0.53, 0.46)},
-    "TAM": {"appearance": (0.96, 0.09), "order": (0.52, 0.47)},
-}
-TESTS = {"": "clip", "video": "video, 3 crops x 2 clips"}
-
-
-def column(architecture: str) -> str:
-    """Table 5's column: the temporal aggregation ('None' is TSN)."""
-    return f"{BACKBONE}: {'None' if architecture == 'TSN' else architecture}"
-
-
-def row(frames: int, evaluation: str) -> str:
-    return f"f={frames} (paper {FRAMES[frames]}), {TESTS[evaluation]}"
+from tsn_jax.studies import Study
 
 
 def get_study() -> Study:
-    """Table 5 as runs (2 frame counts x 5 models), and Table 7's Phi and Psi^ta."""
-    runs, cells = {}, {}
-    for frames in FRAMES:
-        for arch in ARCHITECTURES:
-            name = f"{SHORT[arch]}_f{frames}"
-            runs[name] = {
-                **_chen_demo.model_overrides(arch, BACKBONE, temporal_pool=False),
-                "data.num_segments": frames,
-            }
-            for evaluation in TESTS:
-                cells[(row(frames, evaluation), column(arch))] = Cell(
-                    (name,), evaluation=evaluation
-                )
-    contributions = tuple(
-        Contribution(
-            arch,
-            "ta",
-            tuple(((row(f, ""), column("TSN")), (row(f, ""), column(arch))) for f in FRAMES),
-            PAPER.get(arch, {}),
-        )
-        for arch in ("I3D", "Conv.", "TAM", "TSM")
-    )
-    longest = row(max(FRAMES), "")
-    findings = tuple(
-        Finding(text, (longest, column(better)), (longest, column(worse)), metric)
-        for text, better, worse, metric in (
-            ("TAM beats TSN on the order classes (Mini-SSV2)", "TAM", "TSN", "order"),
-            ("TSM beats TSN on the order classes (Mini-SSV2)", "TSM", "TSN", "order"),
-            ("I3D beats TSN on the order classes (Mini-SSV2)", "I3D", "TSN", "order"),
-            ("Conv. beats TSN on the order classes (Mini-SSV2)", "Conv.", "TSN", "order"),
-            ("TAM beats TSN on the appearance classes (Mini-Kinetics)", "TAM", "TSN", "appearance"),
-            ("TAM beats I3D under uniform sampling", "TAM", "I3D", "top1"),
-            ("TSM beats I3D under uniform sampling", "TSM", "I3D", "top1"),
-            ("TAM beats Conv. under uniform sampling", "TAM", "Conv.", "top1"),
-            ("TSM beats Conv. under uniform sampling", "TSM", "Conv.", "top1"),
-        )  # fmt: skip
-    )
-    return Study(
-        name="chen_aggregation",
-        title="Chen et al.: temporal aggregation under uniform sampling (CVPR 2021 Table 5, "
-        "Table 7) on the demo videos",
-        citation="Chen et al., CVPR 2021, Sec. 6.3, Table 5 and Table 7 (Eq. 1)",
-        base_config=_chen_demo.chen_config,
-        runs=runs,
-        rows=tuple(row(f, e) for f in FRAMES for e in TESTS),
-        columns=tuple(column(a) for a in ARCHITECTURES),
-        cells=cells,
-        findings=findings,
-        notes=notes_from(__doc__),
-        contributions=contributions,
-        evaluations={"video": _chen_demo.VIDEO_LEVEL},
+    """Table 5 on ResNet-18 (2 frame counts x 5 models), Table 7's Phi and Psi^ta."""
+    return _chen_demo.aggregation_study(
+        "chen_aggregation", "ResNet18", ("TSN", "I3D", "Conv.", "TAM", "TSM"), __doc__
     )

@@ -38,15 +38,6 @@ from tsn_jax.studies import Cell, Contribution, Finding, Study, notes_from
 FRAMES = 4
 ARCHITECTURES = {"InceptionV1": ("TSN", "I3D", "TAM"), "ResNet18": ("TSN", "I3D", "TAM", "TSM")}
 POOLING = {False: "w/o temporal pooling", True: "with temporal pooling (-tp)"}
-TESTS = {"": "clip", "video": "video, 3 crops x 2 clips"}
-# Table 7 (Phi, Psi) by class group (Mini-Kinetics: appearance, Mini-SSV2: order): Psi^ta
-# with its Phi, and Psi^{ta+tp} (the paper gives no Phi for it).
-PAPER = {
-    ("I3D", "ta"): {"appearance": (0.97, 0.06), "order": (0.53, 0.46)},
-    ("TAM", "ta"): {"appearance": (0.96, 0.09), "order": (0.52, 0.47)},
-    ("I3D", "ta+tp"): {"appearance": (None, -0.08), "order": (None, 0.38)},
-    ("TAM", "ta+tp"): {"appearance": (None, -0.12), "order": (None, 0.37)},
-}
 SHORT = {"InceptionV1": "inc", "ResNet18": "r18"}
 
 
@@ -55,7 +46,7 @@ def column(backbone: str, architecture: str) -> str:
 
 
 def row(pool: bool, evaluation: str) -> str:
-    return f"{POOLING[pool]}, {TESTS[evaluation]}"
+    return f"{POOLING[pool]}, {_chen_demo.TESTS[evaluation]}"
 
 
 def get_study() -> Study:
@@ -69,7 +60,7 @@ def get_study() -> Study:
                 **_chen_demo.model_overrides(arch, backbone, temporal_pool=pool),
                 "data.num_segments": FRAMES,
             }
-            for evaluation in TESTS:
+            for evaluation in _chen_demo.TESTS:
                 cells[(row(pool, evaluation), column(backbone, arch))] = Cell(
                     (name,), evaluation=evaluation
                 )
@@ -83,7 +74,7 @@ def get_study() -> Study:
                 for b, archs in ARCHITECTURES.items()
                 if arch in archs
             ),
-            PAPER.get((arch, measure), {}),
+            _chen_demo.TABLE_7.get((arch, measure), {}),
         )  # fmt: skip
         for measure, pool in (("ta", False), ("ta+tp", True))
         for arch in ("I3D", "TAM", "TSM")
@@ -113,7 +104,7 @@ def get_study() -> Study:
         citation="Chen et al., CVPR 2021, Sec. 6.1 and 6.3, Fig. 6 and Table 7 (Eq. 1)",
         base_config=_chen_demo.chen_config,
         runs=runs,
-        rows=tuple(row(p, e) for p in POOLING for e in TESTS),
+        rows=tuple(row(p, e) for p in POOLING for e in _chen_demo.TESTS),
         columns=tuple(column(b, a) for b, archs in ARCHITECTURES.items() for a in archs),
         cells=cells,
         findings=findings,
