@@ -13,13 +13,11 @@ points and TAM beats I3D by 2-3; on Mini-Kinetics TSN scores 70.4 / 70.5, I3D 68
 and TAM 68.8 at f = 8; Phi is near 1 on Mini-Kinetics and near 0.5 on Mini-SSV2.
 
 On the demo data (`_chen_demo.chen_config`), scaled to fit 45 minutes on 2 CPU cores:
-- the demo's appearance classes stand for Mini-Kinetics and its order classes (left vs
-  right, grow vs shrink, A-then-B vs B-then-A) for Mini-SSV2: one render holds both, so
-  the table's top-1 mixes them, and the paper's figures (per dataset) are printed only
-  in the Phi / Psi table, by class group;
-- 4 and 8 frames stand for the paper's 8 and 16 (the demo videos have 6-40 frames, 23 on
-  average); the 4-frame runs are `chen_pooling.py`'s InceptionV1 runs without temporal
-  pooling under other names; `chen_aggregation.py` has Table 5 on ResNet-18;
+- as in `chen_aggregation.py` (Table 5 on ResNet-18), the demo's appearance classes
+  stand for Mini-Kinetics and its order classes for Mini-SSV2, whose figures are printed
+  by class group in the Phi / Psi table, and 4 and 8 frames for the paper's 8 and 16;
+  the 4-frame runs are `chen_pooling.py`'s InceptionV1 runs without temporal pooling
+  under other names;
 - the 2D InceptionV1 is torchvision's GoogLeNet under He's initialization
   (`_chen_demo.GOOGLENET_INIT`), I3D-InceptionV1 DeepMind's layout with BatchNorm at
   PyTorch's momentum 0.1 (`_chen_demo.I3D_BN_MOMENTUM`); from scratch the GoogLeNet can
