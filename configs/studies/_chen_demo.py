@@ -125,13 +125,16 @@ AGGREGATION_FINDINGS = (
 SHORT = {"TSN": "tsn", "I3D": "i3d", "Conv.": "conv", "TAM": "tam", "TSM": "tsm"}
 
 
-def aggregation_study(name: str, backbone: str, architectures: tuple[str, ...], doc: str) -> Study:
-    """Table 5 on one backbone (2 frame counts x the architectures, no temporal pooling)
-    and Table 7's Phi and Psi^ta of each temporal model over TSN.
+def aggregation_study(
+    name: str, backbone: str, architectures: tuple[str, ...], frames: tuple[int, ...], doc: str
+) -> Study:
+    """Table 5 on one backbone (frame counts x architectures, no temporal pooling) and
+    Table 7's Phi and Psi^ta of each temporal model over TSN.
 
     name: the study's folder; backbone: a key of `BACKBONES`; architectures: 'TSN' first,
-    then keys of `model_overrides`' architectures, in the table's column order; doc: the
-    study file's docstring (its notes).
+    then keys of `model_overrides`' architectures, in the table's column order; frames:
+    keys of `AGGREGATION_FRAMES`, a row each (the findings are tested at the most); doc:
+    the study file's docstring (its notes).
     """
 
     def column(architecture: str) -> str:
@@ -141,29 +144,26 @@ def aggregation_study(name: str, backbone: str, architectures: tuple[str, ...], 
         return f"f={frames} (paper {AGGREGATION_FRAMES[frames]}), {TESTS[evaluation]}"
 
     runs, cells = {}, {}
-    for frames in AGGREGATION_FRAMES:
+    for count in frames:
         for arch in architectures:
-            run = f"{SHORT[arch]}_f{frames}"
+            run = f"{SHORT[arch]}_f{count}"
             runs[run] = {
                 **model_overrides(arch, backbone, temporal_pool=False),
-                "data.num_segments": frames,
+                "data.num_segments": count,
             }
             for evaluation in TESTS:
-                cells[(row(frames, evaluation), column(arch))] = Cell((run,), evaluation=evaluation)
+                cells[(row(count, evaluation), column(arch))] = Cell((run,), evaluation=evaluation)
     temporal = architectures[1:]
     contributions = tuple(
         Contribution(
             arch,
             "ta",
-            tuple(
-                ((row(f, ""), column("TSN")), (row(f, ""), column(arch)))
-                for f in AGGREGATION_FRAMES
-            ),
+            tuple(((row(f, ""), column("TSN")), (row(f, ""), column(arch))) for f in frames),
             TABLE_7.get((arch, "ta"), {}),
         )
         for arch in temporal
     )
-    longest = row(max(AGGREGATION_FRAMES), "")
+    longest = row(max(frames), "")
     findings = tuple(
         Finding(text, (longest, column(better)), (longest, column(worse)), metric)
         for text, better, worse, metric in AGGREGATION_FINDINGS
@@ -176,7 +176,7 @@ def aggregation_study(name: str, backbone: str, architectures: tuple[str, ...], 
         citation="Chen et al., CVPR 2021, Sec. 6.3, Table 5 and Table 7 (Eq. 1)",
         base_config=chen_config,
         runs=runs,
-        rows=tuple(row(f, e) for f in AGGREGATION_FRAMES for e in TESTS),
+        rows=tuple(row(f, e) for f in frames for e in TESTS),
         columns=tuple(column(a) for a in architectures),
         cells=cells,
         findings=findings,

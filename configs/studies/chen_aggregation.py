@@ -22,8 +22,9 @@ On the demo data (`_chen_demo.chen_config`), scaled to fit 45 minutes on 2 CPU c
 - 4 and 8 frames stand for the paper's 8 and 16 (the demo videos have 6-40 frames, 23 on
   average);
 - one backbone, ResNet-18, for ResNet50 (the paper's Table 5 has InceptionV1 and
-  ResNet50, its Fig. 4 and Table 7 ResNet18 too); `chen_aggregation_inception.py` has
-  Table 5's InceptionV1 columns (both backbones would take one study past 45 minutes);
+  ResNet50, its Fig. 4 and Table 7 ResNet18 too); `chen_aggregation_inception.py` and
+  `chen_pooling.py` hold Table 5's InceptionV1 columns (8 and 4 frames: both backbones in
+  one study would take it past 45 minutes);
   "Conv." is Chen et al.'s S3D-ResNet18 (`s3d_resnet18`); Table 5's NLN column is not
   run;
 - networks at a quarter of their width, trained from scratch (the paper inflates or
@@ -39,5 +40,5 @@ from tsn_jax.studies import Study
 def get_study() -> Study:
     """Table 5 on ResNet-18 (2 frame counts x 5 models), Table 7's Phi and Psi^ta."""
     return _chen_demo.aggregation_study(
-        "chen_aggregation", "ResNet18", ("TSN", "I3D", "Conv.", "TAM", "TSM"), __doc__
+        "chen_aggregation", "ResNet18", ("TSN", "I3D", "Conv.", "TAM", "TSM"), (4, 8), __doc__
     )
