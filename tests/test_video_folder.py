@@ -420,7 +420,11 @@ def test_get_builder_rawframes_with_stored_flow(tmp_path, short_side):
 
 def test_rawframes_lists_missing(tmp_path):
     (tmp_path / "frames").mkdir()
-    config = dataset_config(name="rawframes", video_dir=str(tmp_path / "frames"))
+    # Its own data_dir: the build lock is taken before the lists are read, and the default
+    # (~/tensorflow_datasets) would keep one lock file per test run.
+    config = dataset_config(
+        name="rawframes", video_dir=str(tmp_path / "frames"), data_dir=str(tmp_path / "tfds")
+    )
     with pytest.raises(FileNotFoundError, match="rawframes.txt"):
         datasets.get_builder(config)
 
