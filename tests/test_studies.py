@@ -463,6 +463,8 @@ def test_chen_table_5_on_inception_is_chen_pooling_at_8_frames():
             **plain(fig_6.runs[f"{arch}_inc"]),
             "data.num_segments": 8,
         }
+    with pytest.raises(ValueError, match="first column is TSN"):
+        _chen_demo.aggregation_study("x", "InceptionV1", ("TAM", "TSN"), (8,), "")
     # Only the findings between the architectures it runs (no TSM, no Conv.).
     assert [f.text for f in table_5.findings] == [
         "TAM beats TSN on the order classes (Mini-SSV2)",

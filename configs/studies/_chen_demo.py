@@ -136,12 +136,14 @@ def aggregation_study(
     keys of `AGGREGATION_FRAMES`, a row each (the findings are tested at the most); doc:
     the study file's docstring (its notes).
     """
+    if architectures[0] != "TSN":
+        raise ValueError(f"Table 5's first column is TSN (Psi is over it), got {architectures}")
 
     def column(architecture: str) -> str:
         return f"{backbone}: {'None' if architecture == 'TSN' else architecture}"
 
-    def row(frames: int, evaluation: str) -> str:
-        return f"f={frames} (paper {AGGREGATION_FRAMES[frames]}), {TESTS[evaluation]}"
+    def row(count: int, evaluation: str) -> str:
+        return f"f={count} (paper {AGGREGATION_FRAMES[count]}), {TESTS[evaluation]}"
 
     runs, cells = {}, {}
     for count in frames:
