@@ -420,9 +420,8 @@ def test_studies_are_shipped_and_cite_their_table():
     names = [os.path.basename(p) for p in SHIPPED]
     assert names == [
         "chen_aggregation.py", "chen_aggregation_inception.py", "chen_pooling.py",
-        "hara_augmentation.py",
-        "hara_finetuning.py", "tsn_consensus.py", "tsn_modalities.py", "tsn_sampling.py",
-        "tsn_training.py",
+        "hara_augmentation.py", "hara_finetuning.py", "tsn_consensus.py",
+        "tsn_modalities.py", "tsn_sampling.py", "tsn_training.py",
     ]  # fmt: skip
     for path in SHIPPED:
         study = studies.load_study(path)

@@ -8,9 +8,10 @@ improvement Psi^ta of Eq. 1 over TSN, averaged over backbones and frame counts).
 model takes K frames by uniform sampling (one frame from each of K equal segments) and
 is tested on one clip (Sec. 5, 6.1); the video-level test (3 crops x 2 clips, Sec. 6.2)
 is reported beside it. The paper's InceptionV1 figures: on Mini-SSV2 TSN ("None") scores
-33.1 / 34.7 (f = 8 / 16), I3D 56.4 / 61.8 and TAM 59.7 / 63.9, so both beat TSN by 23-29
-points and TAM beats I3D by 2-3; on Mini-Kinetics TSN scores 70.4 / 70.5, I3D 68.1 / 70.9
-and TAM 68.8 at f = 8; Phi is near 1 on Mini-Kinetics and near 0.5 on Mini-SSV2.
+33.1 / 34.7 (f = 8 / 16), I3D 56.4 / 61.8 and TAM 59.7 / 63.9, so both beat TSN by
+23.3-29.2 points and TAM beats I3D by 2.1-3.3; on Mini-Kinetics TSN scores 70.4 / 70.5,
+I3D 68.1 / 70.9 and TAM 68.8 at f = 8; Phi is near 1 on Mini-Kinetics and near 0.5 on
+Mini-SSV2.
 
 On the demo data (`_chen_demo.chen_config`), scaled to fit 45 minutes on 2 CPU cores:
 - as in `chen_aggregation.py` (Table 5 on ResNet-18), the demo's appearance classes
@@ -18,8 +19,8 @@ On the demo data (`_chen_demo.chen_config`), scaled to fit 45 minutes on 2 CPU c
   by class group in the Phi / Psi table, and 8 frames for the paper's 16;
 - the paper's f = 8 is the demo's 4 frames, whose InceptionV1 runs are `chen_pooling.py`'s
   without temporal pooling (Fig. 6): the two studies together hold Table 5's InceptionV1
-  columns at both frame counts (in `chen_pooling`, seed 2, TSN, I3D and TAM trained for
-  13 min 24 s at 4 frames; 8 frames took S3D-ResNet18 1.97 times as long as 4);
+  columns at both frame counts (I3D-InceptionV1 trained for 8 min 43 s at 4 frames in
+  `chen_pooling` and 14 min 49 s at 8 here; this study's seed 0: 23 min 15 s);
 - the 2D InceptionV1 is torchvision's GoogLeNet under He's initialization
   (`_chen_demo.GOOGLENET_INIT`), I3D-InceptionV1 DeepMind's layout with BatchNorm at
   PyTorch's momentum 0.1 (`_chen_demo.I3D_BN_MOMENTUM`); from scratch the GoogLeNet can
