@@ -20,7 +20,7 @@ On the demo data (`_chen_demo.chen_config`), scaled to fit 45 minutes on 2 CPU c
 - the paper's f = 8 is the demo's 4 frames, whose InceptionV1 runs are `chen_pooling.py`'s
   without temporal pooling (Fig. 6): the two studies together hold Table 5's InceptionV1
   columns at both frame counts (I3D-InceptionV1 trained for 8 min 43 s at 4 frames in
-  `chen_pooling` and 14 min 49 s at 8 here; this study's seed 0: 23 min 15 s);
+  `chen_pooling` (seed 2) and 15 min 42 s at 8 here (seed 2); this study's seed 0: 23 min 15 s);
 - the 2D InceptionV1 is torchvision's GoogLeNet under He's initialization
   (`_chen_demo.GOOGLENET_INIT`), I3D-InceptionV1 DeepMind's layout with BatchNorm at
   PyTorch's momentum 0.1 (`_chen_demo.I3D_BN_MOMENTUM`); from scratch the GoogLeNet can
