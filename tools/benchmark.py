@@ -40,7 +40,6 @@ import datetime
 import functools
 import importlib
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -51,6 +50,7 @@ from typing import Any
 
 from absl import app, flags
 
+from tsn_jax import host
 from tsn_jax.spec import channels_per_frame, sample_shape
 
 # --------------------------------------------------------------------------- models
@@ -280,18 +280,6 @@ class OtherLoad:
             self.cores = max(0.0, (busy - own) / wall)
 
 
-def cpu_name() -> str:
-    """The CPU model (Linux's /proc/cpuinfo), or what `platform` knows."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def host_max_rss_bytes() -> int:
     """This process's maximum resident set so far (Linux reports KiB, macOS bytes)."""
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -399,7 +387,8 @@ def run(options: Options) -> dict[str, Any]:
     )
     print(
         f"{datetime.date.today()}, jax {jax.__version__}, {devices} x {device.device_kind} "
-        f"({device.platform}), {os.cpu_count()} CPU cores ({cpu_name()}); "
+        f"({device.platform}), {os.cpu_count()} CPU cores ({host.cpu_name()}, "
+        f"{host.vector_extension() or 'no AVX'}); "
         f"conv lowering '{options.conv}'; XLA_FLAGS='{os.environ.get('XLA_FLAGS', '')}'"
     )
 

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tools import benchmark
+from tsn_jax import host
 
 
 def _timed(call: Callable[[], Any], warmup: int, steps: int) -> float:
@@ -78,7 +79,7 @@ def run(
         f"{benchmark.MODELS[model_name].description}; input {list(shape)}, base width {width}"
     )
     print(
-        f"{datetime.date.today()}, {benchmark.cpu_name()}, {os.cpu_count()} cores; jax "
+        f"{datetime.date.today()}, {host.cpu_name()}, {os.cpu_count()} cores; jax "
         f"{jax.__version__}, tensorflow {tf.__version__}, onnxruntime "
         f"{onnxruntime.__version__}, torch {torch.__version__}, python {platform.python_version()}"
     )

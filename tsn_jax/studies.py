@@ -26,7 +26,6 @@ import datetime
 import importlib.util
 import json
 import os
-import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -35,7 +34,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from tsn_jax import reports, runner, score_files
+from tsn_jax import host, reports, runner, score_files
 from tsn_jax.config_checks import validate_config
 from tsn_jax.contribution import mean_contribution
 from tsn_jax.errors import ConfigError
@@ -290,10 +289,6 @@ def _recorded_config(workdir: str) -> dict | None:
     return _read_json(path)["config"] if os.path.exists(path) else None
 
 
-def _machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}"
-
-
 def _run_record(config: ml_collections.ConfigDict, train_time_s: float) -> dict[str, Any]:
     """What RUN_RECORD holds: the config a run was trained with, and when, where and how
     long its training (with its own test) took."""
@@ -301,7 +296,7 @@ def _run_record(config: ml_collections.ConfigDict, train_time_s: float) -> dict[
         "config": config.to_dict(),
         "train_time_s": round(train_time_s, 1),
         "finished": datetime.date.today().isoformat(),
-        "machine": _machine(),
+        "machine": host.machine_description(),
     }
 
 
@@ -573,7 +568,7 @@ def summarize(study: Study, root: str, seeds: int) -> dict[str, Any]:
         "metric": study.metric,
         "seeds": seeds,
         "date": datetime.date.today().isoformat(),
-        "machine": _machine(),
+        "machine": host.machine_description(),
         **_training_record(study, root, seeds),
         "cells": cells,
         "findings": findings,

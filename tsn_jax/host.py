@@ -1,0 +1,68 @@
+"""What the host machine is, for the records of measured runs and benchmarks.
+
+A run's figures depend on its CPU, not only on its code and seed: XLA compiles for the
+widest vector instructions the CPU has, and another width sums in another order, so
+training takes another path from the first step on. The records therefore name the CPU
+model and the vector extension XLA can use, and XLA_FLAGS when it is set (its
+`--xla_cpu_max_isa` caps that extension).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+CPUINFO = "/proc/cpuinfo"
+# The widest first: (the flag in /proc/cpuinfo, the name recorded).
+_VECTOR_EXTENSIONS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"))
+
+
+def _cpuinfo_field(cpuinfo: str, field: str) -> str:
+    """The value of `field` in the first processor's block of /proc/cpuinfo text, or ''."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == field:
+            return value.strip()
+    return ""
+
+
+def _read_cpuinfo() -> str:
+    try:
+        with open(CPUINFO) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def cpu_name(cpuinfo: str | None = None) -> str:
+    """The CPU model: /proc/cpuinfo's 'model name' (Linux), or what `platform` knows.
+
+    Args:
+      cpuinfo: the text of /proc/cpuinfo; None reads this machine's.
+    """
+    name = _cpuinfo_field(_read_cpuinfo() if cpuinfo is None else cpuinfo, "model name")
+    return name or platform.processor() or platform.machine()
+
+
+def vector_extension(cpuinfo: str | None = None) -> str:
+    """The widest x86 vector extension of the CPU: 'AVX-512', 'AVX2', 'AVX', or '' when
+    /proc/cpuinfo names none of them (another architecture, or no /proc).
+
+    Args:
+      cpuinfo: the text of /proc/cpuinfo; None reads this machine's.
+    """
+    flags = set(_cpuinfo_field(_read_cpuinfo() if cpuinfo is None else cpuinfo, "flags").split())
+    return next((name for flag, name in _VECTOR_EXTENSIONS if flag in flags), "")
+
+
+def machine_description() -> str:
+    """One line naming this machine for a measurement's record, e.g.
+    'x86_64, Intel(R) Xeon(R) Processor, AVX-512, 2 CPU cores, Linux', with
+    ", XLA_FLAGS='...'" added when that variable is set."""
+    cpuinfo = _read_cpuinfo()
+    name = _cpuinfo_field(cpuinfo, "model name") or platform.processor()
+    parts = [platform.machine(), name, vector_extension(cpuinfo)]
+    parts += [f"{os.cpu_count()} CPU cores", platform.system()]
+    if os.environ.get("XLA_FLAGS"):
+        parts.append(f"XLA_FLAGS='{os.environ['XLA_FLAGS']}'")
+    return ", ".join(part for part in parts if part)
