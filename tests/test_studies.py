@@ -223,6 +223,16 @@ def test_an_interrupted_run_resumes_only_under_the_config_it_started_with(tmp_pa
     assert trained == []
     studies.run_study(study, root, log=lambda line: None)
     assert trained == ["x", "y"]
+    # y's time counts from step 2: its record and the table say so.
+    record = json.load(open(os.path.join(studies.run_dir(root, "y", 0), studies.RUN_RECORD)))
+    assert record["resumed_from_step"] == 2
+    x_record = os.path.join(studies.run_dir(root, "x", 0), studies.RUN_RECORD)
+    assert "resumed_from_step" not in json.load(open(x_record))
+    assert re.search(
+        r"summed over the 2 runs \(training and its test\), 1 of which resumed an "
+        r"interrupted run: their time before that is not counted\. Summarized",
+        open(os.path.join(root, "results.md")).read(),
+    )
 
 
 def test_a_finding_pairs_its_cells_by_seed(tmp_path, monkeypatch):

@@ -40,6 +40,11 @@ def create_manager(directory: str, *, save_every_steps: int, keep: int) -> ocp.C
     return ocp.CheckpointManager(directory, options=options, item_handlers=handlers)
 
 
+def workdir_checkpoints(workdir: str) -> str:
+    """Where a run keeps its checkpoints: `<workdir>/checkpoints`, absolute (Orbax's)."""
+    return os.path.join(os.path.abspath(os.path.expanduser(workdir)), "checkpoints")
+
+
 def newest_step(directory: str) -> int | None:
     """The newest complete step in a checkpoint directory, or None (no such directory,
     or no step in it); Orbax's own listing, so half-written steps are not counted."""
@@ -76,7 +81,7 @@ def workdir_step(path: str, key: str) -> str | None:
     Raises:
       CheckpointError: a workdir without a complete step; the message names `key`.
     """
-    directory = os.path.join(os.path.abspath(os.path.expanduser(path)), "checkpoints")
+    directory = workdir_checkpoints(path)
     if not os.path.isdir(directory):
         return None
     step = newest_step(directory)

@@ -113,7 +113,7 @@ def check_resumable(
     Raises:
       ConfigError: names the differing settings (the first five).
     """
-    directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+    directory = checkpoints.workdir_checkpoints(workdir)
     step = checkpoints.newest_step(directory)
     if step is None or (num_train_steps is not None and step >= num_train_steps):
         return
@@ -265,7 +265,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
 
     # --- checkpoint ----------------------------------------------------------
     manager = checkpoints.create_manager(
-        os.path.join(workdir, "checkpoints"),
+        checkpoints.workdir_checkpoints(workdir),
         save_every_steps=config.checkpoint_every_steps,
         keep=config.keep_checkpoints,
     )
@@ -509,7 +509,7 @@ def checkpoint_path(config: ml_collections.ConfigDict, workdir: str) -> str:
     """
     path = config.eval.checkpoint
     if not path:
-        directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+        directory = checkpoints.workdir_checkpoints(workdir)
         step = checkpoints.newest_step(directory)
         if step is None:
             raise FileNotFoundError(

@@ -34,7 +34,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from tsn_jax import host, reports, runner, score_files
+from tsn_jax import checkpoints, host, reports, runner, score_files
 from tsn_jax.config_checks import validate_config
 from tsn_jax.contribution import mean_contribution
 from tsn_jax.errors import ConfigError
@@ -289,27 +289,35 @@ def _recorded_config(workdir: str) -> dict | None:
     return _read_json(path)["config"] if os.path.exists(path) else None
 
 
-def _run_record(config: ml_collections.ConfigDict, train_time_s: float) -> dict[str, Any]:
+def _run_record(
+    config: ml_collections.ConfigDict, train_time_s: float, resumed_from_step: int | None
+) -> dict[str, Any]:
     """What RUN_RECORD holds: the config a run was trained with, and when, where and how
-    long its training (with its own test) took."""
-    return {
+    long its training (with its own test) took; for a run that resumed an interrupted
+    one, the step it resumed from ('resumed_from_step'), as its time counts from there."""
+    record = {
         "config": config.to_dict(),
         "train_time_s": round(train_time_s, 1),
         "finished": datetime.date.today().isoformat(),
         "machine": host.machine_description(),
     }
+    if resumed_from_step is not None:
+        record["resumed_from_step"] = resumed_from_step
+    return record
 
 
 def _training_record(study: Study, root: str, seeds: int) -> dict[str, Any]:
     """When, where and in how long the runs of `seeds` seeds were trained, from their
     records (runs recorded before the records held it count as untimed; the date of
-    such a run is its record's modification date).
+    such a run is its record's modification date; a resumed run's time counts from the
+    step it resumed from).
 
     Returns:
       {'trained': [first, last] ISO dates, 'machines': sorted distinct machines,
-      'train_time_s': summed over the timed runs, 'runs': n, 'untimed_runs': k}.
+      'train_time_s': summed over the timed runs, 'runs': n, 'untimed_runs': k,
+      'resumed_runs': how many of the timed runs resumed an interrupted one}.
     """
-    dates, machines, total, untimed = [], set(), 0.0, 0
+    dates, machines, total, untimed, resumed = [], set(), 0.0, 0, 0
     jobs = [(run, seed) for seed in range(seeds) for run in study.runs]
     for run, seed in jobs:
         path = os.path.join(run_dir(root, run, seed), RUN_RECORD)
@@ -319,6 +327,7 @@ def _training_record(study: Study, root: str, seeds: int) -> dict[str, Any]:
         if "train_time_s" in record:
             total += record["train_time_s"]
             machines.add(record["machine"])
+            resumed += "resumed_from_step" in record
         else:
             untimed += 1
     return {
@@ -327,6 +336,7 @@ def _training_record(study: Study, root: str, seeds: int) -> dict[str, Any]:
         "train_time_s": round(total, 1),
         "runs": len(jobs),
         "untimed_runs": untimed,
+        "resumed_runs": resumed,
     }
 
 
@@ -395,9 +405,10 @@ def run_study(
             f"{format_duration(elapsed)}, ETA {eta}")  # fmt: skip
         workdir = run_dir(root, run, seed)
         config = configs[(run, seed)]
+        resumed_from = checkpoints.newest_step(checkpoints.workdir_checkpoints(workdir))
         run_started = time.monotonic()
         runner.train_and_evaluate(config, workdir)
-        record = _run_record(config, time.monotonic() - run_started)
+        record = _run_record(config, time.monotonic() - run_started, resumed_from)
         reports.write_json(os.path.join(workdir, RUN_RECORD), record)
     # The extra protocols of every trained run that lacks them (also of runs trained
     # before the study defined them), or whose record holds other settings: testing
@@ -604,6 +615,11 @@ def _provenance(results: Mapping[str, Any]) -> str:
             f" {'the' if not results['untimed_runs'] else f'{timed} of the'}"
             f" {results['runs']} runs (training and its test)"
         )
+        if results["resumed_runs"]:
+            text += (
+                f", {results['resumed_runs']} of which resumed an interrupted run: their"
+                " time before that is not counted"
+            )
     if results["untimed_runs"]:
         text += f"; {results['untimed_runs']} of the runs recorded no time or machine"
     text += f". Summarized {results['date']} on {results['machine']}"
