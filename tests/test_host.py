@@ -43,21 +43,25 @@ def test_without_cpuinfo_the_name_comes_from_platform(monkeypatch):
     assert host.vector_extension("") == ""
 
 
-def test_machine_description_names_the_cpu_and_xla_flags(monkeypatch, tmp_path):
+def test_machine_description_names_the_cpu_and_the_isa_caps(monkeypatch, tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(EPYC)
     monkeypatch.setattr(host, "CPUINFO", str(cpuinfo))
     monkeypatch.setattr(host.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(host.platform, "machine", lambda: "x86_64")
     monkeypatch.setattr(host.platform, "system", lambda: "Linux")
-    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    for name in host.ISA_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
     assert host.machine_description() == "x86_64, AMD EPYC 7B12, AVX2, 2 CPU cores, Linux"
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_max_isa=AVX2")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     assert host.machine_description() == (
-        "x86_64, AMD EPYC 7B12, AVX2, 2 CPU cores, Linux, XLA_FLAGS='--xla_cpu_max_isa=AVX2'"
+        "x86_64, AMD EPYC 7B12, AVX2, 2 CPU cores, Linux, XLA_FLAGS='--xla_cpu_max_isa=AVX2', "
+        "ONEDNN_MAX_CPU_ISA='AVX2'"
     )
     # No /proc/cpuinfo (another OS): the parts it would give are left out.
     monkeypatch.setattr(host, "CPUINFO", str(tmp_path / "missing"))
     monkeypatch.delenv("XLA_FLAGS")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
     monkeypatch.setattr(host.platform, "processor", lambda: "")
     assert host.machine_description() == "x86_64, 2 CPU cores, Linux"

@@ -1,10 +1,12 @@
 """What the host machine is, for the records of measured runs and benchmarks.
 
 A run's figures depend on its CPU, not only on its code and seed: XLA compiles for the
-widest vector instructions the CPU has, and another width sums in another order, so
-training takes another path from the first step on. The records therefore name the CPU
-model and the vector extension XLA can use, and XLA_FLAGS when it is set (its
-`--xla_cpu_max_isa` caps that extension).
+widest vector instructions the CPU has, and the oneDNN kernels it calls pick theirs when
+they run; another width sums in another order, so training takes another path from the
+first steps on (docs/studies.md has the measurements). The records therefore name the
+CPU model and its widest vector extension, and the variables that cap what XLA and
+oneDNN use, when they are set (`XLA_FLAGS=--xla_cpu_max_isa=...`,
+`ONEDNN_MAX_CPU_ISA`, or its former name `DNNL_MAX_CPU_ISA`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import os
 import platform
 
 CPUINFO = "/proc/cpuinfo"
+# The environment variables that change which instructions compute a run.
+ISA_VARIABLES = ("XLA_FLAGS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 # The widest first: (the flag in /proc/cpuinfo, the name recorded).
 _VECTOR_EXTENSIONS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"))
 
@@ -58,11 +62,10 @@ def vector_extension(cpuinfo: str | None = None) -> str:
 def machine_description() -> str:
     """One line naming this machine for a measurement's record, e.g.
     'x86_64, Intel(R) Xeon(R) Processor, AVX-512, 2 CPU cores, Linux', with
-    ", XLA_FLAGS='...'" added when that variable is set."""
+    ", XLA_FLAGS='...'" and the like added for each of ISA_VARIABLES that is set."""
     cpuinfo = _read_cpuinfo()
     name = _cpuinfo_field(cpuinfo, "model name") or platform.processor()
     parts = [platform.machine(), name, vector_extension(cpuinfo)]
     parts += [f"{os.cpu_count()} CPU cores", platform.system()]
-    if os.environ.get("XLA_FLAGS"):
-        parts.append(f"XLA_FLAGS='{os.environ['XLA_FLAGS']}'")
+    parts += [f"{name}='{os.environ[name]}'" for name in ISA_VARIABLES if os.environ.get(name)]
     return ", ".join(part for part in parts if part)
