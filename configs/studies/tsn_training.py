@@ -18,9 +18,10 @@ scaled to fit 45 minutes on 2 CPU cores:
   videos a class), learned by the demo's RGB TSN (3 segments, dropout 0.5) for its 50
   epochs; its classifier is not kept (`init.classifier='new'`), as ImageNet's 1000-way
   one is not. The pretraining is not "without TSN": one frame a video with dropout 0.5
-  did not learn this render in 50 epochs (measured: 18-21% test top-1 over 3 seeds,
-  12% training accuracy at step 300), and a stand-in for ImageNet has to be a network
-  that learned something;
+  does not learn this render reliably in 50 epochs (measured on the development
+  machine: 18-21% test top-1 over 3 seeds, 12% training accuracy at step 300; such a
+  run learns or stalls as the seed and the CPU's kernels decide, docs/studies.md), and
+  a stand-in for ImageNet has to be a network that learned something;
 - UCF101 is the demo render's first 10 training videos a class (`dataset.seed=0`, 100
   videos; its 100 test videos are the other studies'), small enough to overfit, as
   UCF101's 9.5k videos are for a from-scratch network;
