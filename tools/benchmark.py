@@ -387,9 +387,8 @@ def run(options: Options) -> dict[str, Any]:
     )
     print(
         f"{datetime.date.today()}, jax {jax.__version__}, {devices} x {device.device_kind} "
-        f"({device.platform}), {os.cpu_count()} CPU cores ({host.cpu_name()}, "
-        f"{host.vector_extension() or 'no AVX'}); "
-        f"conv lowering '{options.conv}'; XLA_FLAGS='{os.environ.get('XLA_FLAGS', '')}'"
+        f"({device.platform}); host {host.machine_description()}; "
+        f"conv lowering '{options.conv}'"
     )
 
     # The 'rbg' generator for the random weights: XLA compiles threefry's initializers of a

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import platform
 import statistics
 import tempfile
@@ -79,7 +78,7 @@ def run(
         f"{benchmark.MODELS[model_name].description}; input {list(shape)}, base width {width}"
     )
     print(
-        f"{datetime.date.today()}, {host.cpu_name()}, {os.cpu_count()} cores; jax "
+        f"{datetime.date.today()}, {host.machine_description()}; jax "
         f"{jax.__version__}, tensorflow {tf.__version__}, onnxruntime "
         f"{onnxruntime.__version__}, torch {torch.__version__}, python {platform.python_version()}"
     )

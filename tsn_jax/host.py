@@ -39,13 +39,14 @@ def _read_cpuinfo() -> str:
 
 
 def cpu_name(cpuinfo: str | None = None) -> str:
-    """The CPU model: /proc/cpuinfo's 'model name' (Linux), or what `platform` knows.
+    """The CPU model: /proc/cpuinfo's 'model name' (Linux), or what `platform` knows
+    (often '' where there is no /proc).
 
     Args:
       cpuinfo: the text of /proc/cpuinfo; None reads this machine's.
     """
     name = _cpuinfo_field(_read_cpuinfo() if cpuinfo is None else cpuinfo, "model name")
-    return name or platform.processor() or platform.machine()
+    return name or platform.processor()
 
 
 def vector_extension(cpuinfo: str | None = None) -> str:
@@ -64,8 +65,7 @@ def machine_description() -> str:
     'x86_64, Intel(R) Xeon(R) Processor, AVX-512, 2 CPU cores, Linux', with
     ", XLA_FLAGS='...'" and the like added for each of ISA_VARIABLES that is set."""
     cpuinfo = _read_cpuinfo()
-    name = _cpuinfo_field(cpuinfo, "model name") or platform.processor()
-    parts = [platform.machine(), name, vector_extension(cpuinfo)]
+    parts = [platform.machine(), cpu_name(cpuinfo), vector_extension(cpuinfo)]
     parts += [f"{os.cpu_count()} CPU cores", platform.system()]
-    parts += [f"{name}='{os.environ[name]}'" for name in ISA_VARIABLES if os.environ.get(name)]
+    parts += [f"{var}='{os.environ[var]}'" for var in ISA_VARIABLES if os.environ.get(var)]
     return ", ".join(part for part in parts if part)
