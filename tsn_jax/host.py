@@ -21,9 +21,11 @@ ISA_VARIABLES = ("XLA_FLAGS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 _VECTOR_EXTENSIONS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"))
 
 
-def _cpuinfo_field(cpuinfo: str, field: str) -> str:
-    """The value of `field` in the first processor's block of /proc/cpuinfo text, or ''."""
-    for line in cpuinfo.splitlines():
+def _cpuinfo_field(cpuinfo: str | None, field: str) -> str:
+    """The value of `field` in the first processor's block of /proc/cpuinfo text (None:
+    this machine's), or ''."""
+    text = _read_cpuinfo() if cpuinfo is None else cpuinfo
+    for line in text.splitlines():
         key, _, value = line.partition(":")
         if key.strip() == field:
             return value.strip()
@@ -45,8 +47,7 @@ def cpu_name(cpuinfo: str | None = None) -> str:
     Args:
       cpuinfo: the text of /proc/cpuinfo; None reads this machine's.
     """
-    name = _cpuinfo_field(_read_cpuinfo() if cpuinfo is None else cpuinfo, "model name")
-    return name or platform.processor()
+    return _cpuinfo_field(cpuinfo, "model name") or platform.processor()
 
 
 def vector_extension(cpuinfo: str | None = None) -> str:
@@ -56,7 +57,7 @@ def vector_extension(cpuinfo: str | None = None) -> str:
     Args:
       cpuinfo: the text of /proc/cpuinfo; None reads this machine's.
     """
-    flags = set(_cpuinfo_field(_read_cpuinfo() if cpuinfo is None else cpuinfo, "flags").split())
+    flags = set(_cpuinfo_field(cpuinfo, "flags").split())
     return next((name for flag, name in _VECTOR_EXTENSIONS if flag in flags), "")
 
 
