@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from configs.studies import _chen_demo
-from tests.helpers import tiny_config
-from tsn_jax import checkpoints, runner, runs, score_files, studies
+from tests.helpers import abstract_init, tiny_config
+from tsn_jax import checkpoints, models, runner, runs, score_files, studies
 from tsn_jax.cli import study as study_cli
 from tsn_jax.errors import ConfigError
 
@@ -429,8 +429,9 @@ def test_the_command_line_reads_set_values_and_reports_a_missing_study(tmp_path)
 def test_studies_are_shipped_and_cite_their_table():
     names = [os.path.basename(p) for p in SHIPPED]
     assert names == [
-        "chen_aggregation.py", "chen_aggregation_inception.py", "chen_pooling.py",
-        "hara_augmentation.py", "hara_finetuning.py", "tsn_consensus.py",
+        "chen_aggregation.py", "chen_aggregation_inception.py",
+        "chen_aggregation_nonlocal.py", "chen_pooling.py", "hara_augmentation.py",
+        "hara_finetuning.py", "tsn_consensus.py",
         "tsn_modalities.py", "tsn_sampling.py", "tsn_training.py",
     ]  # fmt: skip
     for path in SHIPPED:
@@ -455,6 +456,35 @@ def test_chen_conv_is_the_s3d_resnet18_over_the_segments_as_one_clip():
     assert tuple(pooled["model.backbone_options"].temporal_strides) == (1, 2, 2, 2)
     with pytest.raises(ValueError, match="'Conv.' is built on"):
         _chen_demo.model_overrides("Conv.", "InceptionV1", temporal_pool=False)
+
+
+def test_chen_nln_is_tsn_resnet18_with_non_local_blocks_in_layer2_and_layer3():
+    """Table 5's NLN (Sec. 6.3): TSN-ResNet18 with a non-local block after every other
+    block of stages 2 and 3 (one each here), the other runs `chen_aggregation`'s."""
+    nonlocal_study = studies.load_study(os.path.join(STUDY_DIR, "chen_aggregation_nonlocal.py"))
+    table_5 = studies.load_study(os.path.join(STUDY_DIR, "chen_aggregation.py"))
+    assert list(nonlocal_study.runs) == ["tsn_f4", "tam_f4", "nln_f4", "tsn_f8", "tam_f8", "nln_f8"]
+    for run in ("tsn_f4", "tam_f4", "tsn_f8", "tam_f8"):
+        assert nonlocal_study.runs[run] == table_5.runs[run]
+    config = studies.run_config(nonlocal_study, "/r", "nln_f4", 0)
+    model = models.create_model(config.model, 10, config.data.num_segments)
+    variables = abstract_init(model, models.input_shape_of(model, config.data))
+    backbone = variables["params"]["backbone"]
+    assert sorted(k for k in backbone if k.endswith("_non_local")) == [
+        "layer2_0_non_local",
+        "layer3_0_non_local",
+    ]
+    assert (model.backbone.non_local_subsample, model.backbone.non_local_use_scale) == (True, False)
+    assert [f.text for f in nonlocal_study.findings] == [
+        "TAM beats TSN on the order classes (Mini-SSV2)",
+        "TAM beats TSN on the appearance classes (Mini-Kinetics)",
+        "NLN beats TSN on the order classes (Mini-SSV2)",
+        "NLN beats TSN on the appearance classes (Mini-Kinetics)",
+        "TAM beats NLN under uniform sampling",
+        "TAM beats NLN on the order classes (Mini-SSV2)",
+    ]
+    with pytest.raises(ValueError, match="'NLN' is built on"):
+        _chen_demo.model_overrides("NLN", "InceptionV1", temporal_pool=False)
 
 
 def test_chen_table_5_on_inception_is_chen_pooling_at_8_frames():

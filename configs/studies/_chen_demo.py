@@ -16,6 +16,14 @@ MODULES = {"TSN": None, "TSM": "tsm", "TAM": "tam"}
 # S3D), as Chen et al.'s code builds it on a ResNet (`s3d_resnet18`); only on ResNet-18
 # here (on InceptionV1 it is Xie et al.'s S3D, which no study here runs).
 CONV_BACKBONES = {"ResNet18": "s3d_resnet18"}
+# Table 5's NLN (Sec. 6.3): non-local blocks in "stage 2 and stage 3 of TSN-ResNet50 ...
+# as in [69]" (Wang et al.; the sentence counts 3 in stage 2 and 2 in stage 3). mmaction2's
+# non-local ResNet-50 configs flag every other block from the first, 2 of layer2's 4 and 3
+# of layer3's 6; on ResNet-18's two-block stages every other block is one in each, the
+# first (`ResNet.non_local`). Their phi and g projections are max-pooled 2x2 and the dot
+# products unscaled, as in those configs (`sub_sample=True, use_scale=False`).
+NON_LOCAL = {"ResNet18": ((0, 0), (1, 0), (1, 0), (0, 0))}
+NON_LOCAL_OPTIONS = {"non_local_subsample": True, "non_local_use_scale": False}
 # The 2D InceptionV1 (torchvision's GoogLeNet) is initialized the ResNets' way, He's
 # normal (fan_out), not torchvision's normal(0.01): Chen et al. start from ImageNet
 # weights, and from scratch on the demo (4 frames, 48 x 48, width 16, 480 steps, one seed,
@@ -39,14 +47,16 @@ TEMPORAL_POOL_STAGES = (1, 2, 3)
 def model_overrides(architecture: str, backbone: str, temporal_pool: bool) -> dict:
     """The `config.model` overrides of module-backbone[-tp] (Sec. 6's naming).
 
-    architecture: 'TSN', 'TSM', 'TAM' (2D, one frame a segment, scores averaged), 'I3D'
-    or 'Conv.' (the K frames read as one clip, `model.segments_as_clip`); backbone: a
-    key of `BACKBONES` ('Conv.': of `CONV_BACKBONES`); temporal_pool: the -tp variant.
+    architecture: 'TSN', 'TSM', 'TAM', 'NLN' (2D, one frame a segment, scores averaged),
+    'I3D' or 'Conv.' (the K frames read as one clip, `model.segments_as_clip`); backbone:
+    a key of `BACKBONES` ('Conv.': of `CONV_BACKBONES`, 'NLN': of `NON_LOCAL`);
+    temporal_pool: the -tp variant.
     """
     two_d, three_d = BACKBONES[backbone]
+    for name, built_on in (("Conv.", CONV_BACKBONES), ("NLN", NON_LOCAL)):
+        if architecture == name and backbone not in built_on:
+            raise ValueError(f"{name!r} is built on {sorted(built_on)} only, not {backbone}")
     if architecture == "Conv.":
-        if backbone not in CONV_BACKBONES:
-            raise ValueError(f"'Conv.' is built on {sorted(CONV_BACKBONES)} only, not {backbone}")
         three_d = CONV_BACKBONES[backbone]
     if architecture in ("I3D", "Conv."):
         options = (
@@ -60,7 +70,9 @@ def model_overrides(architecture: str, backbone: str, temporal_pool: bool) -> di
             "model.segments_as_clip": True,
         }
     options = {"temporal_pool": TEMPORAL_POOL_STAGES if temporal_pool else ()}
-    if MODULES[architecture]:
+    if architecture == "NLN":
+        options.update(non_local=NON_LOCAL[backbone], **NON_LOCAL_OPTIONS)
+    elif MODULES[architecture]:
         options["temporal_module"] = MODULES[architecture]
     if two_d == "googlenet":
         options["kernel_init"] = GOOGLENET_INIT
@@ -120,9 +132,13 @@ AGGREGATION_FINDINGS = (
     ("TSM beats I3D under uniform sampling", "TSM", "I3D", "top1"),
     ("TAM beats Conv. under uniform sampling", "TAM", "Conv.", "top1"),
     ("TSM beats Conv. under uniform sampling", "TSM", "Conv.", "top1"),
+    ("NLN beats TSN on the order classes (Mini-SSV2)", "NLN", "TSN", "order"),
+    ("NLN beats TSN on the appearance classes (Mini-Kinetics)", "NLN", "TSN", "appearance"),
+    ("TAM beats NLN under uniform sampling", "TAM", "NLN", "top1"),
+    ("TAM beats NLN on the order classes (Mini-SSV2)", "TAM", "NLN", "order"),
 )  # fmt: skip
 # Run names: a file-system-safe spelling of each architecture.
-SHORT = {"TSN": "tsn", "I3D": "i3d", "Conv.": "conv", "TAM": "tam", "TSM": "tsm"}
+SHORT = {"TSN": "tsn", "I3D": "i3d", "Conv.": "conv", "TAM": "tam", "TSM": "tsm", "NLN": "nln"}
 
 
 def aggregation_study(
