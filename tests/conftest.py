@@ -85,9 +85,10 @@ def fast_compile():
 def pytest_collection_modifyitems(config, items):
     """Runs the tests marked slow first (the order is otherwise kept).
 
-    pytest-xdist's load scheduling hands tests out in this order, so the workers share
-    the runs of tens of seconds to minutes from the start and finish on short tests,
-    rather than one worker running the last long test while the other waits.
+    pytest-xdist's loadgroup scheduling hands tests out in this order (a group of tests
+    marked ``xdist_group`` first, to one worker), so the workers share the runs of tens
+    of seconds to minutes from the start and finish on short tests, rather than one
+    worker running the last long test while the other waits.
     """
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 

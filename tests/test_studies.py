@@ -530,8 +530,22 @@ def _tiny_overrides(data_dir: str) -> dict:
     }
 
 
+# chen_aggregation's ResNet-18 runs are chen_aggregation_nonlocal's TSN and TAM runs and
+# chen_pooling's runs without temporal pooling, under the same configs: the three run on
+# one xdist worker, in this order, so the later two load those programs from XLA's
+# persistent cache (tests/conftest.py) rather than compile them again (the nonlocal
+# study's test took 69 s after chen_aggregation's, 102 s by itself, beside a training run).
+SHARED_PROGRAMS = ("chen_aggregation.py", "chen_aggregation_nonlocal.py", "chen_pooling.py")
+
+
+def _shipped_param(path: str):
+    name = os.path.basename(path)
+    marks = [pytest.mark.xdist_group("chen_resnet18")] if name in SHARED_PROGRAMS else []
+    return pytest.param(path, marks=marks, id=name)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("path", SHIPPED, ids=os.path.basename)
+@pytest.mark.parametrize("path", [_shipped_param(p) for p in SHIPPED])
 def test_each_shipped_study_runs_end_to_end(
     path, tiny_data_dir, tmp_path, one_device, fast_compile, monkeypatch
 ):

@@ -25,7 +25,7 @@ On the demo data (`_chen_demo.chen_config`), scaled to fit 45 minutes on 2 CPU c
   ResNet50, its Fig. 4 and Table 7 ResNet18 too); `chen_aggregation_inception.py` and
   `chen_pooling.py` hold Table 5's InceptionV1 columns (8 and 4 frames: both backbones in
   one study would take it past 45 minutes); "Conv." is Chen et al.'s S3D-ResNet18
-  (`s3d_resnet18`); Table 5's NLN column is not run;
+  (`s3d_resnet18`); Table 5's NLN column is `chen_aggregation_nonlocal.py`'s;
 - networks at a quarter of their width, trained from scratch (the paper inflates or
   starts from ImageNet weights and trains 8-frame models first, Sec. 5), 32 epochs,
   48 x 48 crops; I3D-ResNet18 is their code's layout (`i3d_resnet18`);
