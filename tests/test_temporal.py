@@ -204,6 +204,35 @@ def test_temporal_modules_mix_segments_of_a_video_only(arch, options):
     assert (not np.allclose(before[0, :3], after[0, :3], atol=1e-5)) == mixes
 
 
+@pytest.mark.parametrize(
+    "options,blind",
+    [
+        ({"non_local": ((0, 0), (1, 0), (1, 0), (0, 0)), "non_local_subsample": True}, True),
+        ({"temporal_module": "tam"}, False),
+    ],
+    ids=["non_local", "tam"],
+)
+def test_only_an_order_aware_module_tells_a_video_from_its_reverse(options, blind):
+    """The non-local block attends over space-time positions without their order, so a
+    TSN with it (and average consensus) scores a video and its segments reversed alike,
+    as plain TSN does; TAM's neighbour weights see the order (the demo's order classes are
+    reversal pairs: chen_aggregation_nonlocal in docs/studies.md)."""
+    model = _tsn(**options)
+    variables = numpy_variables(abstract_init(model, SHAPE))  # W_z's BN scale is not 0
+    identity = jax.tree.map(jnp.asarray, variables)
+    for name, block in identity["params"]["backbone"].items():
+        if name.endswith("_non_local"):  # z = x + BN(W_z y) with BN(.) = 0: the identity.
+            bn = block["conv_out"]["bn"]
+            bn["scale"], bn["bias"] = jnp.zeros_like(bn["scale"]), jnp.zeros_like(bn["bias"])
+    x = random_inputs(SHAPE)
+    video_logits = jax.jit(lambda v, x: model.apply(v, x, train=False))
+    forward = video_logits(variables, x)
+    reverse = video_logits(variables, x[:, ::-1])
+    assert np.allclose(forward, reverse, rtol=1e-5, atol=1e-5) == blind
+    if blind:  # Not because the blocks do nothing: as the identity they score otherwise.
+        assert not np.allclose(forward, video_logits(identity, x), rtol=1e-3, atol=1e-3)
+
+
 def test_tam_parameters_sit_in_the_chosen_blocks():
     model = _tsn(temporal_module="tam", temporal_placement="top_half")
     params = abstract_init(model, SHAPE)["params"]["backbone"]
