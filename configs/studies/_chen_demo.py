@@ -18,10 +18,11 @@ MODULES = {"TSN": None, "TSM": "tsm", "TAM": "tam"}
 CONV_BACKBONES = {"ResNet18": "s3d_resnet18"}
 # Table 5's NLN (Sec. 6.3): non-local blocks in "stage 2 and stage 3 of TSN-ResNet50 ...
 # as in [69]" (Wang et al.; the sentence counts 3 in stage 2 and 2 in stage 3). mmaction2's
-# non-local ResNet-50 configs flag every other block from the first, 2 of layer2's 4 and 3
-# of layer3's 6; on ResNet-18's two-block stages every other block is one in each, the
-# first (`ResNet.non_local`). Their phi and g projections are max-pooled 2x2 and the dot
-# products unscaled, as in those configs (`sub_sample=True, use_scale=False`).
+# non-local TSM-R50 configs flag every other block from the first (its I3D-R50 ones from
+# the second), 2 of layer2's 4 and 3 of layer3's 6; on ResNet-18's two-block stages every
+# other block is one in each, here the first (`ResNet.non_local`). The phi and g
+# projections are max-pooled 2x2 and the dot products unscaled, as in those TSM configs
+# (`sub_sample=True, use_scale=False`).
 NON_LOCAL = {"ResNet18": ((0, 0), (1, 0), (1, 0), (0, 0))}
 NON_LOCAL_OPTIONS = {"non_local_subsample": True, "non_local_use_scale": False}
 # The 2D InceptionV1 (torchvision's GoogLeNet) is initialized the ResNets' way, He's
