@@ -531,10 +531,11 @@ def _tiny_overrides(data_dir: str) -> dict:
 
 
 # chen_aggregation's ResNet-18 runs are chen_aggregation_nonlocal's TSN and TAM runs and
-# chen_pooling's runs without temporal pooling, under the same configs: the three run on
-# one xdist worker, in this order, so the later two load those programs from XLA's
-# persistent cache (tests/conftest.py) rather than compile them again (the nonlocal
-# study's test took 69 s after chen_aggregation's, 102 s by itself, beside a training run).
+# chen_pooling's ResNet-18 runs without temporal pooling, under the same configs: the
+# three tests run on one xdist worker, in this order, so the later two load those
+# programs from XLA's persistent cache (tests/conftest.py) rather than compile them again
+# (the nonlocal study's test took 69 s after chen_aggregation's, 102 s by itself, beside
+# a training run).
 SHARED_PROGRAMS = ("chen_aggregation.py", "chen_aggregation_nonlocal.py", "chen_pooling.py")
 
 
