@@ -7,6 +7,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from configs.studies import _chen_demo
 from tests.helpers import abstract_init, numpy_variables, random_inputs, run_once
 from tsn_jax import models
 from tsn_jax.models import googlenet, resnet, temporal
@@ -207,7 +208,7 @@ def test_temporal_modules_mix_segments_of_a_video_only(arch, options):
 @pytest.mark.parametrize(
     "options,blind",
     [
-        ({"non_local": ((0, 0), (1, 0), (1, 0), (0, 0)), "non_local_subsample": True}, True),
+        ({"non_local": _chen_demo.NON_LOCAL["ResNet18"], **_chen_demo.NON_LOCAL_OPTIONS}, True),
         ({"temporal_module": "tam"}, False),
     ],
     ids=["non_local", "tam"],
